@@ -1,0 +1,115 @@
+// Package activities holds cartflow's Temporal activities: the User Directory, orders and the
+// Billing Gates. They are methods on Activities, which holds the long-lived clients that the
+// worker builds once.
+package activities
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/cartflow/cartflow/internal/billing"
+	"github.com/cartflow/cartflow/internal/directory"
+	"github.com/cartflow/cartflow/internal/store"
+)
+
+// Application error types. Workflows switch on them, and retry policies list the final ones as
+// non-retryable.
+const (
+	ErrTypeInvalidCustomer = "InvalidCustomer"
+	ErrTypeCardDeclined    = "CardDeclined"
+	ErrTypePaymentRejected = "PaymentRejected"
+	ErrTypeRefundRejected  = "RefundRejected"
+	ErrTypeUnknownProvider = "UnknownProvider"
+	ErrTypeOrderState      = "OrderState"
+)
+
+// Activities holds the dependencies of every activity.
+type Activities struct {
+	Store *store.Store
+	// Gateways maps a provider name (billing.ProviderStripe, …) to its gateway.
+	Gateways map[string]billing.Gateway
+	Logger   *slog.Logger
+	// HeartbeatInterval is how often provider calls heartbeat, so that a worker that dies mid-call
+	// is noticed within the activity's heartbeat timeout instead of its whole start-to-close timeout.
+	HeartbeatInterval time.Duration
+}
+
+// Failure is a final outcome's code and customer-facing message, carried as error details.
+type Failure = store.Failure
+
+// CustomerInput is the customer as the storefront sent it.
+type CustomerInput struct {
+	Email string `json:"email"`
+	Name  string `json:"name"`
+}
+
+// StandardizeCustomer applies the User Directory's rules to the customer's email and name.
+// Invalid input is final.
+func (a *Activities) StandardizeCustomer(_ context.Context, in CustomerInput) (directory.Customer, error) {
+	c, err := directory.Standardize(in.Email, in.Name)
+	switch {
+	case errors.Is(err, directory.ErrInvalidEmail):
+		return c, final("the email address is not valid", ErrTypeInvalidCustomer, err, Failure{Code: "invalid_email", Message: "the email address is not valid"})
+	case errors.Is(err, directory.ErrInvalidName):
+		return c, final("the name is not valid", ErrTypeInvalidCustomer, err, Failure{Code: "invalid_name", Message: "the name is empty or too long"})
+	}
+	return c, err
+}
+
+// RegisterUser registers the customer, pending until confirmed. The same email twice is one user.
+func (a *Activities) RegisterUser(ctx context.Context, c directory.Customer) (string, error) {
+	u, err := a.Store.RegisterUser(ctx, c.Email, c.Name)
+	return u.ID, err
+}
+
+// ConfirmUser confirms a registered user's account after payment.
+func (a *Activities) ConfirmUser(ctx context.Context, userID string) error {
+	_, err := a.Store.ConfirmUser(ctx, userID)
+	return err
+}
+
+// final wraps err as a non-retryable application error of errType carrying failure as details.
+func final(msg, errType string, err error, failure Failure) error {
+	return temporal.NewNonRetryableApplicationError(msg, errType, err, failure)
+}
+
+// heartbeat records a heartbeat every interval until the returned stop is called.
+func (a *Activities) heartbeat(ctx context.Context) (stop func()) {
+	if a.HeartbeatInterval <= 0 || !activity.IsActivity(ctx) {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(a.HeartbeatInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				activity.RecordHeartbeat(ctx)
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+func (a *Activities) logger(ctx context.Context) *slog.Logger {
+	l := a.Logger
+	if l == nil {
+		l = slog.Default()
+	}
+	if activity.IsActivity(ctx) {
+		info := activity.GetInfo(ctx)
+		l = l.With("workflow_id", info.WorkflowExecution.ID, "run_id", info.WorkflowExecution.RunID,
+			"activity", info.ActivityType.Name, "attempt", info.Attempt)
+	}
+	return l
+}

@@ -1,0 +1,159 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"go.temporal.io/sdk/activity"
+
+	"github.com/cartflow/cartflow/internal/billing"
+	"github.com/cartflow/cartflow/internal/store"
+)
+
+// ChargeResult is a charge that succeeded.
+type ChargeResult = billing.ChargeResult
+
+// RefundResult is the outcome of a refund.
+type RefundResult = billing.RefundResult
+
+// ChargeInput is one charge of an order.
+type ChargeInput struct {
+	OrderID  string `json:"order_id"`
+	Provider string `json:"provider"`
+	// Token is the storefront's provider token.
+	Token    string `json:"token"`
+	Amount   int64  `json:"amount"`
+	Currency string `json:"currency"`
+	// IdempotencyKey is derived from the workflow ID and the step.
+	IdempotencyKey string `json:"idempotency_key"`
+	Description    string `json:"description"`
+}
+
+// Charge takes the payment through the order's provider and records the attempt and its outcome
+// in the ledger and on the order. A decline or a rejected request is final and carries a Failure
+// as details; any other error is a technical failure, retried under the same idempotency key,
+// and every retry looks the payment up before it charges.
+func (a *Activities) Charge(ctx context.Context, in ChargeInput) (billing.ChargeResult, error) {
+	gw, err := a.gateway(in.Provider)
+	if err != nil {
+		return billing.ChargeResult{}, err
+	}
+	if err := a.Store.BeginPayment(ctx, store.PaymentAttempt{
+		OrderID: in.OrderID, Kind: store.PaymentCharge, Provider: in.Provider,
+		IdempotencyKey: in.IdempotencyKey, Amount: in.Amount, Currency: in.Currency,
+	}); err != nil {
+		return billing.ChargeResult{}, err
+	}
+
+	stop := a.heartbeat(ctx)
+	res, err := gw.Charge(ctx, billing.ChargeRequest{
+		IdempotencyKey: in.IdempotencyKey, Amount: in.Amount, Currency: in.Currency, Token: in.Token,
+		OrderID: in.OrderID, Description: in.Description, Resume: activity.GetInfo(ctx).Attempt > 1,
+	})
+	stop()
+	log := a.logger(ctx).With("order_id", in.OrderID, "provider", in.Provider)
+	if err != nil {
+		failure, errType, ok := finalPaymentFailure(err)
+		if !ok {
+			log.WarnContext(ctx, "charge failed, will retry", "error", err)
+			return billing.ChargeResult{}, err
+		}
+		log.InfoContext(ctx, "charge refused", "code", failure.Code)
+		if serr := a.Store.SettlePayment(ctx, in.IdempotencyKey, store.PaymentOutcome{Status: store.PaymentFailed, Failure: &failure}); serr != nil {
+			return billing.ChargeResult{}, serr
+		}
+		return billing.ChargeResult{}, final(failure.Message, errType, err, failure)
+	}
+	if err := a.Store.SettlePayment(ctx, in.IdempotencyKey, store.PaymentOutcome{Status: store.PaymentSucceeded, ProviderRef: res.ProviderRef}); err != nil {
+		// The money moved; the retry finds the payment by lookup and records it then.
+		return billing.ChargeResult{}, err
+	}
+	log.InfoContext(ctx, "charge succeeded", "provider_ref", res.ProviderRef)
+	return res, nil
+}
+
+// RefundInput is one refund of an order's charge.
+type RefundInput struct {
+	OrderID  string `json:"order_id"`
+	Provider string `json:"provider"`
+	// PaymentRef is the provider's payment, when the charge's outcome is known.
+	PaymentRef string `json:"payment_ref,omitempty"`
+	// ChargeKey is the charge's idempotency key, to find a payment whose outcome is unknown.
+	ChargeKey      string `json:"charge_key"`
+	IdempotencyKey string `json:"idempotency_key"`
+	Amount         int64  `json:"amount"`
+	Currency       string `json:"currency"`
+	// Reason is recorded on the order: why it was refunded.
+	Reason Failure `json:"reason"`
+}
+
+// Refund returns an order's payment and records it in the ledger and on the order. When no
+// payment succeeded (a charge whose outcome was unknown) it reports NothingCharged and the
+// ledger shows the attempt as failed with code nothing_charged.
+func (a *Activities) Refund(ctx context.Context, in RefundInput) (billing.RefundResult, error) {
+	gw, err := a.gateway(in.Provider)
+	if err != nil {
+		return billing.RefundResult{}, err
+	}
+	if err := a.Store.BeginPayment(ctx, store.PaymentAttempt{
+		OrderID: in.OrderID, Kind: store.PaymentRefund, Provider: in.Provider,
+		IdempotencyKey: in.IdempotencyKey, Amount: in.Amount, Currency: in.Currency,
+	}); err != nil {
+		return billing.RefundResult{}, err
+	}
+	stop := a.heartbeat(ctx)
+	res, err := gw.Refund(ctx, billing.RefundRequest{
+		IdempotencyKey: in.IdempotencyKey, PaymentRef: in.PaymentRef, ChargeKey: in.ChargeKey,
+		Amount: in.Amount, Currency: in.Currency,
+	})
+	stop()
+	log := a.logger(ctx).With("order_id", in.OrderID, "provider", in.Provider)
+	if err != nil {
+		failure, _, ok := finalPaymentFailure(err)
+		if !ok {
+			log.WarnContext(ctx, "refund failed, will retry", "error", err)
+			return res, err
+		}
+		log.ErrorContext(ctx, "refund refused", "code", failure.Code)
+		if serr := a.Store.SettlePayment(ctx, in.IdempotencyKey, store.PaymentOutcome{Status: store.PaymentFailed, Failure: &failure}); serr != nil {
+			return res, serr
+		}
+		return res, final(failure.Message, ErrTypeRefundRejected, err, failure)
+	}
+	if res.NothingCharged {
+		nothing := Failure{Code: "nothing_charged", Message: "no successful payment was found to refund"}
+		return res, a.Store.SettlePayment(ctx, in.IdempotencyKey, store.PaymentOutcome{Status: store.PaymentFailed, Failure: &nothing})
+	}
+	reason := in.Reason
+	if err := a.Store.SettlePayment(ctx, in.IdempotencyKey, store.PaymentOutcome{
+		Status: store.PaymentSucceeded, ProviderRef: res.ProviderRef, OrderReason: &reason,
+	}); err != nil {
+		return res, err
+	}
+	log.InfoContext(ctx, "refund succeeded", "provider_ref", res.ProviderRef, "amount", res.Amount)
+	return res, nil
+}
+
+func (a *Activities) gateway(provider string) (billing.Gateway, error) {
+	gw, ok := a.Gateways[provider]
+	if !ok {
+		err := fmt.Errorf("no gateway for provider %q", provider)
+		return nil, final(err.Error(), ErrTypeUnknownProvider, err, Failure{Code: "unknown_provider", Message: "this payment provider is not available"})
+	}
+	return gw, nil
+}
+
+// finalPaymentFailure reports whether err is final and, if so, the failure to record and the
+// application error type to raise.
+func finalPaymentFailure(err error) (Failure, string, bool) {
+	var d *billing.DeclineError
+	if errors.As(err, &d) {
+		return Failure{Code: d.Reason(), Message: d.Message}, ErrTypeCardDeclined, true
+	}
+	var r *billing.RejectedError
+	if errors.As(err, &r) {
+		return Failure{Code: r.Code, Message: r.Message}, ErrTypePaymentRejected, true
+	}
+	return Failure{}, "", false
+}

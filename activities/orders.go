@@ -1,0 +1,85 @@
+package activities
+
+import (
+	"context"
+	"errors"
+
+	"github.com/cartflow/cartflow/internal/directory"
+	"github.com/cartflow/cartflow/internal/store"
+)
+
+// CreateOrderInput is the checkout whose order is written.
+type CreateOrderInput struct {
+	CheckoutID     string              `json:"checkout_id"`
+	IdempotencyKey string              `json:"idempotency_key"`
+	RequestHash    string              `json:"request_hash"`
+	WorkflowID     string              `json:"workflow_id"`
+	Customer       directory.Customer  `json:"customer"`
+	Provider       string              `json:"provider"`
+	Lines          []store.LineRequest `json:"lines"`
+	// Rejection records the checkout as failed without pricing it.
+	Rejection *Failure `json:"rejection,omitempty"`
+}
+
+// OrderSummary is the order as written.
+type OrderSummary struct {
+	OrderID  string   `json:"order_id"`
+	Status   string   `json:"status"`
+	Amount   int64    `json:"amount"`
+	Currency string   `json:"currency"`
+	Failure  *Failure `json:"failure,omitempty"`
+}
+
+// CreateOrder prices the cart from the database and writes the order, once per checkout.
+// A cart that cannot be priced comes back as a failed order rather than an error.
+func (a *Activities) CreateOrder(ctx context.Context, in CreateOrderInput) (OrderSummary, error) {
+	o, err := a.Store.CreateOrder(ctx, store.NewOrder{
+		CheckoutID:     in.CheckoutID,
+		IdempotencyKey: in.IdempotencyKey,
+		RequestHash:    in.RequestHash,
+		WorkflowID:     in.WorkflowID,
+		Email:          in.Customer.Email,
+		Name:           in.Customer.Name,
+		Provider:       in.Provider,
+		Lines:          in.Lines,
+		Rejection:      in.Rejection,
+	})
+	if err != nil {
+		return OrderSummary{}, err
+	}
+	s := OrderSummary{OrderID: o.ID, Status: o.Status, Amount: o.TotalAmount, Currency: o.Currency}
+	if o.FailureCode != "" {
+		s.Failure = &Failure{Code: o.FailureCode, Message: o.FailureMessage}
+	}
+	return s, nil
+}
+
+// OrderFailure names an order and why it failed.
+type OrderFailure struct {
+	OrderID string  `json:"order_id"`
+	Failure Failure `json:"failure"`
+}
+
+// FailOrder records that a checkout failed before any money moved.
+func (a *Activities) FailOrder(ctx context.Context, in OrderFailure) error {
+	return orderStateError(a.Store.FailOrder(ctx, in.OrderID, in.Failure))
+}
+
+// CompleteOrderInput names the order and the confirmed user who placed it.
+type CompleteOrderInput struct {
+	OrderID string `json:"order_id"`
+	UserID  string `json:"user_id"`
+}
+
+// CompleteOrder links the order to its user and marks it completed.
+func (a *Activities) CompleteOrder(ctx context.Context, in CompleteOrderInput) error {
+	return orderStateError(a.Store.CompleteOrder(ctx, in.OrderID, in.UserID))
+}
+
+// orderStateError makes a forbidden status change final: retrying cannot make it allowed.
+func orderStateError(err error) error {
+	if errors.Is(err, store.ErrTransition) {
+		return final(err.Error(), ErrTypeOrderState, err, Failure{Code: "order_state", Message: "the order cannot make this change"})
+	}
+	return err
+}

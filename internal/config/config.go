@@ -1,0 +1,55 @@
+// Package config reads cartflow's settings from the environment with envconfig.
+// Every variable, with its default, is listed in the README.
+package config
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/kelseyhightower/envconfig"
+)
+
+// Common holds the settings shared by the worker and the BFF.
+type Common struct {
+	DatabaseURL      string `envconfig:"DATABASE_URL" default:"postgres://postgres@127.0.0.1:5432/cartflow?sslmode=disable"`
+	DatabaseMaxConns int32  `envconfig:"DATABASE_MAX_CONNS" default:"10"`
+	MigrateOnStart   bool   `envconfig:"MIGRATE_ON_START" default:"true"`
+	SeedDevCatalog   bool   `envconfig:"SEED_DEV_CATALOG" default:"false"`
+
+	TemporalAddress   string `envconfig:"TEMPORAL_ADDRESS" default:"127.0.0.1:7233"`
+	TemporalNamespace string `envconfig:"TEMPORAL_NAMESPACE" default:"default"`
+
+	LogLevel string `envconfig:"LOG_LEVEL" default:"info"`
+}
+
+// Worker holds the worker process's settings.
+type Worker struct {
+	Common
+	// StripeSecretKey is required; it is never logged.
+	StripeSecretKey string `envconfig:"STRIPE_SECRET_KEY" required:"true"`
+	StripeAPIURL    string `envconfig:"STRIPE_API_URL" default:"https://api.stripe.com"`
+	// StripeTimeout bounds one HTTP call to Stripe; the charge activity's own timeout is longer.
+	StripeTimeout time.Duration `envconfig:"STRIPE_TIMEOUT" default:"10s"`
+	// MaxConcurrentActivities caps how many activities this worker runs at once.
+	MaxConcurrentActivities int `envconfig:"WORKER_MAX_CONCURRENT_ACTIVITIES" default:"200"`
+}
+
+// API holds the BFF's settings.
+type API struct {
+	Common
+	HTTPAddr string `envconfig:"HTTP_ADDR" default:":8080"`
+	// CheckoutWait bounds how long POST /api/v1/checkouts waits for the payment outcome before it answers 202.
+	CheckoutWait time.Duration `envconfig:"CHECKOUT_WAIT" default:"5s"`
+	MaxBodyBytes int64         `envconfig:"MAX_BODY_BYTES" default:"65536"`
+	// StorefrontURL is where completed checkouts send the customer: <StorefrontURL>/orders/<checkout id>/confirmation.
+	StorefrontURL   string        `envconfig:"STOREFRONT_URL" default:"http://localhost:3000"`
+	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"15s"`
+}
+
+// Load fills spec (a *Worker or *API) from the process environment.
+func Load(spec any) error {
+	if err := envconfig.Process("", spec); err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	return nil
+}

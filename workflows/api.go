@@ -1,0 +1,93 @@
+// Package workflows holds cartflow's Temporal workflows. This file is the contract the BFF
+// imports: task queue, workflow IDs, handler names, input and result types, statuses.
+package workflows
+
+// TaskQueue is the task queue the worker polls for checkout work.
+const TaskQueue = "cartflow-checkout"
+
+// PurchaseWorkflowType is the registered name of the Purchase workflow.
+const PurchaseWorkflowType = "Purchase"
+
+// CheckoutWorkflowID is the Purchase workflow's ID for a client's Idempotency-Key, so that the
+// same key can only ever start one checkout.
+func CheckoutWorkflowID(idempotencyKey string) string { return "checkout-" + idempotencyKey }
+
+// UpdateAwaitPayment is the Update that BFF requests send with Update-With-Start. It is refused
+// when the request differs from the one that started the checkout, and otherwise completes
+// once the payment outcome is known.
+const UpdateAwaitPayment = "await-payment"
+
+// QueryStatus is the query that returns the checkout's current CheckoutState.
+const QueryStatus = "status"
+
+// MemoCheckoutID is the memo field holding the checkout ID, so that a run can be told apart in the UI
+// and the BFF can find the checkout of a run it did not start.
+const MemoCheckoutID = "checkout_id"
+
+// ErrTypeIdempotencyKeyReused is the application error type of an UpdateAwaitPayment refused
+// because the same Idempotency-Key came with a different request.
+const ErrTypeIdempotencyKeyReused = "IdempotencyKeyReused"
+
+// Status is a checkout's status.
+type Status string
+
+// Checkout statuses. They match the order statuses in the database.
+const (
+	StatusPending   Status = "pending"
+	StatusCharging  Status = "charging"
+	StatusPaid      Status = "paid"
+	StatusCompleted Status = "completed"
+	StatusFailed    Status = "failed"
+	StatusRefunded  Status = "refunded"
+)
+
+// PaymentSettled reports whether the payment's outcome is known: the point at which the BFF answers.
+func (s Status) PaymentSettled() bool {
+	return s == StatusPaid || s == StatusCompleted || s == StatusFailed || s == StatusRefunded
+}
+
+// Final reports whether the checkout will not change any more.
+func (s Status) Final() bool {
+	return s == StatusCompleted || s == StatusFailed || s == StatusRefunded
+}
+
+// Item is one cart line: a SKU and a quantity, never a price.
+type Item struct {
+	SKU      string `json:"sku"`
+	Quantity int    `json:"quantity"`
+}
+
+// Payment is the storefront's provider token.
+type Payment struct {
+	Provider string `json:"provider"`
+	Token    string `json:"token"`
+}
+
+// PurchaseInput starts a Purchase workflow.
+type PurchaseInput struct {
+	// CheckoutID is the unguessable public identifier of the checkout.
+	CheckoutID     string `json:"checkout_id"`
+	IdempotencyKey string `json:"idempotency_key"`
+	// RequestHash fingerprints the request, to refuse the same key with a different body.
+	RequestHash string  `json:"request_hash"`
+	Email       string  `json:"email"`
+	Name        string  `json:"name"`
+	Items       []Item  `json:"items"`
+	Payment     Payment `json:"payment"`
+}
+
+// AwaitPaymentRequest is the argument of UpdateAwaitPayment.
+type AwaitPaymentRequest struct {
+	RequestHash string `json:"request_hash"`
+}
+
+// CheckoutState is the checkout as the workflow sees it; the query and the update return it.
+type CheckoutState struct {
+	CheckoutID     string `json:"checkout_id"`
+	OrderID        string `json:"order_id,omitempty"`
+	Status         Status `json:"status"`
+	Amount         int64  `json:"amount"`
+	Currency       string `json:"currency,omitempty"`
+	FailureCode    string `json:"failure_code,omitempty"`
+	FailureMessage string `json:"failure_message,omitempty"`
+}

@@ -1,0 +1,80 @@
+package workflows
+
+import (
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/cartflow/cartflow/activities"
+)
+
+// Every activity's timeouts and retry policy are written out here, per activity, rather than
+// left to the SDK's defaults.
+
+// standardizeOptions: a pure function; it fails only on bad input, which is final.
+func standardizeOptions(ctx workflow.Context) workflow.Context {
+	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout: 2 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval: 100 * time.Millisecond, BackoffCoefficient: 2, MaximumInterval: time.Second,
+			MaximumAttempts: 3, NonRetryableErrorTypes: []string{activities.ErrTypeInvalidCustomer},
+		},
+	})
+}
+
+// orderOptions: short database writes before any money moves. They run as local activities to
+// save engine round trips, and keep retrying through a database outage for up to an hour
+// because nothing has been charged yet.
+func orderOptions(ctx workflow.Context) workflow.Context {
+	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout:    5 * time.Second,
+		ScheduleToCloseTimeout: time.Hour,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval: 200 * time.Millisecond, BackoffCoefficient: 2, MaximumInterval: 30 * time.Second,
+			NonRetryableErrorTypes: []string{activities.ErrTypeOrderState},
+		},
+	})
+}
+
+// afterChargeOptions: database steps after the charge. If they cannot finish within ten minutes
+// the customer is refunded rather than left paid without an account.
+func afterChargeOptions(ctx workflow.Context) workflow.Context {
+	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout:    5 * time.Second,
+		ScheduleToCloseTimeout: 10 * time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval: 200 * time.Millisecond, BackoffCoefficient: 2, MaximumInterval: 30 * time.Second,
+			NonRetryableErrorTypes: []string{activities.ErrTypeOrderState, activities.ErrTypeInvalidCustomer},
+		},
+	})
+}
+
+// chargeOptions: one provider call. The heartbeat timeout notices a dead worker within seconds;
+// retries reuse the idempotency key and look the payment up first; declines are final.
+func chargeOptions(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout:    30 * time.Second,
+		HeartbeatTimeout:       5 * time.Second,
+		ScheduleToCloseTimeout: time.Hour,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute,
+			NonRetryableErrorTypes: []string{
+				activities.ErrTypeCardDeclined, activities.ErrTypePaymentRejected, activities.ErrTypeUnknownProvider,
+			},
+		},
+	})
+}
+
+// refundOptions: returning money must eventually happen, so it retries for a day.
+func refundOptions(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout:    30 * time.Second,
+		HeartbeatTimeout:       5 * time.Second,
+		ScheduleToCloseTimeout: 24 * time.Hour,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 5 * time.Minute,
+			NonRetryableErrorTypes: []string{activities.ErrTypeRefundRejected, activities.ErrTypeUnknownProvider},
+		},
+	})
+}

@@ -1,0 +1,175 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/cartflow/cartflow/activities"
+	"github.com/cartflow/cartflow/internal/directory"
+	"github.com/cartflow/cartflow/internal/store"
+)
+
+// Purchase is the checkout: price the cart, create the order, charge, register and confirm the
+// customer, complete the order. A step that fails for good after the charge is compensated by
+// a refund. Business outcomes (a decline, a refund) end the workflow successfully with the
+// final CheckoutState; only an unexpected failure fails it.
+func Purchase(ctx workflow.Context, in PurchaseInput) (CheckoutState, error) {
+	p := &purchase{in: in, state: CheckoutState{CheckoutID: in.CheckoutID, Status: StatusPending}}
+	if err := p.setup(ctx); err != nil {
+		return p.state, err
+	}
+	state, err := p.run(ctx)
+	// Let every waiting BFF request receive the outcome before the run closes.
+	if werr := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); werr != nil && err == nil {
+		err = werr
+	}
+	return state, err
+}
+
+type purchase struct {
+	in    PurchaseInput
+	state CheckoutState
+}
+
+func (p *purchase) setup(ctx workflow.Context) error {
+	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (CheckoutState, error) { return p.state, nil }); err != nil {
+		return err
+	}
+	return workflow.SetUpdateHandlerWithOptions(ctx, UpdateAwaitPayment,
+		func(ctx workflow.Context, _ AwaitPaymentRequest) (CheckoutState, error) {
+			err := workflow.Await(ctx, func() bool { return p.state.Status.PaymentSettled() })
+			return p.state, err
+		},
+		workflow.UpdateHandlerOptions{Validator: func(_ workflow.Context, req AwaitPaymentRequest) error {
+			if req.RequestHash != p.in.RequestHash {
+				return temporal.NewApplicationError("this Idempotency-Key was used for a different checkout request", ErrTypeIdempotencyKeyReused)
+			}
+			return nil
+		}},
+	)
+}
+
+func (p *purchase) run(ctx workflow.Context) (CheckoutState, error) {
+	workflowID := workflow.GetInfo(ctx).WorkflowExecution.ID
+
+	var customer directory.Customer
+	var rejection *store.Failure
+	err := workflow.ExecuteLocalActivity(standardizeOptions(ctx), a.StandardizeCustomer,
+		activities.CustomerInput{Email: p.in.Email, Name: p.in.Name}).Get(ctx, &customer)
+	if err != nil {
+		f, ok := finalFailure(err)
+		if !ok {
+			return p.state, err
+		}
+		// The order is still written, as failed, so that a repeat of this request finds its outcome.
+		rejection, customer = &f, directory.Customer{Email: p.in.Email, Name: p.in.Name}
+	}
+
+	lines := make([]store.LineRequest, len(p.in.Items))
+	for i, it := range p.in.Items {
+		lines[i] = store.LineRequest{SKU: it.SKU, Quantity: it.Quantity}
+	}
+	var order activities.OrderSummary
+	if err := workflow.ExecuteLocalActivity(orderOptions(ctx), a.CreateOrder, activities.CreateOrderInput{
+		CheckoutID: p.in.CheckoutID, IdempotencyKey: p.in.IdempotencyKey, RequestHash: p.in.RequestHash,
+		WorkflowID: workflowID, Customer: customer, Provider: p.in.Payment.Provider, Lines: lines, Rejection: rejection,
+	}).Get(ctx, &order); err != nil {
+		return p.state, err
+	}
+	p.state.OrderID, p.state.Amount, p.state.Currency = order.OrderID, order.Amount, order.Currency
+	if order.Failure != nil {
+		return p.fail(*order.Failure), nil
+	}
+
+	chargeKey := workflowID + "/charge"
+	p.state.Status = StatusCharging
+	var charge activities.ChargeResult
+	err = workflow.ExecuteActivity(chargeOptions(ctx), a.Charge, activities.ChargeInput{
+		OrderID: order.OrderID, Provider: p.in.Payment.Provider, Token: p.in.Payment.Token,
+		Amount: order.Amount, Currency: order.Currency, IdempotencyKey: chargeKey,
+		Description: "cartflow checkout " + p.in.CheckoutID,
+	}).Get(ctx, &charge)
+	if err != nil {
+		if f, ok := finalFailure(err); ok {
+			// The charge activity recorded the refusal on the order already.
+			return p.fail(f), nil
+		}
+		// Retries ran out with the outcome unknown: money may have moved, so compensate.
+		return p.compensate(ctx, chargeKey, "", store.Failure{
+			Code: "payment_unavailable", Message: "the payment could not be completed; any amount taken has been refunded",
+		})
+	}
+	p.state.Status = StatusPaid
+
+	if err := p.registerAndComplete(ctx, customer, order.OrderID); err != nil {
+		workflow.GetLogger(ctx).Error("registration failed after payment; refunding", "error", err)
+		return p.compensate(ctx, chargeKey, charge.ProviderRef, store.Failure{
+			Code: "registration_failed", Message: "we could not set up your account, so your payment has been refunded",
+		})
+	}
+	p.state.Status = StatusCompleted
+	return p.state, nil
+}
+
+// registerAndComplete registers and confirms the customer in the User Directory and completes the order.
+func (p *purchase) registerAndComplete(ctx workflow.Context, customer directory.Customer, orderID string) error {
+	ctx = afterChargeOptions(ctx)
+	var userID string
+	if err := workflow.ExecuteLocalActivity(ctx, a.RegisterUser, customer).Get(ctx, &userID); err != nil {
+		return fmt.Errorf("register user: %w", err)
+	}
+	if err := workflow.ExecuteLocalActivity(ctx, a.ConfirmUser, userID).Get(ctx, nil); err != nil {
+		return fmt.Errorf("confirm user: %w", err)
+	}
+	if err := workflow.ExecuteLocalActivity(ctx, a.CompleteOrder, activities.CompleteOrderInput{OrderID: orderID, UserID: userID}).Get(ctx, nil); err != nil {
+		return fmt.Errorf("complete order: %w", err)
+	}
+	return nil
+}
+
+// compensate refunds whatever the charge took. It runs on a disconnected context so that it
+// completes even if the workflow is being canceled.
+func (p *purchase) compensate(ctx workflow.Context, chargeKey, paymentRef string, reason store.Failure) (CheckoutState, error) {
+	ctx, _ = workflow.NewDisconnectedContext(ctx)
+	var refund activities.RefundResult
+	err := workflow.ExecuteActivity(refundOptions(ctx), a.Refund, activities.RefundInput{
+		OrderID: p.state.OrderID, Provider: p.in.Payment.Provider, PaymentRef: paymentRef, ChargeKey: chargeKey,
+		IdempotencyKey: workflow.GetInfo(ctx).WorkflowExecution.ID + "/refund", Amount: p.state.Amount,
+		Currency: p.state.Currency, Reason: reason,
+	}).Get(ctx, &refund)
+	if err != nil {
+		// Money may be held without an order to show for it: fail the run so that ops see it.
+		p.state.FailureCode, p.state.FailureMessage = "refund_failed", "the refund could not be completed"
+		return p.state, fmt.Errorf("refund after %s: %w", reason.Code, err)
+	}
+	if refund.NothingCharged {
+		if err := workflow.ExecuteLocalActivity(orderOptions(ctx), a.FailOrder,
+			activities.OrderFailure{OrderID: p.state.OrderID, Failure: reason}).Get(ctx, nil); err != nil {
+			return p.state, err
+		}
+		return p.fail(reason), nil
+	}
+	p.state.Status, p.state.FailureCode, p.state.FailureMessage = StatusRefunded, reason.Code, reason.Message
+	return p.state, nil
+}
+
+func (p *purchase) fail(f store.Failure) CheckoutState {
+	p.state.Status, p.state.FailureCode, p.state.FailureMessage = StatusFailed, f.Code, f.Message
+	return p.state
+}
+
+// finalFailure extracts the Failure carried by a final application error.
+func finalFailure(err error) (store.Failure, bool) {
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || !appErr.NonRetryable() {
+		return store.Failure{}, false
+	}
+	var f store.Failure
+	if !appErr.HasDetails() || appErr.Details(&f) != nil || f.Code == "" {
+		f = store.Failure{Code: "failed", Message: appErr.Message()}
+	}
+	return f, true
+}

@@ -1,0 +1,254 @@
+package workflows
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/cartflow/cartflow/activities"
+	"github.com/cartflow/cartflow/internal/directory"
+)
+
+const testWorkflowID = "checkout-key-1"
+
+var testInput = PurchaseInput{
+	CheckoutID: "chk_test", IdempotencyKey: "key-1", RequestHash: "hash-1",
+	Email: " Ann@Example.com ", Name: "Ann Lee",
+	Items:   []Item{{SKU: "tshirt-classic", Quantity: 2}},
+	Payment: Payment{Provider: "stripe", Token: "pm_card_visa"},
+}
+
+// newEnv returns a test environment whose activities all succeed unless a test overrides them.
+// The standardize activity runs for real: it is pure.
+func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
+	t.Helper()
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestWorkflowEnvironment()
+	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: testWorkflowID})
+	env.RegisterWorkflow(Purchase)
+	env.RegisterActivity(&activities.Activities{})
+	t.Cleanup(func() { env.AssertExpectations(t) })
+	return env
+}
+
+func mockOrder(env *testsuite.TestWorkflowEnvironment) {
+	env.OnActivity(a.CreateOrder, mock.Anything, mock.MatchedBy(func(in activities.CreateOrderInput) bool {
+		return in.Customer.Email == "ann@example.com" && in.WorkflowID == testWorkflowID && in.Rejection == nil
+	})).Return(activities.OrderSummary{OrderID: "order-1", Status: "pending", Amount: 5000, Currency: "usd"}, nil).Once()
+}
+
+func mockChargeOK(env *testsuite.TestWorkflowEnvironment) {
+	env.OnActivity(a.Charge, mock.Anything, mock.MatchedBy(func(in activities.ChargeInput) bool {
+		return in.IdempotencyKey == testWorkflowID+"/charge" && in.Amount == 5000 && in.Token == "pm_card_visa"
+	})).Return(activities.ChargeResult{ProviderRef: "pi_1"}, nil).Once()
+}
+
+func mockRegistration(env *testsuite.TestWorkflowEnvironment) {
+	env.OnActivity(a.RegisterUser, mock.Anything, directory.Customer{Email: "ann@example.com", Name: "Ann Lee"}).Return("user-1", nil).Once()
+	env.OnActivity(a.ConfirmUser, mock.Anything, "user-1").Return(nil).Once()
+	env.OnActivity(a.CompleteOrder, mock.Anything, activities.CompleteOrderInput{OrderID: "order-1", UserID: "user-1"}).Return(nil).Once()
+}
+
+func result(t *testing.T, env *testsuite.TestWorkflowEnvironment) CheckoutState {
+	t.Helper()
+	if !env.IsWorkflowCompleted() {
+		t.Fatal("workflow did not complete")
+	}
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatalf("workflow failed: %v", err)
+	}
+	var st CheckoutState
+	if err := env.GetWorkflowResult(&st); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func queryStatus(t *testing.T, env *testsuite.TestWorkflowEnvironment) Status {
+	t.Helper()
+	v, err := env.QueryWorkflow(QueryStatus)
+	if err != nil {
+		t.Fatalf("query: %v", err)
+	}
+	var st CheckoutState
+	if err := v.Get(&st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Status
+}
+
+func TestPurchaseCompletes(t *testing.T) {
+	env := newEnv(t)
+	mockOrder(env)
+	mockChargeOK(env)
+	mockRegistration(env)
+
+	env.ExecuteWorkflow(Purchase, testInput)
+
+	st := result(t, env)
+	want := CheckoutState{CheckoutID: "chk_test", OrderID: "order-1", Status: StatusCompleted, Amount: 5000, Currency: "usd"}
+	if st != want {
+		t.Fatalf("state = %+v, want %+v", st, want)
+	}
+}
+
+func TestPurchaseStatusQueryAtEachStage(t *testing.T) {
+	env := newEnv(t)
+	seen := map[string]Status{}
+	mockOrder(env)
+	// The charge takes a minute of workflow time; the query in the middle must see charging.
+	env.OnActivity(a.Charge, mock.Anything, mock.Anything).After(time.Minute).Return(activities.ChargeResult{ProviderRef: "pi_1"}, nil).Once()
+	env.RegisterDelayedCallback(func() { seen["during charge"] = queryStatus(t, env) }, 30*time.Second)
+	// Registration takes another minute; the query then must see paid.
+	env.OnActivity(a.RegisterUser, mock.Anything, mock.Anything).After(time.Minute).Return("user-1", nil).Once()
+	env.RegisterDelayedCallback(func() { seen["during registration"] = queryStatus(t, env) }, 90*time.Second)
+	env.OnActivity(a.ConfirmUser, mock.Anything, "user-1").Return(nil).Once()
+	env.OnActivity(a.CompleteOrder, mock.Anything, mock.Anything).Return(nil).Once()
+
+	env.ExecuteWorkflow(Purchase, testInput)
+
+	if st := result(t, env); st.Status != StatusCompleted {
+		t.Fatalf("final status %s", st.Status)
+	}
+	if seen["during charge"] != StatusCharging {
+		t.Errorf("status during charge = %q, want charging", seen["during charge"])
+	}
+	if seen["during registration"] != StatusPaid {
+		t.Errorf("status during registration = %q, want paid", seen["during registration"])
+	}
+	if s := queryStatus(t, env); s != StatusCompleted {
+		t.Errorf("status after completion = %q", s)
+	}
+}
+
+func TestPurchaseDeclineFailsWithoutRegistering(t *testing.T) {
+	env := newEnv(t)
+	mockOrder(env)
+	decline := temporal.NewNonRetryableApplicationError("Your card was declined.", activities.ErrTypeCardDeclined, nil,
+		activities.Failure{Code: "insufficient_funds", Message: "Your card was declined."})
+	env.OnActivity(a.Charge, mock.Anything, mock.Anything).Return(activities.ChargeResult{}, decline).Once()
+
+	env.ExecuteWorkflow(Purchase, testInput)
+
+	st := result(t, env)
+	if st.Status != StatusFailed || st.FailureCode != "insufficient_funds" || st.FailureMessage != "Your card was declined." {
+		t.Fatalf("state = %+v", st)
+	}
+	env.AssertNotCalled(t, "RegisterUser", mock.Anything, mock.Anything)
+	env.AssertNotCalled(t, "Refund", mock.Anything, mock.Anything)
+}
+
+func TestPurchaseRetriesTechnicalChargeFailure(t *testing.T) {
+	env := newEnv(t)
+	mockOrder(env)
+	env.OnActivity(a.Charge, mock.Anything, mock.Anything).Return(activities.ChargeResult{}, errors.New("stripe temporarily failed (status 503)")).Twice()
+	mockChargeOK(env)
+	mockRegistration(env)
+
+	env.ExecuteWorkflow(Purchase, testInput)
+
+	if st := result(t, env); st.Status != StatusCompleted {
+		t.Fatalf("state = %+v", st)
+	}
+	env.AssertNumberOfCalls(t, "Charge", 3)
+}
+
+func TestPurchaseRefundsWhenRegistrationFails(t *testing.T) {
+	env := newEnv(t)
+	mockOrder(env)
+	mockChargeOK(env)
+	env.OnActivity(a.RegisterUser, mock.Anything, mock.Anything).Return("", errors.New("directory unavailable"))
+	env.OnActivity(a.Refund, mock.Anything, mock.MatchedBy(func(in activities.RefundInput) bool {
+		return in.PaymentRef == "pi_1" && in.Amount == 5000 && in.IdempotencyKey == testWorkflowID+"/refund" &&
+			in.Reason.Code == "registration_failed"
+	})).Return(activities.RefundResult{ProviderRef: "re_1", Amount: 5000}, nil).Once()
+
+	env.ExecuteWorkflow(Purchase, testInput)
+
+	st := result(t, env)
+	if st.Status != StatusRefunded || st.FailureCode != "registration_failed" {
+		t.Fatalf("state = %+v", st)
+	}
+	env.AssertNotCalled(t, "CompleteOrder", mock.Anything, mock.Anything)
+}
+
+func TestPurchaseCompensatesUnknownChargeOutcome(t *testing.T) {
+	env := newEnv(t)
+	mockOrder(env)
+	env.OnActivity(a.Charge, mock.Anything, mock.Anything).Return(activities.ChargeResult{}, errors.New("stripe unreachable, outcome unknown"))
+	env.OnActivity(a.Refund, mock.Anything, mock.MatchedBy(func(in activities.RefundInput) bool {
+		return in.PaymentRef == "" && in.ChargeKey == testWorkflowID+"/charge"
+	})).Return(activities.RefundResult{NothingCharged: true}, nil).Once()
+	env.OnActivity(a.FailOrder, mock.Anything, mock.MatchedBy(func(in activities.OrderFailure) bool {
+		return in.OrderID == "order-1" && in.Failure.Code == "payment_unavailable"
+	})).Return(nil).Once()
+
+	env.ExecuteWorkflow(Purchase, testInput)
+
+	st := result(t, env)
+	if st.Status != StatusFailed || st.FailureCode != "payment_unavailable" {
+		t.Fatalf("state = %+v", st)
+	}
+	env.AssertNotCalled(t, "RegisterUser", mock.Anything, mock.Anything)
+}
+
+func TestPurchaseRecordsInvalidEmailAsFailedOrder(t *testing.T) {
+	env := newEnv(t)
+	env.OnActivity(a.CreateOrder, mock.Anything, mock.MatchedBy(func(in activities.CreateOrderInput) bool {
+		return in.Rejection != nil && in.Rejection.Code == "invalid_email"
+	})).Return(activities.OrderSummary{OrderID: "order-1", Status: "failed", Failure: &activities.Failure{Code: "invalid_email", Message: "bad"}}, nil).Once()
+	in := testInput
+	in.Email = "not-an-email"
+
+	env.ExecuteWorkflow(Purchase, in)
+
+	if st := result(t, env); st.Status != StatusFailed || st.FailureCode != "invalid_email" {
+		t.Fatalf("state = %+v", st)
+	}
+	env.AssertNotCalled(t, "Charge", mock.Anything, mock.Anything)
+}
+
+func TestAwaitPaymentUpdate(t *testing.T) {
+	env := newEnv(t)
+	mockOrder(env)
+	env.OnActivity(a.Charge, mock.Anything, mock.Anything).After(time.Minute).Return(activities.ChargeResult{ProviderRef: "pi_1"}, nil).Once()
+	mockRegistration(env)
+
+	var same, different updateResult
+	env.RegisterDelayedCallback(func() {
+		env.UpdateWorkflow(UpdateAwaitPayment, "same", &same, AwaitPaymentRequest{RequestHash: "hash-1"})
+		env.UpdateWorkflow(UpdateAwaitPayment, "different", &different, AwaitPaymentRequest{RequestHash: "other"})
+	}, time.Second)
+
+	env.ExecuteWorkflow(Purchase, testInput)
+
+	result(t, env)
+	if same.err != nil || !same.state.Status.PaymentSettled() || same.state.OrderID != "order-1" {
+		t.Fatalf("matching update: %+v, %v", same.state, same.err)
+	}
+	var appErr *temporal.ApplicationError
+	if !errors.As(different.rejected, &appErr) || appErr.Type() != ErrTypeIdempotencyKeyReused {
+		t.Fatalf("different request hash: rejected = %v", different.rejected)
+	}
+}
+
+// updateResult collects an update's outcome in the test environment.
+type updateResult struct {
+	rejected error
+	state    CheckoutState
+	err      error
+}
+
+func (u *updateResult) Accept()          {}
+func (u *updateResult) Reject(err error) { u.rejected = err }
+func (u *updateResult) Complete(v any, err error) {
+	u.err = err
+	if s, ok := v.(CheckoutState); ok {
+		u.state = s
+	}
+}
