@@ -94,7 +94,9 @@ type RejectedError struct {
 	Message string
 }
 
-func (e *RejectedError) Error() string { return fmt.Sprintf("payment rejected: %s: %s", e.Code, e.Message) }
+func (e *RejectedError) Error() string {
+	return fmt.Sprintf("payment rejected: %s: %s", e.Code, e.Message)
+}
 
 // IsFinal reports whether err can never succeed on retry.
 func IsFinal(err error) bool {

@@ -1,0 +1,280 @@
+package stripeproxy
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// outcome is what charging a test card yields; an empty code means success.
+type outcome struct{ brand, code, decline string }
+
+// testTokens are Stripe's documented test tokens.
+var testTokens = map[string]outcome{
+	"tok_visa":                            {brand: "visa"},
+	"tok_mastercard":                      {brand: "mastercard"},
+	"tok_amex":                            {brand: "amex"},
+	"tok_chargeDeclined":                  {"visa", "card_declined", "generic_decline"},
+	"tok_chargeDeclinedInsufficientFunds": {"visa", "card_declined", "insufficient_funds"},
+	"tok_chargeDeclinedLostCard":          {"visa", "card_declined", "lost_card"},
+	"tok_chargeDeclinedStolenCard":        {"visa", "card_declined", "stolen_card"},
+	"tok_chargeDeclinedExpiredCard":       {brand: "visa", code: "expired_card"},
+	"tok_chargeDeclinedIncorrectCvc":      {brand: "visa", code: "incorrect_cvc"},
+	"tok_chargeDeclinedProcessingError":   {brand: "visa", code: "processing_error"},
+}
+
+// magicPaymentMethods mirror testTokens as Stripe's pm_card_* test PaymentMethods.
+var magicPaymentMethods = func() map[string]outcome {
+	m := map[string]outcome{"pm_card_visa_debit": {brand: "visa"}}
+	for tok, o := range testTokens {
+		m["pm_card_"+strings.TrimPrefix(tok, "tok_")] = o
+	}
+	return m
+}()
+
+var declineMessages = map[string]string{
+	"insufficient_funds": "Your card has insufficient funds.",
+	"expired_card":       "Your card has expired.",
+	"incorrect_cvc":      "Your card's security code is incorrect.",
+	"processing_error":   "An error occurred while processing your card. Try again in a little bit.",
+}
+
+// PaymentIntent is a snapshot of a PaymentIntent the proxy holds.
+type PaymentIntent struct {
+	ID             string            `json:"id"`
+	Status         string            `json:"status"`
+	Amount         int64             `json:"amount"`
+	AmountReceived int64             `json:"amount_received"`
+	AmountRefunded int64             `json:"amount_refunded"`
+	Currency       string            `json:"currency"`
+	PaymentMethod  string            `json:"payment_method,omitempty"` // kept after a decline, unlike the served JSON
+	LatestCharge   string            `json:"latest_charge,omitempty"`
+	Metadata       map[string]string `json:"metadata"`
+}
+
+type intent struct {
+	PaymentIntent
+	body []byte // the PaymentIntent JSON as served; it never changes after creation
+}
+
+// PaymentIntents returns snapshots of all stored PaymentIntents, oldest first.
+func (p *Proxy) PaymentIntents() []PaymentIntent {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]PaymentIntent, 0, len(p.piOrder))
+	for _, id := range p.piOrder {
+		pi := p.pis[id].PaymentIntent
+		pi.Metadata = maps.Clone(pi.Metadata)
+		out = append(out, pi)
+	}
+	return out
+}
+
+func (p *Proxy) createPaymentMethod(up *response, form url.Values) *response {
+	tok := form.Get("card[token]")
+	o, ok := testTokens[tok]
+	if !ok {
+		return stripeError(http.StatusBadRequest, "invalid_request_error", "resource_missing", "card[token]",
+			fmt.Sprintf("No such token: '%s'", tok))
+	}
+	pm, err := decodeObject(up.body)
+	if err != nil {
+		return up
+	}
+	id := newID("pm_")
+	card, _ := pm["card"].(map[string]any)
+	if card == nil {
+		card = map[string]any{}
+	}
+	card["brand"], card["display_brand"] = o.brand, o.brand
+	maps.Copy(pm, map[string]any{"id": id, "object": "payment_method", "type": "card", "card": card,
+		"created": time.Now().Unix(), "customer": nil, "livemode": false})
+	p.mu.Lock()
+	p.pms[id] = o
+	p.mu.Unlock()
+	return jsonResponse(http.StatusOK, up, pm)
+}
+
+func (p *Proxy) createPaymentIntent(up *response, form url.Values) *response {
+	pmID := form.Get("payment_method")
+	p.mu.Lock()
+	o, known := p.pms[pmID]
+	p.mu.Unlock()
+	if pmID != "" && !known {
+		return stripeError(http.StatusBadRequest, "invalid_request_error", "resource_missing", "payment_method",
+			fmt.Sprintf("No such PaymentMethod: '%s'", pmID))
+	}
+	confirm := form.Get("confirm") == "true"
+	if confirm && pmID == "" {
+		return stripeError(http.StatusBadRequest, "invalid_request_error", "payment_intent_unexpected_state", "payment_method",
+			"You cannot confirm this PaymentIntent because it's missing a payment method.")
+	}
+	obj, err := decodeObject(up.body)
+	if err != nil {
+		return up
+	}
+	amount, _ := strconv.ParseInt(form.Get("amount"), 10, 64)
+	pi := intent{PaymentIntent: PaymentIntent{ID: newID("pi_"), Amount: amount, Currency: form.Get("currency"),
+		PaymentMethod: pmID, Metadata: metadata(form)}}
+	// stripe-mock's fixture carries leftovers from other states (a
+	// last_payment_error, next_action, canceled_at...) that would confuse a client.
+	for _, k := range []string{"canceled_at", "cancellation_reason", "last_payment_error", "next_action", "processing",
+		"transfer_data", "payment_method_configuration_details", "review", "latest_charge", "shipping"} {
+		obj[k] = nil
+	}
+	for _, k := range []string{"description", "customer", "receipt_email"} {
+		obj[k] = nilIfEmpty(form.Get(k))
+	}
+	maps.Copy(obj, map[string]any{
+		"id": pi.ID, "object": "payment_intent", "amount": amount, "currency": pi.Currency,
+		"metadata": pi.Metadata, "payment_method": nilIfEmpty(pmID), "created": time.Now().Unix(), "livemode": false,
+		"amount_received": 0, "amount_capturable": 0, "client_secret": pi.ID + "_secret_" + newID(""),
+		"capture_method":      orDefault(form.Get("capture_method"), "automatic"),
+		"confirmation_method": orDefault(form.Get("confirmation_method"), "automatic"),
+	})
+
+	status, res := http.StatusOK, any(obj)
+	switch {
+	case !confirm && pmID == "":
+		pi.Status = "requires_payment_method"
+	case !confirm:
+		pi.Status = "requires_confirmation"
+	case o.code == "":
+		pi.Status, pi.AmountReceived, pi.LatestCharge = "succeeded", amount, newID("ch_")
+		obj["amount_received"], obj["latest_charge"] = amount, pi.LatestCharge
+	default:
+		// A declined PaymentIntent exists at Stripe, detached from the card
+		// and carrying the failure, so a later GET or search finds it.
+		pi.Status, pi.LatestCharge = "requires_payment_method", newID("ch_")
+		e := map[string]any{"type": "card_error", "code": o.code, "charge": pi.LatestCharge,
+			"message":        orDefault(declineMessages[o.code], declineMessages[o.decline], "Your card was declined."),
+			"payment_method": map[string]any{"id": pmID, "object": "payment_method", "type": "card"}}
+		if o.decline != "" {
+			e["decline_code"] = o.decline
+		}
+		obj["last_payment_error"], obj["payment_method"], obj["latest_charge"] = maps.Clone(e), nil, pi.LatestCharge
+		e["payment_intent"] = obj
+		status, res = http.StatusPaymentRequired, map[string]any{"error": e}
+	}
+	obj["status"] = pi.Status
+	if pi.body, err = json.Marshal(obj); err != nil {
+		return stripeError(http.StatusInternalServerError, "api_error", "", "", "stripeproxy: "+err.Error())
+	}
+	p.mu.Lock()
+	p.pis[pi.ID] = &pi
+	p.piOrder = append(p.piOrder, pi.ID)
+	p.mu.Unlock()
+	return jsonResponse(status, up, res)
+}
+
+func (p *Proxy) getPaymentIntent(up *response, id string) *response {
+	p.mu.Lock()
+	pi, ok := p.pis[id]
+	p.mu.Unlock()
+	if !ok {
+		return stripeError(http.StatusNotFound, "invalid_request_error", "resource_missing", "intent",
+			fmt.Sprintf("No such payment_intent: '%s'", id))
+	}
+	return rawResponse(http.StatusOK, up, pi.body)
+}
+
+// searchQuery accepts the single clause metadata['KEY']:'VALUE' (either quote style).
+var searchQuery = regexp.MustCompile(`^\s*metadata\[(?:'([^']*)'|"([^"]*)")\]\s*:\s*(?:'([^']*)'|"([^"]*)")\s*$`)
+
+func (p *Proxy) searchPaymentIntents(up *response, form url.Values) *response {
+	m := searchQuery.FindStringSubmatch(form.Get("query"))
+	if m == nil {
+		return stripeError(http.StatusBadRequest, "invalid_request_error", "", "query",
+			"stripeproxy only supports queries of the form metadata['KEY']:'VALUE'")
+	}
+	key, value := m[1]+m[2], m[3]+m[4]
+	data := []json.RawMessage{}
+	p.mu.Lock()
+	for _, id := range slices.Backward(p.piOrder) { // Stripe lists newest first
+		if v, has := p.pis[id].Metadata[key]; has && v == value {
+			data = append(data, p.pis[id].body)
+		}
+	}
+	p.mu.Unlock()
+	return jsonResponse(http.StatusOK, up, map[string]any{"object": "search_result", "data": data,
+		"has_more": false, "next_page": nil, "url": "/v1/payment_intents/search"})
+}
+
+func (p *Proxy) createRefund(up *response, form url.Values) *response {
+	obj, err := decodeObject(up.body)
+	if err != nil {
+		return up
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	param, ref := "payment_intent", form.Get("payment_intent")
+	pi := p.pis[ref]
+	if ref == "" && form.Get("charge") != "" {
+		param, ref = "charge", form.Get("charge")
+		for _, cand := range p.pis {
+			if cand.LatestCharge == ref && cand.Status == "succeeded" {
+				pi = cand
+			}
+		}
+	}
+	if pi == nil {
+		return stripeError(http.StatusBadRequest, "invalid_request_error", "resource_missing", param,
+			fmt.Sprintf("No such %s: '%s'", param, ref))
+	}
+	if pi.Status != "succeeded" {
+		return stripeError(http.StatusBadRequest, "invalid_request_error", "payment_intent_unexpected_state", param,
+			fmt.Sprintf("This PaymentIntent (%s) does not have a successful charge to refund.", pi.ID))
+	}
+	remaining := pi.AmountReceived - pi.AmountRefunded
+	amount := remaining
+	if s := form.Get("amount"); s != "" {
+		amount, _ = strconv.ParseInt(s, 10, 64)
+	}
+	switch {
+	case remaining == 0:
+		return stripeError(http.StatusBadRequest, "invalid_request_error", "charge_already_refunded", "",
+			fmt.Sprintf("Charge %s has already been refunded.", pi.LatestCharge))
+	case amount > remaining:
+		return stripeError(http.StatusBadRequest, "invalid_request_error", "amount_too_large", "amount",
+			fmt.Sprintf("Refund amount (%d) is greater than unrefunded amount on charge (%d)", amount, remaining))
+	}
+	pi.AmountRefunded += amount
+	maps.Copy(obj, map[string]any{"id": newID("re_"), "object": "refund", "status": "succeeded", "amount": amount,
+		"currency": pi.Currency, "payment_intent": pi.ID, "charge": pi.LatestCharge, "created": time.Now().Unix(),
+		"metadata": metadata(form), "reason": nilIfEmpty(form.Get("reason"))})
+	return jsonResponse(http.StatusOK, up, obj)
+}
+
+// metadata collects the form's metadata[KEY]=VALUE pairs.
+func metadata(form url.Values) map[string]string {
+	md := map[string]string{}
+	for k, v := range form {
+		if name, ok := strings.CutPrefix(k, "metadata["); ok && strings.HasSuffix(name, "]") && len(v) > 0 {
+			md[strings.TrimSuffix(name, "]")] = v[0]
+		}
+	}
+	return md
+}
+
+func nilIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func orDefault(values ...string) string {
+	for _, v := range values {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
