@@ -149,7 +149,7 @@ func (a *Activities) gateway(provider string) (billing.Gateway, error) {
 func finalPaymentFailure(err error) (Failure, string, bool) {
 	var d *billing.DeclineError
 	if errors.As(err, &d) {
-		return Failure{Code: d.Reason(), Message: d.Message}, ErrTypeCardDeclined, true
+		return Failure{Code: d.Code, DeclineCode: d.DeclineCode, Message: d.Message}, ErrTypeCardDeclined, true
 	}
 	var r *billing.RejectedError
 	if errors.As(err, &r) {

@@ -47,6 +47,8 @@ CREATE TABLE orders (
     provider             text NOT NULL,
     provider_payment_ref text,
     failure_code         text,
+    -- The bank's finer reason for a decline (insufficient_funds, lost_card, …) when the provider gives one.
+    decline_code         text,
     failure_message      text,
     created_at           timestamptz NOT NULL DEFAULT now(),
     updated_at           timestamptz NOT NULL DEFAULT now(),
@@ -80,6 +82,7 @@ CREATE TABLE payments (
     status          text NOT NULL CHECK (status IN ('pending', 'succeeded', 'failed')),
     provider_ref    text,
     failure_code    text,
+    decline_code    text,
     attempts        integer NOT NULL DEFAULT 1,
     created_at      timestamptz NOT NULL DEFAULT now(),
     updated_at      timestamptz NOT NULL DEFAULT now()

@@ -12,10 +12,10 @@ const PurchaseWorkflowType = "Purchase"
 // same key can only ever start one checkout.
 func CheckoutWorkflowID(idempotencyKey string) string { return "checkout-" + idempotencyKey }
 
-// UpdateAwaitPayment is the Update that BFF requests send with Update-With-Start. It is refused
+// UpdateAwaitOutcome is the Update that BFF requests send with Update-With-Start. It is refused
 // when the request differs from the one that started the checkout, and otherwise completes
-// once the payment outcome is known.
-const UpdateAwaitPayment = "await-payment"
+// with the checkout's final state.
+const UpdateAwaitOutcome = "await-outcome"
 
 // QueryStatus is the query that returns the checkout's current CheckoutState.
 const QueryStatus = "status"
@@ -24,7 +24,7 @@ const QueryStatus = "status"
 // and the BFF can find the checkout of a run it did not start.
 const MemoCheckoutID = "checkout_id"
 
-// ErrTypeIdempotencyKeyReused is the application error type of an UpdateAwaitPayment refused
+// ErrTypeIdempotencyKeyReused is the application error type of an UpdateAwaitOutcome refused
 // because the same Idempotency-Key came with a different request.
 const ErrTypeIdempotencyKeyReused = "IdempotencyKeyReused"
 
@@ -40,11 +40,6 @@ const (
 	StatusFailed    Status = "failed"
 	StatusRefunded  Status = "refunded"
 )
-
-// PaymentSettled reports whether the payment's outcome is known: the point at which the BFF answers.
-func (s Status) PaymentSettled() bool {
-	return s == StatusPaid || s == StatusCompleted || s == StatusFailed || s == StatusRefunded
-}
 
 // Final reports whether the checkout will not change any more.
 func (s Status) Final() bool {
@@ -76,8 +71,8 @@ type PurchaseInput struct {
 	Payment     Payment `json:"payment"`
 }
 
-// AwaitPaymentRequest is the argument of UpdateAwaitPayment.
-type AwaitPaymentRequest struct {
+// AwaitOutcomeRequest is the argument of UpdateAwaitOutcome.
+type AwaitOutcomeRequest struct {
 	RequestHash string `json:"request_hash"`
 }
 
@@ -89,5 +84,6 @@ type CheckoutState struct {
 	Amount         int64  `json:"amount"`
 	Currency       string `json:"currency,omitempty"`
 	FailureCode    string `json:"failure_code,omitempty"`
+	DeclineCode    string `json:"decline_code,omitempty"`
 	FailureMessage string `json:"failure_message,omitempty"`
 }

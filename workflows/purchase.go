@@ -38,12 +38,12 @@ func (p *purchase) setup(ctx workflow.Context) error {
 	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (CheckoutState, error) { return p.state, nil }); err != nil {
 		return err
 	}
-	return workflow.SetUpdateHandlerWithOptions(ctx, UpdateAwaitPayment,
-		func(ctx workflow.Context, _ AwaitPaymentRequest) (CheckoutState, error) {
-			err := workflow.Await(ctx, func() bool { return p.state.Status.PaymentSettled() })
+	return workflow.SetUpdateHandlerWithOptions(ctx, UpdateAwaitOutcome,
+		func(ctx workflow.Context, _ AwaitOutcomeRequest) (CheckoutState, error) {
+			err := workflow.Await(ctx, func() bool { return p.state.Status.Final() })
 			return p.state, err
 		},
-		workflow.UpdateHandlerOptions{Validator: func(_ workflow.Context, req AwaitPaymentRequest) error {
+		workflow.UpdateHandlerOptions{Validator: func(_ workflow.Context, req AwaitOutcomeRequest) error {
 			if req.RequestHash != p.in.RequestHash {
 				return temporal.NewApplicationError("this Idempotency-Key was used for a different checkout request", ErrTypeIdempotencyKeyReused)
 			}
@@ -157,7 +157,7 @@ func (p *purchase) compensate(ctx workflow.Context, chargeKey, paymentRef string
 }
 
 func (p *purchase) fail(f store.Failure) CheckoutState {
-	p.state.Status, p.state.FailureCode, p.state.FailureMessage = StatusFailed, f.Code, f.Message
+	p.state.Status, p.state.FailureCode, p.state.DeclineCode, p.state.FailureMessage = StatusFailed, f.Code, f.DeclineCode, f.Message
 	return p.state
 }
 

@@ -130,13 +130,14 @@ func TestPurchaseDeclineFailsWithoutRegistering(t *testing.T) {
 	env := newEnv(t)
 	mockOrder(env)
 	decline := temporal.NewNonRetryableApplicationError("Your card was declined.", activities.ErrTypeCardDeclined, nil,
-		activities.Failure{Code: "insufficient_funds", Message: "Your card was declined."})
+		activities.Failure{Code: "card_declined", DeclineCode: "insufficient_funds", Message: "Your card was declined."})
 	env.OnActivity(a.Charge, mock.Anything, mock.Anything).Return(activities.ChargeResult{}, decline).Once()
 
 	env.ExecuteWorkflow(Purchase, testInput)
 
 	st := result(t, env)
-	if st.Status != StatusFailed || st.FailureCode != "insufficient_funds" || st.FailureMessage != "Your card was declined." {
+	if st.Status != StatusFailed || st.FailureCode != "card_declined" || st.DeclineCode != "insufficient_funds" ||
+		st.FailureMessage != "Your card was declined." {
 		t.Fatalf("state = %+v", st)
 	}
 	env.AssertNotCalled(t, "RegisterUser", mock.Anything, mock.Anything)
@@ -221,14 +222,14 @@ func TestAwaitPaymentUpdate(t *testing.T) {
 
 	var same, different updateResult
 	env.RegisterDelayedCallback(func() {
-		env.UpdateWorkflow(UpdateAwaitPayment, "same", &same, AwaitPaymentRequest{RequestHash: "hash-1"})
-		env.UpdateWorkflow(UpdateAwaitPayment, "different", &different, AwaitPaymentRequest{RequestHash: "other"})
+		env.UpdateWorkflow(UpdateAwaitOutcome, "same", &same, AwaitOutcomeRequest{RequestHash: "hash-1"})
+		env.UpdateWorkflow(UpdateAwaitOutcome, "different", &different, AwaitOutcomeRequest{RequestHash: "other"})
 	}, time.Second)
 
 	env.ExecuteWorkflow(Purchase, testInput)
 
 	result(t, env)
-	if same.err != nil || !same.state.Status.PaymentSettled() || same.state.OrderID != "order-1" {
+	if same.err != nil || !same.state.Status.Final() || same.state.OrderID != "order-1" {
 		t.Fatalf("matching update: %+v, %v", same.state, same.err)
 	}
 	var appErr *temporal.ApplicationError

@@ -35,8 +35,10 @@ var ErrTransition = errors.New("order status does not allow this change")
 
 // Failure is a stable machine-readable code with a message fit for the customer.
 type Failure struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
+	Code string `json:"code"`
+	// DeclineCode is the bank's reason when a card was declined.
+	DeclineCode string `json:"decline_code,omitempty"`
+	Message     string `json:"message"`
 }
 
 // NewOrder is what the order activity writes for a checkout.
@@ -70,6 +72,7 @@ type Order struct {
 	Provider           string
 	ProviderPaymentRef string
 	FailureCode        string
+	DeclineCode        string
 	FailureMessage     string
 	Lines              []PricedLine
 	CreatedAt          time.Time
@@ -79,14 +82,14 @@ type Order struct {
 
 const orderColumns = `id::text, checkout_id, idempotency_key, request_hash, workflow_id, coalesce(user_id::text, ''),
 	customer_email, customer_name, status, total_amount, coalesce(currency, ''), refunded_amount, provider,
-	coalesce(provider_payment_ref, ''), coalesce(failure_code, ''), coalesce(failure_message, ''),
+	coalesce(provider_payment_ref, ''), coalesce(failure_code, ''), coalesce(decline_code, ''), coalesce(failure_message, ''),
 	created_at, updated_at, completed_at`
 
 func scanOrder(row pgx.Row) (Order, error) {
 	var o Order
 	err := row.Scan(&o.ID, &o.CheckoutID, &o.IdempotencyKey, &o.RequestHash, &o.WorkflowID, &o.UserID,
 		&o.Email, &o.Name, &o.Status, &o.TotalAmount, &o.Currency, &o.RefundedAmount, &o.Provider,
-		&o.ProviderPaymentRef, &o.FailureCode, &o.FailureMessage, &o.CreatedAt, &o.UpdatedAt, &o.CompletedAt)
+		&o.ProviderPaymentRef, &o.FailureCode, &o.DeclineCode, &o.FailureMessage, &o.CreatedAt, &o.UpdatedAt, &o.CompletedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return o, ErrNotFound
 	}

@@ -52,6 +52,7 @@ type Payment struct {
 	Status         string
 	ProviderRef    string
 	FailureCode    string
+	DeclineCode    string
 	Attempts       int
 }
 
@@ -84,17 +85,17 @@ func (s *Store) BeginPayment(ctx context.Context, a PaymentAttempt) error {
 // refunded. Settling an attempt twice changes nothing the second time.
 func (s *Store) SettlePayment(ctx context.Context, idempotencyKey string, out PaymentOutcome) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var code *string
+		var code, decline *string
 		if out.Failure != nil {
-			code = &out.Failure.Code
+			code, decline = &out.Failure.Code, nilIfEmpty(out.Failure.DeclineCode)
 		}
 		var orderID, kind string
 		var amount int64
 		err := tx.QueryRow(ctx, `
-			UPDATE payments SET status = $2, provider_ref = nullif($3, ''), failure_code = $4, updated_at = now()
+			UPDATE payments SET status = $2, provider_ref = nullif($3, ''), failure_code = $4, decline_code = $5, updated_at = now()
 			WHERE idempotency_key = $1 AND status = 'pending'
 			RETURNING order_id::text, kind, amount`,
-			idempotencyKey, out.Status, out.ProviderRef, code).Scan(&orderID, &kind, &amount)
+			idempotencyKey, out.Status, out.ProviderRef, code, decline).Scan(&orderID, &kind, &amount)
 		if errors.Is(err, pgx.ErrNoRows) {
 			var status string
 			if err := tx.QueryRow(ctx, `SELECT status FROM payments WHERE idempotency_key = $1`, idempotencyKey).Scan(&status); err != nil {
@@ -114,7 +115,8 @@ func (s *Store) SettlePayment(ctx context.Context, idempotencyKey string, out Pa
 			return moveOrder(ctx, tx, orderID, StatusPaid, `, provider_payment_ref = $3`, out.ProviderRef)
 		case kind == PaymentCharge && out.Status == PaymentFailed:
 			f := failureOrUnknown(out.Failure)
-			return moveOrder(ctx, tx, orderID, StatusFailed, `, failure_code = $3, failure_message = $4`, f.Code, f.Message)
+			return moveOrder(ctx, tx, orderID, StatusFailed, `, failure_code = $3, failure_message = $4, decline_code = $5`,
+				f.Code, f.Message, nilIfEmpty(f.DeclineCode))
 		case kind == PaymentRefund && out.Status == PaymentSucceeded:
 			f := failureOrUnknown(out.OrderReason)
 			return moveOrder(ctx, tx, orderID, StatusRefunded,
@@ -122,6 +124,13 @@ func (s *Store) SettlePayment(ctx context.Context, idempotencyKey string, out Pa
 		}
 		return nil
 	})
+}
+
+func nilIfEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }
 
 func failureOrUnknown(f *Failure) Failure {
@@ -134,7 +143,7 @@ func failureOrUnknown(f *Failure) Failure {
 // PaymentsForOrder lists an order's ledger rows, oldest first.
 func (s *Store) PaymentsForOrder(ctx context.Context, orderID string) ([]Payment, error) {
 	rows, err := s.pool.Query(ctx, `SELECT order_id::text, kind, provider, idempotency_key, amount, currency, status,
-		coalesce(provider_ref, ''), coalesce(failure_code, ''), attempts FROM payments WHERE order_id = $1 ORDER BY id`, orderID)
+		coalesce(provider_ref, ''), coalesce(failure_code, ''), coalesce(decline_code, ''), attempts FROM payments WHERE order_id = $1 ORDER BY id`, orderID)
 	if err != nil {
 		return nil, fmt.Errorf("query payments: %w", err)
 	}

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+
+	"github.com/cartflow/cartflow/internal/billing"
+	"github.com/cartflow/cartflow/internal/directory"
+	"github.com/cartflow/cartflow/internal/store"
+	"github.com/cartflow/cartflow/workflows"
+)
+
+// checkoutRequest is the body of POST /api/v1/checkouts. The client never sends prices.
+type checkoutRequest struct {
+	Email string `json:"email"`
+	Name  string `json:"name"`
+	Items []struct {
+		SKU      string `json:"sku"`
+		Quantity int    `json:"quantity"`
+	} `json:"items"`
+	Payment struct {
+		Provider string `json:"provider"`
+		Token    string `json:"token"`
+	} `json:"payment"`
+}
+
+var (
+	// idempotencyKeyPattern keeps keys safe inside workflow IDs, provider idempotency keys and search queries.
+	idempotencyKeyPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{8,100}$`)
+	// stripeTokenPattern accepts PaymentMethod ids and legacy card tokens; anything else, card
+	// numbers included, is refused without being echoed.
+	stripeTokenPattern = regexp.MustCompile(`^(pm|tok)_[A-Za-z0-9_]{1,200}$`)
+)
+
+// tokenPatterns lists the providers a checkout accepts, with the shape of their tokens.
+var tokenPatterns = map[string]*regexp.Regexp{
+	billing.ProviderStripe: stripeTokenPattern,
+}
+
+func validIdempotencyKey(key string) *apiError {
+	switch {
+	case key == "":
+		return badRequest("missing_idempotency_key", "Idempotency-Key", "the Idempotency-Key header is required; send a new random value (a UUID) per checkout")
+	case !idempotencyKeyPattern.MatchString(key):
+		return badRequest("invalid_idempotency_key", "Idempotency-Key", "the Idempotency-Key must be 8 to 100 characters of letters, digits, '.', '_', ':' or '-'")
+	}
+	return nil
+}
+
+// decodeCheckout reads the body strictly: unknown fields, wrong types and trailing data are refused.
+func decodeCheckout(body io.Reader) (checkoutRequest, error) {
+	var req checkoutRequest
+	raw, err := io.ReadAll(body)
+	if err != nil {
+		if isBodyTooLarge(err) {
+			return req, errBodyTooLarge
+		}
+		return req, badRequest("unreadable_body", "", "the request body could not be read")
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &typeErr):
+			return req, badRequest("invalid_type", typeErr.Field, fmt.Sprintf("%s must be a %s", typeErr.Field, typeErr.Type))
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+			return req, badRequest("unknown_field", field, "the request has a field this API does not know")
+		default:
+			return req, badRequest("malformed_json", "", "the request body is not valid JSON")
+		}
+	}
+	if dec.More() {
+		return req, badRequest("malformed_json", "", "the request body has data after the JSON object")
+	}
+	return req, nil
+}
+
+// validate checks everything that can be checked without the database and returns the
+// standardized customer.
+func (r *checkoutRequest) validate() (directory.Customer, *apiError) {
+	email, err := directory.StandardizeEmail(r.Email)
+	if err != nil {
+		return directory.Customer{}, unprocessable("invalid_email", "email", "the email address is not valid")
+	}
+	name, err := directory.StandardizeName(r.Name)
+	if err != nil {
+		return directory.Customer{}, unprocessable("invalid_name", "name", fmt.Sprintf("the name must be 1 to %d characters", directory.MaxNameLength))
+	}
+	if len(r.Items) == 0 {
+		return directory.Customer{}, unprocessable(store.CodeEmptyCart, "items", "the cart has no items")
+	}
+	if len(r.Items) > store.MaxCartLines {
+		return directory.Customer{}, unprocessable(store.CodeTooManyLines, "items", fmt.Sprintf("a cart holds at most %d lines", store.MaxCartLines))
+	}
+	for i, it := range r.Items {
+		if it.SKU == "" {
+			return directory.Customer{}, unprocessable("missing_sku", fmt.Sprintf("items[%d].sku", i), "every item needs a sku")
+		}
+		if it.Quantity < 1 || it.Quantity > store.MaxLineQuantity {
+			return directory.Customer{}, unprocessable(store.CodeInvalidQuantity, fmt.Sprintf("items[%d].quantity", i),
+				fmt.Sprintf("quantity must be between 1 and %d", store.MaxLineQuantity))
+		}
+	}
+	pattern, ok := tokenPatterns[r.Payment.Provider]
+	if !ok {
+		return directory.Customer{}, unprocessable("unknown_provider", "payment.provider", "payment.provider must be one of: stripe")
+	}
+	if !pattern.MatchString(r.Payment.Token) {
+		return directory.Customer{}, unprocessable("invalid_token", "payment.token", "payment.token must be a provider token from the storefront, never card data")
+	}
+	return directory.Customer{Email: email, Name: name}, nil
+}
+
+// lines returns the cart as store lines.
+func (r *checkoutRequest) lines() []store.LineRequest {
+	out := make([]store.LineRequest, len(r.Items))
+	for i, it := range r.Items {
+		out[i] = store.LineRequest{SKU: it.SKU, Quantity: it.Quantity}
+	}
+	return out
+}
+
+// pricingError maps a cart the catalog refuses to the item at fault.
+func pricingError(perr *store.PricingError) *apiError {
+	field := "items"
+	if perr.Line >= 0 {
+		field = fmt.Sprintf("items[%d].sku", perr.Line)
+		if perr.Code == store.CodeInvalidQuantity {
+			field = fmt.Sprintf("items[%d].quantity", perr.Line)
+		}
+	}
+	return unprocessable(perr.Code, field, perr.Message)
+}
+
+// hash fingerprints the request after standardization, so that the same checkout sent again
+// (even with different white space or letter case in the email) matches, and a different one does not.
+func (r *checkoutRequest) hash(c directory.Customer) string {
+	canonical, _ := json.Marshal(struct {
+		Customer directory.Customer  `json:"customer"`
+		Lines    []store.LineRequest `json:"lines"`
+		Provider string              `json:"provider"`
+		Token    string              `json:"token"`
+	}{c, r.lines(), r.Payment.Provider, r.Payment.Token})
+	sum := sha256.Sum256(canonical)
+	return hex.EncodeToString(sum[:])
+}
+
+// purchaseInput is the workflow input for a validated request.
+func (r *checkoutRequest) purchaseInput(checkoutID, key, hash string) workflows.PurchaseInput {
+	items := make([]workflows.Item, len(r.Items))
+	for i, it := range r.Items {
+		items[i] = workflows.Item{SKU: it.SKU, Quantity: it.Quantity}
+	}
+	return workflows.PurchaseInput{
+		CheckoutID: checkoutID, IdempotencyKey: key, RequestHash: hash,
+		Email: r.Email, Name: r.Name, Items: items,
+		Payment: workflows.Payment{Provider: r.Payment.Provider, Token: r.Payment.Token},
+	}
+}

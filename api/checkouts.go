@@ -1,0 +1,247 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"errors"
+	"net/http"
+	"regexp"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/cartflow/cartflow/internal/store"
+	"github.com/cartflow/cartflow/workflows"
+)
+
+// checkoutIDPattern is the shape of newCheckoutID's output; anything else cannot exist.
+var checkoutIDPattern = regexp.MustCompile(`^chk_[a-z2-7]{26}$`)
+
+// newCheckoutID returns an unguessable public checkout identifier (128 random bits).
+func newCheckoutID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return "chk_" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
+}
+
+// checkoutResponse is a checkout as the storefront sees it.
+type checkoutResponse struct {
+	CheckoutID  string         `json:"checkout_id"`
+	Status      string         `json:"status"`
+	OrderID     string         `json:"order_id,omitempty"`
+	Amount      int64          `json:"amount"`
+	Currency    string         `json:"currency,omitempty"`
+	Failure     *store.Failure `json:"failure,omitempty"`
+	RedirectURL string         `json:"redirect_url,omitempty"`
+	StatusURL   string         `json:"status_url"`
+	Items       []checkoutLine `json:"items,omitempty"`
+}
+
+type checkoutLine struct {
+	SKU        string `json:"sku"`
+	Name       string `json:"name"`
+	Quantity   int    `json:"quantity"`
+	UnitAmount int64  `json:"unit_amount"`
+	LineAmount int64  `json:"line_amount"`
+}
+
+func (s *server) response(checkoutID string, status workflows.Status, orderID string, amount int64, currency string, failure store.Failure) checkoutResponse {
+	r := checkoutResponse{
+		CheckoutID: checkoutID, Status: string(status), OrderID: orderID, Amount: amount, Currency: currency,
+		StatusURL: "/api/v1/checkouts/" + checkoutID,
+	}
+	if failure.Code != "" {
+		r.Failure = &failure
+	}
+	if status == workflows.StatusCompleted {
+		r.RedirectURL = strings.TrimRight(s.cfg.StorefrontURL, "/") + "/orders/" + checkoutID + "/confirmation"
+	}
+	return r
+}
+
+func (s *server) orderResponse(o store.Order) checkoutResponse {
+	r := s.response(o.CheckoutID, workflows.Status(o.Status), o.ID, o.TotalAmount, o.Currency,
+		store.Failure{Code: o.FailureCode, DeclineCode: o.DeclineCode, Message: o.FailureMessage})
+	for _, l := range o.Lines {
+		r.Items = append(r.Items, checkoutLine{SKU: l.SKU, Name: l.Name, Quantity: l.Quantity, UnitAmount: l.UnitAmount, LineAmount: l.LineAmount})
+	}
+	return r
+}
+
+func (s *server) stateResponse(st workflows.CheckoutState) checkoutResponse {
+	return s.response(st.CheckoutID, st.Status, st.OrderID, st.Amount, st.Currency,
+		store.Failure{Code: st.FailureCode, DeclineCode: st.DeclineCode, Message: st.FailureMessage})
+}
+
+// createCheckout validates the request, then starts the Purchase workflow with Update-With-Start
+// and waits a bounded time for the payment outcome: 201 with the outcome, or 202 with the
+// status URL. The workflow ID comes from the Idempotency-Key, so a repeated request joins the
+// checkout it repeats instead of starting another.
+func (s *server) createCheckout(c *gin.Context) {
+	ctx := c.Request.Context()
+	key := c.GetHeader("Idempotency-Key")
+	if err := validIdempotencyKey(key); err != nil {
+		writeError(c, err)
+		return
+	}
+	req, err := decodeCheckout(c.Request.Body)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	customer, aerr := req.validate()
+	if aerr != nil {
+		writeError(c, aerr)
+		return
+	}
+	lines := req.lines()
+	skus := make([]string, len(lines))
+	for i, l := range lines {
+		skus[i] = l.SKU
+	}
+	catalog, err := s.store.ProductsBySKU(ctx, skus)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	if _, _, _, perr := store.PriceCart(lines, catalog); perr != nil {
+		writeError(c, pricingError(perr))
+		return
+	}
+	hash := req.hash(customer)
+
+	// A checkout that already finished is answered from the read model, without Temporal.
+	if o, err := s.store.CheckoutByIdempotencyKey(ctx, key); err == nil {
+		if o.RequestHash != hash {
+			writeError(c, errIdempotencyReused)
+			return
+		}
+		if workflows.Status(o.Status).Final() {
+			c.Header("Idempotent-Replayed", "true")
+			c.JSON(http.StatusCreated, s.orderResponse(o))
+			return
+		}
+	} else if !errors.Is(err, store.ErrNotFound) {
+		writeError(c, err)
+		return
+	}
+
+	state, err := s.startAndAwait(ctx, req.purchaseInput(newCheckoutID(), key, hash))
+	switch {
+	case err == nil:
+		c.JSON(http.StatusCreated, s.stateResponse(state))
+	case isKeyReused(err):
+		writeError(c, errIdempotencyReused)
+	case errors.Is(err, context.DeadlineExceeded):
+		s.answerPending(c, key)
+	default:
+		s.answerFromReadModel(c, key, hash, err)
+	}
+}
+
+// startAndAwait sends Update-With-Start and waits, at most CheckoutWait, for the payment outcome.
+func (s *server) startAndAwait(ctx context.Context, in workflows.PurchaseInput) (workflows.CheckoutState, error) {
+	var state workflows.CheckoutState
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.CheckoutWait)
+	defer cancel()
+	start := s.temporal.NewWithStartWorkflowOperation(client.StartWorkflowOptions{
+		ID:                       workflows.CheckoutWorkflowID(in.IdempotencyKey),
+		TaskQueue:                workflows.TaskQueue,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		// A finished checkout's ID is never reused: a late duplicate must not buy again.
+		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		Memo:                  map[string]any{workflows.MemoCheckoutID: in.CheckoutID},
+	}, workflows.PurchaseWorkflowType, in)
+	handle, err := s.temporal.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
+		StartWorkflowOperation: start,
+		UpdateOptions: client.UpdateWorkflowOptions{
+			UpdateName:   workflows.UpdateAwaitOutcome,
+			Args:         []any{workflows.AwaitOutcomeRequest{RequestHash: in.RequestHash}},
+			WaitForStage: client.WorkflowUpdateStageAccepted,
+		},
+	})
+	if err != nil {
+		return state, deadlineAware(ctx, err)
+	}
+	return state, deadlineAware(ctx, handle.Get(ctx, &state))
+}
+
+// deadlineAware reports the wait running out as context.DeadlineExceeded, whichever way the
+// client library wrapped it.
+func deadlineAware(ctx context.Context, err error) error {
+	if err != nil && ctx.Err() != nil {
+		return context.DeadlineExceeded
+	}
+	return err
+}
+
+func isKeyReused(err error) bool {
+	var appErr *temporal.ApplicationError
+	return errors.As(err, &appErr) && appErr.Type() == workflows.ErrTypeIdempotencyKeyReused
+}
+
+// answerPending answers 202 when the wait ran out, if the checkout's workflow is known to exist.
+func (s *server) answerPending(c *gin.Context, key string) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), s.cfg.CheckoutWait)
+	defer cancel()
+	desc, err := s.temporal.DescribeWorkflowExecution(ctx, workflows.CheckoutWorkflowID(key), "")
+	if err != nil {
+		var notFound *serviceerror.NotFound
+		if !errors.As(err, &notFound) {
+			s.log.WarnContext(ctx, "describe checkout workflow", "error", err, "request_id", c.GetString(requestIDKey))
+		}
+		writeError(c, errUnavailable)
+		return
+	}
+	var checkoutID string
+	if p, ok := desc.GetWorkflowExecutionInfo().GetMemo().GetFields()[workflows.MemoCheckoutID]; ok {
+		_ = converter.GetDefaultDataConverter().FromPayload(p, &checkoutID)
+	}
+	if checkoutID == "" {
+		writeError(c, errUnavailable)
+		return
+	}
+	c.Header("Location", "/api/v1/checkouts/"+checkoutID)
+	c.JSON(http.StatusAccepted, s.response(checkoutID, workflows.StatusPending, "", 0, "", store.Failure{}))
+}
+
+// answerFromReadModel answers a request whose workflow could not take the update, most often
+// because the checkout finished between the read-model check and the call.
+func (s *server) answerFromReadModel(c *gin.Context, key, hash string, cause error) {
+	o, err := s.store.CheckoutByIdempotencyKey(c.Request.Context(), key)
+	switch {
+	case err == nil && o.RequestHash != hash:
+		writeError(c, errIdempotencyReused)
+	case err == nil:
+		c.Header("Idempotent-Replayed", "true")
+		c.JSON(http.StatusCreated, s.orderResponse(o))
+	default:
+		s.log.ErrorContext(c.Request.Context(), "start checkout", "error", cause, "request_id", c.GetString(requestIDKey))
+		writeError(c, errUnavailable)
+	}
+}
+
+// getCheckout serves a checkout's status from the PostgreSQL read model, never from Temporal.
+func (s *server) getCheckout(c *gin.Context) {
+	id := c.Param("id")
+	if !checkoutIDPattern.MatchString(id) {
+		writeError(c, errCheckoutNotFound)
+		return
+	}
+	o, err := s.store.CheckoutByID(c.Request.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		writeError(c, errCheckoutNotFound)
+		return
+	}
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, s.orderResponse(o))
+}

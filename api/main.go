@@ -1,0 +1,102 @@
+// Command api is cartflow's Backend for Frontend: a Gin HTTP server that starts checkouts as
+// Temporal workflows and serves their status from PostgreSQL.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+
+	"github.com/cartflow/cartflow/internal/config"
+	"github.com/cartflow/cartflow/internal/logging"
+	"github.com/cartflow/cartflow/internal/store"
+	"github.com/cartflow/cartflow/migrations"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "api:", err)
+		os.Exit(1)
+	}
+}
+
+// run serves until ctx is canceled, then drains in-flight requests within the shutdown timeout.
+func run(ctx context.Context, stdout io.Writer) error {
+	var cfg config.API
+	if err := config.Load(&cfg); err != nil {
+		return err
+	}
+	log := logging.New(stdout, cfg.LogLevel, "api")
+	slog.SetDefault(log)
+
+	pool, err := store.Open(ctx, cfg.DatabaseURL, cfg.DatabaseMaxConns)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if cfg.MigrateOnStart {
+		if err := migrations.Migrate(ctx, pool); err != nil {
+			return err
+		}
+	}
+	if cfg.SeedDevCatalog {
+		if err := migrations.SeedDevCatalog(ctx, pool); err != nil {
+			return err
+		}
+	}
+
+	tc, err := client.DialContext(ctx, client.Options{
+		HostPort: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace,
+		Logger: tlog.NewStructuredLogger(log.With("component", "temporal-client")),
+	})
+	if err != nil {
+		return fmt.Errorf("connect to Temporal at %s: %w", cfg.TemporalAddress, err)
+	}
+	defer tc.Close()
+
+	gin.SetMode(gin.ReleaseMode)
+	s := &server{cfg: cfg, store: store.New(pool), temporal: tc, log: log}
+	srv := &http.Server{
+		Addr:              cfg.HTTPAddr,
+		Handler:           s.routes(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      cfg.CheckoutWait + 15*time.Second,
+		IdleTimeout:       60 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+	}
+	log.Info("api listening", "addr", ln.Addr().String())
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("api shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}

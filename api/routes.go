@@ -1,0 +1,23 @@
+package main
+
+import (
+	"github.com/gin-gonic/gin"
+)
+
+// routes is the whole HTTP surface of the BFF.
+func (s *server) routes() *gin.Engine {
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.Use(requestID(), accessLog(s.log), recoverJSON(s.log))
+	r.NoRoute(func(c *gin.Context) { writeError(c, errNotFound) })
+	r.NoMethod(func(c *gin.Context) { writeError(c, errMethodNotAllowed) })
+
+	r.GET("/healthz", s.healthz)
+	r.GET("/readyz", s.readyz)
+
+	v1 := r.Group("/api/v1")
+	v1.GET("/products", s.listProducts)
+	v1.POST("/checkouts", s.limitBody, s.createCheckout)
+	v1.GET("/checkouts/:id", s.getCheckout)
+	return r
+}

@@ -1,0 +1,58 @@
+// Command stripeproxy serves cartflow's Stripe test-mode layer in front of a stripe-mock, so that
+// Stripe's documented test payment methods behave as documented (see internal/stripeproxy).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/cartflow/cartflow/internal/logging"
+	"github.com/cartflow/cartflow/internal/stripeproxy"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "stripeproxy:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("stripeproxy", flag.ContinueOnError)
+	listen := fs.String("listen", "127.0.0.1:12113", "address to serve on")
+	upstream := fs.String("upstream", "http://127.0.0.1:12111", "stripe-mock's base URL")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log := logging.New(os.Stdout, "info", "stripeproxy")
+	proxy, err := stripeproxy.New(*upstream, stripeproxy.WithLogger(log))
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Addr: *listen, Handler: proxy, ReadHeaderTimeout: 5 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	log.Info("stripe test-mode layer listening", "addr", *listen, "upstream", *upstream)
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	slog.Info("stopped")
+	return nil
+}

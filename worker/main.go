@@ -1,0 +1,106 @@
+// Command worker runs cartflow's Temporal worker: the workflows and the activities, wired to
+// PostgreSQL and the payment providers. It is the only place that wires everything together.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/cartflow/cartflow/activities"
+	"github.com/cartflow/cartflow/internal/billing"
+	"github.com/cartflow/cartflow/internal/config"
+	"github.com/cartflow/cartflow/internal/logging"
+	"github.com/cartflow/cartflow/internal/store"
+	"github.com/cartflow/cartflow/migrations"
+	"github.com/cartflow/cartflow/workflows"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "worker:", err)
+		os.Exit(1)
+	}
+}
+
+// run polls the checkout task queue until ctx is canceled, then lets running tasks finish.
+func run(ctx context.Context, stdout io.Writer) error {
+	var cfg config.Worker
+	if err := config.Load(&cfg); err != nil {
+		return err
+	}
+	log := logging.New(stdout, cfg.LogLevel, "worker")
+	slog.SetDefault(log)
+
+	pool, err := store.Open(ctx, cfg.DatabaseURL, cfg.DatabaseMaxConns)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if cfg.MigrateOnStart {
+		if err := migrations.Migrate(ctx, pool); err != nil {
+			return err
+		}
+	}
+	if cfg.SeedDevCatalog {
+		if err := migrations.SeedDevCatalog(ctx, pool); err != nil {
+			return err
+		}
+	}
+
+	tc, err := client.DialContext(ctx, client.Options{
+		HostPort: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace,
+		Logger: tlog.NewStructuredLogger(log.With("component", "temporal")),
+	})
+	if err != nil {
+		return fmt.Errorf("connect to Temporal at %s: %w", cfg.TemporalAddress, err)
+	}
+	defer tc.Close()
+
+	acts := &activities.Activities{
+		Store: store.New(pool),
+		Gateways: map[string]billing.Gateway{
+			billing.ProviderStripe: billing.NewStripe(billing.StripeConfig{
+				SecretKey: cfg.StripeSecretKey, APIURL: cfg.StripeAPIURL, Timeout: cfg.StripeTimeout,
+				Logger: log.With("component", "stripe"),
+			}),
+		},
+		Logger:            log,
+		HeartbeatInterval: time.Second,
+	}
+	w := worker.New(tc, workflows.TaskQueue, worker.Options{
+		MaxConcurrentActivityExecutionSize: cfg.MaxConcurrentActivities,
+		WorkerStopTimeout:                  10 * time.Second,
+	})
+	w.RegisterWorkflowWithOptions(workflows.Purchase, workflow.RegisterOptions{Name: workflows.PurchaseWorkflowType})
+	w.RegisterActivity(acts)
+
+	log.Info("worker polling", "task_queue", workflows.TaskQueue, "temporal", cfg.TemporalAddress)
+	if err := w.Run(stopOn(ctx)); err != nil {
+		return fmt.Errorf("worker: %w", err)
+	}
+	log.Info("worker stopped")
+	return nil
+}
+
+// stopOn adapts a context to the interrupt channel worker.Run expects.
+func stopOn(ctx context.Context) <-chan any {
+	ch := make(chan any)
+	go func() {
+		<-ctx.Done()
+		close(ch)
+	}()
+	return ch
+}
