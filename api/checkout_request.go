@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"regexp"
 	"strings"
 
@@ -70,7 +71,11 @@ func decodeCheckout(body io.Reader) (checkoutRequest, error) {
 		var typeErr *json.UnmarshalTypeError
 		switch {
 		case errors.As(err, &typeErr):
-			return req, badRequest("invalid_type", typeErr.Field, fmt.Sprintf("%s must be a %s", typeErr.Field, typeErr.Type))
+			field := typeErr.Field
+			if field == "" {
+				field = "body"
+			}
+			return req, badRequest("invalid_type", field, fmt.Sprintf("%s must be %s", field, jsonKind(typeErr.Type)))
 		case strings.HasPrefix(err.Error(), "json: unknown field "):
 			field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 			return req, badRequest("unknown_field", field, "the request has a field this API does not know")
@@ -78,10 +83,28 @@ func decodeCheckout(body io.Reader) (checkoutRequest, error) {
 			return req, badRequest("malformed_json", "", "the request body is not valid JSON")
 		}
 	}
-	if dec.More() {
+	// Token, unlike More, also sees a stray closing bracket after the object.
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return req, badRequest("malformed_json", "", "the request body has data after the JSON object")
 	}
 	return req, nil
+}
+
+// jsonKind names the JSON type a Go type decodes from, so that messages never show Go internals.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		return "a whole number"
+	case reflect.String:
+		return "a string"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Bool:
+		return "true or false"
+	default:
+		return "an object"
+	}
 }
 
 // validate checks everything that can be checked without the database and returns the

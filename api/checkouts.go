@@ -218,6 +218,10 @@ func (s *server) answerFromReadModel(c *gin.Context, key, hash string, cause err
 	switch {
 	case err == nil && o.RequestHash != hash:
 		writeError(c, errIdempotencyReused)
+	case err == nil && !workflows.Status(o.Status).Final():
+		// Known but unfinished: the storefront polls, as after any 202.
+		c.Header("Location", "/api/v1/checkouts/"+o.CheckoutID)
+		c.JSON(http.StatusAccepted, s.orderResponse(o))
 	case err == nil:
 		c.Header("Idempotent-Replayed", "true")
 		c.JSON(http.StatusCreated, s.orderResponse(o))

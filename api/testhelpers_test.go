@@ -274,7 +274,9 @@ func validCheckout() map[string]any {
 	}
 }
 
-func line(sku string, quantity any) map[string]any { return map[string]any{"sku": sku, "quantity": quantity} }
+func line(sku string, quantity any) map[string]any {
+	return map[string]any{"sku": sku, "quantity": quantity}
+}
 
 func items(lines ...map[string]any) []any {
 	out := make([]any, len(lines))

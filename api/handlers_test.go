@@ -1,0 +1,833 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	commonpb "go.temporal.io/api/common/v1"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	workflowpb "go.temporal.io/api/workflow/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/cartflow/cartflow/internal/store"
+	"github.com/cartflow/cartflow/workflows"
+)
+
+var (
+	hexHash   = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	checkout1 = "chk_" + strings.Repeat("a", 26)
+	checkout2 = "chk_" + strings.Repeat("b", 26)
+)
+
+func TestCreateCheckoutRejectsBadInput(t *testing.T) {
+	t.Parallel()
+	cardLike := strings.Repeat("4242", 4) // built at run time: no card number sits in the source
+	valid := checkoutJSON(nil)
+	tooManyLines := make([]any, store.MaxCartLines+1)
+	for i := range tooManyLines {
+		tooManyLines[i] = line(fmt.Sprintf("SKU-%02d", i), 1)
+	}
+	oversized := checkoutJSON(func(m map[string]any) { m["name"] = strings.Repeat("a", 70_000) })
+
+	cases := []struct {
+		name          string
+		key           string // testKey when empty
+		omitKey       bool
+		body          string
+		unknownLength bool // send the body without a Content-Length
+		wantStatus    int
+		wantCode      string
+		wantField     string
+		readsCatalog  bool // the failure is found only after the catalog lookup
+	}{
+		// Header and body framing.
+		{name: "missing idempotency key", omitKey: true, body: valid,
+			wantStatus: 400, wantCode: "missing_idempotency_key", wantField: "Idempotency-Key"},
+		{name: "too short idempotency key", key: "abc", body: valid,
+			wantStatus: 400, wantCode: "invalid_idempotency_key", wantField: "Idempotency-Key"},
+		{name: "too long idempotency key", key: strings.Repeat("k", 101), body: valid,
+			wantStatus: 400, wantCode: "invalid_idempotency_key", wantField: "Idempotency-Key"},
+		{name: "idempotency key with unsafe characters", key: "key with spaces/and slashes", body: valid,
+			wantStatus: 400, wantCode: "invalid_idempotency_key", wantField: "Idempotency-Key"},
+		{name: "malformed json", body: `{"email": "ann@example.com",`,
+			wantStatus: 400, wantCode: "malformed_json"},
+		{name: "empty body", body: "",
+			wantStatus: 400, wantCode: "malformed_json"},
+		{name: "second object after the first", body: valid + ` {"email":"bob@example.com"}`,
+			wantStatus: 400, wantCode: "malformed_json"},
+		{name: "garbage after the object", body: valid + ` trailing`,
+			wantStatus: 400, wantCode: "malformed_json"},
+		{name: "stray closing brace after the object", body: valid + `}`,
+			wantStatus: 400, wantCode: "malformed_json"},
+		{name: "unknown top-level field", body: checkoutJSON(func(m map[string]any) { m["coupon"] = "FREE" }),
+			wantStatus: 400, wantCode: "unknown_field", wantField: "coupon"},
+		{name: "client-sent price is an unknown field",
+			body:       checkoutJSON(func(m map[string]any) { m["items"] = items(map[string]any{"sku": "MUG", "quantity": 1, "price": 1}) }),
+			wantStatus: 400, wantCode: "unknown_field", wantField: "price"},
+		{name: "quantity is a string", body: checkoutJSON(func(m map[string]any) { m["items"] = items(line("MUG", "2")) }),
+			wantStatus: 400, wantCode: "invalid_type", wantField: "items.quantity"},
+		{name: "quantity is fractional", body: checkoutJSON(func(m map[string]any) { m["items"] = items(line("MUG", 1.5)) }),
+			wantStatus: 400, wantCode: "invalid_type", wantField: "items.quantity"},
+		{name: "oversized body with content length", body: oversized,
+			wantStatus: 413, wantCode: "body_too_large"},
+		{name: "oversized body without content length", body: oversized, unknownLength: true,
+			wantStatus: 413, wantCode: "body_too_large"},
+
+		// Validation without the database.
+		{name: "invalid email", body: checkoutJSON(func(m map[string]any) { m["email"] = "ann@localhost" }),
+			wantStatus: 422, wantCode: "invalid_email", wantField: "email"},
+		{name: "email with display name", body: checkoutJSON(func(m map[string]any) { m["email"] = "Ann <ann@example.com>" }),
+			wantStatus: 422, wantCode: "invalid_email", wantField: "email"},
+		{name: "empty name", body: checkoutJSON(func(m map[string]any) { m["name"] = " \t " }),
+			wantStatus: 422, wantCode: "invalid_name", wantField: "name"},
+		{name: "empty items", body: checkoutJSON(func(m map[string]any) { m["items"] = items() }),
+			wantStatus: 422, wantCode: "empty_cart", wantField: "items"},
+		{name: "no items field", body: checkoutJSON(func(m map[string]any) { delete(m, "items") }),
+			wantStatus: 422, wantCode: "empty_cart", wantField: "items"},
+		{name: "too many lines", body: checkoutJSON(func(m map[string]any) { m["items"] = tooManyLines }),
+			wantStatus: 422, wantCode: "too_many_items", wantField: "items"},
+		{name: "quantity zero", body: checkoutJSON(func(m map[string]any) { m["items"] = items(line("MUG", 0)) }),
+			wantStatus: 422, wantCode: "invalid_quantity", wantField: "items[0].quantity"},
+		{name: "quantity negative", body: checkoutJSON(func(m map[string]any) { m["items"] = items(line("MUG", -1)) }),
+			wantStatus: 422, wantCode: "invalid_quantity", wantField: "items[0].quantity"},
+		{name: "quantity 100", body: checkoutJSON(func(m map[string]any) { m["items"] = items(line("MUG", 100)) }),
+			wantStatus: 422, wantCode: "invalid_quantity", wantField: "items[0].quantity"},
+		{name: "quantity one million", body: checkoutJSON(func(m map[string]any) { m["items"] = items(line("MUG", 1_000_000)) }),
+			wantStatus: 422, wantCode: "invalid_quantity", wantField: "items[0].quantity"},
+		{name: "bad quantity on the second line", body: checkoutJSON(func(m map[string]any) { m["items"] = items(line("MUG", 1), line("TSHIRT-M", 0)) }),
+			wantStatus: 422, wantCode: "invalid_quantity", wantField: "items[1].quantity"},
+		{name: "missing sku", body: checkoutJSON(func(m map[string]any) { m["items"] = items(map[string]any{"quantity": 1}) }),
+			wantStatus: 422, wantCode: "missing_sku", wantField: "items[0].sku"},
+		{name: "unknown provider", body: checkoutJSON(func(m map[string]any) { m["payment"] = map[string]any{"provider": "bitcoin", "token": "pm_card_visa"} }),
+			wantStatus: 422, wantCode: "unknown_provider", wantField: "payment.provider"},
+		{name: "missing payment", body: checkoutJSON(func(m map[string]any) { delete(m, "payment") }),
+			wantStatus: 422, wantCode: "unknown_provider", wantField: "payment.provider"},
+		{name: "card number instead of a token", body: checkoutJSON(func(m map[string]any) { m["payment"] = map[string]any{"provider": "stripe", "token": cardLike} }),
+			wantStatus: 422, wantCode: "invalid_token", wantField: "payment.token"},
+		{name: "empty token", body: checkoutJSON(func(m map[string]any) { m["payment"] = map[string]any{"provider": "stripe", "token": ""} }),
+			wantStatus: 422, wantCode: "invalid_token", wantField: "payment.token"},
+
+		// Validation against the catalog.
+		{name: "unknown sku on the second line", body: checkoutJSON(func(m map[string]any) { m["items"] = items(line("MUG", 1), line("NO-SUCH-SKU", 1)) }),
+			wantStatus: 422, wantCode: "unknown_sku", wantField: "items[1].sku", readsCatalog: true},
+		{name: "inactive product", body: checkoutJSON(func(m map[string]any) { m["items"] = items(line("POSTER-2019", 1)) }),
+			wantStatus: 422, wantCode: "product_unavailable", wantField: "items[0].sku", readsCatalog: true},
+		{name: "subscription product", body: checkoutJSON(func(m map[string]any) { m["items"] = items(line("MUG", 1), line("PRO-MONTHLY", 1)) }),
+			wantStatus: 422, wantCode: "subscription_not_supported", wantField: "items[1].sku", readsCatalog: true},
+		{name: "duplicate sku", body: checkoutJSON(func(m map[string]any) { m["items"] = items(line("MUG", 1), line("MUG", 2)) }),
+			wantStatus: 422, wantCode: "duplicate_sku", wantField: "items[1].sku", readsCatalog: true},
+		{name: "mixed currencies", body: checkoutJSON(func(m map[string]any) { m["items"] = items(line("MUG", 1), line("CAP-US", 1)) }),
+			wantStatus: 422, wantCode: "mixed_currency", wantField: "items[1].sku", readsCatalog: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			env := newTestEnv(t)
+			key := cmp.Or(tc.key, testKey)
+			if tc.omitKey {
+				key = ""
+			}
+			req := newCheckoutRequest(key, tc.body)
+			if tc.unknownLength {
+				req.Body = io.NopCloser(io.MultiReader(strings.NewReader(tc.body)))
+				req.ContentLength = -1
+			}
+			rec := serve(env.handler, req)
+
+			got := decodeError(t, rec, tc.wantStatus)
+			if got.Code != tc.wantCode || got.Field != tc.wantField {
+				t.Errorf("error = {code %q, field %q}, want {code %q, field %q}; message %q",
+					got.Code, got.Field, tc.wantCode, tc.wantField, got.Message)
+			}
+			if strings.Contains(rec.Body.String(), cardLike) {
+				t.Errorf("the response echoes the card number: %s", rec.Body)
+			}
+			env.assertTemporalUntouched(t)
+			if n := env.store.callCount("CheckoutByIdempotencyKey"); n != 0 {
+				t.Errorf("read model looked up the key %d times for a refused request, want 0", n)
+			}
+			wantCatalog := 0
+			if tc.readsCatalog {
+				wantCatalog = 1
+			}
+			if n := env.store.callCount("ProductsBySKU"); n != wantCatalog {
+				t.Errorf("catalog looked up %d times, want %d", n, wantCatalog)
+			}
+		})
+	}
+}
+
+func TestCreateCheckoutCompleted(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	starts := env.expectUpdateWithStart(t, workflowBehavior{get: completedCheckout})
+	body := checkoutJSON(nil)
+
+	rec := postCheckout(env.handler, testKey, body)
+
+	got, keys := decodeCheckoutBody(t, rec, http.StatusCreated)
+	calls := starts.all()
+	if len(calls) != 1 {
+		t.Fatalf("Update-With-Start sent %d times, want 1", len(calls))
+	}
+	call := calls[0]
+	in := call.input
+
+	// The response.
+	if !checkoutIDPattern.MatchString(in.CheckoutID) {
+		t.Errorf("CheckoutID = %q, want chk_ and 26 base32 characters", in.CheckoutID)
+	}
+	if !regexp.MustCompile(`^chk_[a-z2-7]{26}$`).MatchString(got.CheckoutID) || got.CheckoutID != in.CheckoutID {
+		t.Errorf("checkout_id = %q, want the workflow's %q", got.CheckoutID, in.CheckoutID)
+	}
+	if got.Status != "completed" || got.OrderID != "ord_1" || got.Amount != 6200 || got.Currency != "EUR" {
+		t.Errorf("checkout = %+v, want completed ord_1 6200 EUR", got)
+	}
+	if want := "https://shop.example/orders/" + in.CheckoutID + "/confirmation"; got.RedirectURL != want {
+		t.Errorf("redirect_url = %q, want %q", got.RedirectURL, want)
+	}
+	if want := "/api/v1/checkouts/" + in.CheckoutID; got.StatusURL != want {
+		t.Errorf("status_url = %q, want %q", got.StatusURL, want)
+	}
+	if _, ok := keys["failure"]; ok {
+		t.Errorf("a completed checkout has a failure: %s", rec.Body)
+	}
+	if h := rec.Header().Get("Idempotent-Replayed"); h != "" {
+		t.Errorf("Idempotent-Replayed = %q on a fresh checkout, want none", h)
+	}
+
+	// The start operation.
+	opts := call.op.opts
+	if opts.ID != workflows.CheckoutWorkflowID(testKey) || opts.TaskQueue != workflows.TaskQueue {
+		t.Errorf("workflow ID, task queue = %q, %q, want %q, %q", opts.ID, opts.TaskQueue, workflows.CheckoutWorkflowID(testKey), workflows.TaskQueue)
+	}
+	if opts.WorkflowIDConflictPolicy != enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING {
+		t.Errorf("conflict policy = %v, want USE_EXISTING", opts.WorkflowIDConflictPolicy)
+	}
+	if opts.WorkflowIDReusePolicy != enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE {
+		t.Errorf("reuse policy = %v, want REJECT_DUPLICATE", opts.WorkflowIDReusePolicy)
+	}
+	if opts.Memo[workflows.MemoCheckoutID] != in.CheckoutID {
+		t.Errorf("memo = %v, want %s = %q", opts.Memo, workflows.MemoCheckoutID, in.CheckoutID)
+	}
+	if call.op.workflowType != workflows.PurchaseWorkflowType || len(call.op.args) != 1 {
+		t.Errorf("workflow = %v with %d args, want %q with the PurchaseInput", call.op.workflowType, len(call.op.args), workflows.PurchaseWorkflowType)
+	}
+
+	// The workflow input: what the client sent, a hash, and never a price.
+	wantIn := workflows.PurchaseInput{
+		CheckoutID: in.CheckoutID, IdempotencyKey: testKey, RequestHash: requestHashOf(t, body),
+		Email: "ann@example.com", Name: "Ann Lee",
+		Items:   []workflows.Item{{SKU: "TSHIRT-M", Quantity: 2}, {SKU: "MUG", Quantity: 1}},
+		Payment: workflows.Payment{Provider: "stripe", Token: "pm_card_visa"},
+	}
+	if !reflect.DeepEqual(in, wantIn) {
+		t.Errorf("PurchaseInput = %+v\nwant %+v", in, wantIn)
+	}
+	if !hexHash.MatchString(in.RequestHash) {
+		t.Errorf("RequestHash = %q, want 64 hex digits", in.RequestHash)
+	}
+	for _, k := range jsonKeys(t, in) {
+		if strings.Contains(k, "price") || strings.Contains(k, "amount") || strings.Contains(k, "total") {
+			t.Errorf("PurchaseInput has a price field %q; prices must come from the catalog", k)
+		}
+	}
+
+	// The update.
+	u := call.update.UpdateOptions
+	if u.UpdateName != workflows.UpdateAwaitOutcome || u.WaitForStage != client.WorkflowUpdateStageAccepted {
+		t.Errorf("update = %q waiting for %v, want %q waiting for Accepted", u.UpdateName, u.WaitForStage, workflows.UpdateAwaitOutcome)
+	}
+	if want := []any{workflows.AwaitOutcomeRequest{RequestHash: in.RequestHash}}; !reflect.DeepEqual(u.Args, want) {
+		t.Errorf("update args = %#v, want %#v", u.Args, want)
+	}
+	if call.deadline <= 0 || call.deadline > 200*time.Millisecond {
+		t.Errorf("Update-With-Start deadline %v away, want within CheckoutWait (200ms)", call.deadline)
+	}
+	if n := env.store.callCount("CheckoutByIdempotencyKey"); n != 1 {
+		t.Errorf("read model checked %d times, want 1", n)
+	}
+}
+
+func TestCreateCheckoutRequestHash(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	starts := env.expectUpdateWithStart(t, workflowBehavior{get: completedCheckout})
+
+	bodies := []struct {
+		name     string
+		body     string
+		sameHash bool // as the first body
+	}{
+		{"original", checkoutJSON(nil), true},
+		{"same body again", checkoutJSON(nil), true},
+		{"email in other case with white space", checkoutJSON(func(m map[string]any) { m["email"] = "  ANN@Example.COM \t" }), true},
+		{"name with extra white space", checkoutJSON(func(m map[string]any) { m["name"] = "  Ann \n  Lee " }), true},
+		{"other quantity", checkoutJSON(func(m map[string]any) { m["items"] = items(line("TSHIRT-M", 3), line("MUG", 1)) }), false},
+		{"other email", checkoutJSON(func(m map[string]any) { m["email"] = "bob@example.com" }), false},
+		{"other token", checkoutJSON(func(m map[string]any) {
+			m["payment"] = map[string]any{"provider": "stripe", "token": "pm_card_mastercard"}
+		}), false},
+	}
+	for _, b := range bodies {
+		if rec := postCheckout(env.handler, testKey, b.body); rec.Code != http.StatusCreated {
+			t.Fatalf("%s: status = %d, want 201; body: %s", b.name, rec.Code, rec.Body)
+		}
+	}
+
+	calls := starts.all()
+	if len(calls) != len(bodies) {
+		t.Fatalf("Update-With-Start sent %d times, want %d", len(calls), len(bodies))
+	}
+	first := calls[0].input.RequestHash
+	if !hexHash.MatchString(first) {
+		t.Fatalf("RequestHash = %q, want 64 hex digits", first)
+	}
+	for i, b := range bodies {
+		c := calls[i]
+		if got := c.input.RequestHash; (got == first) != b.sameHash {
+			t.Errorf("%s: hash %s, first %s; want same = %v", b.name, got, first, b.sameHash)
+		}
+		if args := c.update.UpdateOptions.Args; !reflect.DeepEqual(args, []any{workflows.AwaitOutcomeRequest{RequestHash: c.input.RequestHash}}) {
+			t.Errorf("%s: update args %#v do not carry the input's hash %s", b.name, args, c.input.RequestHash)
+		}
+		if c.op.opts.ID != workflows.CheckoutWorkflowID(testKey) {
+			t.Errorf("%s: workflow ID = %q, want %q", b.name, c.op.opts.ID, workflows.CheckoutWorkflowID(testKey))
+		}
+	}
+}
+
+func TestCreateCheckoutReplaysFromReadModel(t *testing.T) {
+	t.Parallel()
+	body := checkoutJSON(nil)
+	hash := requestHashOf(t, body)
+
+	cases := []struct {
+		name        string
+		status      string
+		hash        string
+		wantStatus  int
+		wantCode    string // for an error response
+		wantTemporl bool
+	}{
+		{name: "completed, same request", status: store.StatusCompleted, hash: hash, wantStatus: http.StatusCreated},
+		{name: "failed, same request", status: store.StatusFailed, hash: hash, wantStatus: http.StatusCreated},
+		{name: "completed, different request", status: store.StatusCompleted, hash: strings.Repeat("0", 64),
+			wantStatus: http.StatusUnprocessableEntity, wantCode: "idempotency_key_reused"},
+		{name: "pending, different request", status: store.StatusPending, hash: strings.Repeat("0", 64),
+			wantStatus: http.StatusUnprocessableEntity, wantCode: "idempotency_key_reused"},
+		{name: "pending, same request joins the workflow", status: store.StatusPending, hash: hash,
+			wantStatus: http.StatusCreated, wantTemporl: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			env := newTestEnv(t)
+			order := store.Order{
+				ID: "ord_1", CheckoutID: checkout1, IdempotencyKey: testKey, RequestHash: tc.hash,
+				Email: "ann@example.com", Name: "Ann Lee", Status: tc.status, TotalAmount: 6200, Currency: "EUR",
+				Lines: []store.PricedLine{
+					{LineNo: 1, SKU: "TSHIRT-M", Name: "T-shirt (M)", Quantity: 2, UnitAmount: 2500, LineAmount: 5000},
+					{LineNo: 2, SKU: "MUG", Name: "Mug", Quantity: 1, UnitAmount: 1200, LineAmount: 1200},
+				},
+			}
+			if tc.status == store.StatusFailed {
+				order.FailureCode, order.DeclineCode, order.FailureMessage = "card_declined", "insufficient_funds", "Your card has insufficient funds."
+			}
+			env.store.addOrder(order)
+			var starts *startRecorder
+			if tc.wantTemporl {
+				starts = env.expectUpdateWithStart(t, workflowBehavior{get: completedCheckout})
+			}
+
+			rec := postCheckout(env.handler, testKey, body)
+
+			switch {
+			case tc.wantCode != "":
+				if got := decodeError(t, rec, tc.wantStatus); got.Code != tc.wantCode || got.Field != "Idempotency-Key" {
+					t.Errorf("error = %+v, want %s on Idempotency-Key", got, tc.wantCode)
+				}
+			case tc.wantTemporl:
+				decodeCheckoutBody(t, rec, tc.wantStatus)
+				if n := len(starts.all()); n != 1 {
+					t.Errorf("Update-With-Start sent %d times, want 1", n)
+				}
+				if h := rec.Header().Get("Idempotent-Replayed"); h != "" {
+					t.Errorf("Idempotent-Replayed = %q, want none", h)
+				}
+			default:
+				got, _ := decodeCheckoutBody(t, rec, tc.wantStatus)
+				if h := rec.Header().Get("Idempotent-Replayed"); h != "true" {
+					t.Errorf("Idempotent-Replayed = %q, want true", h)
+				}
+				if got.CheckoutID != checkout1 || got.OrderID != "ord_1" || got.Status != tc.status || got.Amount != 6200 || len(got.Items) != 2 {
+					t.Errorf("replayed checkout = %+v, want the stored order", got)
+				}
+				if tc.status == store.StatusFailed && (got.Failure == nil || got.Failure.DeclineCode != "insufficient_funds" || got.RedirectURL != "") {
+					t.Errorf("replayed failed checkout = %+v, want its failure and no redirect", got)
+				}
+			}
+			if !tc.wantTemporl {
+				env.assertTemporalUntouched(t)
+			}
+		})
+	}
+}
+
+// TestCreateCheckoutFallsBackToReadModel covers a checkout that finished between the read-model
+// check and Update-With-Start: the start is refused and the read model has the answer.
+func TestCreateCheckoutFallsBackToReadModel(t *testing.T) {
+	t.Parallel()
+	body := checkoutJSON(nil)
+	hash := requestHashOf(t, body)
+	alreadyStarted := serviceerror.NewWorkflowExecutionAlreadyStarted("workflow execution already finished", "", "run-1")
+
+	cases := []struct {
+		name       string
+		status     string
+		hash       string
+		wantStatus int
+		wantCode   string
+	}{
+		{name: "completed, same request", status: store.StatusCompleted, hash: hash, wantStatus: http.StatusCreated},
+		{name: "completed, different request", status: store.StatusCompleted, hash: strings.Repeat("0", 64),
+			wantStatus: http.StatusUnprocessableEntity, wantCode: "idempotency_key_reused"},
+		{name: "still charging, same request", status: store.StatusCharging, hash: hash, wantStatus: http.StatusAccepted},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			env := newTestEnv(t)
+			env.store.byKeyMisses = 1 // the first check finds nothing; the fallback finds the order
+			env.store.addOrder(store.Order{ID: "ord_1", CheckoutID: checkout1, IdempotencyKey: testKey, RequestHash: tc.hash,
+				Status: tc.status, TotalAmount: 6200, Currency: "EUR"})
+			env.expectUpdateWithStart(t, workflowBehavior{startErr: func(context.Context) error { return alreadyStarted }})
+
+			rec := postCheckout(env.handler, testKey, body)
+
+			if tc.wantCode != "" {
+				if got := decodeError(t, rec, tc.wantStatus); got.Code != tc.wantCode {
+					t.Errorf("error code = %q, want %q", got.Code, tc.wantCode)
+				}
+			} else {
+				got, _ := decodeCheckoutBody(t, rec, tc.wantStatus)
+				if got.CheckoutID != checkout1 || got.Status != tc.status {
+					t.Errorf("checkout = %+v, want %s %s", got, checkout1, tc.status)
+				}
+				if tc.wantStatus == http.StatusCreated && rec.Header().Get("Idempotent-Replayed") != "true" {
+					t.Errorf("Idempotent-Replayed = %q, want true", rec.Header().Get("Idempotent-Replayed"))
+				}
+			}
+			if n := env.store.callCount("CheckoutByIdempotencyKey"); n != 2 {
+				t.Errorf("read model checked %d times, want 2 (before and after the start)", n)
+			}
+		})
+	}
+}
+
+func TestCreateCheckoutUpdateRejected(t *testing.T) {
+	t.Parallel()
+	reused := temporal.NewApplicationError("request differs from the one that started this checkout", workflows.ErrTypeIdempotencyKeyReused)
+	cases := []struct {
+		name     string
+		behavior workflowBehavior
+	}{
+		{name: "by UpdateWithStartWorkflow", behavior: workflowBehavior{
+			startErr: func(context.Context) error { return reused }}},
+		{name: "by the update handle", behavior: workflowBehavior{
+			get: func(context.Context, workflows.PurchaseInput, *workflows.CheckoutState) error {
+				return fmt.Errorf("update failed: %w", reused)
+			}}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			env := newTestEnv(t)
+			env.expectUpdateWithStart(t, tc.behavior)
+
+			rec := postCheckout(env.handler, testKey, checkoutJSON(nil))
+
+			got := decodeError(t, rec, http.StatusUnprocessableEntity)
+			if got.Code != "idempotency_key_reused" || got.Field != "Idempotency-Key" {
+				t.Errorf("error = %+v, want idempotency_key_reused on Idempotency-Key", got)
+			}
+			env.temporal.AssertNotCalled(t, "DescribeWorkflowExecution", mock.Anything, mock.Anything, mock.Anything)
+			if n := env.store.callCount("CheckoutByIdempotencyKey"); n != 1 {
+				t.Errorf("read model checked %d times, want 1", n)
+			}
+		})
+	}
+}
+
+func TestCreateCheckoutWaitRunsOut(t *testing.T) {
+	t.Parallel()
+	memoPayload, err := converter.GetDefaultDataConverter().ToPayload(checkout2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	described := &workflowservice.DescribeWorkflowExecutionResponse{
+		WorkflowExecutionInfo: &workflowpb.WorkflowExecutionInfo{
+			Memo: &commonpb.Memo{Fields: map[string]*commonpb.Payload{workflows.MemoCheckoutID: memoPayload}},
+		},
+	}
+	noMemo := &workflowservice.DescribeWorkflowExecutionResponse{WorkflowExecutionInfo: &workflowpb.WorkflowExecutionInfo{}}
+	startTimesOut := workflowBehavior{startErr: func(ctx context.Context) error {
+		<-ctx.Done()
+		return serviceerror.NewDeadlineExceeded("context deadline exceeded")
+	}}
+
+	cases := []struct {
+		name        string
+		behavior    workflowBehavior
+		describe    *workflowservice.DescribeWorkflowExecutionResponse
+		describeErr error
+		wantStatus  int
+		wantCode    string
+	}{
+		{name: "outcome late, workflow known", behavior: workflowBehavior{get: waitForever}, describe: described,
+			wantStatus: http.StatusAccepted},
+		{name: "start late, workflow known", behavior: startTimesOut, describe: described,
+			wantStatus: http.StatusAccepted},
+		{name: "workflow not found", behavior: workflowBehavior{get: waitForever}, describeErr: serviceerror.NewNotFound("workflow not found"),
+			wantStatus: http.StatusServiceUnavailable, wantCode: "temporarily_unavailable"},
+		{name: "temporal unavailable", behavior: workflowBehavior{get: waitForever}, describeErr: serviceerror.NewUnavailable("connection refused"),
+			wantStatus: http.StatusServiceUnavailable, wantCode: "temporarily_unavailable"},
+		{name: "workflow without checkout id memo", behavior: workflowBehavior{get: waitForever}, describe: noMemo,
+			wantStatus: http.StatusServiceUnavailable, wantCode: "temporarily_unavailable"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			env := newTestEnv(t)
+			env.expectUpdateWithStart(t, tc.behavior)
+			env.temporal.On("DescribeWorkflowExecution", mock.Anything, workflows.CheckoutWorkflowID(testKey), "").
+				Return(tc.describe, tc.describeErr).Once()
+
+			start := time.Now()
+			rec := postCheckout(env.handler, testKey, checkoutJSON(nil))
+			if elapsed := time.Since(start); elapsed < 200*time.Millisecond || elapsed > 5*time.Second {
+				t.Errorf("answered after %v, want after CheckoutWait (200ms) and promptly", elapsed)
+			}
+
+			if tc.wantCode != "" {
+				if got := decodeError(t, rec, tc.wantStatus); got.Code != tc.wantCode {
+					t.Errorf("error code = %q, want %q", got.Code, tc.wantCode)
+				}
+				return
+			}
+			got, keys := decodeCheckoutBody(t, rec, tc.wantStatus)
+			wantURL := "/api/v1/checkouts/" + checkout2
+			if loc := rec.Header().Get("Location"); loc != wantURL {
+				t.Errorf("Location = %q, want %q", loc, wantURL)
+			}
+			if got.CheckoutID != checkout2 || got.Status != "pending" || got.StatusURL != wantURL {
+				t.Errorf("checkout = %+v, want %s pending at %s", got, checkout2, wantURL)
+			}
+			if _, ok := keys["redirect_url"]; ok {
+				t.Errorf("a pending checkout has a redirect_url: %s", rec.Body)
+			}
+		})
+	}
+}
+
+func TestCreateCheckoutDoesNotEchoInternalErrors(t *testing.T) {
+	t.Parallel()
+	secret := errors.New("secret internal detail pq://user:pw@host")
+	cases := []struct {
+		name        string
+		setup       func(t *testing.T, env *testEnv)
+		wantStatus  int
+		wantCode    string
+		wantTemporl bool
+	}{
+		{name: "start fails, read model empty", wantStatus: http.StatusServiceUnavailable, wantCode: "temporarily_unavailable", wantTemporl: true,
+			setup: func(t *testing.T, env *testEnv) {
+				env.expectUpdateWithStart(t, workflowBehavior{startErr: func(context.Context) error { return secret }})
+			}},
+		{name: "update fails, read model empty", wantStatus: http.StatusServiceUnavailable, wantCode: "temporarily_unavailable", wantTemporl: true,
+			setup: func(t *testing.T, env *testEnv) {
+				env.expectUpdateWithStart(t, workflowBehavior{get: func(context.Context, workflows.PurchaseInput, *workflows.CheckoutState) error { return secret }})
+			}},
+		{name: "read model fails", wantStatus: http.StatusInternalServerError, wantCode: "internal_error",
+			setup: func(t *testing.T, env *testEnv) { env.store.byKeyErr = secret }},
+		{name: "catalog fails", wantStatus: http.StatusInternalServerError, wantCode: "internal_error",
+			setup: func(t *testing.T, env *testEnv) { env.store.productsErr = secret }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			env := newTestEnv(t)
+			tc.setup(t, env)
+
+			rec := postCheckout(env.handler, testKey, checkoutJSON(nil))
+
+			if got := decodeError(t, rec, tc.wantStatus); got.Code != tc.wantCode {
+				t.Errorf("error code = %q, want %q", got.Code, tc.wantCode)
+			}
+			for _, leak := range []string{"secret", "pw@", "pq://"} {
+				if strings.Contains(rec.Body.String(), leak) {
+					t.Errorf("response leaks %q: %s", leak, rec.Body)
+				}
+			}
+			if !tc.wantTemporl {
+				env.assertTemporalUntouched(t)
+			}
+		})
+	}
+}
+
+func TestGetCheckout(t *testing.T) {
+	t.Parallel()
+	completed := store.Order{
+		ID: "ord_1", CheckoutID: checkout1, IdempotencyKey: testKey, Email: "ann@example.com", Name: "Ann Lee",
+		Status: store.StatusCompleted, TotalAmount: 6200, Currency: "EUR",
+		Lines: []store.PricedLine{
+			{LineNo: 1, SKU: "TSHIRT-M", Name: "T-shirt (M)", Quantity: 2, UnitAmount: 2500, LineAmount: 5000},
+			{LineNo: 2, SKU: "MUG", Name: "Mug", Quantity: 1, UnitAmount: 1200, LineAmount: 1200},
+		},
+	}
+	failed := store.Order{
+		ID: "ord_2", CheckoutID: checkout2, IdempotencyKey: "other-key-123", Email: "bob@example.com", Name: "Bob",
+		Status: store.StatusFailed, TotalAmount: 1200, Currency: "EUR",
+		FailureCode: "card_declined", DeclineCode: "insufficient_funds", FailureMessage: "Your card has insufficient funds.",
+		Lines: []store.PricedLine{{LineNo: 1, SKU: "MUG", Name: "Mug", Quantity: 1, UnitAmount: 1200, LineAmount: 1200}},
+	}
+	pendingID := "chk_" + strings.Repeat("p", 26)
+	pending := store.Order{ID: "ord_3", CheckoutID: pendingID, Email: "cy@example.com", Status: store.StatusPending, TotalAmount: 1200, Currency: "EUR"}
+
+	t.Run("not found", func(t *testing.T) {
+		t.Parallel()
+		cases := []struct {
+			id          string
+			readsOrders bool
+		}{
+			{id: "nope"},
+			{id: "chk_" + strings.Repeat("A", 26)},                    // upper case
+			{id: "chk_" + strings.Repeat("a", 25)},                    // too short
+			{id: "chk_" + strings.Repeat("1", 26)},                    // not base32
+			{id: "ord_" + strings.Repeat("a", 26)},                    // other prefix
+			{id: "chk_" + strings.Repeat("z", 26), readsOrders: true}, // well formed, unknown
+		}
+		for _, tc := range cases {
+			env := newTestEnv(t)
+			env.store.addOrder(completed)
+			rec := get(env.handler, "/api/v1/checkouts/"+tc.id)
+			if got := decodeError(t, rec, http.StatusNotFound); got.Code != "checkout_not_found" {
+				t.Errorf("GET %s: error code = %q, want checkout_not_found", tc.id, got.Code)
+			}
+			want := 0
+			if tc.readsOrders {
+				want = 1
+			}
+			if n := env.store.callCount("CheckoutByID"); n != want {
+				t.Errorf("GET %s: read model queried %d times, want %d", tc.id, n, want)
+			}
+			env.assertTemporalUntouched(t)
+		}
+	})
+
+	t.Run("read model fails", func(t *testing.T) {
+		t.Parallel()
+		env := newTestEnv(t)
+		env.store.byIDErr = errors.New("secret pq://user:pw@host")
+		rec := get(env.handler, "/api/v1/checkouts/"+checkout1)
+		if got := decodeError(t, rec, http.StatusInternalServerError); got.Code != "internal_error" {
+			t.Errorf("error code = %q, want internal_error", got.Code)
+		}
+		if strings.Contains(rec.Body.String(), "secret") || strings.Contains(rec.Body.String(), "pw@") {
+			t.Errorf("response leaks the internal error: %s", rec.Body)
+		}
+		env.assertTemporalUntouched(t)
+	})
+
+	t.Run("found", func(t *testing.T) {
+		t.Parallel()
+		env := newTestEnv(t)
+		for _, o := range []store.Order{completed, failed, pending} {
+			env.store.addOrder(o)
+		}
+
+		rec := get(env.handler, "/api/v1/checkouts/"+checkout1)
+		got, keys := decodeCheckoutBody(t, rec, http.StatusOK)
+		if got.CheckoutID != checkout1 || got.Status != "completed" || got.OrderID != "ord_1" || got.Amount != 6200 || got.Currency != "EUR" {
+			t.Errorf("completed checkout = %+v", got)
+		}
+		if len(got.Items) != 2 || got.Items[0].SKU != "TSHIRT-M" || got.Items[0].Name != "T-shirt (M)" || got.Items[0].Quantity != 2 ||
+			got.Items[0].UnitAmount != 2500 || got.Items[0].LineAmount != 5000 || got.Items[1].SKU != "MUG" || got.Items[1].LineAmount != 1200 {
+			t.Errorf("items = %+v, want TSHIRT-M 2x2500=5000 and MUG 1x1200=1200", got.Items)
+		}
+		if want := "https://shop.example/orders/" + checkout1 + "/confirmation"; got.RedirectURL != want {
+			t.Errorf("redirect_url = %q, want %q", got.RedirectURL, want)
+		}
+		if got.StatusURL != "/api/v1/checkouts/"+checkout1 {
+			t.Errorf("status_url = %q", got.StatusURL)
+		}
+		if _, ok := keys["failure"]; ok {
+			t.Errorf("completed checkout has a failure: %s", rec.Body)
+		}
+		// The id is the only credential for this endpoint: it must not reveal who bought.
+		if body := rec.Body.String(); strings.Contains(body, "ann@example.com") || strings.Contains(body, testKey) {
+			t.Errorf("status response reveals the customer's email or idempotency key: %s", body)
+		}
+
+		rec = get(env.handler, "/api/v1/checkouts/"+checkout2)
+		got, keys = decodeCheckoutBody(t, rec, http.StatusOK)
+		if got.Status != "failed" || got.Failure == nil ||
+			*got.Failure != (struct {
+				Code        string `json:"code"`
+				DeclineCode string `json:"decline_code"`
+				Message     string `json:"message"`
+			}{"card_declined", "insufficient_funds", "Your card has insufficient funds."}) {
+			t.Errorf("failed checkout = %+v, failure %+v", got, got.Failure)
+		}
+		if _, ok := keys["redirect_url"]; ok {
+			t.Errorf("failed checkout has a redirect_url: %s", rec.Body)
+		}
+
+		rec = get(env.handler, "/api/v1/checkouts/"+pendingID)
+		got, keys = decodeCheckoutBody(t, rec, http.StatusOK)
+		if got.Status != "pending" {
+			t.Errorf("pending checkout status = %q", got.Status)
+		}
+		for _, k := range []string{"redirect_url", "failure"} {
+			if _, ok := keys[k]; ok {
+				t.Errorf("pending checkout has %s: %s", k, rec.Body)
+			}
+		}
+		env.assertTemporalUntouched(t)
+	})
+}
+
+func TestHealth(t *testing.T) {
+	t.Parallel()
+	t.Run("healthz", func(t *testing.T) {
+		t.Parallel()
+		env := newTestEnv(t)
+		rec := get(env.handler, "/healthz")
+		if rec.Code != http.StatusOK || strings.TrimSpace(rec.Body.String()) != `{"status":"ok"}` {
+			t.Errorf("GET /healthz = %d %s, want 200 {\"status\":\"ok\"}", rec.Code, rec.Body)
+		}
+		env.assertTemporalUntouched(t)
+		if n := env.store.callCount("Ping"); n != 0 {
+			t.Errorf("liveness pinged the database %d times, want 0", n)
+		}
+	})
+
+	down := errors.New("connection refused")
+	cases := []struct {
+		name         string
+		pingErr      error
+		temporalErr  error
+		wantStatus   int
+		wantPostgres string
+		wantTemporal string
+	}{
+		{"all up", nil, nil, http.StatusOK, "ok", "ok"},
+		{"temporal down", nil, down, http.StatusServiceUnavailable, "ok", "unreachable"},
+		{"postgres down", down, nil, http.StatusServiceUnavailable, "unreachable", "ok"},
+		{"both down", down, down, http.StatusServiceUnavailable, "unreachable", "unreachable"},
+	}
+	for _, tc := range cases {
+		t.Run("readyz "+tc.name, func(t *testing.T) {
+			t.Parallel()
+			env := newTestEnv(t)
+			env.store.pingErr = tc.pingErr
+			var health *client.CheckHealthResponse
+			if tc.temporalErr == nil {
+				health = &client.CheckHealthResponse{}
+			}
+			env.temporal.On("CheckHealth", mock.Anything, mock.Anything).Return(health, tc.temporalErr).Once()
+
+			rec := get(env.handler, "/readyz")
+
+			if rec.Code != tc.wantStatus {
+				t.Errorf("status = %d, want %d", rec.Code, tc.wantStatus)
+			}
+			assertJSONContentType(t, rec)
+			var body struct {
+				Ready  bool              `json:"ready"`
+				Checks map[string]string `json:"checks"`
+			}
+			if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]string{"postgres": tc.wantPostgres, "temporal": tc.wantTemporal}
+			if body.Ready != (tc.wantStatus == http.StatusOK) || !reflect.DeepEqual(body.Checks, want) {
+				t.Errorf("readyz = %+v, want ready %v checks %v", body, tc.wantStatus == http.StatusOK, want)
+			}
+			if strings.Contains(rec.Body.String(), "connection refused") {
+				t.Errorf("readyz echoes the dependency error: %s", rec.Body)
+			}
+		})
+	}
+}
+
+func TestRouting(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		method, path string
+		wantStatus   int
+		wantCode     string
+	}{
+		{http.MethodGet, "/nope", http.StatusNotFound, "not_found"},
+		{http.MethodGet, "/api/v2/checkouts", http.StatusNotFound, "not_found"},
+		{http.MethodPut, "/api/v1/checkouts", http.StatusMethodNotAllowed, "method_not_allowed"},
+		{http.MethodGet, "/api/v1/checkouts", http.StatusMethodNotAllowed, "method_not_allowed"},
+		{http.MethodDelete, "/api/v1/checkouts/" + checkout1, http.StatusMethodNotAllowed, "method_not_allowed"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
+			t.Parallel()
+			env := newTestEnv(t)
+			rec := serve(env.handler, httptest.NewRequest(tc.method, tc.path, strings.NewReader(checkoutJSON(nil))))
+			if got := decodeError(t, rec, tc.wantStatus); got.Code != tc.wantCode {
+				t.Errorf("error code = %q, want %q", got.Code, tc.wantCode)
+			}
+			env.assertTemporalUntouched(t)
+		})
+	}
+}
+
+func TestRequestID(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	cases := []struct {
+		sent     string
+		wantEcho bool
+	}{
+		{"req-123.abc_DEF", true},
+		{"", false},
+		{"has spaces", false},
+		{"evil\"quote", false},
+		{strings.Repeat("a", 65), false},
+	}
+	for _, tc := range cases {
+		req := httptest.NewRequest(http.MethodGet, "/healthz", nil)
+		if tc.sent != "" {
+			req.Header.Set("X-Request-Id", tc.sent)
+		}
+		got := serve(env.handler, req).Header().Get("X-Request-Id")
+		if tc.wantEcho && got != tc.sent {
+			t.Errorf("X-Request-Id %q answered as %q, want it echoed", tc.sent, got)
+		}
+		if !tc.wantEcho && (got == tc.sent || !regexp.MustCompile(`^[0-9a-f]{24}$`).MatchString(got)) {
+			t.Errorf("X-Request-Id %q answered as %q, want a fresh 24-hex-digit id", tc.sent, got)
+		}
+	}
+}

@@ -1,0 +1,242 @@
+// Package e2e tests cartflow end to end over HTTP against the real stack: PostgreSQL, the
+// Temporal dev server, stripe-mock behind the Stripe test-mode layer, and the worker and BFF
+// as separate processes (so that a test can SIGKILL the worker).
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.temporal.io/sdk/client"
+
+	"github.com/cartflow/cartflow/internal/devstack"
+	"github.com/cartflow/cartflow/internal/stripeproxy"
+)
+
+var (
+	stack    *devstack.Stack
+	db       *pgxpool.Pool
+	temporal client.Client
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(runMain(m))
+}
+
+func runMain(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "cartflow-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	stack, err = devstack.StartStack(ctx, devstack.StackOptions{
+		Dir: dir, DatabaseURL: os.Getenv("DATABASE_URL"),
+		// A short wait makes the 202 path cheap to reach in the crash test.
+		Env: []string{"CHECKOUT_WAIT=5s", "LOG_LEVEL=info"},
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: start stack:", err)
+		return 1
+	}
+	defer stack.Stop()
+	if db, err = pgxpool.New(ctx, stack.DatabaseURL); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer db.Close()
+	if temporal, err = client.Dial(client.Options{HostPort: stack.Temporal.HostPort()}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer temporal.Close()
+
+	code := m.Run()
+	if code != 0 {
+		for _, name := range []string{"worker", "api"} {
+			if b, err := os.ReadFile(dir + "/logs/" + name + ".log"); err == nil {
+				fmt.Fprintf(os.Stderr, "--- %s log (last 4 KiB) ---\n%s\n", name, tail(b, 4096))
+			}
+		}
+	}
+	return code
+}
+
+func tail(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[len(b)-n:]
+	}
+	return b
+}
+
+// newKey returns a fresh Idempotency-Key, as a storefront would for each checkout.
+func newKey(t testing.TB) string {
+	t.Helper()
+	return "e2e-" + strings.ToLower(rand.Text())
+}
+
+// checkoutBody is a valid checkout request; tests change what they need.
+type checkoutBody struct {
+	Email   string `json:"email"`
+	Name    string `json:"name"`
+	Items   []item `json:"items"`
+	Payment struct {
+		Provider string `json:"provider"`
+		Token    string `json:"token"`
+	} `json:"payment"`
+}
+
+type item struct {
+	SKU      string `json:"sku"`
+	Quantity int    `json:"quantity"`
+}
+
+func validBody(email, token string) checkoutBody {
+	b := checkoutBody{Email: email, Name: "Ada Lovelace", Items: []item{{"tshirt-classic", 2}, {"mug-enamel", 1}}}
+	b.Payment.Provider, b.Payment.Token = "stripe", token
+	return b
+}
+
+// checkoutResp is the BFF's checkout JSON, or its error JSON.
+type checkoutResp struct {
+	CheckoutID  string `json:"checkout_id"`
+	Status      string `json:"status"`
+	OrderID     string `json:"order_id"`
+	Amount      int64  `json:"amount"`
+	Currency    string `json:"currency"`
+	RedirectURL string `json:"redirect_url"`
+	StatusURL   string `json:"status_url"`
+	Failure     *struct {
+		Code        string `json:"code"`
+		DeclineCode string `json:"decline_code"`
+		Message     string `json:"message"`
+	} `json:"failure"`
+	Items []struct {
+		SKU        string `json:"sku"`
+		Quantity   int    `json:"quantity"`
+		UnitAmount int64  `json:"unit_amount"`
+	} `json:"items"`
+	Error *struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+		Field   string `json:"field"`
+	} `json:"error"`
+}
+
+// post sends a checkout with raw as the body and key as the Idempotency-Key (none when empty).
+func post(t testing.TB, key string, raw []byte) (int, checkoutResp) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, stack.APIURL+"/api/v1/checkouts", bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		req.Header.Set("Idempotency-Key", key)
+	}
+	return do(t, req)
+}
+
+func postJSON(t testing.TB, key string, body checkoutBody) (int, checkoutResp) {
+	t.Helper()
+	raw, err := json.Marshal(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return post(t, key, raw)
+}
+
+func get(t testing.TB, path string) (int, checkoutResp) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, stack.APIURL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return do(t, req)
+}
+
+func do(t testing.TB, req *http.Request) (int, checkoutResp) {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var out checkoutResp
+	if err := json.Unmarshal(raw, &out); err != nil {
+		t.Fatalf("%s %s: status %d, body is not JSON: %q", req.Method, req.URL.Path, resp.StatusCode, raw)
+	}
+	return resp.StatusCode, out
+}
+
+// waitStatus polls the read model until the checkout reaches want or the deadline passes.
+func waitStatus(t testing.TB, checkoutID, want string, within time.Duration) checkoutResp {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	var last checkoutResp
+	for time.Now().Before(deadline) {
+		var code int
+		code, last = get(t, "/api/v1/checkouts/"+checkoutID)
+		if code == http.StatusOK && last.Status == want {
+			return last
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("checkout %s: status %q after %s, want %q", checkoutID, last.Status, within, want)
+	return last
+}
+
+// chargesFor returns the PaymentIntents the Stripe layer holds for a checkout's charge key.
+func chargesFor(key string) []stripeproxy.PaymentIntent {
+	var out []stripeproxy.PaymentIntent
+	for _, pi := range stack.StripeProxy.PaymentIntents() {
+		if pi.Metadata["cartflow_idempotency_key"] == "checkout-"+key+"/charge" {
+			out = append(out, pi)
+		}
+	}
+	return out
+}
+
+// executedCreates counts PaymentIntent creations for the key that ran (not idempotent replays).
+func executedCreates(key string) int {
+	n := 0
+	for _, r := range stack.StripeProxy.Requests() {
+		if r.Method == http.MethodPost && r.Path == "/v1/payment_intents" && r.IdempotencyKey == "checkout-"+key+"/charge" && !r.Replayed {
+			n++
+		}
+	}
+	return n
+}
+
+// providerRequests counts every request the Stripe layer saw whose idempotency key belongs to the checkout.
+func providerRequests(key string) int {
+	n := 0
+	for _, r := range stack.StripeProxy.Requests() {
+		if strings.HasPrefix(r.IdempotencyKey, "checkout-"+key+"/") {
+			n++
+		}
+	}
+	return n
+}
+
+func queryInt(t testing.TB, sql string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := db.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return n
+}
