@@ -10,8 +10,9 @@ TEMPORAL_CLI_VERSION := v1.5.1
 STRIPE_MOCK_VERSION  := v0.203.0
 MAILPIT_VERSION      := v1.27.11
 STATICCHECK_VERSION  := v0.8.2
+WORKFLOWCHECK_VERSION := v0.6.0
 
-TOOL_BINS := $(TOOLS)/temporal $(TOOLS)/stripe-mock $(TOOLS)/mailpit $(TOOLS)/staticcheck
+TOOL_BINS := $(TOOLS)/temporal $(TOOLS)/stripe-mock $(TOOLS)/mailpit $(TOOLS)/staticcheck $(TOOLS)/workflowcheck
 
 .PHONY: dev test unit lint bench tools clean-data
 
@@ -28,12 +29,13 @@ test: tools lint
 unit:
 	go test -count=1 ./workflows/... ./internal/directory/... ./api/...
 
-## lint: gofmt, go vet, staticcheck.
-lint: $(TOOLS)/staticcheck
+## lint: gofmt, go vet, staticcheck, and workflowcheck (determinism) on workflows/.
+lint: $(TOOLS)/staticcheck $(TOOLS)/workflowcheck
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
 	go vet ./...
 	$(TOOLS)/staticcheck ./...
+	$(TOOLS)/workflowcheck ./workflows/...
 
 ## bench: checkout throughput through the whole stack against the bare engine, in one run.
 bench: tools
@@ -49,6 +51,8 @@ $(TOOLS)/mailpit:
 	GOBIN=$(TOOLS) go install github.com/axllent/mailpit@$(MAILPIT_VERSION)
 $(TOOLS)/staticcheck:
 	GOBIN=$(TOOLS) go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+$(TOOLS)/workflowcheck:
+	GOBIN=$(TOOLS) go install go.temporal.io/sdk/contrib/tools/workflowcheck@$(WORKFLOWCHECK_VERSION)
 
 ## clean-data: forget everything `make dev` stored.
 clean-data:

@@ -1,0 +1,66 @@
+package config
+
+import (
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// TestREADMEDocumentsEveryVariable keeps the README's configuration tables in step with the code:
+// every variable must appear there with its default.
+func TestREADMEDocumentsEveryVariable(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]string{}
+	for _, line := range strings.Split(string(readme), "\n") {
+		cells := strings.Split(line, "|")
+		if len(cells) > 3 {
+			rows[strings.Trim(strings.TrimSpace(cells[1]), "`")] = strings.Trim(strings.TrimSpace(cells[2]), "`")
+		}
+	}
+	for _, spec := range []any{Worker{}, API{}} {
+		forEachVariable(reflect.TypeOf(spec), func(name, def string, required bool) {
+			got, ok := rows[name]
+			switch {
+			case !ok:
+				t.Errorf("README has no row for %s", name)
+			case required && got != "(required)":
+				t.Errorf("README: %s default %q, want (required)", name, got)
+			case !required && got != def:
+				t.Errorf("README: %s default %q, want %q", name, got, def)
+			}
+		})
+	}
+}
+
+func forEachVariable(t reflect.Type, f func(name, def string, required bool)) {
+	for i := range t.NumField() {
+		field := t.Field(i)
+		if field.Anonymous {
+			forEachVariable(field.Type, f)
+			continue
+		}
+		f(field.Tag.Get("envconfig"), field.Tag.Get("default"), field.Tag.Get("required") == "true")
+	}
+}
+
+func TestLoadAppliesDefaultsAndRequiresTheStripeKey(t *testing.T) {
+	t.Setenv("STRIPE_SECRET_KEY", "")
+	os.Unsetenv("STRIPE_SECRET_KEY")
+	var w Worker
+	if err := Load(&w); err == nil || !strings.Contains(err.Error(), "STRIPE_SECRET_KEY") {
+		t.Fatalf("Load without STRIPE_SECRET_KEY: %v", err)
+	}
+	t.Setenv("STRIPE_SECRET_KEY", "sk_test_configtest")
+	t.Setenv("CHECKOUT_WAIT", "750ms")
+	var a API
+	if err := Load(&a); err != nil {
+		t.Fatal(err)
+	}
+	if a.CheckoutWait.Milliseconds() != 750 || a.HTTPAddr != ":8080" || a.MaxBodyBytes != 65536 {
+		t.Fatalf("API config = %+v", a)
+	}
+}
