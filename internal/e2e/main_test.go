@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"strings"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
 
 	"github.com/cartflow/cartflow/internal/devstack"
 	"github.com/cartflow/cartflow/internal/stripeproxy"
@@ -57,7 +59,8 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer db.Close()
-	if temporal, err = client.Dial(client.Options{HostPort: stack.Temporal.HostPort()}); err != nil {
+	quiet := tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if temporal, err = client.Dial(client.Options{HostPort: stack.Temporal.HostPort(), Logger: quiet}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
