@@ -100,13 +100,16 @@ func TestPurchaseCompletes(t *testing.T) {
 func TestPurchaseStatusQueryAtEachStage(t *testing.T) {
 	env := newEnv(t)
 	seen := map[string]Status{}
-	mockOrder(env)
+	// Writing the order takes a minute; the query then must see pending.
+	env.OnActivity(a.CreateOrder, mock.Anything, mock.Anything).After(time.Minute).
+		Return(activities.OrderSummary{OrderID: "order-1", Status: "pending", Amount: 5000, Currency: "usd"}, nil).Once()
+	env.RegisterDelayedCallback(func() { seen["during order creation"] = queryStatus(t, env) }, 30*time.Second)
 	// The charge takes a minute of workflow time; the query in the middle must see charging.
 	env.OnActivity(a.Charge, mock.Anything, mock.Anything).After(time.Minute).Return(activities.ChargeResult{ProviderRef: "pi_1"}, nil).Once()
-	env.RegisterDelayedCallback(func() { seen["during charge"] = queryStatus(t, env) }, 30*time.Second)
+	env.RegisterDelayedCallback(func() { seen["during charge"] = queryStatus(t, env) }, 90*time.Second)
 	// Registration takes another minute; the query then must see paid.
 	env.OnActivity(a.RegisterUser, mock.Anything, mock.Anything).After(time.Minute).Return("user-1", nil).Once()
-	env.RegisterDelayedCallback(func() { seen["during registration"] = queryStatus(t, env) }, 90*time.Second)
+	env.RegisterDelayedCallback(func() { seen["during registration"] = queryStatus(t, env) }, 150*time.Second)
 	env.OnActivity(a.ConfirmUser, mock.Anything, "user-1").Return(nil).Once()
 	env.OnActivity(a.CompleteOrder, mock.Anything, mock.Anything).Return(nil).Once()
 
@@ -114,6 +117,9 @@ func TestPurchaseStatusQueryAtEachStage(t *testing.T) {
 
 	if st := result(t, env); st.Status != StatusCompleted {
 		t.Fatalf("final status %s", st.Status)
+	}
+	if seen["during order creation"] != StatusPending {
+		t.Errorf("status during order creation = %q, want pending", seen["during order creation"])
 	}
 	if seen["during charge"] != StatusCharging {
 		t.Errorf("status during charge = %q, want charging", seen["during charge"])
