@@ -1,0 +1,55 @@
+# syntax=docker/dockerfile:1
+#
+# One build, one small image per binary. Pick the binary with --target (docker-compose.yml does):
+#   docker build --target worker      -t cartflow-worker .
+#   docker build --target api         -t cartflow-api .
+#   docker build --target stripeproxy -t cartflow-stripeproxy .
+# Without --target the last stage (api) is built.
+
+# The build runs on the builder's own platform and cross-compiles, so a multi-platform build
+# (--platform linux/amd64,linux/arm64) needs no emulation. The tag floats over 1.26 patch
+# releases so that it always satisfies go.mod's go line.
+FROM --platform=$BUILDPLATFORM golang:1.26-bookworm AS build
+ARG TARGETOS
+ARG TARGETARCH
+WORKDIR /src
+
+# Modules first: this layer, and the cache mount, survive edits to the source.
+COPY go.mod go.sum ./
+RUN --mount=type=cache,target=/go/pkg/mod \
+    go mod download
+
+COPY . .
+# CGO off: the binaries are static and run on distroless/static, which has no libc.
+# -trimpath and -buildvcs=false keep build paths and the (absent) .git out of the binaries,
+# so the same source gives the same bytes; -s -w drops the symbol tables.
+RUN --mount=type=cache,target=/go/pkg/mod \
+    --mount=type=cache,target=/root/.cache/go-build \
+    CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH \
+    go build -trimpath -buildvcs=false -ldflags="-s -w" -o /out/ \
+        ./worker ./api ./internal/cmd/stripeproxy
+
+# distroless/static has CA certificates (the worker calls Stripe over TLS) and tzdata, but no
+# shell, so containers built from it cannot run shell health checks. :nonroot runs as uid 65532.
+
+# The Stripe test-mode layer in front of stripe-mock. It listens on loopback by default, which
+# is unreachable from other containers, so the image default binds every interface.
+FROM gcr.io/distroless/static-debian12:nonroot AS stripeproxy
+COPY --from=build /out/stripeproxy /stripeproxy
+USER nonroot:nonroot
+EXPOSE 12113
+ENTRYPOINT ["/stripeproxy"]
+CMD ["-listen", "0.0.0.0:12113", "-upstream", "http://stripe-mock:12111"]
+
+# The Temporal worker. Configured entirely by environment (README, Configuration).
+FROM gcr.io/distroless/static-debian12:nonroot AS worker
+COPY --from=build /out/worker /worker
+USER nonroot:nonroot
+ENTRYPOINT ["/worker"]
+
+# The BFF. HTTP_ADDR defaults to :8080.
+FROM gcr.io/distroless/static-debian12:nonroot AS api
+COPY --from=build /out/api /api
+USER nonroot:nonroot
+EXPOSE 8080
+ENTRYPOINT ["/api"]
