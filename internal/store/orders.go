@@ -135,18 +135,22 @@ func (s *Store) CreateOrder(ctx context.Context, n NewOrder) (Order, error) {
 		if failure != nil {
 			status, code, message = StatusFailed, &failure.Code, &failure.Message
 		}
-		// ON CONFLICT covers a concurrent twin of this transaction; the loser reads the winner's row.
+		// A concurrent twin of this transaction (an overlapping retry) conflicts on checkout_id and
+		// idempotency_key alike, so any unique conflict counts; the loser reads the winner's row.
 		row := tx.QueryRow(ctx, `
 			INSERT INTO orders (checkout_id, idempotency_key, request_hash, workflow_id, customer_email, customer_name,
 				status, total_amount, currency, provider, failure_code, failure_message)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-			ON CONFLICT (checkout_id) DO NOTHING
+			ON CONFLICT DO NOTHING
 			RETURNING `+orderColumns,
 			n.CheckoutID, n.IdempotencyKey, n.RequestHash, n.WorkflowID, n.Email, n.Name,
 			status, total, currency, n.Provider, code, message)
 		out, err = scanOrder(row)
 		if errors.Is(err, ErrNotFound) {
 			out, err = scanOrder(tx.QueryRow(ctx, `SELECT `+orderColumns+` FROM orders WHERE checkout_id = $1`, n.CheckoutID))
+			if errors.Is(err, ErrNotFound) {
+				return fmt.Errorf("idempotency key %q already belongs to another checkout", n.IdempotencyKey)
+			}
 			return err
 		}
 		if err != nil {

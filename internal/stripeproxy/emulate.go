@@ -102,7 +102,19 @@ func (p *Proxy) createPaymentMethod(up *response, form url.Values) *response {
 	return jsonResponse(http.StatusOK, up, pm)
 }
 
+// currencyCode is the shape Stripe accepts for a currency; stripe-mock accepts anything.
+var currencyCode = regexp.MustCompile(`^[a-z]{3}$`)
+
 func (p *Proxy) createPaymentIntent(up *response, form url.Values) *response {
+	// Real Stripe refuses these; stripe-mock does not check them.
+	if !currencyCode.MatchString(form.Get("currency")) {
+		return stripeError(http.StatusBadRequest, "invalid_request_error", "parameter_invalid_string", "currency",
+			fmt.Sprintf("Invalid currency: %s.", form.Get("currency")))
+	}
+	if amount, err := strconv.ParseInt(form.Get("amount"), 10, 64); err != nil || amount < 1 {
+		return stripeError(http.StatusBadRequest, "invalid_request_error", "parameter_invalid_integer", "amount",
+			"This value must be greater than or equal to 1.")
+	}
 	pmID := form.Get("payment_method")
 	p.mu.Lock()
 	o, known := p.pms[pmID]

@@ -473,3 +473,30 @@ func TestShapeValidationPassesThrough(t *testing.T) {
 		t.Fatalf("corrected request with the same key: %+v %v", pi, err)
 	}
 }
+
+// stripe-mock accepts any currency string and any amount; real Stripe does not, and neither does the layer.
+func TestRefusesWhatStripeRefuses(t *testing.T) {
+	e := newEnv(t)
+	cases := []struct {
+		name     string
+		amount   int64
+		currency string
+		param    string
+	}{
+		{"zero amount", 0, "usd", "amount"},
+		{"negative amount", -5, "usd", "amount"},
+		{"empty currency", 100, "", "currency"},
+		{"currency not a code", 100, "usdollars", "currency"},
+	}
+	for _, tc := range cases {
+		params := &stripe.PaymentIntentParams{Amount: stripe.Int64(tc.amount), Currency: stripe.String(tc.currency),
+			PaymentMethod: stripe.String("pm_card_visa"), Confirm: stripe.Bool(true)}
+		_, err := e.sc.PaymentIntents.New(params)
+		if se := stripeErr(t, err); se.HTTPStatusCode != 400 || se.Param != tc.param {
+			t.Errorf("%s: %+v, want 400 on %s", tc.name, se, tc.param)
+		}
+	}
+	if n := len(e.proxy.PaymentIntents()); n != 0 {
+		t.Fatalf("refused requests created %d PaymentIntents", n)
+	}
+}
