@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 
 	"go.temporal.io/sdk/activity"
 
@@ -35,14 +36,11 @@ type ChargeInput struct {
 // as details; any other error is a technical failure, retried under the same idempotency key,
 // and every retry looks the payment up before it charges.
 func (a *Activities) Charge(ctx context.Context, in ChargeInput) (billing.ChargeResult, error) {
-	gw, err := a.gateway(in.Provider)
-	if err != nil {
-		return billing.ChargeResult{}, err
-	}
-	if err := a.Store.BeginPayment(ctx, store.PaymentAttempt{
+	gw, err := a.begin(ctx, store.PaymentAttempt{
 		OrderID: in.OrderID, Kind: store.PaymentCharge, Provider: in.Provider,
 		IdempotencyKey: in.IdempotencyKey, Amount: in.Amount, Currency: in.Currency,
-	}); err != nil {
+	})
+	if err != nil {
 		return billing.ChargeResult{}, err
 	}
 
@@ -54,16 +52,7 @@ func (a *Activities) Charge(ctx context.Context, in ChargeInput) (billing.Charge
 	stop()
 	log := a.logger(ctx).With("order_id", in.OrderID, "provider", in.Provider)
 	if err != nil {
-		failure, errType, ok := finalPaymentFailure(err)
-		if !ok {
-			log.WarnContext(ctx, "charge failed, will retry", "error", err)
-			return billing.ChargeResult{}, err
-		}
-		log.InfoContext(ctx, "charge refused", "code", failure.Code)
-		if serr := a.Store.SettlePayment(ctx, in.IdempotencyKey, store.PaymentOutcome{Status: store.PaymentFailed, Failure: &failure}); serr != nil {
-			return billing.ChargeResult{}, serr
-		}
-		return billing.ChargeResult{}, final(failure.Message, errType, err, failure)
+		return billing.ChargeResult{}, a.failed(ctx, log, in.IdempotencyKey, err, "")
 	}
 	if err := a.Store.SettlePayment(ctx, in.IdempotencyKey, store.PaymentOutcome{Status: store.PaymentSucceeded, ProviderRef: res.ProviderRef}); err != nil {
 		// The money moved; the retry finds the payment by lookup and records it then.
@@ -92,14 +81,11 @@ type RefundInput struct {
 // payment succeeded (a charge whose outcome was unknown) it reports NothingCharged and the
 // ledger shows the attempt as failed with code nothing_charged.
 func (a *Activities) Refund(ctx context.Context, in RefundInput) (billing.RefundResult, error) {
-	gw, err := a.gateway(in.Provider)
-	if err != nil {
-		return billing.RefundResult{}, err
-	}
-	if err := a.Store.BeginPayment(ctx, store.PaymentAttempt{
+	gw, err := a.begin(ctx, store.PaymentAttempt{
 		OrderID: in.OrderID, Kind: store.PaymentRefund, Provider: in.Provider,
 		IdempotencyKey: in.IdempotencyKey, Amount: in.Amount, Currency: in.Currency,
-	}); err != nil {
+	})
+	if err != nil {
 		return billing.RefundResult{}, err
 	}
 	stop := a.heartbeat(ctx)
@@ -110,16 +96,7 @@ func (a *Activities) Refund(ctx context.Context, in RefundInput) (billing.Refund
 	stop()
 	log := a.logger(ctx).With("order_id", in.OrderID, "provider", in.Provider)
 	if err != nil {
-		failure, _, ok := finalPaymentFailure(err)
-		if !ok {
-			log.WarnContext(ctx, "refund failed, will retry", "error", err)
-			return res, err
-		}
-		log.ErrorContext(ctx, "refund refused", "code", failure.Code)
-		if serr := a.Store.SettlePayment(ctx, in.IdempotencyKey, store.PaymentOutcome{Status: store.PaymentFailed, Failure: &failure}); serr != nil {
-			return res, serr
-		}
-		return res, final(failure.Message, ErrTypeRefundRejected, err, failure)
+		return res, a.failed(ctx, log, in.IdempotencyKey, err, ErrTypeRefundRejected)
 	}
 	if res.NothingCharged {
 		nothing := Failure{Code: "nothing_charged", Message: "no successful payment was found to refund"}
@@ -135,13 +112,33 @@ func (a *Activities) Refund(ctx context.Context, in RefundInput) (billing.Refund
 	return res, nil
 }
 
-func (a *Activities) gateway(provider string) (billing.Gateway, error) {
-	gw, ok := a.Gateways[provider]
+// begin finds the attempt's gateway and records the attempt in the ledger before the provider is called.
+func (a *Activities) begin(ctx context.Context, attempt store.PaymentAttempt) (billing.Gateway, error) {
+	gw, ok := a.Gateways[attempt.Provider]
 	if !ok {
-		err := fmt.Errorf("no gateway for provider %q", provider)
+		err := fmt.Errorf("no gateway for provider %q", attempt.Provider)
 		return nil, final(err.Error(), ErrTypeUnknownProvider, err, Failure{Code: "unknown_provider", Message: "this payment provider is not available"})
 	}
-	return gw, nil
+	return gw, a.Store.BeginPayment(ctx, attempt)
+}
+
+// failed handles a provider error. A final one is recorded in the ledger and returned as a
+// non-retryable error (of errType, or by its class when errType is empty); any other is
+// returned as it is, for Temporal to retry under the same idempotency key.
+func (a *Activities) failed(ctx context.Context, log *slog.Logger, key string, err error, errType string) error {
+	failure, class, ok := finalPaymentFailure(err)
+	if !ok {
+		log.WarnContext(ctx, "provider call failed, will retry", "error", err)
+		return err
+	}
+	if errType == "" {
+		errType = class
+	}
+	log.InfoContext(ctx, "provider refused", "code", failure.Code, "type", errType)
+	if serr := a.Store.SettlePayment(ctx, key, store.PaymentOutcome{Status: store.PaymentFailed, Failure: &failure}); serr != nil {
+		return serr
+	}
+	return final(failure.Message, errType, err, failure)
 }
 
 // finalPaymentFailure reports whether err is final and, if so, the failure to record and the

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -16,13 +15,10 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"go.temporal.io/sdk/client"
-	tlog "go.temporal.io/sdk/log"
 
+	"github.com/cartflow/cartflow/internal/app"
 	"github.com/cartflow/cartflow/internal/config"
-	"github.com/cartflow/cartflow/internal/logging"
 	"github.com/cartflow/cartflow/internal/store"
-	"github.com/cartflow/cartflow/migrations"
 )
 
 func main() {
@@ -40,36 +36,15 @@ func run(ctx context.Context, stdout io.Writer) error {
 	if err := config.Load(&cfg); err != nil {
 		return err
 	}
-	log := logging.New(stdout, cfg.LogLevel, "api")
-	slog.SetDefault(log)
-
-	pool, err := store.Open(ctx, cfg.DatabaseURL, cfg.DatabaseMaxConns)
+	deps, err := app.Start(ctx, cfg.Common, "api", stdout)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
-	if cfg.MigrateOnStart {
-		if err := migrations.Migrate(ctx, pool); err != nil {
-			return err
-		}
-	}
-	if cfg.SeedDevCatalog {
-		if err := migrations.SeedDevCatalog(ctx, pool); err != nil {
-			return err
-		}
-	}
-
-	tc, err := client.DialContext(ctx, client.Options{
-		HostPort: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace,
-		Logger: tlog.NewStructuredLogger(log.With("component", "temporal-client")),
-	})
-	if err != nil {
-		return fmt.Errorf("connect to Temporal at %s: %w", cfg.TemporalAddress, err)
-	}
-	defer tc.Close()
+	defer deps.Close()
+	log := deps.Log
 
 	gin.SetMode(gin.ReleaseMode)
-	s := &server{cfg: cfg, store: store.New(pool), temporal: tc, log: log}
+	s := &server{cfg: cfg, store: store.New(deps.Pool), temporal: deps.Temporal, log: log}
 	srv := &http.Server{
 		Addr:              cfg.HTTPAddr,
 		Handler:           s.routes(),

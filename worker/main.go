@@ -6,23 +6,19 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
-	"go.temporal.io/sdk/client"
-	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/cartflow/cartflow/activities"
+	"github.com/cartflow/cartflow/internal/app"
 	"github.com/cartflow/cartflow/internal/billing"
 	"github.com/cartflow/cartflow/internal/config"
-	"github.com/cartflow/cartflow/internal/logging"
 	"github.com/cartflow/cartflow/internal/store"
-	"github.com/cartflow/cartflow/migrations"
 	"github.com/cartflow/cartflow/workflows"
 )
 
@@ -41,36 +37,15 @@ func run(ctx context.Context, stdout io.Writer) error {
 	if err := config.Load(&cfg); err != nil {
 		return err
 	}
-	log := logging.New(stdout, cfg.LogLevel, "worker")
-	slog.SetDefault(log)
-
-	pool, err := store.Open(ctx, cfg.DatabaseURL, cfg.DatabaseMaxConns)
+	deps, err := app.Start(ctx, cfg.Common, "worker", stdout)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
-	if cfg.MigrateOnStart {
-		if err := migrations.Migrate(ctx, pool); err != nil {
-			return err
-		}
-	}
-	if cfg.SeedDevCatalog {
-		if err := migrations.SeedDevCatalog(ctx, pool); err != nil {
-			return err
-		}
-	}
-
-	tc, err := client.DialContext(ctx, client.Options{
-		HostPort: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace,
-		Logger: tlog.NewStructuredLogger(log.With("component", "temporal")),
-	})
-	if err != nil {
-		return fmt.Errorf("connect to Temporal at %s: %w", cfg.TemporalAddress, err)
-	}
-	defer tc.Close()
+	defer deps.Close()
+	log := deps.Log
 
 	acts := &activities.Activities{
-		Store: store.New(pool),
+		Store: store.New(deps.Pool),
 		Gateways: map[string]billing.Gateway{
 			billing.ProviderStripe: billing.NewStripe(billing.StripeConfig{
 				SecretKey: cfg.StripeSecretKey, APIURL: cfg.StripeAPIURL, Timeout: cfg.StripeTimeout,
@@ -80,7 +55,7 @@ func run(ctx context.Context, stdout io.Writer) error {
 		Logger:            log,
 		HeartbeatInterval: time.Second,
 	}
-	w := worker.New(tc, workflows.TaskQueue, worker.Options{
+	w := worker.New(deps.Temporal, workflows.TaskQueue, worker.Options{
 		MaxConcurrentActivityExecutionSize: cfg.MaxConcurrentActivities,
 		WorkerStopTimeout:                  10 * time.Second,
 	})

@@ -1,0 +1,70 @@
+// Package app holds the start-up that the worker and the BFF share: logging, the PostgreSQL
+// pool with migrations, and the Temporal client.
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+
+	"github.com/cartflow/cartflow/internal/config"
+	"github.com/cartflow/cartflow/internal/logging"
+	"github.com/cartflow/cartflow/internal/store"
+	"github.com/cartflow/cartflow/migrations"
+)
+
+// Deps are the long-lived clients a process builds once and reuses.
+type Deps struct {
+	Log      *slog.Logger
+	Pool     *pgxpool.Pool
+	Temporal client.Client
+}
+
+// Close releases the clients.
+func (d *Deps) Close() {
+	if d.Temporal != nil {
+		d.Temporal.Close()
+	}
+	if d.Pool != nil {
+		d.Pool.Close()
+	}
+}
+
+// Start sets up JSON logging for process, opens the database (migrating and seeding it as
+// configured) and connects to Temporal. On error nothing stays open.
+func Start(ctx context.Context, cfg config.Common, process string, stdout io.Writer) (_ *Deps, err error) {
+	d := &Deps{Log: logging.New(stdout, cfg.LogLevel, process)}
+	slog.SetDefault(d.Log)
+	defer func() {
+		if err != nil {
+			d.Close()
+		}
+	}()
+
+	if d.Pool, err = store.Open(ctx, cfg.DatabaseURL, cfg.DatabaseMaxConns); err != nil {
+		return nil, err
+	}
+	if cfg.MigrateOnStart {
+		if err := migrations.Migrate(ctx, d.Pool); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.SeedDevCatalog {
+		if err := migrations.SeedDevCatalog(ctx, d.Pool); err != nil {
+			return nil, err
+		}
+	}
+	d.Temporal, err = client.DialContext(ctx, client.Options{
+		HostPort: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace,
+		Logger: tlog.NewStructuredLogger(d.Log.With("component", "temporal")),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("connect to Temporal at %s: %w", cfg.TemporalAddress, err)
+	}
+	return d, nil
+}
