@@ -62,8 +62,14 @@ func (a *Activities) StandardizeCustomer(_ context.Context, in CustomerInput) (d
 }
 
 // RegisterUser registers the customer, pending until confirmed. The same email twice is one user.
+// A registration the directory refuses outright is final, so that the purchase is refunded
+// rather than retried for nothing.
 func (a *Activities) RegisterUser(ctx context.Context, c directory.Customer) (string, error) {
 	u, err := a.Store.RegisterUser(ctx, c.Email, c.Name)
+	if store.IsIntegrityViolation(err) {
+		return "", final("the user directory refused the registration", ErrTypeInvalidCustomer, err,
+			Failure{Code: "registration_rejected", Message: "the account could not be registered"})
+	}
 	return u.ID, err
 }
 

@@ -361,3 +361,80 @@ func TestCheckoutCannotBeGuessed(t *testing.T) {
 		}
 	}
 }
+
+// TestRegistrationFailureRefunds makes the User Directory refuse one customer after the charge
+// went through: the workflow must refund the charge and the order must say so.
+func TestRegistrationFailureRefunds(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	// A trigger refuses registrations for one test-only domain, as a directory rule would.
+	if _, err := db.Exec(ctx, `
+		CREATE OR REPLACE FUNCTION e2e_refuse_registration() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			IF NEW.email LIKE '%@refuse-registration.example' THEN
+				RAISE EXCEPTION 'registration refused by the test' USING ERRCODE = 'check_violation';
+			END IF;
+			RETURN NEW;
+		END $$;
+		DROP TRIGGER IF EXISTS e2e_refuse_registration ON users;
+		CREATE TRIGGER e2e_refuse_registration BEFORE INSERT ON users
+			FOR EACH ROW EXECUTE FUNCTION e2e_refuse_registration();`); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = db.Exec(ctx, `DROP TRIGGER IF EXISTS e2e_refuse_registration ON users; DROP FUNCTION IF EXISTS e2e_refuse_registration()`)
+	})
+	key := newKey(t)
+	email := strings.ToLower(key) + "@refuse-registration.example"
+
+	code, res := postJSON(t, key, validBody(email, "pm_card_visa"))
+
+	if code != http.StatusCreated || res.Status != "refunded" || res.Failure == nil || res.Failure.Code != "registration_failed" {
+		t.Fatalf("POST = %d %+v failure %+v", code, res, res.Failure)
+	}
+	waitStatus(t, res.CheckoutID, "refunded", 5*time.Second)
+
+	var refunded, total int64
+	if err := db.QueryRow(ctx, `SELECT refunded_amount, total_amount FROM orders WHERE checkout_id = $1`, res.CheckoutID).
+		Scan(&refunded, &total); err != nil {
+		t.Fatal(err)
+	}
+	if refunded != total || total != 6200 {
+		t.Errorf("order refunded %d of %d, want all 6200", refunded, total)
+	}
+	rows, err := db.Query(ctx, `SELECT p.kind, p.status, p.idempotency_key FROM payments p JOIN orders o ON o.id = p.order_id
+		WHERE o.checkout_id = $1 ORDER BY p.id`, res.CheckoutID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ledger []string
+	for rows.Next() {
+		var kind, status, k string
+		if err := rows.Scan(&kind, &status, &k); err != nil {
+			t.Fatal(err)
+		}
+		ledger = append(ledger, kind+" "+status+" "+strings.TrimPrefix(k, "checkout-"+key))
+	}
+	if want := []string{"charge succeeded /charge", "refund succeeded /refund"}; strings.Join(ledger, ",") != strings.Join(want, ",") {
+		t.Errorf("ledger = %q, want %q", ledger, want)
+	}
+	if n := queryInt(t, `SELECT count(*) FROM users WHERE email = $1`, email); n != 0 {
+		t.Errorf("%d users registered", n)
+	}
+	pis := chargesFor(key)
+	if len(pis) != 1 || pis[0].AmountRefunded != 6200 {
+		t.Fatalf("provider holds %+v, want one PaymentIntent refunded in full", pis)
+	}
+	refunds := 0
+	for _, r := range stack.StripeProxy.Requests() {
+		if r.Path == "/v1/refunds" && r.IdempotencyKey == "checkout-"+key+"/refund" && !r.Replayed {
+			refunds++
+		}
+	}
+	if refunds != 1 {
+		t.Errorf("%d refunds executed at the provider, want 1", refunds)
+	}
+	if scheduled, attempt := activityRuns(history(t, "checkout-"+key), "Refund"); scheduled != 1 || attempt != 1 {
+		t.Errorf("Refund scheduled %d times, completed on attempt %d", scheduled, attempt)
+	}
+}

@@ -141,10 +141,7 @@ type checkoutResp struct {
 // post sends a checkout with raw as the body and key as the Idempotency-Key (none when empty).
 func post(t testing.TB, key string, raw []byte) (int, checkoutResp) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, stack.APIURL+"/api/v1/checkouts", bytes.NewReader(raw))
-	if err != nil {
-		t.Fatal(err)
-	}
+	req, _ := http.NewRequest(http.MethodPost, stack.APIURL+"/api/v1/checkouts", bytes.NewReader(raw))
 	req.Header.Set("Content-Type", "application/json")
 	if key != "" {
 		req.Header.Set("Idempotency-Key", key)
@@ -154,10 +151,7 @@ func post(t testing.TB, key string, raw []byte) (int, checkoutResp) {
 
 func postJSON(t testing.TB, key string, body checkoutBody) (int, checkoutResp) {
 	t.Helper()
-	raw, err := json.Marshal(body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	raw, _ := json.Marshal(body) // a plain struct always marshals
 	return post(t, key, raw)
 }
 
@@ -170,17 +164,20 @@ func get(t testing.TB, path string) (int, checkoutResp) {
 	return do(t, req)
 }
 
+// do sends req. Failures are reported with Errorf, not Fatal, because tests call it from
+// goroutines too; the caller then sees status 0 and fails on its own assertions.
 func do(t testing.TB, req *http.Request) (int, checkoutResp) {
 	t.Helper()
+	var out checkoutResp
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		t.Errorf("%s %s: %v", req.Method, req.URL.Path, err)
+		return 0, out
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
-	var out checkoutResp
 	if err := json.Unmarshal(raw, &out); err != nil {
-		t.Fatalf("%s %s: status %d, body is not JSON: %q", req.Method, req.URL.Path, resp.StatusCode, raw)
+		t.Errorf("%s %s: status %d, body is not JSON: %q", req.Method, req.URL.Path, resp.StatusCode, raw)
 	}
 	return resp.StatusCode, out
 }

@@ -7,14 +7,24 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // ErrNotFound is returned when the requested row does not exist.
 var ErrNotFound = errors.New("not found")
+
+// IsIntegrityViolation reports whether the database refused a write for breaking one of its
+// rules (a check, unique, foreign-key or not-null constraint, SQLSTATE class 23). Retrying the
+// same write cannot succeed.
+func IsIntegrityViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && strings.HasPrefix(pgErr.Code, "23")
+}
 
 // Store wraps a pgx pool.
 type Store struct {
