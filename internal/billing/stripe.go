@@ -47,8 +47,7 @@ func NewStripe(cfg StripeConfig) *Stripe {
 		// stripe-go's logger would print request errors on its own; the activity logs outcomes instead.
 		LeveledLogger: &stripe.LeveledLogger{Level: stripe.LevelNull},
 	})
-	api := &client.API{}
-	api.Init(cfg.SecretKey, &stripe.Backends{API: backend, Connect: backend, Uploads: backend})
+	api := client.New(cfg.SecretKey, &stripe.Backends{API: backend, Connect: backend, Uploads: backend})
 	return &Stripe{api: api, log: logger}
 }
 
