@@ -17,6 +17,7 @@ const (
 	StatusCompleted = "completed"
 	StatusFailed    = "failed"
 	StatusRefunded  = "refunded"
+	StatusExpired   = "expired"
 )
 
 // allowedFrom lists, for each status, the statuses an order may move to it from. Repeating a
@@ -28,6 +29,7 @@ var allowedFrom = map[string][]string{
 	StatusFailed:    {StatusPending, StatusCharging, StatusFailed},
 	StatusCompleted: {StatusPaid, StatusCompleted},
 	StatusRefunded:  {StatusCharging, StatusPaid, StatusCompleted, StatusFailed, StatusRefunded},
+	StatusExpired:   {StatusPending},
 }
 
 // ErrTransition means an order is not in a status the requested move can start from.
@@ -226,9 +228,14 @@ func (s *Store) FailOrder(ctx context.Context, orderID string, f Failure) error 
 	})
 }
 
-// CompleteOrder links the order to its confirmed user and marks it completed.
+// CompleteOrder links the order to its confirmed user and marks it completed. An order with
+// nothing due (a plan that starts with a trial) counts as paid once it gets this far.
 func (s *Store) CompleteOrder(ctx context.Context, orderID, userID string) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `UPDATE orders SET status = 'paid', updated_at = now()
+			WHERE id = $1 AND status = 'pending' AND total_amount = 0`, orderID); err != nil {
+			return fmt.Errorf("complete order %s: %w", orderID, err)
+		}
 		return moveOrder(ctx, tx, orderID, StatusCompleted, `, user_id = $3::uuid, completed_at = coalesce(completed_at, now())`, userID)
 	})
 }

@@ -39,6 +39,9 @@ type PaymentOutcome struct {
 	Failure *Failure
 	// OrderReason, for a refund, records why the order was refunded.
 	OrderReason *Failure
+	// KeepOrderOpen leaves the order charging when a charge fails, because another attempt with a
+	// new key will follow: a renewal in dunning.
+	KeepOrderOpen bool
 }
 
 // Payment is one ledger row.
@@ -72,11 +75,19 @@ func (s *Store) BeginPayment(ctx context.Context, a PaymentAttempt) error {
 			return nil
 		}
 		err := moveOrder(ctx, tx, a.OrderID, StatusCharging, "")
-		if errors.Is(err, ErrTransition) {
-			// A retry after the outcome was already recorded: the order has moved on, which is fine.
-			return nil
+		if !errors.Is(err, ErrTransition) {
+			return err
 		}
-		return err
+		// A retry after the outcome was already recorded: the order has moved on, which is fine,
+		// unless cleanup expired it as abandoned, which must never be charged.
+		var status string
+		if err := tx.QueryRow(ctx, `SELECT status FROM orders WHERE id = $1`, a.OrderID).Scan(&status); err != nil {
+			return fmt.Errorf("read order %s: %w", a.OrderID, err)
+		}
+		if status == "expired" {
+			return fmt.Errorf("charge order %s: it expired as abandoned: %w", a.OrderID, ErrTransition)
+		}
+		return nil
 	})
 }
 
@@ -113,6 +124,8 @@ func (s *Store) SettlePayment(ctx context.Context, idempotencyKey string, out Pa
 		switch {
 		case kind == PaymentCharge && out.Status == PaymentSucceeded:
 			return moveOrder(ctx, tx, orderID, StatusPaid, `, provider_payment_ref = $3`, out.ProviderRef)
+		case kind == PaymentCharge && out.Status == PaymentFailed && out.KeepOrderOpen:
+			return nil
 		case kind == PaymentCharge && out.Status == PaymentFailed:
 			f := failureOrUnknown(out.Failure)
 			return moveOrder(ctx, tx, orderID, StatusFailed, `, failure_code = $3, failure_message = $4, decline_code = $5`,

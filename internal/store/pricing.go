@@ -43,12 +43,16 @@ const (
 	CodeProductUnavailable = "product_unavailable"
 	CodeDuplicateSKU       = "duplicate_sku"
 	CodeMixedCurrency      = "mixed_currency"
-	CodeSubscriptionItem   = "subscription_not_supported"
+	// CodeSubscriptionCart: a plan is bought on its own, one at a time.
+	CodeSubscriptionCart = "subscription_cart_invalid"
 )
 
 // PriceCart prices lines against catalog, the products keyed by SKU. Both the BFF (to refuse bad
 // carts before anything starts) and the order activity (authoritatively, inside its transaction)
 // call it, so the two can never disagree about what a valid cart is.
+//
+// A subscription plan is bought alone and once, and the total is what is due today: the plan's
+// price for the first period, or nothing for a plan that starts with a trial.
 func PriceCart(lines []LineRequest, catalog map[string]Product) ([]PricedLine, int64, string, *PricingError) {
 	if len(lines) == 0 {
 		return nil, 0, "", &PricingError{Code: CodeEmptyCart, Message: "the cart has no items", Line: -1}
@@ -70,9 +74,8 @@ func PriceCart(lines []LineRequest, catalog map[string]Product) ([]PricedLine, i
 			return nil, 0, "", &PricingError{Code: CodeUnknownSKU, Message: fmt.Sprintf("no product has sku %q", l.SKU), Line: i}
 		case !p.Active:
 			return nil, 0, "", &PricingError{Code: CodeProductUnavailable, Message: fmt.Sprintf("product %q is no longer sold", l.SKU), Line: i}
-		case p.Kind == KindSubscription:
-			// Subscription checkouts (trials, saved payment methods) are their own flow.
-			return nil, 0, "", &PricingError{Code: CodeSubscriptionItem, Message: fmt.Sprintf("product %q is a subscription plan, which this checkout cannot sell", l.SKU), Line: i}
+		case p.Kind == KindSubscription && (len(lines) > 1 || l.Quantity != 1):
+			return nil, 0, "", &PricingError{Code: CodeSubscriptionCart, Message: fmt.Sprintf("plan %q must be bought on its own, with quantity 1", l.SKU), Line: i}
 		case seen[l.SKU]:
 			return nil, 0, "", &PricingError{Code: CodeDuplicateSKU, Message: fmt.Sprintf("sku %q appears twice; use one line with a larger quantity", l.SKU), Line: i}
 		case currency != "" && p.Currency != currency:
@@ -81,7 +84,9 @@ func PriceCart(lines []LineRequest, catalog map[string]Product) ([]PricedLine, i
 		seen[l.SKU] = true
 		currency = p.Currency
 		amount := p.PriceAmount * int64(l.Quantity)
-		total += amount
+		if p.Kind != KindSubscription || p.TrialDays == 0 {
+			total += amount
+		}
 		priced = append(priced, PricedLine{LineNo: i + 1, SKU: p.SKU, Name: p.Name, Quantity: l.Quantity, UnitAmount: p.PriceAmount, LineAmount: amount})
 	}
 	return priced, total, currency, nil

@@ -432,6 +432,8 @@ var pricingCatalog = map[string]store.Product{
 	"plan-monthly": {SKU: "plan-monthly", Name: "cartflow Plus, monthly", Kind: store.KindSubscription, PriceAmount: 900, Currency: "usd",
 		BillingInterval: "month", TrialDays: 14, Active: true},
 	"tote-eu": {SKU: "tote-eu", Name: "Tote bag (EU)", Kind: store.KindOneOff, PriceAmount: 1800, Currency: "eur", Active: true},
+	"plan-yearly": {SKU: "plan-yearly", Name: "cartflow Plus, yearly", Kind: store.KindSubscription, PriceAmount: 9000, Currency: "usd",
+		BillingInterval: "year", Active: true},
 }
 
 func TestPriceCart(t *testing.T) {
@@ -474,6 +476,19 @@ func TestPriceCart(t *testing.T) {
 			wantLines: []store.PricedLine{{LineNo: 1, SKU: "tote-eu", Name: "Tote bag (EU)", Quantity: 3, UnitAmount: 1800, LineAmount: 5400}},
 			wantTotal: 5400, wantCur: "eur",
 		},
+		{
+			// A trial is due nothing today; the line still shows the plan's price.
+			name:      "plan with a trial",
+			lines:     []L{{"plan-monthly", 1}},
+			wantLines: []store.PricedLine{{LineNo: 1, SKU: "plan-monthly", Name: "cartflow Plus, monthly", Quantity: 1, UnitAmount: 900, LineAmount: 900}},
+			wantTotal: 0, wantCur: "usd",
+		},
+		{
+			name:      "plan without a trial",
+			lines:     []L{{"plan-yearly", 1}},
+			wantLines: []store.PricedLine{{LineNo: 1, SKU: "plan-yearly", Name: "cartflow Plus, yearly", Quantity: 1, UnitAmount: 9000, LineAmount: 9000}},
+			wantTotal: 9000, wantCur: "usd",
+		},
 		{name: "no lines", lines: nil, wantCode: store.CodeEmptyCart, wantLine: -1},
 		{name: "empty slice", lines: []L{}, wantCode: store.CodeEmptyCart, wantLine: -1},
 		// The line count is checked before anything else, so 51 copies of one SKU are too many, not duplicates.
@@ -483,7 +498,8 @@ func TestPriceCart(t *testing.T) {
 		{name: "quantity over limit", lines: []L{{"mug-enamel", 1}, {"sticker-pack", 2}, {"tshirt-classic", 100}}, wantCode: store.CodeInvalidQuantity, wantLine: 2},
 		{name: "unknown sku", lines: []L{{"mug-enamel", 1}, {"no-such-sku", 1}}, wantCode: store.CodeUnknownSKU, wantLine: 1},
 		{name: "inactive product", lines: []L{{"poster-retired", 1}, {"mug-enamel", 1}}, wantCode: store.CodeProductUnavailable, wantLine: 0},
-		{name: "subscription plan", lines: []L{{"mug-enamel", 1}, {"plan-monthly", 1}}, wantCode: store.CodeSubscriptionItem, wantLine: 1},
+		{name: "plan beside a product", lines: []L{{"mug-enamel", 1}, {"plan-monthly", 1}}, wantCode: store.CodeSubscriptionCart, wantLine: 1},
+		{name: "plan twice", lines: []L{{"plan-monthly", 2}}, wantCode: store.CodeSubscriptionCart, wantLine: 0},
 		{name: "duplicate sku", lines: []L{{"tshirt-classic", 1}, {"mug-enamel", 1}, {"tshirt-classic", 2}}, wantCode: store.CodeDuplicateSKU, wantLine: 2},
 		{name: "mixed currency", lines: []L{{"tshirt-classic", 1}, {"tote-eu", 1}}, wantCode: store.CodeMixedCurrency, wantLine: 1},
 	}
@@ -617,7 +633,7 @@ func TestCreateOrderRecordsUnpriceableCartAsFailed(t *testing.T) {
 	}{
 		{name: "inactive product", lines: []L{{"tshirt-classic", 1}, {"poster-retired", 1}}, wantCode: store.CodeProductUnavailable},
 		{name: "unknown sku", lines: []L{{"no-such-sku", 1}}, wantCode: store.CodeUnknownSKU},
-		{name: "subscription plan", lines: []L{{"plan-monthly", 1}}, wantCode: store.CodeSubscriptionItem},
+		{name: "plan beside a product", lines: []L{{"plan-monthly", 1}, {"mug-enamel", 1}}, wantCode: store.CodeSubscriptionCart},
 		{name: "mixed currency", lines: []L{{"tshirt-classic", 1}, {"tote-eu", 1}}, wantCode: store.CodeMixedCurrency},
 		{name: "empty cart", lines: nil, wantCode: store.CodeEmptyCart},
 		{
