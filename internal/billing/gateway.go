@@ -37,6 +37,45 @@ type ChargeRequest struct {
 	// Resume says an earlier attempt with this key may have reached the provider: look the
 	// payment up first, and only send the charge (again under the same key) if none is found.
 	Resume bool
+	// CustomerRef is the provider's customer that holds the saved payment method in Token; set
+	// for charges of a payment method saved with RecurringGateway.SavePaymentMethod.
+	CustomerRef string
+	// OffSession says the customer is not present (a renewal), so the bank cannot ask them to
+	// authenticate; it needs CustomerRef.
+	OffSession bool
+}
+
+// RecurringGateway is a Gateway that can keep a customer's payment method for later off-session charges.
+type RecurringGateway interface {
+	Gateway
+	// SavePaymentMethod stores the token's payment method with the provider as the customer's
+	// default, creating the customer when req.CustomerRef is empty. It returns a *DeclineError
+	// when the bank refuses the card while it is saved, a *RejectedError for a request the
+	// provider will never accept, and any other error for a technical failure to retry with
+	// the same key.
+	SavePaymentMethod(ctx context.Context, req SavePaymentMethodRequest) (SavedPaymentMethod, error)
+}
+
+// SavePaymentMethodRequest asks to keep a payment method for later charges.
+type SavePaymentMethodRequest struct {
+	// IdempotencyKey is derived from the workflow ID and step; every provider call uses it plus a suffix.
+	IdempotencyKey string
+	// CustomerRef is an existing provider customer, or "" to create one.
+	CustomerRef string
+	// Token is the storefront's provider token (pm_… or tok_… for Stripe); never card data.
+	Token string
+	// Email and Name describe a customer that is created.
+	Email, Name string
+	// Reference, such as the subscription or order id, is stored with a created customer.
+	Reference string
+}
+
+// SavedPaymentMethod is a payment method kept by the provider for later charges.
+type SavedPaymentMethod struct {
+	// CustomerRef is the provider's customer (a Stripe Customer id).
+	CustomerRef string `json:"customer_ref"`
+	// PaymentMethodRef is what to charge later, as ChargeRequest.Token (a Stripe PaymentMethod id).
+	PaymentMethodRef string `json:"payment_method_ref"`
 }
 
 // ChargeResult is a charge that succeeded.
@@ -65,7 +104,9 @@ type RefundResult struct {
 	NothingCharged bool `json:"nothing_charged"`
 }
 
-// DeclineError is a refusal by the customer's bank. It is final: retrying cannot change it.
+// DeclineError is a refusal by the customer's bank. It is final for the attempt: retrying the
+// same request cannot change it. Whether a later attempt, such as a renewal's dunning retry
+// days later, may succeed is what Hard says.
 type DeclineError struct {
 	// Code is the provider's error code, such as card_declined or expired_card.
 	Code string
@@ -85,6 +126,53 @@ func (e *DeclineError) Reason() string {
 		return e.DeclineCode
 	}
 	return e.Code
+}
+
+// Hard reports whether charging the same payment method again later can never succeed, so a
+// renewal must not be retried and the customer has to give another payment method. Soft
+// declines (insufficient funds, a generic decline, a processing error, …) may pass later.
+func (e *DeclineError) Hard() bool {
+	return hardDeclines[e.DeclineCode] || hardDeclines[e.Code]
+}
+
+// hardDeclines lists the codes, both Stripe decline codes and card error codes, that say the
+// payment method itself is unusable, following Stripe's decline-code reference
+// (https://docs.stripe.com/declines/codes) and the card networks' "never approve" category,
+// whose retries the networks fine. A code not listed is soft. Deliberately soft:
+// do_not_honor, generic_decline, call_issuer and try_again_later (the bank gives no lasting
+// reason); insufficient_funds, card_velocity_exceeded and withdrawal_count_limit_exceeded
+// (limits reset); processing_error and reenter_transaction (technical); and
+// new_account_information_available, since the issuer is signalling newer card details, which
+// the card networks' account updater applies to the saved card in place. An expired_card, by
+// contrast, means the updater had nothing newer to apply.
+var hardDeclines = map[string]bool{
+	// The card is reported lost or stolen, or the bank wants it retained: never charge it again.
+	"lost_card":   true,
+	"stolen_card": true,
+	"pickup_card": true,
+	// The bank or Stripe treats the card or the payment as fraud.
+	"fraudulent":         true,
+	"merchant_blacklist": true,
+	"security_violation": true,
+	// The card or its account is closed, restricted or cannot pay this merchant.
+	"restricted_card":         true,
+	"invalid_account":         true,
+	"card_not_supported":      true,
+	"currency_not_supported":  true,
+	"transaction_not_allowed": true,
+	// The customer withdrew the authority to charge the card.
+	"stop_payment_order":               true,
+	"revocation_of_authorization":      true,
+	"revocation_of_all_authorizations": true,
+	// The saved card's details are wrong or out of date; they do not change by themselves.
+	"expired_card":         true,
+	"incorrect_number":     true,
+	"invalid_number":       true,
+	"invalid_expiry_month": true,
+	"invalid_expiry_year":  true,
+	// The bank wants the customer to authenticate, which an off-session charge cannot do; the
+	// customer must come back on-session.
+	"authentication_required": true,
 }
 
 // RejectedError is a request the provider will never accept as sent, such as an unknown or

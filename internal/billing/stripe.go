@@ -17,6 +17,13 @@ import (
 // that a charge whose answer was lost can be found again.
 const metadataKey = "cartflow_idempotency_key"
 
+// referenceMetadataKey is the Customer metadata entry naming what the customer was created for
+// (a subscription or order), so that ops can trace a Stripe Customer back to cartflow.
+const referenceMetadataKey = "cartflow_reference"
+
+// Stripe keeps payment methods for renewals; the compiler holds it to that.
+var _ RecurringGateway = (*Stripe)(nil)
+
 // StripeConfig configures the Stripe gateway.
 type StripeConfig struct {
 	SecretKey string
@@ -52,8 +59,13 @@ func NewStripe(cfg StripeConfig) *Stripe {
 }
 
 // Charge creates and confirms a PaymentIntent for the token: a PaymentMethod id (pm_…) or a
-// legacy card token (tok_…), which is first turned into a PaymentMethod.
+// legacy card token (tok_…), which is first turned into a PaymentMethod. With a CustomerRef,
+// the token is a PaymentMethod saved by SavePaymentMethod and attached to that customer.
 func (s *Stripe) Charge(ctx context.Context, req ChargeRequest) (ChargeResult, error) {
+	if req.OffSession && req.CustomerRef == "" {
+		// Only a payment method saved on a customer may be charged without the customer.
+		return ChargeResult{}, &RejectedError{Code: "customer_required", Message: "an off-session charge needs the customer holding the saved payment method"}
+	}
 	if req.Resume {
 		pi, err := s.findPaymentIntent(ctx, req.IdempotencyKey)
 		if err != nil {
@@ -88,6 +100,19 @@ func (s *Stripe) Charge(ctx context.Context, req ChargeRequest) (ChargeResult, e
 		Confirm:            stripe.Bool(true),
 		Description:        stripe.String(req.Description),
 	}
+	if req.CustomerRef != "" {
+		// Stripe refuses a saved payment method unless its customer comes along.
+		params.Customer = stripe.String(req.CustomerRef)
+		if req.OffSession {
+			// Tells the bank the customer is away, so it declines rather than asking for 3-D
+			// Secure that nobody could complete, and marks the charge as merchant-initiated.
+			params.OffSession = stripe.Bool(true)
+		} else {
+			// The first, on-session charge of a plan authenticates the card for the renewals
+			// that follow, which lowers the chance that the bank declines them.
+			params.SetupFutureUsage = stripe.String(string(stripe.PaymentIntentSetupFutureUsageOffSession))
+		}
+	}
 	params.Context = ctx
 	params.SetIdempotencyKey(req.IdempotencyKey)
 	params.AddMetadata(metadataKey, req.IdempotencyKey)
@@ -97,6 +122,75 @@ func (s *Stripe) Charge(ctx context.Context, req ChargeRequest) (ChargeResult, e
 		return ChargeResult{}, classifyStripe(err)
 	}
 	return chargeOutcome(pi)
+}
+
+// SavePaymentMethod keeps the token's card at Stripe for off-session charges: it creates the
+// Customer when req.CustomerRef is empty, turns a tok_… into a PaymentMethod, attaches the
+// PaymentMethod to the Customer and makes it the Customer's default. Each call has its own
+// idempotency key under req.IdempotencyKey, so a retry after any failure repeats nothing and
+// resumes where the earlier attempt stopped. Attaching runs the bank's card check, so a card
+// that is declined fails here with a *DeclineError.
+func (s *Stripe) SavePaymentMethod(ctx context.Context, req SavePaymentMethodRequest) (SavedPaymentMethod, error) {
+	if req.Token == "" {
+		return SavedPaymentMethod{}, &RejectedError{Code: "payment_method_missing", Message: "no payment method was given to save"}
+	}
+	customer := req.CustomerRef
+	if customer == "" {
+		params := &stripe.CustomerParams{}
+		if req.Email != "" {
+			params.Email = stripe.String(req.Email)
+		}
+		if req.Name != "" {
+			params.Name = stripe.String(req.Name)
+		}
+		if req.Reference != "" {
+			params.AddMetadata(referenceMetadataKey, req.Reference)
+		}
+		params.Context = ctx
+		params.SetIdempotencyKey(req.IdempotencyKey + "/customer")
+		c, err := s.api.Customers.New(params)
+		if err != nil {
+			return SavedPaymentMethod{}, classifyStripe(err)
+		}
+		customer = c.ID
+	}
+
+	paymentMethod := req.Token
+	if strings.HasPrefix(req.Token, "tok_") {
+		params := &stripe.PaymentMethodParams{
+			Type: stripe.String(string(stripe.PaymentMethodTypeCard)),
+			Card: &stripe.PaymentMethodCardParams{Token: stripe.String(req.Token)},
+		}
+		params.Context = ctx
+		params.SetIdempotencyKey(req.IdempotencyKey + "/payment-method")
+		pm, err := s.api.PaymentMethods.New(params)
+		if err != nil {
+			return SavedPaymentMethod{}, classifyStripe(err)
+		}
+		paymentMethod = pm.ID
+	}
+
+	attach := &stripe.PaymentMethodAttachParams{Customer: stripe.String(customer)}
+	attach.Context = ctx
+	attach.SetIdempotencyKey(req.IdempotencyKey + "/attach")
+	pm, err := s.api.PaymentMethods.Attach(paymentMethod, attach)
+	if err != nil {
+		return SavedPaymentMethod{}, classifyStripe(err)
+	}
+	// Attaching one of Stripe's test PaymentMethods (pm_card_visa…) yields a new PaymentMethod:
+	// the attached id, not the token, is what later charges use.
+	saved := SavedPaymentMethod{CustomerRef: customer, PaymentMethodRef: pm.ID}
+
+	update := &stripe.CustomerParams{InvoiceSettings: &stripe.CustomerInvoiceSettingsParams{
+		DefaultPaymentMethod: stripe.String(saved.PaymentMethodRef),
+	}}
+	update.Context = ctx
+	update.SetIdempotencyKey(req.IdempotencyKey + "/default")
+	if _, err := s.api.Customers.Update(customer, update); err != nil {
+		return SavedPaymentMethod{}, classifyStripe(err)
+	}
+	s.log.InfoContext(ctx, "stripe payment method saved", "customer", saved.CustomerRef, "payment_method", saved.PaymentMethodRef)
+	return saved, nil
 }
 
 // Refund refunds a PaymentIntent, found by its id or by the charge's idempotency key.
@@ -171,7 +265,11 @@ func chargeOutcome(pi *stripe.PaymentIntent) (ChargeResult, error) {
 func classifyStripe(err error) error {
 	var se *stripe.Error
 	if !errors.As(err, &se) {
-		// A network error or a timeout: the request may or may not have reached Stripe.
+		// A network error, a timeout, or the activity's context canceled or past its deadline:
+		// the request may or may not have reached Stripe, so it is retried under the same key.
+		// Errors stripe-go raises before sending anything are retried the same way, harmlessly.
+		// The wrapped text holds no secret: the API key travels in a header, and net/http's
+		// url.Error names only the URL, with any password stripped.
 		return fmt.Errorf("stripe unreachable, outcome unknown: %w", err)
 	}
 	switch {

@@ -594,3 +594,494 @@ func TestRefundIsIdempotent(t *testing.T) {
 	_, err = e.gw.Refund(context.Background(), req)
 	wantRejected(t, err, "charge_already_refunded")
 }
+
+// saveReq asks to save token for a new customer under key.
+func saveReq(key, token string) billing.SavePaymentMethodRequest {
+	return billing.SavePaymentMethodRequest{IdempotencyKey: key, Token: token, Email: "ada@example.com",
+		Name: "Ada Lovelace", Reference: "sub-" + key}
+}
+
+// save saves a payment method that must be accepted.
+func (e *env) save(t *testing.T, req billing.SavePaymentMethodRequest) billing.SavedPaymentMethod {
+	t.Helper()
+	saved, err := e.gw.SavePaymentMethod(context.Background(), req)
+	if err != nil {
+		t.Fatalf("save %s: %v", req.Token, err)
+	}
+	if !strings.HasPrefix(saved.CustomerRef, "cus_") || !strings.HasPrefix(saved.PaymentMethodRef, "pm_") {
+		t.Fatalf("saved %+v, want a customer and a PaymentMethod", saved)
+	}
+	return saved
+}
+
+// customers returns the stored customers created for the reference.
+func (e *env) customers(reference string) []stripeproxy.Customer {
+	var out []stripeproxy.Customer
+	for _, c := range e.proxy.Customers() {
+		if c.Metadata["cartflow_reference"] == reference {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// paymentMethodsOf returns the stored PaymentMethods attached to the customer.
+func (e *env) paymentMethodsOf(customer string) []stripeproxy.PaymentMethod {
+	var out []stripeproxy.PaymentMethod
+	for _, pm := range e.proxy.PaymentMethods() {
+		if pm.Customer == customer {
+			out = append(out, pm)
+		}
+	}
+	return out
+}
+
+// renewalReq is an off-session 2500 usd charge of a saved payment method.
+func renewalReq(key string, saved billing.SavedPaymentMethod) billing.ChargeRequest {
+	req := chargeReq(key, saved.PaymentMethodRef)
+	req.CustomerRef, req.OffSession = saved.CustomerRef, true
+	return req
+}
+
+// wantDecline fails unless err is a final *billing.DeclineError with the codes and hardness.
+func wantDecline(t *testing.T, err error, code, declineCode string, hard bool) {
+	t.Helper()
+	var d *billing.DeclineError
+	if !errors.As(err, &d) || !billing.IsFinal(err) {
+		t.Fatalf("got %v (%T), want a *billing.DeclineError", err, err)
+	}
+	if d.Code != code || d.DeclineCode != declineCode || d.Message == "" || d.Hard() != hard {
+		t.Fatalf("got %+v (hard %v), want %s/%s hard %v", d, d.Hard(), code, declineCode, hard)
+	}
+}
+
+func TestSavePaymentMethod(t *testing.T) {
+	t.Parallel()
+	for _, token := range []string{"pm_card_visa", "tok_visa"} {
+		t.Run(token, func(t *testing.T) {
+			t.Parallel()
+			e := sharedEnv(t)
+			key := newKey(t, "save")
+			req := saveReq(key, token)
+			saved := e.save(t, req)
+			if saved.PaymentMethodRef == token {
+				t.Fatalf("saved the token %s itself, want the attached PaymentMethod", token)
+			}
+
+			// A retried activity (the same key) repeats nothing and returns the same refs.
+			if again := e.save(t, req); again != saved {
+				t.Fatalf("retried save %+v, want %+v", again, saved)
+			}
+
+			cs := e.customers(req.Reference)
+			if len(cs) != 1 || cs[0].ID != saved.CustomerRef || cs[0].Email != "ada@example.com" ||
+				cs[0].Name != "Ada Lovelace" || cs[0].DefaultPaymentMethod != saved.PaymentMethodRef {
+				t.Fatalf("customers %+v, want one %s defaulting to %s", cs, saved.CustomerRef, saved.PaymentMethodRef)
+			}
+			pms := e.paymentMethodsOf(saved.CustomerRef)
+			if len(pms) != 1 || pms[0].ID != saved.PaymentMethodRef || pms[0].Code != "" {
+				t.Fatalf("attached PaymentMethods %+v, want %s", pms, saved.PaymentMethodRef)
+			}
+
+			steps := []struct {
+				method, path, key string
+			}{
+				{http.MethodPost, "/v1/customers", key + "/customer"},
+				{http.MethodPost, "/v1/payment_methods/" + token + "/attach", key + "/attach"},
+				{http.MethodPost, "/v1/customers/" + saved.CustomerRef, key + "/default"},
+			}
+			if strings.HasPrefix(token, "tok_") {
+				// The PaymentMethod made from the token is attached as itself.
+				if pms[0].Source != token {
+					t.Fatalf("saved PaymentMethod %+v, want one made from %s", pms[0], token)
+				}
+				steps[1].path = "/v1/payment_methods/" + saved.PaymentMethodRef + "/attach"
+				steps = append(steps, struct{ method, path, key string }{http.MethodPost, "/v1/payment_methods", key + "/payment-method"})
+			}
+			for _, s := range steps {
+				reqs := e.requests(s.method, s.path, s.key)
+				if len(reqs) != 2 || len(executed(reqs)) != 1 || !reqs[1].Replayed || reqs[0].Status != http.StatusOK {
+					t.Fatalf("%s %s (key %s): %+v, want one executed and one replayed", s.method, s.path, s.key, reqs)
+				}
+			}
+			create := e.requests(http.MethodPost, "/v1/customers", key+"/customer")[0]
+			if param(create, "metadata[cartflow_reference]") != req.Reference || param(create, "email") != "ada@example.com" {
+				t.Fatalf("customer request %+v", create)
+			}
+			if update := e.requests(http.MethodPost, "/v1/customers/"+saved.CustomerRef, key+"/default")[0]; param(update, "invoice_settings[default_payment_method]") != saved.PaymentMethodRef {
+				t.Fatalf("default request %+v", update)
+			}
+		})
+	}
+}
+
+func TestSavePaymentMethodRetryAfterFailure(t *testing.T) {
+	t.Parallel()
+	e := privateEnv(t)
+	key := newKey(t, "save")
+	req := saveReq(key, "pm_card_visa")
+	// Setting the default fails once, after the customer exists and the card is attached.
+	e.proxy.AddFault(stripeproxy.Fault{Method: http.MethodPost, PathPrefix: "/v1/customers/", Count: 1, Status: http.StatusServiceUnavailable})
+	_, err := e.gw.SavePaymentMethod(context.Background(), req)
+	wantNonFinal(t, err)
+
+	saved := e.save(t, req)
+	cs := e.customers(req.Reference)
+	if len(cs) != 1 || cs[0].ID != saved.CustomerRef || cs[0].DefaultPaymentMethod != saved.PaymentMethodRef {
+		t.Fatalf("customers %+v, want one defaulting to %s", cs, saved.PaymentMethodRef)
+	}
+	if n := len(executed(e.requests(http.MethodPost, "/v1/customers", "*"))); n != 1 {
+		t.Fatalf("%d customer creations executed, want 1", n)
+	}
+	if pms := e.proxy.PaymentMethods(); len(pms) != 1 || pms[0].ID != saved.PaymentMethodRef {
+		t.Fatalf("PaymentMethods %+v, want the one attached card", pms)
+	}
+}
+
+func TestSavePaymentMethodForExistingCustomer(t *testing.T) {
+	t.Parallel()
+	e := sharedEnv(t)
+	first := e.save(t, saveReq(newKey(t, "save"), "pm_card_visa"))
+
+	req := saveReq(newKey(t, "save-again"), "pm_card_mastercard")
+	req.CustomerRef = first.CustomerRef
+	second := e.save(t, req)
+	if second.CustomerRef != first.CustomerRef || second.PaymentMethodRef == first.PaymentMethodRef {
+		t.Fatalf("second save %+v, want a new card on %s", second, first.CustomerRef)
+	}
+	if posts := e.requests(http.MethodPost, "/v1/customers", req.IdempotencyKey+"/customer"); len(posts) != 0 {
+		t.Fatalf("created a customer although one was given: %+v", posts)
+	}
+	if pms := e.paymentMethodsOf(first.CustomerRef); len(pms) != 2 {
+		t.Fatalf("PaymentMethods %+v, want both cards attached", pms)
+	}
+	for _, c := range e.proxy.Customers() {
+		if c.ID == first.CustomerRef && c.DefaultPaymentMethod != second.PaymentMethodRef {
+			t.Fatalf("default %s, want the new card %s", c.DefaultPaymentMethod, second.PaymentMethodRef)
+		}
+	}
+}
+
+func TestSaveDecliningCardFailsAtAttach(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		token       string
+		code        string
+		declineCode string
+		hard        bool
+	}{
+		{"pm_card_chargeDeclined", "card_declined", "generic_decline", false},
+		{"tok_chargeDeclinedInsufficientFunds", "card_declined", "insufficient_funds", false},
+		{"pm_card_chargeDeclinedLostCard", "card_declined", "lost_card", true},
+		{"pm_card_chargeDeclinedExpiredCard", "expired_card", "", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.token, func(t *testing.T) {
+			t.Parallel()
+			e := sharedEnv(t)
+			key := newKey(t, "save")
+			req := saveReq(key, tc.token)
+			_, err := e.gw.SavePaymentMethod(context.Background(), req)
+			wantDecline(t, err, tc.code, tc.declineCode, tc.hard)
+
+			cs := e.customers(req.Reference)
+			if len(cs) != 1 || cs[0].DefaultPaymentMethod != "" {
+				t.Fatalf("customers %+v, want one without a default", cs)
+			}
+			if pms := e.paymentMethodsOf(cs[0].ID); len(pms) != 0 {
+				t.Fatalf("a declined card was attached: %+v", pms)
+			}
+			var attach []stripeproxy.Request
+			for _, r := range e.proxy.Requests() {
+				if r.IdempotencyKey == key+"/attach" {
+					attach = append(attach, r)
+				}
+			}
+			if len(attach) != 1 || attach[0].Status != http.StatusPaymentRequired {
+				t.Fatalf("attach requests %+v, want one 402", attach)
+			}
+			if n := len(e.requests(http.MethodPost, "/v1/customers/"+cs[0].ID, key+"/default")); n != 0 {
+				t.Fatalf("%d default updates after a decline, want none", n)
+			}
+
+			// The retried activity gets the same decline without a new card check.
+			_, err = e.gw.SavePaymentMethod(context.Background(), req)
+			wantDecline(t, err, tc.code, tc.declineCode, tc.hard)
+		})
+	}
+}
+
+func TestChargeSavedPaymentMethod(t *testing.T) {
+	t.Parallel()
+	for _, offSession := range []bool{true, false} {
+		t.Run(fmt.Sprintf("off-session %v", offSession), func(t *testing.T) {
+			t.Parallel()
+			e := sharedEnv(t)
+			saved := e.save(t, saveReq(newKey(t, "save"), "tok_visa"))
+			key := newKey(t, "renewal")
+			req := renewalReq(key, saved)
+			req.OffSession = offSession
+			ref := e.charge(t, req)
+			e.wantOneSucceeded(t, key, ref)
+
+			pi := e.intents(key)[0]
+			if pi.Customer != saved.CustomerRef || pi.PaymentMethod != saved.PaymentMethodRef || pi.OffSession != offSession {
+				t.Fatalf("PaymentIntent %+v, want %s's %s, off-session %v", pi, saved.CustomerRef, saved.PaymentMethodRef, offSession)
+			}
+			posts := e.requests(http.MethodPost, "/v1/payment_intents", key)
+			if len(posts) != 1 {
+				t.Fatalf("%d PaymentIntent requests, want 1", len(posts))
+			}
+			r := posts[0]
+			if param(r, "customer") != saved.CustomerRef || param(r, "confirm") != "true" || param(r, "payment_method") != saved.PaymentMethodRef {
+				t.Fatalf("request %+v", r)
+			}
+			// Off-session says so; the first, on-session charge of a plan sets the card up for later.
+			_, hasOff := r.Params["off_session"]
+			_, hasSetup := r.Params["setup_future_usage"]
+			if offSession && (param(r, "off_session") != "true" || hasSetup) ||
+				!offSession && (hasOff || param(r, "setup_future_usage") != "off_session") {
+				t.Fatalf("request params %v for off-session %v", r.Params, offSession)
+			}
+			if n := len(e.requests(http.MethodPost, "/v1/payment_methods", key+"/payment-method")); n != 0 {
+				t.Fatalf("charging a saved PaymentMethod made %d new ones", n)
+			}
+		})
+	}
+}
+
+func TestChargeWithoutCustomerIsNotSavedCharge(t *testing.T) {
+	t.Parallel()
+	e := sharedEnv(t)
+	key := newKey(t, "charge")
+	ref := e.charge(t, chargeReq(key, "pm_card_visa"))
+	e.wantOneSucceeded(t, key, ref)
+	r := e.requests(http.MethodPost, "/v1/payment_intents", key)[0]
+	for _, name := range []string{"customer", "off_session", "setup_future_usage"} {
+		if _, sent := r.Params[name]; sent {
+			t.Fatalf("a one-off charge sent %s: %v", name, r.Params)
+		}
+	}
+}
+
+func TestChargeSavedCardDeclinesOffSession(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name        string
+		token       string
+		setOutcome  func(e *env, pm string) error // makes the saved card fail later; nil keeps it
+		code        string
+		declineCode string
+		hard        bool
+	}{
+		// Stripe's card that attaches and then declines every charge.
+		{name: "chargeCustomerFail pm", token: "pm_card_chargeCustomerFail", code: "card_declined", declineCode: "generic_decline"},
+		{name: "chargeCustomerFail tok", token: "tok_chargeCustomerFail", code: "card_declined", declineCode: "generic_decline"},
+		{
+			name: "lost card over the admin API", token: "pm_card_visa", code: "card_declined", declineCode: "lost_card", hard: true,
+			setOutcome: func(e *env, pm string) error {
+				res, err := http.Post(proxyURL+"/__cartflow/payment_methods/"+pm+"/outcome", "application/json",
+					strings.NewReader(`{"code":"card_declined","decline_code":"lost_card"}`))
+				if err != nil {
+					return err
+				}
+				res.Body.Close()
+				if res.StatusCode != http.StatusOK {
+					return fmt.Errorf("admin outcome answered %d", res.StatusCode)
+				}
+				return nil
+			},
+		},
+		{
+			name: "insufficient funds", token: "tok_visa", code: "card_declined", declineCode: "insufficient_funds",
+			setOutcome: func(e *env, pm string) error {
+				return e.proxy.SetCardOutcome(pm, "card_declined", "insufficient_funds")
+			},
+		},
+		{
+			name: "expired", token: "pm_card_mastercard", code: "expired_card", hard: true,
+			setOutcome: func(e *env, pm string) error { return e.proxy.SetCardOutcome(pm, "expired_card", "") },
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := sharedEnv(t)
+			saved := e.save(t, saveReq(newKey(t, "save"), tc.token))
+			if tc.setOutcome != nil {
+				if err := tc.setOutcome(e, saved.PaymentMethodRef); err != nil {
+					t.Fatal(err)
+				}
+			}
+			key := newKey(t, "renewal")
+			_, err := e.gw.Charge(context.Background(), renewalReq(key, saved))
+			wantDecline(t, err, tc.code, tc.declineCode, tc.hard)
+			pis := e.intents(key)
+			if len(pis) != 1 || pis[0].Status != "requires_payment_method" || pis[0].AmountReceived != 0 ||
+				pis[0].Customer != saved.CustomerRef || !pis[0].OffSession {
+				t.Fatalf("PaymentIntents %+v, want one declined off-session", pis)
+			}
+
+			// The retried activity resumes from the lookup and reports the same decline.
+			req := renewalReq(key, saved)
+			req.Resume = true
+			_, err = e.gw.Charge(context.Background(), req)
+			wantDecline(t, err, tc.code, tc.declineCode, tc.hard)
+			if n := len(executed(e.requests(http.MethodPost, "/v1/payment_intents", key))); n != 1 {
+				t.Fatalf("%d PaymentIntent creations executed, want 1", n)
+			}
+		})
+	}
+}
+
+func TestChargeSavedNeedsItsCustomer(t *testing.T) {
+	t.Parallel()
+	e := sharedEnv(t)
+	saved := e.save(t, saveReq(newKey(t, "save"), "pm_card_visa"))
+	other := e.save(t, saveReq(newKey(t, "save-other"), "pm_card_visa"))
+	tests := []struct {
+		name string
+		req  func(key string) billing.ChargeRequest
+		code string
+		sent bool // whether the request reaches the provider
+	}{
+		{"card not attached to the customer", func(key string) billing.ChargeRequest {
+			return renewalReq(key, billing.SavedPaymentMethod{CustomerRef: saved.CustomerRef, PaymentMethodRef: "pm_card_visa"})
+		}, "invalid_request_error", true},
+		{"another customer's card", func(key string) billing.ChargeRequest {
+			return renewalReq(key, billing.SavedPaymentMethod{CustomerRef: saved.CustomerRef, PaymentMethodRef: other.PaymentMethodRef})
+		}, "invalid_request_error", true},
+		{"saved card without its customer", func(key string) billing.ChargeRequest {
+			return chargeReq(key, saved.PaymentMethodRef)
+		}, "invalid_request_error", true},
+		{"off-session without a customer", func(key string) billing.ChargeRequest {
+			req := chargeReq(key, saved.PaymentMethodRef)
+			req.OffSession = true
+			return req
+		}, "customer_required", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			key := newKey(t, "renewal")
+			_, err := e.gw.Charge(context.Background(), tc.req(key))
+			wantRejected(t, err, tc.code)
+			if pis := e.intents(key); len(pis) != 0 {
+				t.Fatalf("a refused charge created PaymentIntents %+v", pis)
+			}
+			posts := e.requests(http.MethodPost, "/v1/payment_intents", key)
+			if sent := len(posts) == 1 && posts[0].Status == http.StatusBadRequest; sent != tc.sent || len(posts) > 1 {
+				t.Fatalf("PaymentIntent requests %+v, want sent %v (and refused)", posts, tc.sent)
+			}
+		})
+	}
+}
+
+func TestChargeSavedDroppedConnectionResumes(t *testing.T) {
+	t.Parallel()
+	e := privateEnv(t)
+	saved := e.save(t, saveReq(newKey(t, "save"), "pm_card_visa"))
+	// Saving left a keep-alive connection to this proxy in http.DefaultTransport's pool; over
+	// it net/http would silently resend the dropped POST (see privateEnv). Other tests only
+	// lose the reuse of their idle connections, which none relies on.
+	http.DefaultTransport.(*http.Transport).CloseIdleConnections()
+	key := newKey(t, "renewal")
+	e.proxy.AddFault(stripeproxy.Fault{Method: http.MethodPost, PathPrefix: "/v1/payment_intents", Count: 1, DropAfter: true})
+
+	_, err := e.gw.Charge(context.Background(), renewalReq(key, saved))
+	wantNonFinal(t, err)
+	pis := e.intents(key)
+	if len(pis) != 1 || pis[0].Status != "succeeded" || pis[0].Customer != saved.CustomerRef || !pis[0].OffSession {
+		t.Fatalf("PaymentIntents %+v, want the dropped off-session charge to have gone through once", pis)
+	}
+
+	req := renewalReq(key, saved)
+	req.Resume = true
+	res, err := e.gw.Charge(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ProviderRef != pis[0].ID {
+		t.Fatalf("resumed charge returned %s, want %s", res.ProviderRef, pis[0].ID)
+	}
+	e.wantOneSucceeded(t, key, res.ProviderRef)
+	if s := e.searches(key); len(s) != 1 || s[0].Status != http.StatusOK {
+		t.Fatalf("searches %+v, want one lookup", s)
+	}
+	if n := len(executed(e.requests(http.MethodPost, "/v1/payment_intents", "*"))); n != 1 {
+		t.Fatalf("%d PaymentIntent creations executed, want 1", n)
+	}
+}
+
+func TestSavePaymentMethodRejections(t *testing.T) {
+	t.Parallel()
+	e := sharedEnv(t)
+	tests := []struct {
+		name string
+		req  func(key string) billing.SavePaymentMethodRequest
+		code string
+	}{
+		{"no token", func(key string) billing.SavePaymentMethodRequest { return saveReq(key, "") }, "payment_method_missing"},
+		{"unknown payment method", func(key string) billing.SavePaymentMethodRequest { return saveReq(key, "pm_doesnotexist") }, "resource_missing"},
+		{"unknown token", func(key string) billing.SavePaymentMethodRequest { return saveReq(key, "tok_doesnotexist") }, "resource_missing"},
+		{"unknown customer", func(key string) billing.SavePaymentMethodRequest {
+			req := saveReq(key, "pm_card_visa")
+			req.CustomerRef = "cus_doesnotexist"
+			return req
+		}, "resource_missing"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			key := newKey(t, "save")
+			req := tc.req(key)
+			_, err := e.gw.SavePaymentMethod(context.Background(), req)
+			wantRejected(t, err, tc.code)
+			for _, c := range e.customers(req.Reference) {
+				if c.DefaultPaymentMethod != "" || len(e.paymentMethodsOf(c.ID)) != 0 {
+					t.Fatalf("a rejected save left %+v with a card", c)
+				}
+			}
+		})
+	}
+}
+
+// A call cut short by its context (the activity canceled or timed out) may or may not have
+// reached Stripe: it must be retried, and its message must not carry the secret key.
+func TestContextEndIsRetryable(t *testing.T) {
+	t.Parallel()
+	t.Run("canceled", func(t *testing.T) {
+		t.Parallel()
+		e := sharedEnv(t)
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		key := newKey(t, "charge")
+		_, err := e.gw.Charge(ctx, chargeReq(key, "pm_card_visa"))
+		wantNonFinal(t, err)
+		if !errors.Is(err, context.Canceled) || strings.Contains(err.Error(), secretKey) {
+			t.Fatalf("got %q, want a context.Canceled without the key", err)
+		}
+		_, err = e.gw.SavePaymentMethod(ctx, saveReq(key, "pm_card_visa"))
+		wantNonFinal(t, err)
+		if !errors.Is(err, context.Canceled) || strings.Contains(err.Error(), secretKey) {
+			t.Fatalf("save: got %q, want a context.Canceled without the key", err)
+		}
+	})
+	t.Run("deadline while Stripe works", func(t *testing.T) {
+		t.Parallel()
+		e := privateEnv(t)
+		e.proxy.AddFault(stripeproxy.Fault{Method: http.MethodPost, PathPrefix: "/v1/payment_intents", Count: 1, DelayAfterMS: 5000})
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		key := newKey(t, "charge")
+		_, err := e.gw.Charge(ctx, chargeReq(key, "pm_card_visa"))
+		wantNonFinal(t, err)
+		if !errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), secretKey) {
+			t.Fatalf("got %q, want a context.DeadlineExceeded without the key", err)
+		}
+		// The charge went through although its answer was lost; the resumed retry finds it.
+		req := chargeReq(key, "pm_card_visa")
+		req.Resume = true
+		ref := e.charge(t, req)
+		e.wantOneSucceeded(t, key, ref)
+	})
+}

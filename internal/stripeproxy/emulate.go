@@ -14,20 +14,28 @@ import (
 )
 
 // outcome is what charging a test card yields; an empty code means success.
-type outcome struct{ brand, code, decline string }
+type outcome struct {
+	brand, code, decline string
+	// attachable marks a declining card that still passes the card check done when it is
+	// attached to a customer, like Stripe's chargeCustomerFail card.
+	attachable bool
+}
 
 // testTokens are Stripe's documented test tokens.
 var testTokens = map[string]outcome{
 	"tok_visa":                            {brand: "visa"},
 	"tok_mastercard":                      {brand: "mastercard"},
 	"tok_amex":                            {brand: "amex"},
-	"tok_chargeDeclined":                  {"visa", "card_declined", "generic_decline"},
-	"tok_chargeDeclinedInsufficientFunds": {"visa", "card_declined", "insufficient_funds"},
-	"tok_chargeDeclinedLostCard":          {"visa", "card_declined", "lost_card"},
-	"tok_chargeDeclinedStolenCard":        {"visa", "card_declined", "stolen_card"},
+	"tok_chargeDeclined":                  {brand: "visa", code: "card_declined", decline: "generic_decline"},
+	"tok_chargeDeclinedInsufficientFunds": {brand: "visa", code: "card_declined", decline: "insufficient_funds"},
+	"tok_chargeDeclinedLostCard":          {brand: "visa", code: "card_declined", decline: "lost_card"},
+	"tok_chargeDeclinedStolenCard":        {brand: "visa", code: "card_declined", decline: "stolen_card"},
+	"tok_chargeDeclinedFraudulent":        {brand: "visa", code: "card_declined", decline: "fraudulent"},
 	"tok_chargeDeclinedExpiredCard":       {brand: "visa", code: "expired_card"},
 	"tok_chargeDeclinedIncorrectCvc":      {brand: "visa", code: "incorrect_cvc"},
 	"tok_chargeDeclinedProcessingError":   {brand: "visa", code: "processing_error"},
+	// Attaching it to a customer succeeds; every charge of it is then declined.
+	"tok_chargeCustomerFail": {brand: "visa", code: "card_declined", decline: "generic_decline", attachable: true},
 }
 
 // magicPaymentMethods mirror testTokens as Stripe's pm_card_* test PaymentMethods.
@@ -57,6 +65,10 @@ type PaymentIntent struct {
 	PaymentMethod  string            `json:"payment_method,omitempty"` // kept after a decline, unlike the served JSON
 	LatestCharge   string            `json:"latest_charge,omitempty"`
 	Metadata       map[string]string `json:"metadata"`
+	Customer       string            `json:"customer,omitempty"`
+	// OffSession says the charge was made without the customer present (a renewal).
+	OffSession       bool   `json:"off_session,omitempty"`
+	SetupFutureUsage string `json:"setup_future_usage,omitempty"`
 }
 
 type intent struct {
@@ -84,22 +96,15 @@ func (p *Proxy) createPaymentMethod(up *response, form url.Values) *response {
 		return stripeError(http.StatusBadRequest, "invalid_request_error", "resource_missing", "card[token]",
 			fmt.Sprintf("No such token: '%s'", tok))
 	}
-	pm, err := decodeObject(up.body)
+	pm := &storedPaymentMethod{id: newID("pm_"), source: tok, outcome: o}
+	obj, err := paymentMethodObject(up, pm)
 	if err != nil {
 		return up
 	}
-	id := newID("pm_")
-	card, _ := pm["card"].(map[string]any)
-	if card == nil {
-		card = map[string]any{}
-	}
-	card["brand"], card["display_brand"] = o.brand, o.brand
-	maps.Copy(pm, map[string]any{"id": id, "object": "payment_method", "type": "card", "card": card,
-		"created": time.Now().Unix(), "customer": nil, "livemode": false})
 	p.mu.Lock()
-	p.pms[id] = o
+	p.storePaymentMethod(pm)
 	p.mu.Unlock()
-	return jsonResponse(http.StatusOK, up, pm)
+	return jsonResponse(http.StatusOK, up, obj)
 }
 
 // currencyCode is the shape Stripe accepts for a currency; stripe-mock accepts anything.
@@ -115,15 +120,35 @@ func (p *Proxy) createPaymentIntent(up *response, form url.Values) *response {
 		return stripeError(http.StatusBadRequest, "invalid_request_error", "parameter_invalid_integer", "amount",
 			"This value must be greater than or equal to 1.")
 	}
-	pmID := form.Get("payment_method")
+	pmID, customer := form.Get("payment_method"), form.Get("customer")
 	p.mu.Lock()
-	o, known := p.pms[pmID]
+	pm, known := p.paymentMethod(pmID)
+	_, customerKnown := p.cus[customer]
 	p.mu.Unlock()
 	if pmID != "" && !known {
 		return stripeError(http.StatusBadRequest, "invalid_request_error", "resource_missing", "payment_method",
 			fmt.Sprintf("No such PaymentMethod: '%s'", pmID))
 	}
+	o := pm.outcome // read once: SetCardOutcome may change the card while this request runs
+	switch {
+	case customer != "" && !customerKnown:
+		return stripeError(http.StatusBadRequest, "invalid_request_error", "resource_missing", "customer",
+			fmt.Sprintf("No such customer: '%s'", customer))
+	case customer != "" && pmID != "" && pm.customer != customer:
+		// As at Stripe: a customer's charge may only use a payment method saved on that customer.
+		return stripeError(http.StatusBadRequest, "invalid_request_error", "", "payment_method", fmt.Sprintf(
+			"The customer does not have a payment method with the ID %s. The payment method must be attached to the customer.", pmID))
+	case customer == "" && pm.customer != "":
+		return stripeError(http.StatusBadRequest, "invalid_request_error", "", "customer", fmt.Sprintf(
+			"The `payment_method` parameter supplied %s belongs to the Customer %s. Please include the Customer in the `customer` parameter on the PaymentIntent.",
+			pmID, pm.customer))
+	}
 	confirm := form.Get("confirm") == "true"
+	offSession := form.Get("off_session") != "" && form.Get("off_session") != "false"
+	if offSession && !confirm {
+		return stripeError(http.StatusBadRequest, "invalid_request_error", "", "off_session",
+			"You can only pass `off_session` when `confirm` is set to `true`.")
+	}
 	if confirm && pmID == "" {
 		return stripeError(http.StatusBadRequest, "invalid_request_error", "payment_intent_unexpected_state", "payment_method",
 			"You cannot confirm this PaymentIntent because it's missing a payment method.")
@@ -134,14 +159,15 @@ func (p *Proxy) createPaymentIntent(up *response, form url.Values) *response {
 	}
 	amount, _ := strconv.ParseInt(form.Get("amount"), 10, 64)
 	pi := intent{PaymentIntent: PaymentIntent{ID: newID("pi_"), Amount: amount, Currency: form.Get("currency"),
-		PaymentMethod: pmID, Metadata: metadata(form)}}
+		PaymentMethod: pmID, Metadata: metadata(form), Customer: customer, OffSession: offSession,
+		SetupFutureUsage: form.Get("setup_future_usage")}}
 	// stripe-mock's fixture carries leftovers from other states (a
 	// last_payment_error, next_action, canceled_at...) that would confuse a client.
 	for _, k := range []string{"canceled_at", "cancellation_reason", "last_payment_error", "next_action", "processing",
 		"transfer_data", "payment_method_configuration_details", "review", "latest_charge", "shipping"} {
 		obj[k] = nil
 	}
-	for _, k := range []string{"description", "customer", "receipt_email"} {
+	for _, k := range []string{"description", "customer", "receipt_email", "setup_future_usage"} {
 		obj[k] = nilIfEmpty(form.Get(k))
 	}
 	maps.Copy(obj, map[string]any{
@@ -163,14 +189,12 @@ func (p *Proxy) createPaymentIntent(up *response, form url.Values) *response {
 		obj["amount_received"], obj["latest_charge"] = amount, pi.LatestCharge
 	default:
 		// A declined PaymentIntent exists at Stripe, detached from the card
-		// and carrying the failure, so a later GET or search finds it.
+		// and carrying the failure, so a later GET or search finds it. An
+		// off-session decline looks the same: a 402 card_error whose
+		// payment_intent the merchant uses to bring the customer back.
 		pi.Status, pi.LatestCharge = "requires_payment_method", newID("ch_")
-		e := map[string]any{"type": "card_error", "code": o.code, "charge": pi.LatestCharge,
-			"message":        orDefault(declineMessages[o.code], declineMessages[o.decline], "Your card was declined."),
-			"payment_method": map[string]any{"id": pmID, "object": "payment_method", "type": "card"}}
-		if o.decline != "" {
-			e["decline_code"] = o.decline
-		}
+		e := cardError(o, pmID)
+		e["charge"] = pi.LatestCharge
 		obj["last_payment_error"], obj["payment_method"], obj["latest_charge"] = maps.Clone(e), nil, pi.LatestCharge
 		e["payment_intent"] = obj
 		status, res = http.StatusPaymentRequired, map[string]any{"error": e}
@@ -184,6 +208,17 @@ func (p *Proxy) createPaymentIntent(up *response, form url.Values) *response {
 	p.piOrder = append(p.piOrder, pi.ID)
 	p.mu.Unlock()
 	return jsonResponse(status, up, res)
+}
+
+// cardError is the error object of a charge or card check that o declines.
+func cardError(o outcome, pmID string) map[string]any {
+	e := map[string]any{"type": "card_error", "code": o.code,
+		"message":        orDefault(declineMessages[o.code], declineMessages[o.decline], "Your card was declined."),
+		"payment_method": map[string]any{"id": pmID, "object": "payment_method", "type": "card"}}
+	if o.decline != "" {
+		e["decline_code"] = o.decline
+	}
+	return e
 }
 
 func (p *Proxy) getPaymentIntent(up *response, id string) *response {

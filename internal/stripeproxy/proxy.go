@@ -1,6 +1,7 @@
 // Package stripeproxy is a test double that sits in front of stripe-mock and
 // adds what stripe-mock lacks: idempotency-key replay, Stripe's documented
-// test-card outcomes, request recording and fault injection.
+// test-card outcomes, customers with saved cards whose outcome tests can
+// change, request recording and fault injection.
 //
 // stripe-mock still checks every request's shape; the proxy only rewrites
 // answers stripe-mock accepted.
@@ -70,9 +71,12 @@ type Proxy struct {
 	faults   []Fault
 	keyLocks map[string]chan struct{}
 	saved    map[string]savedResponse
-	pms      map[string]outcome
+	pms      map[string]*storedPaymentMethod // created ones; magic pm_card_* are looked up in magicPaymentMethods
+	pmOrder  []string
 	pis      map[string]*intent
 	piOrder  []string
+	cus      map[string]*storedCustomer
+	cusOrder []string
 }
 
 type response struct {
@@ -98,8 +102,9 @@ func New(upstream string, opts ...Option) (*Proxy, error) {
 		log:      slog.New(slog.DiscardHandler),
 		keyLocks: map[string]chan struct{}{},
 		saved:    map[string]savedResponse{},
-		pms:      maps.Clone(magicPaymentMethods),
+		pms:      map[string]*storedPaymentMethod{},
 		pis:      map[string]*intent{},
+		cus:      map[string]*storedCustomer{},
 	}
 	for _, o := range opts {
 		o(p)
@@ -272,6 +277,20 @@ func (p *Proxy) execute(ctx context.Context, r *http.Request, body []byte, param
 		}
 	case r.Method == http.MethodPost && path == "/v1/refunds":
 		emulate = p.createRefund
+	case r.Method == http.MethodPost && path == "/v1/customers":
+		emulate = p.createCustomer
+	case r.Method == http.MethodGet && pathID(path, "/v1/customers/", "") != "" && path != "/v1/customers/search":
+		emulate = func(up *response, _ url.Values) *response {
+			return p.getCustomer(up, pathID(path, "/v1/customers/", ""))
+		}
+	case r.Method == http.MethodPost && pathID(path, "/v1/customers/", "") != "":
+		emulate = func(up *response, form url.Values) *response {
+			return p.updateCustomer(up, form, pathID(path, "/v1/customers/", ""))
+		}
+	case r.Method == http.MethodPost && pathID(path, "/v1/payment_methods/", "/attach") != "":
+		emulate = func(up *response, form url.Values) *response {
+			return p.attachPaymentMethod(up, form, pathID(path, "/v1/payment_methods/", "/attach"))
+		}
 	}
 	if emulate == nil || up.status < 200 || up.status > 299 {
 		return up
@@ -366,9 +385,29 @@ func (p *Proxy) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 	case "GET /payment_intents":
 		writeJSON(w, http.StatusOK, p.PaymentIntents())
+	case "GET /customers":
+		writeJSON(w, http.StatusOK, p.Customers())
+	case "GET /payment_methods":
+		writeJSON(w, http.StatusOK, p.PaymentMethods())
 	default:
+		if id := pathID(r.URL.Path, "/__cartflow/payment_methods/", "/outcome"); r.Method == http.MethodPost && id != "" {
+			p.serveSetCardOutcome(w, r, id)
+			return
+		}
 		http.Error(w, "unknown admin endpoint", http.StatusNotFound)
 	}
+}
+
+// pathID returns the single path segment between prefix and suffix, or "" when path is not of that form.
+func pathID(path, prefix, suffix string) string {
+	id, ok := strings.CutPrefix(path, prefix)
+	if !ok {
+		return ""
+	}
+	if id, ok = strings.CutSuffix(id, suffix); !ok || strings.Contains(id, "/") {
+		return ""
+	}
+	return id
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

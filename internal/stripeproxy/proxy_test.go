@@ -500,3 +500,388 @@ func TestRefusesWhatStripeRefuses(t *testing.T) {
 		t.Fatalf("refused requests created %d PaymentIntents", n)
 	}
 }
+
+// newCustomer creates a customer through the proxy under key ("" for none).
+func (e *env) newCustomer(t *testing.T, key string) *stripe.Customer {
+	t.Helper()
+	params := &stripe.CustomerParams{Email: stripe.String("ada@example.com"), Name: stripe.String("Ada Lovelace")}
+	params.AddMetadata("cartflow_reference", "sub-1")
+	if key != "" {
+		params.SetIdempotencyKey(key)
+	}
+	c, err := e.sc.Customers.New(params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func (e *env) attach(pm, customer string) (*stripe.PaymentMethod, error) {
+	return e.sc.PaymentMethods.Attach(pm, &stripe.PaymentMethodAttachParams{Customer: stripe.String(customer)})
+}
+
+func (e *env) setDefault(customer, pm string) (*stripe.Customer, error) {
+	return e.sc.Customers.Update(customer, &stripe.CustomerParams{
+		InvoiceSettings: &stripe.CustomerInvoiceSettingsParams{DefaultPaymentMethod: stripe.String(pm)}})
+}
+
+// chargeSaved charges pm as the customer's saved card, off-session or not.
+func (e *env) chargeSaved(pm, customer string, offSession bool) (*stripe.PaymentIntent, error) {
+	params := &stripe.PaymentIntentParams{Amount: stripe.Int64(1500), Currency: stripe.String("usd"),
+		PaymentMethod: stripe.String(pm), Customer: stripe.String(customer), Confirm: stripe.Bool(true),
+		PaymentMethodTypes: stripe.StringSlice([]string{"card"})}
+	if offSession {
+		params.OffSession = stripe.Bool(true)
+	} else {
+		params.SetupFutureUsage = stripe.String("off_session")
+	}
+	return e.sc.PaymentIntents.New(params)
+}
+
+func (e *env) paymentMethod(t *testing.T, id string) PaymentMethod {
+	t.Helper()
+	for _, pm := range e.proxy.PaymentMethods() {
+		if pm.ID == id {
+			return pm
+		}
+	}
+	t.Fatalf("PaymentMethod %s not stored: %+v", id, e.proxy.PaymentMethods())
+	return PaymentMethod{}
+}
+
+func TestCustomers(t *testing.T) {
+	e := newEnv(t)
+	c := e.newCustomer(t, "cus-key-1")
+	if !strings.HasPrefix(c.ID, "cus_") || c.Email != "ada@example.com" || c.Name != "Ada Lovelace" ||
+		c.Metadata["cartflow_reference"] != "sub-1" || c.InvoiceSettings.DefaultPaymentMethod != nil || c.Discount != nil {
+		t.Fatalf("created customer %+v", c)
+	}
+	// The same key replays the same customer; another key makes another one.
+	again := e.newCustomer(t, "cus-key-1")
+	if again.ID != c.ID || again.LastResponse.Header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("replayed customer %s (replayed %q), want %s", again.ID, again.LastResponse.Header.Get("Idempotent-Replayed"), c.ID)
+	}
+	other := e.newCustomer(t, "cus-key-2")
+	if other.ID == c.ID {
+		t.Fatal("two keys made one customer")
+	}
+	cs := e.proxy.Customers()
+	if len(cs) != 2 || cs[0].ID != c.ID || cs[1].ID != other.ID || cs[0].Email != "ada@example.com" ||
+		cs[0].Metadata["cartflow_reference"] != "sub-1" {
+		t.Fatalf("stored customers %+v", cs)
+	}
+
+	got, err := e.sc.Customers.Get(c.ID, nil)
+	if err != nil || got.ID != c.ID || got.Email != c.Email {
+		t.Fatalf("GET customer: %+v %v", got, err)
+	}
+	_, err = e.sc.Customers.Get("cus_unknown", nil)
+	if se := stripeErr(t, err); se.HTTPStatusCode != 404 || se.Code != stripe.ErrorCodeResourceMissing {
+		t.Fatalf("unknown customer: %+v", se)
+	}
+
+	// Updates change what they name; an empty metadata value deletes the entry.
+	params := &stripe.CustomerParams{Name: stripe.String("Ada King")}
+	params.AddMetadata("cartflow_reference", "")
+	params.AddMetadata("plan", "gold")
+	if _, err := e.sc.Customers.Update(c.ID, params); err != nil {
+		t.Fatal(err)
+	}
+	got, err = e.sc.Customers.Get(c.ID, nil)
+	if err != nil || got.Name != "Ada King" || got.Email != "ada@example.com" || len(got.Metadata) != 1 || got.Metadata["plan"] != "gold" {
+		t.Fatalf("updated customer %+v %v", got, err)
+	}
+	_, err = e.sc.Customers.Update("cus_unknown", &stripe.CustomerParams{Name: stripe.String("x")})
+	if se := stripeErr(t, err); se.HTTPStatusCode != 404 || se.Code != stripe.ErrorCodeResourceMissing {
+		t.Fatalf("update of unknown customer: %+v", se)
+	}
+}
+
+func TestAttachAndChargeOffSession(t *testing.T) {
+	e := newEnv(t)
+	c := e.newCustomer(t, "")
+	for _, source := range []string{"pm_card_visa", "tok_visa"} {
+		t.Run(source, func(t *testing.T) {
+			pmID := source
+			if strings.HasPrefix(source, "tok_") {
+				pm, err := e.sc.PaymentMethods.New(&stripe.PaymentMethodParams{Type: stripe.String("card"),
+					Card: &stripe.PaymentMethodCardParams{Token: stripe.String(source)}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				pmID = pm.ID
+			}
+			pm, err := e.attach(pmID, c.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// A magic test PaymentMethod is copied on attach; a made one keeps its id.
+			if !strings.HasPrefix(pm.ID, "pm_") || pm.Customer == nil || pm.Customer.ID != c.ID ||
+				(source == "pm_card_visa") == (pm.ID == pmID) {
+				t.Fatalf("attached %s: %+v", pmID, pm)
+			}
+			if got := e.paymentMethod(t, pm.ID); got.Customer != c.ID || got.Source != source || got.Code != "" {
+				t.Fatalf("stored PaymentMethod %+v", got)
+			}
+			// Attaching again to the same customer changes nothing.
+			if again, err := e.attach(pm.ID, c.ID); err != nil || again.ID != pm.ID {
+				t.Fatalf("re-attach: %+v %v", again, err)
+			}
+
+			upd, err := e.setDefault(c.ID, pm.ID)
+			if err != nil || upd.InvoiceSettings.DefaultPaymentMethod == nil || upd.InvoiceSettings.DefaultPaymentMethod.ID != pm.ID {
+				t.Fatalf("set default: %+v %v", upd, err)
+			}
+			if cs := e.proxy.Customers(); cs[0].DefaultPaymentMethod != pm.ID {
+				t.Fatalf("stored default %q, want %s", cs[0].DefaultPaymentMethod, pm.ID)
+			}
+
+			pi, err := e.chargeSaved(pm.ID, c.ID, true)
+			if err != nil || pi.Status != stripe.PaymentIntentStatusSucceeded || pi.Customer == nil || pi.Customer.ID != c.ID {
+				t.Fatalf("off-session charge: %+v %v", pi, err)
+			}
+			pis := e.proxy.PaymentIntents()
+			if last := pis[len(pis)-1]; last.ID != pi.ID || last.Customer != c.ID || !last.OffSession || last.AmountReceived != 1500 {
+				t.Fatalf("stored PaymentIntent %+v", last)
+			}
+		})
+	}
+	if n := len(e.proxy.Customers()); n != 1 {
+		t.Fatalf("%d customers, want 1", n)
+	}
+}
+
+func TestSavedPaymentMethodRules(t *testing.T) {
+	e := newEnv(t)
+	c, other := e.newCustomer(t, ""), e.newCustomer(t, "")
+	pm, err := e.attach("pm_card_visa", c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherPM, err := e.attach("pm_card_mastercard", other.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantInvalid := func(t *testing.T, err error, status int, param string) {
+		t.Helper()
+		if se := stripeErr(t, err); se.HTTPStatusCode != status || se.Type != stripe.ErrorTypeInvalidRequest || se.Param != param {
+			t.Fatalf("got %+v, want a %d invalid_request_error on %s", se, status, param)
+		}
+	}
+	before := len(e.proxy.PaymentIntents())
+
+	t.Run("unattached magic card with a customer", func(t *testing.T) {
+		_, err := e.chargeSaved("pm_card_visa", c.ID, true)
+		wantInvalid(t, err, 400, "payment_method")
+	})
+	t.Run("another customer's card", func(t *testing.T) {
+		_, err := e.chargeSaved(otherPM.ID, c.ID, true)
+		wantInvalid(t, err, 400, "payment_method")
+	})
+	t.Run("saved card without its customer", func(t *testing.T) {
+		_, err := e.charge(pm.ID, "", 1000, nil)
+		wantInvalid(t, err, 400, "customer")
+	})
+	t.Run("unknown customer", func(t *testing.T) {
+		_, err := e.chargeSaved(pm.ID, "cus_unknown", true)
+		wantInvalid(t, err, 400, "customer")
+	})
+	t.Run("off_session without confirm", func(t *testing.T) {
+		params := &stripe.PaymentIntentParams{Amount: stripe.Int64(100), Currency: stripe.String("usd"),
+			PaymentMethod: stripe.String(pm.ID), Customer: stripe.String(c.ID), OffSession: stripe.Bool(true)}
+		_, err := e.sc.PaymentIntents.New(params)
+		wantInvalid(t, err, 400, "off_session")
+	})
+	t.Run("attach to a second customer", func(t *testing.T) {
+		_, err := e.attach(pm.ID, other.ID)
+		wantInvalid(t, err, 400, "payment_method")
+	})
+	t.Run("attach without customer", func(t *testing.T) {
+		_, err := e.sc.PaymentMethods.Attach("pm_card_visa", &stripe.PaymentMethodAttachParams{})
+		wantInvalid(t, err, 400, "customer")
+	})
+	t.Run("attach to unknown customer", func(t *testing.T) {
+		_, err := e.attach("pm_card_visa", "cus_unknown")
+		wantInvalid(t, err, 400, "customer")
+	})
+	t.Run("attach unknown payment method", func(t *testing.T) {
+		_, err := e.attach("pm_unknown", c.ID)
+		wantInvalid(t, err, 404, "payment_method")
+	})
+	t.Run("default that is not attached", func(t *testing.T) {
+		_, err := e.setDefault(c.ID, otherPM.ID)
+		wantInvalid(t, err, 400, "invoice_settings[default_payment_method]")
+		_, err = e.setDefault(c.ID, "pm_card_visa")
+		wantInvalid(t, err, 400, "invoice_settings[default_payment_method]")
+	})
+	if n := len(e.proxy.PaymentIntents()); n != before {
+		t.Fatalf("refused charges stored %d PaymentIntents", n-before)
+	}
+	if cs := e.proxy.Customers(); cs[0].DefaultPaymentMethod != "" {
+		t.Fatalf("a refused default was stored: %+v", cs[0])
+	}
+	if got := e.paymentMethod(t, pm.ID); got.Customer != c.ID {
+		t.Fatalf("a refused attach moved the card: %+v", got)
+	}
+}
+
+func TestDecliningCardsFailToAttach(t *testing.T) {
+	e := newEnv(t)
+	c := e.newCustomer(t, "")
+	for _, tc := range []struct {
+		pm      string
+		code    stripe.ErrorCode
+		decline stripe.DeclineCode
+	}{
+		{"pm_card_chargeDeclined", stripe.ErrorCodeCardDeclined, "generic_decline"},
+		{"pm_card_chargeDeclinedInsufficientFunds", stripe.ErrorCodeCardDeclined, "insufficient_funds"},
+		{"pm_card_chargeDeclinedLostCard", stripe.ErrorCodeCardDeclined, "lost_card"},
+		{"pm_card_chargeDeclinedExpiredCard", stripe.ErrorCodeExpiredCard, ""},
+	} {
+		_, err := e.attach(tc.pm, c.ID)
+		if se := stripeErr(t, err); se.HTTPStatusCode != 402 || se.Type != stripe.ErrorTypeCard || se.Code != tc.code ||
+			se.DeclineCode != tc.decline || se.Msg == "" {
+			t.Errorf("%s: %+v", tc.pm, se)
+		}
+	}
+	// A card made from a declining token is refused the same way and stays unattached.
+	stolen, err := e.sc.PaymentMethods.New(&stripe.PaymentMethodParams{Type: stripe.String("card"),
+		Card: &stripe.PaymentMethodCardParams{Token: stripe.String("tok_chargeDeclinedStolenCard")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.attach(stolen.ID, c.ID)
+	if se := stripeErr(t, err); se.HTTPStatusCode != 402 || se.DeclineCode != "stolen_card" {
+		t.Fatalf("stolen card attach: %+v", se)
+	}
+	for _, pm := range e.proxy.PaymentMethods() {
+		if pm.Customer != "" {
+			t.Fatalf("a declined card was attached: %+v", pm)
+		}
+	}
+}
+
+func TestChargeCustomerFail(t *testing.T) {
+	e := newEnv(t)
+	c := e.newCustomer(t, "")
+	for _, source := range []string{"pm_card_chargeCustomerFail", "tok_chargeCustomerFail"} {
+		pmID := source
+		if strings.HasPrefix(source, "tok_") {
+			pm, err := e.sc.PaymentMethods.New(&stripe.PaymentMethodParams{Type: stripe.String("card"),
+				Card: &stripe.PaymentMethodCardParams{Token: stripe.String(source)}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			pmID = pm.ID
+		}
+		pm, err := e.attach(pmID, c.ID)
+		if err != nil {
+			t.Fatalf("%s must attach: %v", source, err)
+		}
+		_, err = e.chargeSaved(pm.ID, c.ID, true)
+		se := stripeErr(t, err)
+		if se.HTTPStatusCode != 402 || se.Type != stripe.ErrorTypeCard || se.Code != stripe.ErrorCodeCardDeclined ||
+			se.DeclineCode != "generic_decline" || se.PaymentIntent == nil ||
+			se.PaymentIntent.Status != stripe.PaymentIntentStatusRequiresPaymentMethod || se.PaymentIntent.LastPaymentError == nil {
+			t.Fatalf("%s off-session charge: %+v", source, se)
+		}
+		pis := e.proxy.PaymentIntents()
+		if last := pis[len(pis)-1]; last.ID != se.PaymentIntent.ID || last.Status != "requires_payment_method" ||
+			last.Customer != c.ID || !last.OffSession || last.AmountReceived != 0 {
+			t.Fatalf("stored PaymentIntent %+v", last)
+		}
+	}
+}
+
+func TestSetCardOutcome(t *testing.T) {
+	e := newEnv(t)
+	c := e.newCustomer(t, "")
+	pm, err := e.attach("pm_card_visa", c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	declineOf := func(t *testing.T) *stripe.Error {
+		t.Helper()
+		_, err := e.chargeSaved(pm.ID, c.ID, true)
+		if err == nil {
+			return nil
+		}
+		return stripeErr(t, err)
+	}
+	if se := declineOf(t); se != nil {
+		t.Fatalf("fresh visa declined: %+v", se)
+	}
+
+	// In-process.
+	if err := e.proxy.SetCardOutcome(pm.ID, "card_declined", "lost_card"); err != nil {
+		t.Fatal(err)
+	}
+	if se := declineOf(t); se == nil || se.Code != stripe.ErrorCodeCardDeclined || se.DeclineCode != "lost_card" {
+		t.Fatalf("after lost_card: %+v", se)
+	}
+	if got := e.paymentMethod(t, pm.ID); got.Code != "card_declined" || got.DeclineCode != "lost_card" {
+		t.Fatalf("stored PaymentMethod %+v", got)
+	}
+
+	// Over the admin API, as tests in other processes do it.
+	setOutcome := func(id, body string) *http.Response {
+		t.Helper()
+		res, err := http.Post(e.url+"/__cartflow/payment_methods/"+id+"/outcome", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		return res
+	}
+	if res := setOutcome(pm.ID, `{"code":"card_declined","decline_code":"insufficient_funds"}`); res.StatusCode != http.StatusOK {
+		t.Fatalf("admin outcome: %d", res.StatusCode)
+	}
+	if se := declineOf(t); se == nil || se.DeclineCode != "insufficient_funds" || se.Msg != "Your card has insufficient funds." {
+		t.Fatalf("after insufficient_funds: %+v", se)
+	}
+	if res := setOutcome(pm.ID, `{"code":""}`); res.StatusCode != http.StatusOK {
+		t.Fatalf("admin reset: %d", res.StatusCode)
+	}
+	if se := declineOf(t); se != nil {
+		t.Fatalf("after reset the card still declines: %+v", se)
+	}
+
+	// Refused: Stripe's shared test cards, unknown cards, a decline code without a code, bad JSON.
+	if res := setOutcome("pm_card_visa", `{"code":"card_declined"}`); res.StatusCode != http.StatusBadRequest {
+		t.Fatalf("magic card: %d", res.StatusCode)
+	}
+	if res := setOutcome("pm_unknown", `{"code":"card_declined"}`); res.StatusCode != http.StatusNotFound {
+		t.Fatalf("unknown card: %d", res.StatusCode)
+	}
+	if res := setOutcome(pm.ID, `{"decline_code":"lost_card"}`); res.StatusCode != http.StatusBadRequest {
+		t.Fatalf("decline code without code: %d", res.StatusCode)
+	}
+	if res := setOutcome(pm.ID, `{"cod":"card_declined"}`); res.StatusCode != http.StatusBadRequest {
+		t.Fatalf("unknown field: %d", res.StatusCode)
+	}
+	if err := e.proxy.SetCardOutcome("pm_unknown", "", ""); !errors.Is(err, ErrNoSuchPaymentMethod) {
+		t.Fatalf("unknown card: %v", err)
+	}
+	if _, err := e.charge("pm_card_visa", "", 100, nil); err != nil {
+		t.Fatalf("a refused change altered the shared test card: %v", err)
+	}
+
+	// The admin state lists customers and payment methods.
+	var customers []Customer
+	var pms []PaymentMethod
+	for path, v := range map[string]any{"/__cartflow/customers": &customers, "/__cartflow/payment_methods": &pms} {
+		res, err := http.Get(e.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = json.NewDecoder(res.Body).Decode(v)
+		res.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(customers) != 1 || customers[0].ID != c.ID || len(pms) != 1 || pms[0].ID != pm.ID || pms[0].Customer != c.ID ||
+		pms[0].Source != "pm_card_visa" || pms[0].Code != "" {
+		t.Fatalf("admin state: %+v %+v", customers, pms)
+	}
+}
