@@ -14,7 +14,7 @@ WORKFLOWCHECK_VERSION := v0.6.0
 
 TOOL_BINS := $(TOOLS)/temporal $(TOOLS)/stripe-mock $(TOOLS)/mailpit $(TOOLS)/staticcheck $(TOOLS)/workflowcheck
 
-.PHONY: dev test unit lint bench tools clean-data
+.PHONY: dev test unit lint bench bench-renewals tools clean-data
 
 ## dev: run Postgres, Temporal (+ Web UI), stripe-mock, Mailpit, the worker and the BFF.
 dev: tools
@@ -39,7 +39,11 @@ lint: $(TOOLS)/staticcheck $(TOOLS)/workflowcheck
 
 ## bench: checkout throughput through the whole stack against the bare engine, in one run.
 bench: tools
-	go test -run '^$$' -bench . -benchtime 200x -count 1 -timeout 30m ./internal/e2e/
+	go test -run '^$$' -bench CheckoutVsBareEngine -benchtime 200x -count 1 -timeout 30m ./internal/e2e/
+
+## bench-renewals: sweep plus renewal throughput for N due subscriptions (CARTFLOW_BENCH_SUBS, default 1000,10000).
+bench-renewals: tools
+	go test -run '^$$' -bench RenewalSweep -benchtime 1x -count 1 -timeout 60m ./internal/e2e/
 
 tools: $(TOOL_BINS)
 

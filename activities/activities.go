@@ -10,10 +10,12 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/cartflow/cartflow/internal/billing"
 	"github.com/cartflow/cartflow/internal/directory"
+	"github.com/cartflow/cartflow/internal/mailer"
 	"github.com/cartflow/cartflow/internal/store"
 )
 
@@ -22,10 +24,17 @@ import (
 const (
 	ErrTypeInvalidCustomer = "InvalidCustomer"
 	ErrTypeCardDeclined    = "CardDeclined"
-	ErrTypePaymentRejected = "PaymentRejected"
-	ErrTypeRefundRejected  = "RefundRejected"
-	ErrTypeUnknownProvider = "UnknownProvider"
-	ErrTypeOrderState      = "OrderState"
+	// ErrTypeCardDeclinedHard is a decline that no later retry can turn around (a lost or stolen
+	// card, a closed account): a renewal does not enter dunning for it.
+	ErrTypeCardDeclinedHard = "CardDeclinedHard"
+	ErrTypePaymentRejected  = "PaymentRejected"
+	ErrTypeRefundRejected   = "RefundRejected"
+	ErrTypeUnknownProvider  = "UnknownProvider"
+	ErrTypeOrderState       = "OrderState"
+	// ErrTypeSubscriptionState is a subscription that does not exist or cannot make the change.
+	ErrTypeSubscriptionState = "SubscriptionState"
+	// ErrTypePeriodMoved is a renewal step for a period the subscription has already left.
+	ErrTypePeriodMoved = "PeriodMoved"
 )
 
 // Activities holds the dependencies of every activity.
@@ -34,6 +43,10 @@ type Activities struct {
 	// Gateways maps a provider name (billing.ProviderStripe, …) to its gateway.
 	Gateways map[string]billing.Gateway
 	Logger   *slog.Logger
+	// Mailer sends customer and ops emails; SendEmail refuses to run without one.
+	Mailer *mailer.Mailer
+	// Temporal starts the workflows that sweeps fan out to.
+	Temporal client.Client
 	// HeartbeatInterval is how often provider calls heartbeat, so that a worker that dies mid-call
 	// is noticed within the activity's heartbeat timeout instead of its whole start-to-close timeout.
 	HeartbeatInterval time.Duration

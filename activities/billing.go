@@ -29,6 +29,12 @@ type ChargeInput struct {
 	// IdempotencyKey is derived from the workflow ID and the step.
 	IdempotencyKey string `json:"idempotency_key"`
 	Description    string `json:"description"`
+	// CustomerRef is the provider customer holding the saved payment method in Token.
+	CustomerRef string `json:"customer_ref,omitempty"`
+	// OffSession marks a charge the customer is not present for: a renewal.
+	OffSession bool `json:"off_session,omitempty"`
+	// KeepOrderOpen leaves the order charging after a decline, because a renewal retries with a new key.
+	KeepOrderOpen bool `json:"keep_order_open,omitempty"`
 }
 
 // Charge takes the payment through the order's provider and records the attempt and its outcome
@@ -48,11 +54,12 @@ func (a *Activities) Charge(ctx context.Context, in ChargeInput) (billing.Charge
 	res, err := gw.Charge(ctx, billing.ChargeRequest{
 		IdempotencyKey: in.IdempotencyKey, Amount: in.Amount, Currency: in.Currency, Token: in.Token,
 		OrderID: in.OrderID, Description: in.Description, Resume: activity.GetInfo(ctx).Attempt > 1,
+		CustomerRef: in.CustomerRef, OffSession: in.OffSession,
 	})
 	stop()
 	log := a.logger(ctx).With("order_id", in.OrderID, "provider", in.Provider)
 	if err != nil {
-		return billing.ChargeResult{}, a.failed(ctx, log, in.IdempotencyKey, err, "")
+		return billing.ChargeResult{}, a.failed(ctx, log, in.IdempotencyKey, err, "", in.KeepOrderOpen)
 	}
 	if err := a.Store.SettlePayment(ctx, in.IdempotencyKey, store.PaymentOutcome{Status: store.PaymentSucceeded, ProviderRef: res.ProviderRef}); err != nil {
 		// The money moved; the retry finds the payment by lookup and records it then.
@@ -96,7 +103,7 @@ func (a *Activities) Refund(ctx context.Context, in RefundInput) (billing.Refund
 	stop()
 	log := a.logger(ctx).With("order_id", in.OrderID, "provider", in.Provider)
 	if err != nil {
-		return res, a.failed(ctx, log, in.IdempotencyKey, err, ErrTypeRefundRejected)
+		return res, a.failed(ctx, log, in.IdempotencyKey, err, ErrTypeRefundRejected, false)
 	}
 	if res.NothingCharged {
 		nothing := Failure{Code: "nothing_charged", Message: "no successful payment was found to refund"}
@@ -119,13 +126,15 @@ func (a *Activities) begin(ctx context.Context, attempt store.PaymentAttempt) (b
 		err := fmt.Errorf("no gateway for provider %q", attempt.Provider)
 		return nil, final(err.Error(), ErrTypeUnknownProvider, err, Failure{Code: "unknown_provider", Message: "this payment provider is not available"})
 	}
-	return gw, a.Store.BeginPayment(ctx, attempt)
+	// An order that cleanup expired as abandoned is never charged.
+	return gw, orderStateError(a.Store.BeginPayment(ctx, attempt))
 }
 
 // failed handles a provider error. A final one is recorded in the ledger and returned as a
 // non-retryable error (of errType, or by its class when errType is empty); any other is
-// returned as it is, for Temporal to retry under the same idempotency key.
-func (a *Activities) failed(ctx context.Context, log *slog.Logger, key string, err error, errType string) error {
+// returned as it is, for Temporal to retry under the same idempotency key. keepOrderOpen
+// leaves the order charging after a refusal, for a renewal that will retry with a new key.
+func (a *Activities) failed(ctx context.Context, log *slog.Logger, key string, err error, errType string, keepOrderOpen bool) error {
 	failure, class, ok := finalPaymentFailure(err)
 	if !ok {
 		log.WarnContext(ctx, "provider call failed, will retry", "error", err)
@@ -135,7 +144,7 @@ func (a *Activities) failed(ctx context.Context, log *slog.Logger, key string, e
 		errType = class
 	}
 	log.InfoContext(ctx, "provider refused", "code", failure.Code, "type", errType)
-	if serr := a.Store.SettlePayment(ctx, key, store.PaymentOutcome{Status: store.PaymentFailed, Failure: &failure}); serr != nil {
+	if serr := a.Store.SettlePayment(ctx, key, store.PaymentOutcome{Status: store.PaymentFailed, Failure: &failure, KeepOrderOpen: keepOrderOpen}); serr != nil {
 		return serr
 	}
 	return final(failure.Message, errType, err, failure)
@@ -146,7 +155,11 @@ func (a *Activities) failed(ctx context.Context, log *slog.Logger, key string, e
 func finalPaymentFailure(err error) (Failure, string, bool) {
 	var d *billing.DeclineError
 	if errors.As(err, &d) {
-		return Failure{Code: d.Code, DeclineCode: d.DeclineCode, Message: d.Message}, ErrTypeCardDeclined, true
+		errType := ErrTypeCardDeclined
+		if d.Hard() {
+			errType = ErrTypeCardDeclinedHard
+		}
+		return Failure{Code: d.Code, DeclineCode: d.DeclineCode, Message: d.Message}, errType, true
 	}
 	var r *billing.RejectedError
 	if errors.As(err, &r) {

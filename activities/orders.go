@@ -28,6 +28,19 @@ type OrderSummary struct {
 	Amount   int64    `json:"amount"`
 	Currency string   `json:"currency"`
 	Failure  *Failure `json:"failure,omitempty"`
+	// Plan is the subscription plan the order buys, if it buys one.
+	Plan *Plan `json:"plan,omitempty"`
+}
+
+// Plan is a subscription plan as an order bought it.
+type Plan struct {
+	SKU  string `json:"sku"`
+	Name string `json:"name"`
+	// Amount is the price of one period, whatever is due today.
+	Amount          int64  `json:"amount"`
+	Currency        string `json:"currency"`
+	BillingInterval string `json:"billing_interval"`
+	TrialDays       int    `json:"trial_days"`
 }
 
 // CreateOrder prices the cart from the database and writes the order, once per checkout.
@@ -50,6 +63,19 @@ func (a *Activities) CreateOrder(ctx context.Context, in CreateOrderInput) (Orde
 	s := OrderSummary{OrderID: o.ID, Status: o.Status, Amount: o.TotalAmount, Currency: o.Currency}
 	if o.FailureCode != "" {
 		s.Failure = &Failure{Code: o.FailureCode, Message: o.FailureMessage}
+		return s, nil
+	}
+	// Pricing allows a plan only alone in its cart.
+	if len(o.Lines) == 1 {
+		line := o.Lines[0]
+		products, err := a.Store.ProductsBySKU(ctx, []string{line.SKU})
+		if err != nil {
+			return OrderSummary{}, err
+		}
+		if p := products[line.SKU]; p.Kind == store.KindSubscription {
+			s.Plan = &Plan{SKU: p.SKU, Name: line.Name, Amount: line.UnitAmount, Currency: o.Currency,
+				BillingInterval: p.BillingInterval, TrialDays: p.TrialDays}
+		}
 	}
 	return s, nil
 }

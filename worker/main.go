@@ -12,12 +12,13 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/worker"
-	"go.temporal.io/sdk/workflow"
 
 	"github.com/cartflow/cartflow/activities"
 	"github.com/cartflow/cartflow/internal/app"
 	"github.com/cartflow/cartflow/internal/billing"
 	"github.com/cartflow/cartflow/internal/config"
+	"github.com/cartflow/cartflow/internal/mailer"
+	"github.com/cartflow/cartflow/internal/schedules"
 	"github.com/cartflow/cartflow/internal/store"
 	"github.com/cartflow/cartflow/workflows"
 )
@@ -52,6 +53,11 @@ func run(ctx context.Context, stdout io.Writer) error {
 				Logger: log.With("component", "stripe"),
 			}),
 		},
+		Mailer: mailer.New(mailer.Config{
+			Addr: cfg.SMTP.Addr, From: cfg.SMTP.From, Username: cfg.SMTP.Username, Password: cfg.SMTP.Password,
+			Timeout: cfg.SMTP.Timeout,
+		}),
+		Temporal:          deps.Temporal,
 		Logger:            log,
 		HeartbeatInterval: time.Second,
 	}
@@ -59,8 +65,13 @@ func run(ctx context.Context, stdout io.Writer) error {
 		MaxConcurrentActivityExecutionSize: cfg.MaxConcurrentActivities,
 		WorkerStopTimeout:                  10 * time.Second,
 	})
-	w.RegisterWorkflowWithOptions(workflows.Purchase, workflow.RegisterOptions{Name: workflows.PurchaseWorkflowType})
+	workflows.Register(w)
 	w.RegisterActivity(acts)
+
+	// Schedules are written before polling starts, so that a worker that cannot reach them fails loudly.
+	if _, err := schedules.Sync(ctx, deps.Temporal, schedules.Cartflow(scheduleSettings(cfg)), log); err != nil {
+		return fmt.Errorf("schedules: %w", err)
+	}
 
 	log.Info("worker polling", "task_queue", workflows.TaskQueue, "temporal", cfg.TemporalAddress)
 	if err := w.Run(stopOn(ctx)); err != nil {
@@ -68,6 +79,24 @@ func run(ctx context.Context, stdout io.Writer) error {
 	}
 	log.Info("worker stopped")
 	return nil
+}
+
+// scheduleSettings turns the worker's configuration into the schedules and their jobs' inputs.
+func scheduleSettings(cfg config.Worker) schedules.Settings {
+	sc := cfg.Schedules
+	return schedules.Settings{
+		TaskQueue: workflows.TaskQueue, RenewalSweepInterval: sc.RenewalSweepInterval, SummaryCron: sc.SummaryCron,
+		CleanupCron: sc.CleanupCron, CatchupWindow: sc.CatchupWindow, Paused: sc.Paused,
+		SweepInput: workflows.RenewalSweepInput{
+			BatchSize: sc.RenewalBatchSize, Dunning: workflows.DunningPolicy{RetryAfter: sc.DunningRetryAfter},
+			TrialReminderBefore: sc.TrialReminderBefore,
+		},
+		SummaryInput: workflows.DailySummaryInput{OpsEmail: cfg.OpsEmail},
+		CleanupInput: workflows.CleanupInput{
+			AbandonedCheckoutAge: sc.AbandonedCheckoutAge, UnconfirmedUserAge: sc.UnconfirmedUserAge,
+			RecordRetention: sc.RecordRetention, BatchSize: sc.CleanupBatchSize,
+		},
+	}
 }
 
 // stopOn adapts a context to the interrupt channel worker.Run expects.

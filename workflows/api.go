@@ -39,11 +39,13 @@ const (
 	StatusCompleted Status = "completed"
 	StatusFailed    Status = "failed"
 	StatusRefunded  Status = "refunded"
+	// StatusExpired is a checkout abandoned before payment, expired by the nightly cleanup.
+	StatusExpired Status = "expired"
 )
 
 // Final reports whether the checkout will not change any more.
 func (s Status) Final() bool {
-	return s == StatusCompleted || s == StatusFailed || s == StatusRefunded
+	return s == StatusCompleted || s == StatusFailed || s == StatusRefunded || s == StatusExpired
 }
 
 // Item is one cart line: a SKU and a quantity, never a price.
@@ -86,4 +88,6 @@ type CheckoutState struct {
 	FailureCode    string `json:"failure_code,omitempty"`
 	DeclineCode    string `json:"decline_code,omitempty"`
 	FailureMessage string `json:"failure_message,omitempty"`
+	// SubscriptionID is set when the checkout bought a plan and the subscription has started.
+	SubscriptionID string `json:"subscription_id,omitempty"`
 }

@@ -60,7 +60,8 @@ func chargeOptions(ctx workflow.Context) workflow.Context {
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute,
 			NonRetryableErrorTypes: []string{
-				activities.ErrTypeCardDeclined, activities.ErrTypePaymentRejected, activities.ErrTypeUnknownProvider,
+				activities.ErrTypeCardDeclined, activities.ErrTypeCardDeclinedHard, activities.ErrTypePaymentRejected,
+				activities.ErrTypeUnknownProvider,
 			},
 		},
 	})
@@ -75,6 +76,65 @@ func refundOptions(ctx workflow.Context) workflow.Context {
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 5 * time.Minute,
 			NonRetryableErrorTypes: []string{activities.ErrTypeRefundRejected, activities.ErrTypeUnknownProvider},
+		},
+	})
+}
+
+// dbOptions: short, idempotent database steps of the subscription workflows. They keep retrying
+// through a database outage, because the billing they record must not be lost.
+func dbOptions(ctx workflow.Context) workflow.Context {
+	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout:    5 * time.Second,
+		ScheduleToCloseTimeout: 24 * time.Hour,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval: 200 * time.Millisecond, BackoffCoefficient: 2, MaximumInterval: time.Minute,
+			NonRetryableErrorTypes: []string{
+				activities.ErrTypeOrderState, activities.ErrTypeSubscriptionState, activities.ErrTypePeriodMoved,
+			},
+		},
+	})
+}
+
+// renewalChargeOptions: an off-session charge. Nobody waits for it, so a technical failure is
+// retried for three days under the same key before ops are asked to look; declines are final
+// for the attempt and handled by dunning.
+func renewalChargeOptions(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout:    30 * time.Second,
+		HeartbeatTimeout:       5 * time.Second,
+		ScheduleToCloseTimeout: 72 * time.Hour,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 10 * time.Minute,
+			NonRetryableErrorTypes: []string{
+				activities.ErrTypeCardDeclined, activities.ErrTypeCardDeclinedHard, activities.ErrTypePaymentRejected,
+				activities.ErrTypeUnknownProvider, activities.ErrTypeOrderState,
+			},
+		},
+	})
+}
+
+// emailOptions: one email. The activity itself guarantees at most one send per event, so it
+// may retry freely; after an hour the email is given up and the run goes on.
+func emailOptions(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout:    30 * time.Second,
+		ScheduleToCloseTimeout: time.Hour,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 5 * time.Minute,
+			NonRetryableErrorTypes: []string{activities.ErrTypeInvalidEmail, activities.ErrTypeMailerNotConfigured},
+		},
+	})
+}
+
+// sweepOptions: one page of a sweep (a query, or a batch of workflow starts). Retried until it
+// works: both are idempotent.
+func sweepOptions(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout:    2 * time.Minute,
+		HeartbeatTimeout:       30 * time.Second,
+		ScheduleToCloseTimeout: time.Hour,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute,
 		},
 	})
 }

@@ -3,6 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
@@ -22,6 +23,10 @@ func Purchase(ctx workflow.Context, in PurchaseInput) (CheckoutState, error) {
 		return p.state, err
 	}
 	state, err := p.run(ctx)
+	// Runs recorded before receipts existed replay without one.
+	if err == nil && state.Status == StatusCompleted && workflow.GetVersion(ctx, "receipt-email", workflow.DefaultVersion, 1) == 1 {
+		p.sendReceipt(ctx)
+	}
 	// Let every waiting BFF request receive the outcome before the run closes.
 	if werr := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); werr != nil && err == nil {
 		err = werr
@@ -30,8 +35,24 @@ func Purchase(ctx workflow.Context, in PurchaseInput) (CheckoutState, error) {
 }
 
 type purchase struct {
-	in    PurchaseInput
-	state CheckoutState
+	in       PurchaseInput
+	state    CheckoutState
+	customer directory.Customer
+	plan     *activities.Plan
+	// periodEnd is the end of the first period (or the trial) of a plan bought.
+	periodEnd *time.Time
+}
+
+// sendReceipt emails the customer the receipt of a completed checkout.
+func (p *purchase) sendReceipt(ctx workflow.Context) {
+	receipt := &activities.ReceiptEmail{
+		Name: p.customer.Name, OrderID: p.state.OrderID, Amount: p.state.Amount, Currency: p.state.Currency,
+		Description: "your order", PeriodEnd: p.periodEnd,
+	}
+	if p.plan != nil {
+		receipt.Description = p.plan.Name
+	}
+	sendEmail(ctx, activities.EmailInput{EventKey: "receipt/order/" + p.state.OrderID, To: p.customer.Email, Receipt: receipt})
 }
 
 func (p *purchase) setup(ctx workflow.Context) error {
@@ -80,42 +101,110 @@ func (p *purchase) run(ctx workflow.Context) (CheckoutState, error) {
 		return p.state, err
 	}
 	p.state.OrderID, p.state.Amount, p.state.Currency = order.OrderID, order.Amount, order.Currency
+	p.customer, p.plan = customer, order.Plan
 	if order.Failure != nil {
 		return p.fail(*order.Failure), nil
 	}
 
-	chargeKey := workflowID + "/charge"
-	p.state.Status = StatusCharging
-	var charge activities.ChargeResult
-	err = workflow.ExecuteActivity(chargeOptions(ctx), a.Charge, activities.ChargeInput{
-		OrderID: order.OrderID, Provider: p.in.Payment.Provider, Token: p.in.Payment.Token,
-		Amount: order.Amount, Currency: order.Currency, IdempotencyKey: chargeKey,
-		Description: "cartflow checkout " + p.in.CheckoutID,
-	}).Get(ctx, &charge)
-	if err != nil {
-		if f, ok := finalFailure(err); ok {
-			// The charge activity recorded the refusal on the order already.
-			return p.fail(f), nil
-		}
-		// Retries ran out with the outcome unknown: money may have moved, so compensate.
-		return p.compensate(ctx, chargeKey, "", store.Failure{
-			Code: "payment_unavailable", Message: "the payment could not be completed; any amount taken has been refunded",
-		})
+	if order.Plan != nil {
+		return p.subscribe(ctx, customer, order)
 	}
-	p.state.Status = StatusPaid
 
-	if err := p.registerAndComplete(ctx, customer, order.OrderID); err != nil {
+	chargeKey := workflowID + "/charge"
+	charge, done, err := p.charge(ctx, activities.ChargeInput{Token: p.in.Payment.Token, IdempotencyKey: chargeKey}, order)
+	if done {
+		return p.state, err
+	}
+	if err := p.registerAndComplete(ctx, customer, order.OrderID, nil); err != nil {
 		workflow.GetLogger(ctx).Error("registration failed after payment; refunding", "error", err)
-		return p.compensate(ctx, chargeKey, charge.ProviderRef, store.Failure{
-			Code: "registration_failed", Message: "we could not set up your account, so your payment has been refunded",
-		})
+		return p.compensate(ctx, chargeKey, charge.ProviderRef, registrationFailed)
 	}
 	p.state.Status = StatusCompleted
 	return p.state, nil
 }
 
-// registerAndComplete registers and confirms the customer in the User Directory and completes the order.
-func (p *purchase) registerAndComplete(ctx workflow.Context, customer directory.Customer, orderID string) error {
+var registrationFailed = store.Failure{
+	Code: "registration_failed", Message: "we could not set up your account, so your payment has been refunded",
+}
+
+// charge takes the order's amount. When done is true the checkout is over (declined, or
+// compensated after an unknown outcome) and p.state and err are its result.
+func (p *purchase) charge(ctx workflow.Context, in activities.ChargeInput, order activities.OrderSummary) (activities.ChargeResult, bool, error) {
+	in.OrderID, in.Provider, in.Amount, in.Currency = order.OrderID, p.in.Payment.Provider, order.Amount, order.Currency
+	in.Description = "cartflow checkout " + p.in.CheckoutID
+	p.state.Status = StatusCharging
+	var charge activities.ChargeResult
+	err := workflow.ExecuteActivity(chargeOptions(ctx), a.Charge, in).Get(ctx, &charge)
+	if err != nil {
+		if f, ok := finalFailure(err); ok {
+			// The charge activity recorded the refusal on the order already.
+			p.fail(f)
+			return charge, true, nil
+		}
+		// Retries ran out with the outcome unknown: money may have moved, so compensate.
+		_, err := p.compensate(ctx, in.IdempotencyKey, "", store.Failure{
+			Code: "payment_unavailable", Message: "the payment could not be completed; any amount taken has been refunded",
+		})
+		return charge, true, err
+	}
+	p.state.Status = StatusPaid
+	return charge, false, nil
+}
+
+// subscribe sells a plan: save the customer's payment method with the provider, charge the
+// first period unless the plan starts with a trial, then register the customer and start the
+// subscription. If that fails after money moved, the charge is refunded.
+func (p *purchase) subscribe(ctx workflow.Context, customer directory.Customer, order activities.OrderSummary) (CheckoutState, error) {
+	workflowID := workflow.GetInfo(ctx).WorkflowExecution.ID
+	var saved activities.SavedPaymentMethod
+	err := workflow.ExecuteActivity(chargeOptions(ctx), a.SavePaymentMethod, activities.SavePaymentMethodInput{
+		OrderID: order.OrderID, Provider: p.in.Payment.Provider, Token: p.in.Payment.Token,
+		Email: customer.Email, Name: customer.Name, IdempotencyKey: workflowID + "/save-payment-method",
+	}).Get(ctx, &saved)
+	if err != nil {
+		if f, ok := finalFailure(err); ok {
+			// The activity recorded the refusal on the order already.
+			return p.fail(f), nil
+		}
+		// Saving a card moves no money, so giving up needs no refund.
+		unavailable := store.Failure{Code: "payment_unavailable", Message: "your payment method could not be saved; nothing was charged"}
+		if err := workflow.ExecuteLocalActivity(orderOptions(ctx), a.FailOrder,
+			activities.OrderFailure{OrderID: order.OrderID, Failure: unavailable}).Get(ctx, nil); err != nil {
+			return p.state, err
+		}
+		return p.fail(unavailable), nil
+	}
+
+	chargeKey := workflowID + "/charge"
+	var charge activities.ChargeResult
+	if order.Amount > 0 {
+		var done bool
+		charge, done, err = p.charge(ctx, activities.ChargeInput{
+			Token: saved.PaymentMethodRef, CustomerRef: saved.CustomerRef, IdempotencyKey: chargeKey,
+		}, order)
+		if done {
+			return p.state, err
+		}
+	}
+	if err := p.registerAndComplete(ctx, customer, order.OrderID, &saved); err != nil {
+		workflow.GetLogger(ctx).Error("registration failed after the payment method was saved", "error", err)
+		if order.Amount > 0 {
+			return p.compensate(ctx, chargeKey, charge.ProviderRef, registrationFailed)
+		}
+		noAccount := store.Failure{Code: "registration_failed", Message: "we could not set up your account; nothing was charged"}
+		if err := workflow.ExecuteLocalActivity(orderOptions(ctx), a.FailOrder,
+			activities.OrderFailure{OrderID: order.OrderID, Failure: noAccount}).Get(ctx, nil); err != nil {
+			return p.state, err
+		}
+		return p.fail(noAccount), nil
+	}
+	p.state.Status = StatusCompleted
+	return p.state, nil
+}
+
+// registerAndComplete registers and confirms the customer in the User Directory, starts the
+// subscription when the order bought a plan (saved is its payment method), and completes the order.
+func (p *purchase) registerAndComplete(ctx workflow.Context, customer directory.Customer, orderID string, saved *activities.SavedPaymentMethod) error {
 	ctx = afterChargeOptions(ctx)
 	var userID string
 	if err := workflow.ExecuteLocalActivity(ctx, a.RegisterUser, customer).Get(ctx, &userID); err != nil {
@@ -123,6 +212,16 @@ func (p *purchase) registerAndComplete(ctx workflow.Context, customer directory.
 	}
 	if err := workflow.ExecuteLocalActivity(ctx, a.ConfirmUser, userID).Get(ctx, nil); err != nil {
 		return fmt.Errorf("confirm user: %w", err)
+	}
+	if saved != nil {
+		var sub activities.Subscription
+		if err := workflow.ExecuteLocalActivity(ctx, a.CreateSubscription, activities.CreateSubscriptionInput{
+			OrderID: orderID, UserID: userID, Provider: p.in.Payment.Provider, CustomerRef: saved.CustomerRef,
+			PaymentMethodRef: saved.PaymentMethodRef, Start: workflow.Now(ctx),
+		}).Get(ctx, &sub); err != nil {
+			return fmt.Errorf("create subscription: %w", err)
+		}
+		p.state.SubscriptionID, p.periodEnd = sub.ID, &sub.CurrentPeriodEnd
 	}
 	if err := workflow.ExecuteLocalActivity(ctx, a.CompleteOrder, activities.CompleteOrderInput{OrderID: orderID, UserID: userID}).Get(ctx, nil); err != nil {
 		return fmt.Errorf("complete order: %w", err)

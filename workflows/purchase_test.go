@@ -36,6 +36,13 @@ func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 	return env
 }
 
+// mockReceipt expects the receipt of the completed order, once.
+func mockReceipt(env *testsuite.TestWorkflowEnvironment, orderID string) {
+	env.OnActivity(a.SendEmail, mock.Anything, mock.MatchedBy(func(in activities.EmailInput) bool {
+		return in.EventKey == "receipt/order/"+orderID && in.To == "ann@example.com" && in.Receipt != nil
+	})).Return(activities.EmailResult{Sent: true}, nil).Once()
+}
+
 func mockOrder(env *testsuite.TestWorkflowEnvironment) {
 	env.OnActivity(a.CreateOrder, mock.Anything, mock.MatchedBy(func(in activities.CreateOrderInput) bool {
 		return in.Customer.Email == "ann@example.com" && in.WorkflowID == testWorkflowID && in.Rejection == nil
@@ -87,6 +94,7 @@ func TestPurchaseCompletes(t *testing.T) {
 	mockOrder(env)
 	mockChargeOK(env)
 	mockRegistration(env)
+	mockReceipt(env, "order-1")
 
 	env.ExecuteWorkflow(Purchase, testInput)
 
@@ -257,5 +265,80 @@ func (u *updateResult) Complete(v any, err error) {
 	u.err = err
 	if s, ok := v.(CheckoutState); ok {
 		u.state = s
+	}
+}
+
+// planInput buys a plan; the order activity decides from the catalog that it is one.
+var planInput = func() PurchaseInput {
+	in := testInput
+	in.Items = []Item{{SKU: "plan-monthly", Quantity: 1}}
+	return in
+}()
+
+func TestPurchaseOfATrialPlanSavesTheCardAndChargesNothing(t *testing.T) {
+	env := newEnv(t)
+	env.OnActivity(a.CreateOrder, mock.Anything, mock.Anything).Return(activities.OrderSummary{
+		OrderID: "order-1", Status: "pending", Amount: 0, Currency: "usd",
+		Plan: &activities.Plan{SKU: "plan-monthly", Name: "Plus", Amount: 900, Currency: "usd", BillingInterval: "month", TrialDays: 14},
+	}, nil).Once()
+	env.OnActivity(a.SavePaymentMethod, mock.Anything, activities.SavePaymentMethodInput{
+		OrderID: "order-1", Provider: "stripe", Token: "pm_card_visa", Email: "ann@example.com", Name: "Ann Lee",
+		IdempotencyKey: testWorkflowID + "/save-payment-method",
+	}).Return(activities.SavedPaymentMethod{CustomerRef: "cus_1", PaymentMethodRef: "pm_saved"}, nil).Once()
+	env.OnActivity(a.RegisterUser, mock.Anything, directory.Customer{Email: "ann@example.com", Name: "Ann Lee"}).Return("user-1", nil).Once()
+	env.OnActivity(a.ConfirmUser, mock.Anything, "user-1").Return(nil).Once()
+	env.OnActivity(a.CreateSubscription, mock.Anything, mock.MatchedBy(func(in activities.CreateSubscriptionInput) bool {
+		return in.OrderID == "order-1" && in.UserID == "user-1" && in.CustomerRef == "cus_1" && in.PaymentMethodRef == "pm_saved" && !in.Start.IsZero()
+	})).Return(activities.Subscription{ID: "sub-1", Status: SubscriptionTrialing}, nil).Once()
+	env.OnActivity(a.CompleteOrder, mock.Anything, activities.CompleteOrderInput{OrderID: "order-1", UserID: "user-1"}).Return(nil).Once()
+	mockReceipt(env, "order-1")
+
+	env.ExecuteWorkflow(Purchase, planInput)
+
+	st := result(t, env)
+	if st.Status != StatusCompleted || st.SubscriptionID != "sub-1" || st.Amount != 0 {
+		t.Fatalf("state %+v", st)
+	}
+	// No Charge mock was set: a charge would have run the real activity and failed the test.
+}
+
+func TestPurchaseOfAPaidPlanChargesTheSavedCard(t *testing.T) {
+	env := newEnv(t)
+	env.OnActivity(a.CreateOrder, mock.Anything, mock.Anything).Return(activities.OrderSummary{
+		OrderID: "order-1", Status: "pending", Amount: 9000, Currency: "usd",
+		Plan: &activities.Plan{SKU: "plan-yearly", Name: "Plus yearly", Amount: 9000, Currency: "usd", BillingInterval: "year"},
+	}, nil).Once()
+	env.OnActivity(a.SavePaymentMethod, mock.Anything, mock.Anything).
+		Return(activities.SavedPaymentMethod{CustomerRef: "cus_1", PaymentMethodRef: "pm_saved"}, nil).Once()
+	env.OnActivity(a.Charge, mock.Anything, mock.MatchedBy(func(in activities.ChargeInput) bool {
+		return in.Token == "pm_saved" && in.CustomerRef == "cus_1" && !in.OffSession && in.Amount == 9000 &&
+			in.IdempotencyKey == testWorkflowID+"/charge"
+	})).Return(activities.ChargeResult{ProviderRef: "pi_1"}, nil).Once()
+	env.OnActivity(a.RegisterUser, mock.Anything, mock.Anything).Return("user-1", nil).Once()
+	env.OnActivity(a.ConfirmUser, mock.Anything, "user-1").Return(nil).Once()
+	env.OnActivity(a.CreateSubscription, mock.Anything, mock.Anything).Return(activities.Subscription{ID: "sub-1", Status: SubscriptionActive}, nil).Once()
+	env.OnActivity(a.CompleteOrder, mock.Anything, mock.Anything).Return(nil).Once()
+	mockReceipt(env, "order-1")
+
+	env.ExecuteWorkflow(Purchase, planInput)
+
+	if st := result(t, env); st.Status != StatusCompleted || st.SubscriptionID != "sub-1" || st.Amount != 9000 {
+		t.Fatalf("state %+v", st)
+	}
+}
+
+func TestPurchaseOfAPlanFailsWhenTheCardCannotBeSaved(t *testing.T) {
+	env := newEnv(t)
+	env.OnActivity(a.CreateOrder, mock.Anything, mock.Anything).Return(activities.OrderSummary{
+		OrderID: "order-1", Status: "pending", Currency: "usd", Plan: &activities.Plan{SKU: "plan-monthly", TrialDays: 14},
+	}, nil).Once()
+	env.OnActivity(a.SavePaymentMethod, mock.Anything, mock.Anything).Return(activities.SavedPaymentMethod{},
+		temporal.NewNonRetryableApplicationError("declined", activities.ErrTypeCardDeclined, nil,
+			activities.Failure{Code: "card_declined", DeclineCode: "generic_decline", Message: "Your card was declined."})).Once()
+
+	env.ExecuteWorkflow(Purchase, planInput)
+
+	if st := result(t, env); st.Status != StatusFailed || st.FailureCode != "card_declined" || st.SubscriptionID != "" {
+		t.Fatalf("state %+v", st)
 	}
 }

@@ -5,25 +5,29 @@ import (
 	"testing"
 
 	"go.temporal.io/sdk/worker"
-	"go.temporal.io/sdk/workflow"
 )
 
 // TestReplayRecordedHistories replays histories recorded from real runs on the Temporal dev
-// server (make dev, then `temporal workflow show --output json`). A change to Purchase that
-// would break runs already in flight fails here with a nondeterminism error.
+// server: the end-to-end tests write them when CARTFLOW_RECORD_HISTORIES names testdata/ (see
+// the README), and the first Purchase ones came from `temporal workflow show --output json`.
+// A change to a workflow that would break runs already in flight fails here with a
+// nondeterminism error.
 func TestReplayRecordedHistories(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join("testdata", "purchase_*.json"))
+	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(files) < 3 {
-		t.Fatalf("found %d recorded histories, want the completed, declined and retried runs", len(files))
+	// Every workflow type has at least one recorded run.
+	for _, prefix := range []string{"purchase_", "renewal_renewed", "renewal_canceled", "renewal_sweep", "subscription_change_", "daily_summary", "cleanup"} {
+		if m, _ := filepath.Glob(filepath.Join("testdata", prefix+"*.json")); len(m) == 0 {
+			t.Errorf("no recorded history matches %s*.json", prefix)
+		}
 	}
 	for _, file := range files {
 		t.Run(filepath.Base(file), func(t *testing.T) {
 			t.Parallel()
 			replayer := worker.NewWorkflowReplayer()
-			replayer.RegisterWorkflowWithOptions(Purchase, workflow.RegisterOptions{Name: PurchaseWorkflowType})
+			Register(replayer)
 			if err := replayer.ReplayWorkflowHistoryFromJSONFile(nil, file); err != nil {
 				t.Fatalf("replay %s: %v", file, err)
 			}

@@ -106,6 +106,10 @@ type CleanupInput struct {
 	MaxBatchesPerRun int `json:"max_batches_per_run"`
 	// AsOf is fixed when the cleanup begins and carried across continue-as-new.
 	AsOf time.Time `json:"as_of"`
+	// ResumeTask is the task the previous run stopped in; empty on the first run. Without it a
+	// new run would start over at the first task and, with a small MaxBatchesPerRun, never get
+	// past the tasks that are already done.
+	ResumeTask string `json:"resume_task,omitempty"`
 	// Progress so far, carried across continue-as-new.
 	Progress CleanupCounts `json:"progress"`
 }
@@ -118,4 +122,88 @@ type CleanupCounts struct {
 	PrunedWebhookEvents int `json:"pruned_webhook_events"`
 	Batches             int `json:"batches"`
 	ContinuedAsNew      int `json:"continued_as_new"`
+}
+
+// SignalPaymentMethodUpdated tells a running renewal that the customer saved a new payment
+// method: a renewal in dunning retries at once with it.
+const SignalPaymentMethodUpdated = "payment-method-updated"
+
+// SignalSubscriptionChanged tells a running renewal that the subscription was changed through
+// the BFF; its payload is a SubscriptionChangeSignal.
+const SignalSubscriptionChanged = "subscription-changed"
+
+// Subscription changes a customer can ask for.
+const (
+	ChangeCancelNow         = "cancel_now"
+	ChangeCancelAtPeriodEnd = "cancel_at_period_end"
+	ChangeResume            = "resume"
+	ChangePaymentMethod     = "update_payment_method"
+)
+
+// SubscriptionChangeSignal is the payload of SignalSubscriptionChanged.
+type SubscriptionChangeSignal struct {
+	Action string `json:"action"`
+}
+
+// Renewal stages, as the status query reports them.
+const (
+	RenewalStarting = "starting"
+	RenewalCharging = "charging"
+	RenewalDunning  = "dunning"
+	RenewalDone     = "done"
+)
+
+// RenewalState is a running renewal as its status query reports it.
+type RenewalState struct {
+	Stage    string `json:"stage"`
+	OrderID  string `json:"order_id,omitempty"`
+	Attempts int    `json:"attempts"`
+	// NextRetryAt is when the next dunning attempt is due, while the renewal waits for it.
+	NextRetryAt *time.Time `json:"next_retry_at,omitempty"`
+	LastDecline string     `json:"last_decline,omitempty"`
+}
+
+// Renewal outcomes.
+const (
+	RenewalRenewed  = "renewed"
+	RenewalCanceled = "canceled"
+	RenewalSkipped  = "skipped"
+)
+
+// RenewalResult is how a renewal ended.
+type RenewalResult struct {
+	Outcome  string `json:"outcome"`
+	Reason   string `json:"reason"`
+	OrderID  string `json:"order_id,omitempty"`
+	Attempts int    `json:"attempts"`
+	// NewPeriodEnd is the end of the period the renewal paid for.
+	NewPeriodEnd *time.Time `json:"new_period_end,omitempty"`
+}
+
+// SubscriptionChangeWorkflowType is the registered name of the SubscriptionChange workflow.
+const SubscriptionChangeWorkflowType = "SubscriptionChange"
+
+// SubscriptionChangeWorkflowID names one change request; requestKey is the client's
+// Idempotency-Key, so that a repeated request joins the change it repeats.
+func SubscriptionChangeWorkflowID(subscriptionID, requestKey string) string {
+	return "subscription-change-" + subscriptionID + "-" + requestKey
+}
+
+// SubscriptionChangeInput asks for one change of a subscription.
+type SubscriptionChangeInput struct {
+	SubscriptionID string `json:"subscription_id"`
+	// Action is one of the Change* constants.
+	Action string `json:"action"`
+	// Payment is the new payment method, for ChangePaymentMethod.
+	Payment Payment `json:"payment,omitempty"`
+}
+
+// SubscriptionChangeResult is how a change request ended. A refused change (a card declined
+// while saving it, a resume of a canceled subscription) is a result, not a workflow failure.
+type SubscriptionChangeResult struct {
+	SubscriptionID string `json:"subscription_id"`
+	Status         string `json:"status"`
+	// FailureCode and FailureMessage say why the change was refused; empty when it was made.
+	FailureCode    string `json:"failure_code,omitempty"`
+	FailureMessage string `json:"failure_message,omitempty"`
 }

@@ -32,6 +32,46 @@ type Worker struct {
 	StripeTimeout time.Duration `envconfig:"STRIPE_TIMEOUT" default:"10s"`
 	// MaxConcurrentActivities caps how many activities this worker runs at once.
 	MaxConcurrentActivities int `envconfig:"WORKER_MAX_CONCURRENT_ACTIVITIES" default:"200"`
+
+	SMTP
+
+	// OpsEmail receives the daily summary.
+	OpsEmail string `envconfig:"OPS_EMAIL" default:"ops@cartflow.local"`
+
+	Schedules
+}
+
+// SMTP configures outgoing email. The password is never logged.
+type SMTP struct {
+	Addr     string        `envconfig:"SMTP_ADDR" default:"127.0.0.1:1025"`
+	From     string        `envconfig:"SMTP_FROM" default:"cartflow <no-reply@cartflow.local>"`
+	Username string        `envconfig:"SMTP_USERNAME" default:""`
+	Password string        `envconfig:"SMTP_PASSWORD" default:""`
+	Timeout  time.Duration `envconfig:"SMTP_TIMEOUT" default:"10s"`
+}
+
+// Schedules configures the Temporal Schedules that replace the cron runner, and the jobs they start.
+// The worker writes them to Temporal at every start.
+type Schedules struct {
+	// Paused creates or keeps every schedule paused; ops can still trigger one by hand.
+	Paused bool `envconfig:"SCHEDULES_PAUSED" default:"false"`
+	// CatchupWindow bounds how far back missed runs are made up after an outage.
+	CatchupWindow time.Duration `envconfig:"SCHEDULE_CATCHUP_WINDOW" default:"1h"`
+
+	RenewalSweepInterval time.Duration `envconfig:"RENEWAL_SWEEP_INTERVAL" default:"1h"`
+	RenewalBatchSize     int           `envconfig:"RENEWAL_BATCH_SIZE" default:"500"`
+	// DunningRetryAfter lists the waits, from the first declined renewal, before each retry.
+	DunningRetryAfter   []time.Duration `envconfig:"DUNNING_RETRY_AFTER" default:"24h,72h,120h,168h"`
+	TrialReminderBefore time.Duration   `envconfig:"TRIAL_REMINDER_BEFORE" default:"72h"`
+
+	// SummaryCron and CleanupCron are cron expressions in UTC.
+	SummaryCron string `envconfig:"SUMMARY_CRON" default:"0 6 * * *"`
+	CleanupCron string `envconfig:"CLEANUP_CRON" default:"30 3 * * *"`
+
+	AbandonedCheckoutAge time.Duration `envconfig:"ABANDONED_CHECKOUT_AGE" default:"24h"`
+	UnconfirmedUserAge   time.Duration `envconfig:"UNCONFIRMED_USER_AGE" default:"720h"`
+	RecordRetention      time.Duration `envconfig:"RECORD_RETENTION" default:"2160h"`
+	CleanupBatchSize     int           `envconfig:"CLEANUP_BATCH_SIZE" default:"500"`
 }
 
 // API holds the BFF's settings.

@@ -163,6 +163,9 @@ func (s *Stack) env(extra ...string) []string {
 		"STRIPE_API_URL="+s.StripeURL,
 		"SEED_DEV_CATALOG=true",
 	)
+	if s.Mailpit != nil {
+		env = append(env, "SMTP_ADDR="+s.Mailpit.SMTPAddr())
+	}
 	env = append(env, extra...)
 	return append(env, s.opts.Env...)
 }

@@ -109,6 +109,7 @@ func TestPurchaseCompletes(t *testing.T) {
 	if res.Amount != 2*2500+1200 || res.Currency != "usd" {
 		t.Errorf("amount %d %s, want 6200 usd (priced from the catalog)", res.Amount, res.Currency)
 	}
+	recordHistory(t, "checkout-"+key, "purchase_completed_with_receipt")
 	wantRedirect := "/orders/" + res.CheckoutID + "/confirmation"
 	if !strings.HasSuffix(res.RedirectURL, wantRedirect) {
 		t.Errorf("redirect_url %q, want suffix %q", res.RedirectURL, wantRedirect)

@@ -45,9 +45,10 @@ func runMain(m *testing.M) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	stack, err = devstack.StartStack(ctx, devstack.StackOptions{
-		Dir: dir, DatabaseURL: os.Getenv("DATABASE_URL"),
-		// A short wait makes the 202 path cheap to reach in the crash test.
-		Env: []string{"CHECKOUT_WAIT=5s", "LOG_LEVEL=info"},
+		Dir: dir, DatabaseURL: os.Getenv("DATABASE_URL"), Mailpit: true,
+		// A short wait makes the 202 path cheap to reach in the crash test. The schedules stay
+		// paused so that only the tests trigger them.
+		Env: []string{"CHECKOUT_WAIT=5s", "LOG_LEVEL=info", "SCHEDULES_PAUSED=true"},
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: start stack:", err)
@@ -121,7 +122,9 @@ type checkoutResp struct {
 	Currency    string `json:"currency"`
 	RedirectURL string `json:"redirect_url"`
 	StatusURL   string `json:"status_url"`
-	Failure     *struct {
+	// SubscriptionID is set when the checkout bought a plan.
+	SubscriptionID string `json:"subscription_id"`
+	Failure        *struct {
 		Code        string `json:"code"`
 		DeclineCode string `json:"decline_code"`
 		Message     string `json:"message"`

@@ -1,0 +1,21 @@
+package workflows
+
+import (
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+)
+
+// Register registers every cartflow workflow under its contract name, so that the names the
+// BFF and the schedules use and the names the worker serves cannot drift apart.
+func Register(r worker.WorkflowRegistry) {
+	for name, fn := range map[string]any{
+		PurchaseWorkflowType:           Purchase,
+		RenewalWorkflowType:            Renewal,
+		RenewalSweepWorkflowType:       RenewalSweep,
+		SubscriptionChangeWorkflowType: SubscriptionChange,
+		DailySummaryWorkflowType:       DailySummary,
+		CleanupWorkflowType:            Cleanup,
+	} {
+		r.RegisterWorkflowWithOptions(fn, workflow.RegisterOptions{Name: name})
+	}
+}
