@@ -55,19 +55,25 @@ func validIdempotencyKey(key string) *apiError {
 	return nil
 }
 
-// decodeCheckout reads the body strictly: unknown fields, wrong types and trailing data are refused.
+// decodeCheckout reads the body of POST /api/v1/checkouts strictly.
 func decodeCheckout(body io.Reader) (checkoutRequest, error) {
 	var req checkoutRequest
+	return req, decodeStrict(body, &req)
+}
+
+// decodeStrict reads a JSON body into v strictly: unknown fields, wrong types and trailing data
+// are refused, each with the field at fault, so that a client's mistake is never half-understood.
+func decodeStrict(body io.Reader, v any) error {
 	raw, err := io.ReadAll(body)
 	if err != nil {
 		if isBodyTooLarge(err) {
-			return req, errBodyTooLarge
+			return errBodyTooLarge
 		}
-		return req, badRequest("unreadable_body", "", "the request body could not be read")
+		return badRequest("unreadable_body", "", "the request body could not be read")
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
+	if err := dec.Decode(v); err != nil {
 		var typeErr *json.UnmarshalTypeError
 		switch {
 		case errors.As(err, &typeErr):
@@ -75,19 +81,19 @@ func decodeCheckout(body io.Reader) (checkoutRequest, error) {
 			if field == "" {
 				field = "body"
 			}
-			return req, badRequest("invalid_type", field, fmt.Sprintf("%s must be %s", field, jsonKind(typeErr.Type)))
+			return badRequest("invalid_type", field, fmt.Sprintf("%s must be %s", field, jsonKind(typeErr.Type)))
 		case strings.HasPrefix(err.Error(), "json: unknown field "):
 			field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-			return req, badRequest("unknown_field", field, "the request has a field this API does not know")
+			return badRequest("unknown_field", field, "the request has a field this API does not know")
 		default:
-			return req, badRequest("malformed_json", "", "the request body is not valid JSON")
+			return badRequest("malformed_json", "", "the request body is not valid JSON")
 		}
 	}
 	// Token, unlike More, also sees a stray closing bracket after the object.
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return req, badRequest("malformed_json", "", "the request body has data after the JSON object")
+		return badRequest("malformed_json", "", "the request body has data after the JSON object")
 	}
-	return req, nil
+	return nil
 }
 
 // jsonKind names the JSON type a Go type decodes from, so that messages never show Go internals.
@@ -133,14 +139,24 @@ func (r *checkoutRequest) validate() (directory.Customer, *apiError) {
 				fmt.Sprintf("quantity must be between 1 and %d", store.MaxLineQuantity))
 		}
 	}
-	pattern, ok := tokenPatterns[r.Payment.Provider]
-	if !ok {
-		return directory.Customer{}, unprocessable("unknown_provider", "payment.provider", "payment.provider must be one of: stripe")
-	}
-	if !pattern.MatchString(r.Payment.Token) {
-		return directory.Customer{}, unprocessable("invalid_token", "payment.token", "payment.token must be a provider token from the storefront, never card data")
+	if aerr := validPayment("payment.", r.Payment.Provider, r.Payment.Token); aerr != nil {
+		return directory.Customer{}, aerr
 	}
 	return directory.Customer{Email: email, Name: name}, nil
+}
+
+// validPayment checks a payment method as the storefront sends it: a known provider and a token
+// of that provider's shape, so that card data is refused without being echoed. prefix is where
+// the fields sit in the request ("payment." in a checkout, "" at the top of a body).
+func validPayment(prefix, provider, token string) *apiError {
+	pattern, ok := tokenPatterns[provider]
+	if !ok {
+		return unprocessable("unknown_provider", prefix+"provider", prefix+"provider must be one of: stripe")
+	}
+	if !pattern.MatchString(token) {
+		return unprocessable("invalid_token", prefix+"token", prefix+"token must be a provider token from the storefront, never card data")
+	}
+	return nil
 }
 
 // lines returns the cart as store lines.

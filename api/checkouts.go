@@ -41,6 +41,9 @@ type checkoutResponse struct {
 	RedirectURL string         `json:"redirect_url,omitempty"`
 	StatusURL   string         `json:"status_url"`
 	Items       []checkoutLine `json:"items,omitempty"`
+	// SubscriptionID is the subscription the checkout started, when it bought a plan. Only the
+	// buyer receives it, and it is what authorizes /api/v1/subscriptions/{id}.
+	SubscriptionID string `json:"subscription_id,omitempty"`
 }
 
 type checkoutLine struct {
@@ -65,19 +68,46 @@ func (s *server) response(checkoutID string, status workflows.Status, orderID st
 	return r
 }
 
-func (s *server) orderResponse(o store.Order) checkoutResponse {
+// orderResponse is a checkout as the read model has it, with the subscription the order bought, if any.
+func (s *server) orderResponse(ctx context.Context, o store.Order) (checkoutResponse, error) {
 	r := s.response(o.CheckoutID, workflows.Status(o.Status), o.ID, o.TotalAmount, o.Currency,
 		store.Failure{Code: o.FailureCode, DeclineCode: o.DeclineCode, Message: o.FailureMessage})
 	for _, l := range o.Lines {
 		r.Items = append(r.Items, checkoutLine{SKU: l.SKU, Name: l.Name, Quantity: l.Quantity, UnitAmount: l.UnitAmount, LineAmount: l.LineAmount})
 	}
-	return r
+	sub, err := s.store.SubscriptionByOrder(ctx, o.ID)
+	switch {
+	case err == nil:
+		r.SubscriptionID = sub.ID
+	case !errors.Is(err, store.ErrNotFound):
+		return r, err
+	}
+	return r, nil
 }
 
 func (s *server) stateResponse(st workflows.CheckoutState) checkoutResponse {
-	return s.response(st.CheckoutID, st.Status, st.OrderID, st.Amount, st.Currency,
+	r := s.response(st.CheckoutID, st.Status, st.OrderID, st.Amount, st.Currency,
 		store.Failure{Code: st.FailureCode, DeclineCode: st.DeclineCode, Message: st.FailureMessage})
+	r.SubscriptionID = st.SubscriptionID
+	return r
 }
+
+// writeOrder answers with the checkout the read model has and the given headers, or with the
+// error reading it (without those headers, which describe a checkout).
+func (s *server) writeOrder(c *gin.Context, status int, o store.Order, header http.Header) {
+	r, err := s.orderResponse(c.Request.Context(), o)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	for k, v := range header {
+		c.Header(k, v[0])
+	}
+	c.JSON(status, r)
+}
+
+// replayed marks an answer served again from the read model.
+var replayed = http.Header{"Idempotent-Replayed": {"true"}}
 
 // createCheckout validates the request, then starts the Purchase workflow with Update-With-Start
 // and waits a bounded time for the payment outcome: 201 with the outcome, or 202 with the
@@ -123,8 +153,7 @@ func (s *server) createCheckout(c *gin.Context) {
 			return
 		}
 		if workflows.Status(o.Status).Final() {
-			c.Header("Idempotent-Replayed", "true")
-			c.JSON(http.StatusCreated, s.orderResponse(o))
+			s.writeOrder(c, http.StatusCreated, o, replayed)
 			return
 		}
 	} else if !errors.Is(err, store.ErrNotFound) {
@@ -220,11 +249,9 @@ func (s *server) answerFromReadModel(c *gin.Context, key, hash string, cause err
 		writeError(c, errIdempotencyReused)
 	case err == nil && !workflows.Status(o.Status).Final():
 		// Known but unfinished: the storefront polls, as after any 202.
-		c.Header("Location", "/api/v1/checkouts/"+o.CheckoutID)
-		c.JSON(http.StatusAccepted, s.orderResponse(o))
+		s.writeOrder(c, http.StatusAccepted, o, http.Header{"Location": {"/api/v1/checkouts/" + o.CheckoutID}})
 	case err == nil:
-		c.Header("Idempotent-Replayed", "true")
-		c.JSON(http.StatusCreated, s.orderResponse(o))
+		s.writeOrder(c, http.StatusCreated, o, replayed)
 	default:
 		s.log.ErrorContext(c.Request.Context(), "start checkout", "error", cause, "request_id", c.GetString(requestIDKey))
 		writeError(c, errUnavailable)
@@ -247,5 +274,5 @@ func (s *server) getCheckout(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, s.orderResponse(o))
+	s.writeOrder(c, http.StatusOK, o, nil)
 }

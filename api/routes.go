@@ -19,5 +19,9 @@ func (s *server) routes() *gin.Engine {
 	v1.GET("/products", s.listProducts)
 	v1.POST("/checkouts", s.limitBody, s.createCheckout)
 	v1.GET("/checkouts/:id", s.getCheckout)
+	v1.GET("/subscriptions/:id", s.getSubscription)
+	v1.POST("/subscriptions/:id/cancel", s.limitBody, s.cancelSubscription)
+	v1.POST("/subscriptions/:id/resume", s.limitBody, s.resumeSubscription)
+	v1.PUT("/subscriptions/:id/payment-method", s.limitBody, s.changePaymentMethod)
 	return r
 }

@@ -20,6 +20,9 @@ type checkoutStore interface {
 	ProductsBySKU(ctx context.Context, skus []string) (map[string]store.Product, error)
 	CheckoutByID(ctx context.Context, checkoutID string) (store.Order, error)
 	CheckoutByIdempotencyKey(ctx context.Context, key string) (store.Order, error)
+	SubscriptionByID(ctx context.Context, id string) (store.Subscription, error)
+	SubscriptionHistory(ctx context.Context, id string) ([]store.SubscriptionEvent, error)
+	SubscriptionByOrder(ctx context.Context, orderID string) (store.Subscription, error)
 }
 
 // server holds the BFF's long-lived dependencies; handlers are its methods.

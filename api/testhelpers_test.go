@@ -50,11 +50,18 @@ type fakeStore struct {
 	productsErr error
 	byKeyErr    error
 	byIDErr     error
-	calls       map[string]int
+	// subscriptions by id, their histories, and the order each was bought by.
+	subscriptions map[string]store.Subscription
+	history       map[string][]store.SubscriptionEvent
+	subByIDErr    error
+	historyErr    error
+	subByOrderErr error
+	calls         map[string]int
 }
 
 func newFakeStore() *fakeStore {
-	f := &fakeStore{products: map[string]store.Product{}, calls: map[string]int{}}
+	f := &fakeStore{products: map[string]store.Product{}, calls: map[string]int{},
+		subscriptions: map[string]store.Subscription{}, history: map[string][]store.SubscriptionEvent{}}
 	for _, p := range testCatalog {
 		f.products[p.SKU] = p
 	}
@@ -138,6 +145,52 @@ func (f *fakeStore) CheckoutByIdempotencyKey(_ context.Context, key string) (sto
 		return f.orders[i], nil
 	}
 	return store.Order{}, store.ErrNotFound
+}
+
+// putSubscription adds or replaces a subscription and its history, as the worker would write them.
+func (f *fakeStore) putSubscription(sub store.Subscription, history ...store.SubscriptionEvent) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.subscriptions[sub.ID] = sub
+	f.history[sub.ID] = history
+}
+
+func (f *fakeStore) SubscriptionByID(_ context.Context, id string) (store.Subscription, error) {
+	f.record("SubscriptionByID")
+	if f.subByIDErr != nil {
+		return store.Subscription{}, f.subByIDErr
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if sub, ok := f.subscriptions[id]; ok {
+		return sub, nil
+	}
+	return store.Subscription{}, store.ErrNotFound
+}
+
+func (f *fakeStore) SubscriptionHistory(_ context.Context, id string) ([]store.SubscriptionEvent, error) {
+	f.record("SubscriptionHistory")
+	if f.historyErr != nil {
+		return nil, f.historyErr
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.history[id]), nil
+}
+
+func (f *fakeStore) SubscriptionByOrder(_ context.Context, orderID string) (store.Subscription, error) {
+	f.record("SubscriptionByOrder")
+	if f.subByOrderErr != nil {
+		return store.Subscription{}, f.subByOrderErr
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, sub := range f.subscriptions {
+		if sub.OrderID == orderID {
+			return sub, nil
+		}
+	}
+	return store.Subscription{}, store.ErrNotFound
 }
 
 // testEnv is a server wired to a fake read model and a mocked Temporal client. The mock fails
