@@ -77,19 +77,9 @@ func (s *Stripe) Charge(ctx context.Context, req ChargeRequest) (ChargeResult, e
 		}
 	}
 
-	paymentMethod := req.Token
-	if strings.HasPrefix(req.Token, "tok_") {
-		params := &stripe.PaymentMethodParams{
-			Type: stripe.String(string(stripe.PaymentMethodTypeCard)),
-			Card: &stripe.PaymentMethodCardParams{Token: stripe.String(req.Token)},
-		}
-		params.Context = ctx
-		params.SetIdempotencyKey(req.IdempotencyKey + "/payment-method")
-		pm, err := s.api.PaymentMethods.New(params)
-		if err != nil {
-			return ChargeResult{}, classifyStripe(err)
-		}
-		paymentMethod = pm.ID
+	paymentMethod, err := s.paymentMethod(ctx, req.Token, req.IdempotencyKey)
+	if err != nil {
+		return ChargeResult{}, err
 	}
 
 	params := &stripe.PaymentIntentParams{
@@ -155,19 +145,9 @@ func (s *Stripe) SavePaymentMethod(ctx context.Context, req SavePaymentMethodReq
 		customer = c.ID
 	}
 
-	paymentMethod := req.Token
-	if strings.HasPrefix(req.Token, "tok_") {
-		params := &stripe.PaymentMethodParams{
-			Type: stripe.String(string(stripe.PaymentMethodTypeCard)),
-			Card: &stripe.PaymentMethodCardParams{Token: stripe.String(req.Token)},
-		}
-		params.Context = ctx
-		params.SetIdempotencyKey(req.IdempotencyKey + "/payment-method")
-		pm, err := s.api.PaymentMethods.New(params)
-		if err != nil {
-			return SavedPaymentMethod{}, classifyStripe(err)
-		}
-		paymentMethod = pm.ID
+	paymentMethod, err := s.paymentMethod(ctx, req.Token, req.IdempotencyKey)
+	if err != nil {
+		return SavedPaymentMethod{}, err
 	}
 
 	attach := &stripe.PaymentMethodAttachParams{Customer: stripe.String(customer)}
@@ -220,6 +200,26 @@ func (s *Stripe) Refund(ctx context.Context, req RefundRequest) (RefundResult, e
 		return RefundResult{}, &RejectedError{Code: "refund_" + string(r.Status), Message: "the provider did not complete the refund"}
 	}
 	return RefundResult{ProviderRef: r.ID, Amount: r.Amount}, nil
+}
+
+// paymentMethod returns the PaymentMethod for a storefront token: a pm_… as it is, a legacy
+// tok_… turned into a PaymentMethod first (stripe-go v76 cannot put a card token on a
+// PaymentIntent), under the step's key plus "/payment-method".
+func (s *Stripe) paymentMethod(ctx context.Context, token, key string) (string, error) {
+	if !strings.HasPrefix(token, "tok_") {
+		return token, nil
+	}
+	params := &stripe.PaymentMethodParams{
+		Type: stripe.String(string(stripe.PaymentMethodTypeCard)),
+		Card: &stripe.PaymentMethodCardParams{Token: stripe.String(token)},
+	}
+	params.Context = ctx
+	params.SetIdempotencyKey(key + "/payment-method")
+	pm, err := s.api.PaymentMethods.New(params)
+	if err != nil {
+		return "", classifyStripe(err)
+	}
+	return pm.ID, nil
 }
 
 // findPaymentIntent looks a PaymentIntent up by the idempotency key it was created with; nil when there is none.

@@ -246,48 +246,33 @@ func Cartflow(s Settings) []Definition {
 	if s.CatchupWindow <= 0 {
 		s.CatchupWindow = DefaultCatchupWindow
 	}
+	// job is one scheduled workflow: skipped while its previous run still runs, with the shared
+	// catch-up window and paused state, and a workflow ID that starts with the schedule's ID.
+	job := func(id string, spec client.ScheduleSpec, workflowType string, arg any, runTimeout, executionTimeout time.Duration, note string) Definition {
+		return Definition{
+			ID: id, Spec: spec,
+			Action: &client.ScheduleWorkflowAction{
+				ID: id, Workflow: workflowType, Args: []any{arg}, TaskQueue: s.TaskQueue,
+				WorkflowRunTimeout: runTimeout, WorkflowExecutionTimeout: executionTimeout,
+			},
+			Overlap: enums.SCHEDULE_OVERLAP_POLICY_SKIP, CatchupWindow: s.CatchupWindow, Paused: s.Paused, Note: note,
+		}
+	}
+	cron := func(expr string) client.ScheduleSpec {
+		return client.ScheduleSpec{CronExpressions: []string{expr}, TimeZoneName: "UTC"}
+	}
 	return []Definition{
-		{
-			ID:   workflows.RenewalSweepScheduleID,
-			Spec: client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: s.RenewalSweepInterval}}},
-			Action: &client.ScheduleWorkflowAction{
-				ID: workflows.RenewalSweepScheduleID, Workflow: workflows.RenewalSweepWorkflowType,
-				Args: []any{s.SweepInput}, TaskQueue: s.TaskQueue,
-				WorkflowRunTimeout: sweepRunTimeout, WorkflowExecutionTimeout: sweepExecutionTimeout,
-			},
-			Overlap:       enums.SCHEDULE_OVERLAP_POLICY_SKIP,
-			CatchupWindow: s.CatchupWindow,
-			Paused:        s.Paused,
-			Note: fmt.Sprintf("Every %s: starts one renewal per subscription whose period has ended, and sends trial-ending reminders.",
-				s.RenewalSweepInterval),
-		},
-		{
-			ID:   workflows.DailySummaryScheduleID,
-			Spec: client.ScheduleSpec{CronExpressions: []string{s.SummaryCron}, TimeZoneName: "UTC"},
-			Action: &client.ScheduleWorkflowAction{
-				ID: workflows.DailySummaryScheduleID, Workflow: workflows.DailySummaryWorkflowType,
-				Args: []any{s.SummaryInput}, TaskQueue: s.TaskQueue,
-				WorkflowRunTimeout: summaryRunTimeout, WorkflowExecutionTimeout: summaryRunTimeout,
-			},
-			Overlap:       enums.SCHEDULE_OVERLAP_POLICY_SKIP,
-			CatchupWindow: s.CatchupWindow,
-			Paused:        s.Paused,
-			Note: fmt.Sprintf("Cron %q UTC: computes the previous day's figures, stores them for BI and emails them to ops.",
-				s.SummaryCron),
-		},
-		{
-			ID:   workflows.CleanupScheduleID,
-			Spec: client.ScheduleSpec{CronExpressions: []string{s.CleanupCron}, TimeZoneName: "UTC"},
-			Action: &client.ScheduleWorkflowAction{
-				ID: workflows.CleanupScheduleID, Workflow: workflows.CleanupWorkflowType,
-				Args: []any{s.CleanupInput}, TaskQueue: s.TaskQueue,
-				WorkflowRunTimeout: cleanupRunTimeout, WorkflowExecutionTimeout: cleanupExecutionTimeout,
-			},
-			Overlap:       enums.SCHEDULE_OVERLAP_POLICY_SKIP,
-			CatchupWindow: s.CatchupWindow,
-			Paused:        s.Paused,
-			Note: fmt.Sprintf("Cron %q UTC: expires abandoned checkouts, deletes users never confirmed, prunes old email and webhook records.",
-				s.CleanupCron),
-		},
+		job(workflows.RenewalSweepScheduleID,
+			client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: s.RenewalSweepInterval}}},
+			workflows.RenewalSweepWorkflowType, s.SweepInput, sweepRunTimeout, sweepExecutionTimeout,
+			fmt.Sprintf("Every %s: starts one renewal per subscription whose period has ended, and sends trial-ending reminders.",
+				s.RenewalSweepInterval)),
+		job(workflows.DailySummaryScheduleID, cron(s.SummaryCron),
+			workflows.DailySummaryWorkflowType, s.SummaryInput, summaryRunTimeout, summaryRunTimeout,
+			fmt.Sprintf("Cron %q UTC: computes the previous day's figures, stores them for BI and emails them to ops.", s.SummaryCron)),
+		job(workflows.CleanupScheduleID, cron(s.CleanupCron),
+			workflows.CleanupWorkflowType, s.CleanupInput, cleanupRunTimeout, cleanupExecutionTimeout,
+			fmt.Sprintf("Cron %q UTC: expires abandoned checkouts, deletes users never confirmed, prunes old email and webhook records.",
+				s.CleanupCron)),
 	}
 }
