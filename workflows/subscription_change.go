@@ -26,6 +26,12 @@ func SubscriptionChange(ctx workflow.Context, in SubscriptionChangeInput) (Subsc
 		action = ChangeCancelNow
 	}
 
+	if sub.Status == SubscriptionCanceled && action != ChangeCancelNow {
+		// Only a repeated cancel makes sense on a canceled subscription; it changes nothing.
+		res.Status, res.FailureCode, res.FailureMessage = sub.Status, "subscription_canceled", "the subscription is canceled"
+		return res, nil
+	}
+
 	var err error
 	signal, payload := SignalSubscriptionChanged, any(SubscriptionChangeSignal{Action: action})
 	switch action {
