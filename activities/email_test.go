@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,89 +25,7 @@ import (
 	"github.com/cartflow/cartflow/internal/mailer"
 	"github.com/cartflow/cartflow/internal/mailer/mailpittest"
 	"github.com/cartflow/cartflow/internal/store"
-	"github.com/cartflow/cartflow/migrations"
 )
-
-// mailPG is the PostgreSQL server of one top-level test: the server DATABASE_URL points at, or
-// a throwaway local cluster. Each subtest gets a migrated database (or schema) of its own.
-type mailPG struct {
-	cluster *devstack.Postgres
-	url     string
-	seq     atomic.Int64
-}
-
-func startMailPG(t *testing.T) *mailPG {
-	t.Helper()
-	if url := os.Getenv("DATABASE_URL"); url != "" {
-		return &mailPG{url: url}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cluster, err := devstack.StartPostgres(ctx, devstack.PostgresOptions{DataDir: filepath.Join(t.TempDir(), "pg")})
-	if err != nil {
-		t.Fatalf("start PostgreSQL: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := cluster.Stop(); err != nil {
-			t.Errorf("stop PostgreSQL: %v", err)
-		}
-	})
-	return &mailPG{cluster: cluster}
-}
-
-// newDB returns a pool on a fresh, migrated database (or schema), dropped when t ends.
-func (p *mailPG) newDB(t *testing.T) *pgxpool.Pool {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	name := fmt.Sprintf("act_%d_%d", os.Getpid(), p.seq.Add(1))
-	var cfg *pgxpool.Config
-	var err error
-	if p.cluster != nil {
-		url, err := p.cluster.CreateDatabase(ctx, name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if cfg, err = pgxpool.ParseConfig(url); err != nil {
-			t.Fatal(err)
-		}
-	} else {
-		if cfg, err = pgxpool.ParseConfig(p.url); err != nil {
-			t.Fatal("DATABASE_URL is not a valid PostgreSQL connection string")
-		}
-		conn, err := pgx.ConnectConfig(ctx, cfg.ConnConfig.Copy())
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, err = conn.Exec(ctx, "CREATE SCHEMA "+name)
-		_ = conn.Close(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		admin := cfg.ConnConfig.Copy()
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			if conn, err := pgx.ConnectConfig(ctx, admin); err == nil {
-				_, _ = conn.Exec(ctx, "DROP SCHEMA "+name+" CASCADE")
-				_ = conn.Close(ctx)
-			}
-		})
-		cfg.ConnConfig.RuntimeParams["search_path"] = name
-	}
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	if err := migrations.Migrate(ctx, pool); err != nil {
-		t.Fatal(err)
-	}
-	if err := migrations.SeedDevCatalog(ctx, pool); err != nil {
-		t.Fatal(err)
-	}
-	return pool
-}
 
 // lockedBuffer collects log output written from several goroutines.
 type lockedBuffer struct {
@@ -175,11 +91,9 @@ var receiptInput = activities.EmailInput{
 }
 
 func TestSendEmail(t *testing.T) {
-	pg := startMailPG(t)
-
 	t.Run("twice with one key delivers one message", func(t *testing.T) {
 		t.Parallel()
-		pool, mp := pg.newDB(t), mailpittest.Start(t)
+		pool, mp := pg.NewDB(t), mailpittest.Start(t)
 		var logs lockedBuffer
 		acts := &activities.Activities{Store: store.New(pool), Mailer: mailer.New(mailer.Config{Addr: mp.SMTPAddr(), From: testFrom}),
 			Logger: slog.New(slog.NewJSONHandler(&logs, nil))}
@@ -227,7 +141,7 @@ func TestSendEmail(t *testing.T) {
 
 	t.Run("racing attempts deliver one message", func(t *testing.T) {
 		t.Parallel()
-		pool, mp := pg.newDB(t), mailpittest.Start(t)
+		pool, mp := pg.NewDB(t), mailpittest.Start(t)
 		acts := &activities.Activities{Store: store.New(pool), Mailer: mailer.New(mailer.Config{Addr: mp.SMTPAddr(), From: testFrom})}
 		const racers = 8
 		var sent, handled atomic.Int32
@@ -262,7 +176,7 @@ func TestSendEmail(t *testing.T) {
 
 	t.Run("not sent is released and retried", func(t *testing.T) {
 		t.Parallel()
-		pool, mp := pg.newDB(t), mailpittest.Start(t)
+		pool, mp := pg.NewDB(t), mailpittest.Start(t)
 		st := store.New(pool)
 		down := &activities.Activities{Store: st, Mailer: mailer.New(mailer.Config{Addr: closedSMTPAddr(t), From: testFrom, Timeout: 5 * time.Second})}
 
@@ -299,7 +213,7 @@ func TestSendEmail(t *testing.T) {
 
 	t.Run("unknown outcome is never sent again", func(t *testing.T) {
 		t.Parallel()
-		pool, mp := pg.newDB(t), mailpittest.Start(t)
+		pool, mp := pg.NewDB(t), mailpittest.Start(t)
 		st := store.New(pool)
 		flaky := startHangUpSMTP(t)
 		acts := &activities.Activities{Store: st, Mailer: mailer.New(mailer.Config{Addr: flaky.addr, From: testFrom, Timeout: 5 * time.Second})}

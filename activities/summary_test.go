@@ -34,7 +34,7 @@ func runComputeDailySummary(t *testing.T, acts *activities.Activities, day strin
 // The figures of a day are computed, stored for BI, and mailed to ops, end to end.
 func TestComputeDailySummaryStoresAndMails(t *testing.T) {
 	t.Parallel()
-	pool := startMailPG(t).newDB(t)
+	pool := pg.NewDB(t)
 	mp := mailpittest.Start(t)
 	ctx := context.Background()
 	exec := func(sql string, args ...any) {

@@ -5,12 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"net/url"
 	"os"
-	"path/filepath"
-	"regexp"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -20,46 +16,15 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/cartflow/cartflow/internal/devstack"
 	"github.com/cartflow/cartflow/internal/store"
-	"github.com/cartflow/cartflow/migrations"
+	"github.com/cartflow/cartflow/internal/testdb"
 )
 
-// The package's tests share one PostgreSQL server: a local cluster started by TestMain, or the
-// server DATABASE_URL points at. Each test gets its own migrated and seeded database (or, on a
-// DATABASE_URL server, its own schema), so tests never see each other's rows and run in parallel.
-var (
-	cluster   *devstack.Postgres // nil when DATABASE_URL is set
-	serverURL string             // DATABASE_URL, when set
-	dbSeq     atomic.Int64
-)
+// The package's tests share one PostgreSQL server (see testdb); each test gets its own
+// migrated and seeded database, so tests never see each other's rows and run in parallel.
+var pg *testdb.Server
 
-func TestMain(m *testing.M) { os.Exit(runMain(m)) }
-
-func runMain(m *testing.M) int {
-	if serverURL = os.Getenv("DATABASE_URL"); serverURL != "" {
-		return m.Run()
-	}
-	dir, err := os.MkdirTemp("", "cartflow-store-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "store tests:", err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cluster, err = devstack.StartPostgres(ctx, devstack.PostgresOptions{DataDir: filepath.Join(dir, "pg")})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "store tests: start PostgreSQL:", err)
-		return 1
-	}
-	defer func() {
-		if err := cluster.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, "store tests: stop PostgreSQL:", err)
-		}
-	}()
-	return m.Run()
-}
+func TestMain(m *testing.M) { os.Exit(testdb.Main(m, &pg)) }
 
 // testDB is one test's private, migrated database seeded with the dev catalog.
 type testDB struct {
@@ -67,95 +32,11 @@ type testDB struct {
 	pool  *pgxpool.Pool
 }
 
-var nonIdent = regexp.MustCompile(`[^a-z0-9]+`)
-
-// newTestDB gives t a fresh database (or schema) of its own, dropped when t ends.
+// newTestDB gives t a fresh database of its own, dropped when t ends.
 func newTestDB(t *testing.T) *testDB {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	// Unique within the process (the counter) and across processes sharing a DATABASE_URL server (the pid).
-	name := fmt.Sprintf("t%d_%d_%s", os.Getpid(), dbSeq.Add(1), nonIdent.ReplaceAllString(strings.ToLower(t.Name()), "_"))
-	if len(name) > 63 {
-		name = name[:63]
-	}
-
-	var cfg *pgxpool.Config
-	var err error
-	if cluster != nil {
-		dbURL, err := cluster.CreateDatabase(ctx, name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { dropDatabase(t, dbURL, name) })
-		if cfg, err = pgxpool.ParseConfig(dbURL); err != nil {
-			t.Fatal(err)
-		}
-	} else {
-		if cfg, err = pgxpool.ParseConfig(serverURL); err != nil {
-			t.Fatal("DATABASE_URL is not a valid PostgreSQL connection string")
-		}
-		ident := pgx.Identifier{name}.Sanitize()
-		admin, err := pgx.ConnectConfig(ctx, cfg.ConnConfig.Copy())
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, err = admin.Exec(ctx, "CREATE SCHEMA "+ident)
-		_ = admin.Close(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { dropSchema(t, cfg.ConnConfig.Copy(), ident) })
-		// Unqualified names, tern's version table included, then resolve inside the scratch schema.
-		cfg.ConnConfig.RuntimeParams["search_path"] = name
-	}
-	cfg.MaxConns = 16
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close) // registered last, so it runs before the drop
-	if err := migrations.Migrate(ctx, pool); err != nil {
-		t.Fatal(err)
-	}
-	if err := migrations.SeedDevCatalog(ctx, pool); err != nil {
-		t.Fatal(err)
-	}
+	pool := pg.NewDB(t)
 	return &testDB{store: store.New(pool), pool: pool}
-}
-
-func dropDatabase(t *testing.T, dbURL, name string) {
-	u, err := url.Parse(dbURL)
-	if err != nil {
-		t.Error(err)
-		return
-	}
-	u.Path = "/postgres"
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, u.String())
-	if err != nil {
-		t.Errorf("drop database %s: %v", name, err)
-		return
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
-		t.Errorf("drop database %s: %v", name, err)
-	}
-}
-
-func dropSchema(t *testing.T, cfg *pgx.ConnConfig, ident string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		t.Errorf("drop schema %s: %v", ident, err)
-		return
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "DROP SCHEMA "+ident+" CASCADE"); err != nil {
-		t.Errorf("drop schema %s: %v", ident, err)
-	}
 }
 
 // count runs a SELECT count(*) query.
