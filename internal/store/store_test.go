@@ -32,7 +32,7 @@ type testDB struct {
 	pool  *pgxpool.Pool
 }
 
-// newTestDB gives t a fresh database of its own, dropped when t ends.
+// newTestDB gives t a fresh database (or schema) of its own, dropped when t ends.
 func newTestDB(t *testing.T) *testDB {
 	t.Helper()
 	pool := pg.NewDB(t)

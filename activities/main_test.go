@@ -1,0 +1,14 @@
+package activities_test
+
+import (
+	"os"
+	"testing"
+
+	"github.com/cartflow/cartflow/internal/testdb"
+)
+
+// The package's tests share one PostgreSQL server (see testdb), started once rather than per
+// test; each test that needs a database gets a migrated one of its own from pg.NewDB.
+var pg *testdb.Server
+
+func TestMain(m *testing.M) { os.Exit(testdb.Main(m, &pg)) }
