@@ -61,6 +61,9 @@ func (a *Activities) StartWorkflows(ctx context.Context, in StartWorkflowsInput)
 				ID: s.ID, TaskQueue: in.TaskQueue,
 				WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 				WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+				// Without it the SDK hands back the existing run as if it had just been started,
+				// and a repeated sweep would count renewals it never started.
+				WorkflowExecutionErrorWhenAlreadyStarted: true,
 			}, in.WorkflowType, s.Arg)
 			var already *serviceerror.WorkflowExecutionAlreadyStarted
 			mu.Lock()

@@ -3,12 +3,15 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	"go.temporal.io/sdk/client"
 
 	"github.com/cartflow/cartflow/internal/schedules"
 	"github.com/cartflow/cartflow/workflows"
@@ -371,4 +374,124 @@ func TestDailySummaryIsStoredAndEmailedToOps(t *testing.T) {
 		t.Fatalf("ops emails for %s: %+v", day, msgs)
 	}
 	recordHistory(t, latestRun(t, workflows.DailySummaryWorkflowType), "daily_summary")
+}
+
+func TestPaidPlanChargesTheFirstPeriodWithTheSavedCard(t *testing.T) {
+	email := "yearly-" + strings.ToLower(newKey(t)[4:14]) + "@example.com"
+	body := validBody(email, "tok_visa")
+	body.Items = []item{{"plan-yearly", 1}}
+	code, resp := postJSON(t, newKey(t), body)
+	if code != http.StatusCreated || resp.Status != "completed" || resp.Amount != 9000 || resp.SubscriptionID == "" {
+		t.Fatalf("yearly checkout: %d %+v", code, resp)
+	}
+	var status, customerRef, pmRef string
+	var start, end time.Time
+	if err := db.QueryRow(context.Background(), `SELECT status, provider_customer_ref, provider_payment_method_ref, current_period_start, current_period_end
+		FROM subscriptions WHERE id = $1`, resp.SubscriptionID).Scan(&status, &customerRef, &pmRef, &start, &end); err != nil {
+		t.Fatal(err)
+	}
+	if status != "active" || !end.Equal(start.AddDate(1, 0, 0)) {
+		t.Fatalf("subscription %s from %v to %v", status, start, end)
+	}
+	// One on-session charge of the saved card, set up for the renewals to come.
+	var charges []string
+	for _, pi := range stack.StripeProxy.PaymentIntents() {
+		if pi.Customer == customerRef {
+			charges = append(charges, pi.ID)
+			if pi.PaymentMethod != pmRef || pi.Amount != 9000 || pi.Status != "succeeded" || pi.OffSession || pi.SetupFutureUsage != "off_session" {
+				t.Fatalf("first-period charge %+v", pi)
+			}
+		}
+	}
+	if len(charges) != 1 {
+		t.Fatalf("%d charges for the customer", len(charges))
+	}
+	if n := queryInt(t, `SELECT count(*) FROM payments WHERE order_id = $1 AND kind = 'charge' AND status = 'succeeded' AND amount = 9000`, resp.OrderID); n != 1 {
+		t.Fatalf("%d succeeded charges in the ledger", n)
+	}
+}
+
+func TestTrialEndingReminderIsSentOnce(t *testing.T) {
+	email := "reminder-" + strings.ToLower(newKey(t)[4:14]) + "@example.com"
+	subID, _ := subscribe(t, email, "pm_card_visa")
+	// The trial now ends in two days: inside the three-day reminder window.
+	if _, err := db.Exec(context.Background(), `UPDATE subscriptions SET current_period_start = now() - interval '12 days',
+		current_period_end = now() + interval '2 days', trial_end = now() + interval '2 days' WHERE id = $1`, subID); err != nil {
+		t.Fatal(err)
+	}
+	triggerSchedule(t, workflows.RenewalSweepScheduleID)
+	waitEmails(t, email, "trial ends", 1)
+	waitFor(t, "the reminder to be recorded", 10*time.Second, func() bool {
+		return queryInt(t, `SELECT count(*) FROM subscriptions WHERE id = $1 AND trial_reminder_sent_for = trial_end`, subID) == 1
+	})
+	triggerSchedule(t, workflows.RenewalSweepScheduleID)
+	time.Sleep(2 * time.Second)
+	if got := waitEmails(t, email, "trial ends", 1); len(got) != 1 {
+		t.Fatalf("%d reminders after a second sweep", len(got))
+	}
+	if s, _, _ := subscriptionStatus(t, subID); s != "trialing" {
+		t.Fatalf("a reminder changed the subscription to %s", s)
+	}
+}
+
+// Two sweeps over the same due subscriptions, run at the same time on the real server, start
+// each renewal once: Temporal refuses a renewal ID used before.
+func TestOverlappingSweepsRenewEachPeriodOnce(t *testing.T) {
+	ctx := context.Background()
+	email := "overlap-" + strings.ToLower(newKey(t)[4:14]) + "@example.com"
+	subID, _ := subscribe(t, email, "pm_card_visa")
+	var userID, customerRef, pmRef string
+	if err := db.QueryRow(ctx, `SELECT user_id::text, provider_customer_ref, provider_payment_method_ref FROM subscriptions WHERE id = $1`,
+		subID).Scan(&userID, &customerRef, &pmRef); err != nil {
+		t.Fatal(err)
+	}
+	const n = 40
+	if _, err := db.Exec(ctx, `INSERT INTO subscriptions (user_id, sku, status, provider, provider_customer_ref,
+			provider_payment_method_ref, current_period_start, current_period_end, price_amount, currency, billing_interval)
+		SELECT $1, 'plan-monthly', 'active', 'stripe', $2, $3, now() - interval '1 month',
+			date_trunc('second', now()) - interval '1 minute' - g * interval '1 second', 900, 'usd', 'month'
+		FROM generate_series(1, $4) g`, userID, customerRef, pmRef, n); err != nil {
+		t.Fatal(err)
+	}
+	in := workflows.RenewalSweepInput{AsOf: time.Now(), BatchSize: 7, Dunning: workflows.DunningPolicy{RetryAfter: []time.Duration{time.Hour}}}
+	var runs [2]client.WorkflowRun
+	for i := range runs {
+		var err error
+		runs[i], err = temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+			ID: fmt.Sprintf("overlap-sweep-%s-%d", subID, i), TaskQueue: workflows.TaskQueue,
+		}, workflows.RenewalSweepWorkflowType, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	var progress [2]workflows.SweepProgress
+	for i, r := range runs {
+		if err := r.Get(ctx, &progress[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if progress[0].Due < n || progress[0].Due != progress[1].Due ||
+		progress[0].Started+progress[1].Started != progress[0].Due ||
+		progress[0].AlreadyStarted+progress[1].AlreadyStarted != progress[0].Due {
+		t.Fatalf("sweeps %+v and %+v over %d due subscriptions of mine", progress[0], progress[1], n)
+	}
+	waitFor(t, "every renewal", time.Minute, func() bool {
+		return queryInt(t, `SELECT count(*) FROM subscriptions WHERE user_id = $1 AND status = 'active'`, userID) == n
+	})
+	if got := queryInt(t, `SELECT count(*) FROM orders o JOIN subscriptions s ON s.id = o.subscription_id
+		WHERE s.user_id = $1 AND o.kind = 'renewal'`, userID); got != n {
+		t.Fatalf("%d renewal orders for %d subscriptions", got, n)
+	}
+	keys := map[string]bool{}
+	for _, pi := range stack.StripeProxy.PaymentIntents() {
+		if pi.Customer == customerRef {
+			if keys[pi.Metadata["cartflow_idempotency_key"]] {
+				t.Fatalf("two charges with key %s", pi.Metadata["cartflow_idempotency_key"])
+			}
+			keys[pi.Metadata["cartflow_idempotency_key"]] = true
+		}
+	}
+	if len(keys) != n {
+		t.Fatalf("%d charges at Stripe for %d renewals", len(keys), n)
+	}
 }

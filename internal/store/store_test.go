@@ -258,6 +258,8 @@ func TestListProductsReturnsActiveCatalogBySKU(t *testing.T) {
 		{SKU: "mug-enamel", Name: "Enamel mug", Kind: store.KindOneOff, PriceAmount: 1200, Currency: "usd", Active: true},
 		{SKU: "plan-monthly", Name: "cartflow Plus, monthly", Kind: store.KindSubscription, PriceAmount: 900, Currency: "usd",
 			BillingInterval: "month", TrialDays: 14, Active: true},
+		{SKU: "plan-yearly", Name: "cartflow Plus, yearly", Kind: store.KindSubscription, PriceAmount: 9000, Currency: "usd",
+			BillingInterval: "year", Active: true},
 		{SKU: "sticker-pack", Name: "Sticker pack", Kind: store.KindOneOff, PriceAmount: 500, Currency: "usd", Active: true},
 		{SKU: "tshirt-classic", Name: "Classic T-shirt", Kind: store.KindOneOff, PriceAmount: 2500, Currency: "usd", Active: true},
 	}
@@ -276,7 +278,7 @@ func TestListProductsReturnsActiveCatalogBySKU(t *testing.T) {
 	for _, p := range got {
 		skus = append(skus, p.SKU)
 	}
-	if want := []string{"apron", "plan-monthly", "sticker-pack", "tshirt-classic"}; !slices.Equal(skus, want) {
+	if want := []string{"apron", "plan-monthly", "plan-yearly", "sticker-pack", "tshirt-classic"}; !slices.Equal(skus, want) {
 		t.Fatalf("ListProducts after catalog changes: %v, want %v", skus, want)
 	}
 }
