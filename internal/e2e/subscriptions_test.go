@@ -495,3 +495,46 @@ func TestOverlappingSweepsRenewEachPeriodOnce(t *testing.T) {
 		t.Fatalf("%d charges at Stripe for %d renewals", len(keys), n)
 	}
 }
+
+func TestNewCardDuringDunningRenewsAtOnce(t *testing.T) {
+	email := "fixed-" + strings.ToLower(newKey(t)[4:14]) + "@example.com"
+	subID, _ := subscribe(t, email, "pm_card_chargeCustomerFail")
+	periodEnd := makeDue(t, subID)
+	triggerSchedule(t, workflows.RenewalSweepScheduleID)
+	waitFor(t, "past_due", 30*time.Second, func() bool {
+		s, _, _ := subscriptionStatus(t, subID)
+		return s == "past_due"
+	})
+
+	code, raw := doJSON(t, http.MethodPut, "/api/v1/subscriptions/"+subID+"/payment-method", newKey(t),
+		`{"provider":"stripe","token":"pm_card_visa"}`)
+	if code != http.StatusOK {
+		t.Fatalf("new card: %d %s", code, raw)
+	}
+	// The renewal was waiting a day for its next attempt; the new card cuts the wait short.
+	waitFor(t, "the renewal with the new card", 15*time.Second, func() bool {
+		s, _, _ := subscriptionStatus(t, subID)
+		return s == "active"
+	})
+	renewalID := workflows.RenewalWorkflowID(subID, periodEnd)
+	var pmRef string
+	if err := db.QueryRow(context.Background(), `SELECT provider_payment_method_ref FROM subscriptions WHERE id = $1`, subID).Scan(&pmRef); err != nil {
+		t.Fatal(err)
+	}
+	var attempts []string
+	for _, pi := range stack.StripeProxy.PaymentIntents() {
+		key := pi.Metadata["cartflow_idempotency_key"]
+		if strings.HasPrefix(key, renewalID+"/charge/") {
+			attempts = append(attempts, key+" "+pi.Status)
+			if key == renewalID+"/charge/2" && (pi.PaymentMethod != pmRef || pi.Status != "succeeded") {
+				t.Fatalf("second attempt %+v, want the new card %s", pi, pmRef)
+			}
+		}
+	}
+	if len(attempts) != 2 {
+		t.Fatalf("renewal attempts at Stripe: %v", attempts)
+	}
+	if n := queryInt(t, `SELECT count(*) FROM subscription_events WHERE subscription_id = $1 AND from_status = 'past_due' AND to_status = 'active'`, subID); n != 1 {
+		t.Fatalf("%d past_due→active events", n)
+	}
+}
