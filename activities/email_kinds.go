@@ -13,4 +13,6 @@ type (
 	PaymentFailedEmail = mailer.PaymentFailed
 	// CancellationEmail confirms a cancellation.
 	CancellationEmail = mailer.Cancellation
+	// DailySummaryEmail is one day's figures for ops.
+	DailySummaryEmail = mailer.DailySummary
 )

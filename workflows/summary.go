@@ -7,21 +7,20 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/cartflow/cartflow/activities"
-	"github.com/cartflow/cartflow/internal/mailer"
 )
 
 // DailySummaryResult is what one daily summary run computed and whether it mailed it.
 type DailySummaryResult struct {
 	// Day is the UTC day summarized, as YYYY-MM-DD.
-	Day     string              `json:"day"`
-	Figures mailer.DailySummary `json:"figures"`
+	Day     string                       `json:"day"`
+	Figures activities.DailySummaryEmail `json:"figures"`
 	// Email is the summary email's outcome; nil when no ops address was given.
 	Email *activities.EmailResult `json:"email,omitempty"`
 }
 
 // DailySummary computes one UTC day's figures, stores them for BI tools, and mails them to the
-// ops address. A Schedule starts it shortly after midnight UTC with an empty Day, which means
-// the day before the run started. Running it again for a day recomputes the stored figures,
+// ops address. A Schedule starts it every morning (SUMMARY_CRON, UTC) with an empty Day, which
+// means the day before the run started. Running it again for a day recomputes the stored figures,
 // and the email, keyed by day and address, still goes out only once.
 func DailySummary(ctx workflow.Context, in DailySummaryInput) (DailySummaryResult, error) {
 	day := in.Day
