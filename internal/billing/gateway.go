@@ -10,7 +10,9 @@ import (
 
 // Provider names, as the storefront sends them in payment.provider.
 const (
-	ProviderStripe = "stripe"
+	ProviderStripe    = "stripe"
+	ProviderPayPal    = "paypal"
+	ProviderBraintree = "braintree"
 )
 
 // Gateway charges and refunds through one payment provider. Every call carries an idempotency
