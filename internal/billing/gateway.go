@@ -80,11 +80,39 @@ type SavedPaymentMethod struct {
 	PaymentMethodRef string `json:"payment_method_ref"`
 }
 
-// ChargeResult is a charge that succeeded.
+// ChargeResult is a charge that succeeded, or one that waits for the customer to authenticate.
 type ChargeResult struct {
 	// ProviderRef identifies the payment at the provider (a PaymentIntent id for Stripe).
 	ProviderRef string `json:"provider_ref"`
+	// Action, when set, means no money has moved yet: the bank asked the customer to
+	// authenticate (3-D Secure), and the payment completes or fails once they have.
+	Action *Action `json:"action,omitempty"`
 }
+
+// Action is what the storefront needs to let the customer authenticate a payment.
+type Action struct {
+	// ClientSecret lets the storefront's provider SDK (Stripe.js handleNextAction) run the challenge.
+	ClientSecret string `json:"client_secret"`
+	// Type is the provider's next action type, such as use_stripe_sdk or redirect_to_url.
+	Type string `json:"type"`
+	// RedirectURL is where to send the customer when Type is redirect_to_url.
+	RedirectURL string `json:"redirect_url,omitempty"`
+}
+
+// AuthenticatingGateway is a Gateway whose payments can wait for customer authentication.
+type AuthenticatingGateway interface {
+	Gateway
+	// PaymentOutcome reads a payment's current state at the provider: a result without Action
+	// once it succeeded, a result with Action while it still waits, a *DeclineError when
+	// authentication or the charge failed, and any other error for a technical failure.
+	PaymentOutcome(ctx context.Context, paymentRef string) (ChargeResult, error)
+	// CancelPayment cancels a payment that still waits for authentication, under an idempotency
+	// key. It returns ErrAlreadySucceeded when the payment completed before the cancel arrived.
+	CancelPayment(ctx context.Context, paymentRef, idempotencyKey string) error
+}
+
+// ErrAlreadySucceeded means a payment could not be canceled because it had already succeeded.
+var ErrAlreadySucceeded = errors.New("the payment has already succeeded")
 
 // RefundRequest is one refund.
 type RefundRequest struct {
