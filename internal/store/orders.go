@@ -18,18 +18,25 @@ const (
 	StatusFailed    = "failed"
 	StatusRefunded  = "refunded"
 	StatusExpired   = "expired"
+	// StatusRequiresAction: the bank asked the customer to authenticate (3-D Secure).
+	StatusRequiresAction = "requires_action"
+	// StatusPartiallyRefunded: part of the captured amount has been returned.
+	StatusPartiallyRefunded = "partially_refunded"
 )
 
 // allowedFrom lists, for each status, the statuses an order may move to it from. Repeating a
 // move is allowed so that a retried activity succeeds; moving backwards is not, so that a stale
 // retry can never undo a later step.
 var allowedFrom = map[string][]string{
-	StatusCharging:  {StatusPending, StatusCharging},
-	StatusPaid:      {StatusPending, StatusCharging, StatusPaid},
-	StatusFailed:    {StatusPending, StatusCharging, StatusFailed},
-	StatusCompleted: {StatusPaid, StatusCompleted},
-	StatusRefunded:  {StatusCharging, StatusPaid, StatusCompleted, StatusFailed, StatusRefunded},
-	StatusExpired:   {StatusPending},
+	StatusCharging:          {StatusPending, StatusCharging},
+	StatusRequiresAction:    {StatusCharging, StatusRequiresAction},
+	StatusPaid:              {StatusPending, StatusCharging, StatusRequiresAction, StatusPaid},
+	StatusFailed:            {StatusPending, StatusCharging, StatusRequiresAction, StatusFailed},
+	StatusCompleted:         {StatusPaid, StatusCompleted},
+	StatusRefunded:          {StatusCharging, StatusPaid, StatusCompleted, StatusFailed, StatusPartiallyRefunded, StatusRefunded},
+	StatusPartiallyRefunded: {StatusPaid, StatusCompleted, StatusPartiallyRefunded},
+	// A checkout abandoned before payment, or whose customer never finished authenticating.
+	StatusExpired: {StatusPending, StatusRequiresAction, StatusExpired},
 }
 
 // ErrTransition means an order is not in a status the requested move can start from.

@@ -42,6 +42,9 @@ type PaymentOutcome struct {
 	// KeepOrderOpen leaves the order charging when a charge fails, because another attempt with a
 	// new key will follow: a renewal in dunning.
 	KeepOrderOpen bool
+	// Expire makes a failed charge expire the order instead of failing it: the customer never
+	// finished authenticating, so the checkout was abandoned rather than declined.
+	Expire bool
 }
 
 // Payment is one ledger row.
@@ -126,16 +129,95 @@ func (s *Store) SettlePayment(ctx context.Context, idempotencyKey string, out Pa
 			return moveOrder(ctx, tx, orderID, StatusPaid, `, provider_payment_ref = $3`, out.ProviderRef)
 		case kind == PaymentCharge && out.Status == PaymentFailed && out.KeepOrderOpen:
 			return nil
+		case kind == PaymentCharge && out.Status == PaymentFailed && out.Expire:
+			f := failureOrUnknown(out.Failure)
+			return moveOrder(ctx, tx, orderID, StatusExpired, `, failure_code = $3, failure_message = $4`, f.Code, f.Message)
 		case kind == PaymentCharge && out.Status == PaymentFailed:
 			f := failureOrUnknown(out.Failure)
 			return moveOrder(ctx, tx, orderID, StatusFailed, `, failure_code = $3, failure_message = $4, decline_code = $5`,
 				f.Code, f.Message, nilIfEmpty(f.DeclineCode))
 		case kind == PaymentRefund && out.Status == PaymentSucceeded:
-			f := failureOrUnknown(out.OrderReason)
-			return moveOrder(ctx, tx, orderID, StatusRefunded,
-				`, refunded_amount = refunded_amount + $3, failure_code = $4, failure_message = $5`, amount, f.Code, f.Message)
+			return recordRefund(ctx, tx, orderID, amount, out.OrderReason)
 		}
 		return nil
+	})
+}
+
+// recordRefund adds a refund that succeeded to the order: refunded once all of it came back,
+// partially refunded before that. reason, when set, says why on the order (a compensation);
+// a refund staff asked for leaves the order's failure fields alone.
+func recordRefund(ctx context.Context, tx pgx.Tx, orderID string, amount int64, reason *Failure) error {
+	var total, refunded int64
+	if err := tx.QueryRow(ctx, `SELECT total_amount, refunded_amount FROM orders WHERE id = $1 FOR UPDATE`, orderID).Scan(&total, &refunded); err != nil {
+		return fmt.Errorf("read order %s: %w", orderID, err)
+	}
+	to := StatusRefunded
+	if refunded+amount < total {
+		to = StatusPartiallyRefunded
+	}
+	if reason == nil {
+		return moveOrder(ctx, tx, orderID, to, `, refunded_amount = refunded_amount + $3`, amount)
+	}
+	return moveOrder(ctx, tx, orderID, to, `, refunded_amount = refunded_amount + $3, failure_code = $4, failure_message = $5`,
+		amount, reason.Code, reason.Message)
+}
+
+// ErrOverRefund means a refund would return more than the order's payment captured.
+var ErrOverRefund = errors.New("the refund would exceed what was captured")
+
+// BeginRefund records a refund attempt in the ledger after checking, with the order locked,
+// that it and every other refund that succeeded or is still in flight stay within what was
+// captured. A retry of the same attempt (same key) counts another try on its row. It returns
+// ErrOverRefund, and records nothing, when the amount does not fit; ErrTransition when the
+// order was never paid.
+func (s *Store) BeginRefund(ctx context.Context, a PaymentAttempt) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var status string
+		var total int64
+		if err := tx.QueryRow(ctx, `SELECT status, total_amount FROM orders WHERE id = $1 FOR UPDATE`, a.OrderID).Scan(&status, &total); err != nil {
+			if errors.Is(err, pgx.ErrNoRows) {
+				return ErrNotFound
+			}
+			return fmt.Errorf("read order %s: %w", a.OrderID, err)
+		}
+		var exists bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM payments WHERE idempotency_key = $1)`, a.IdempotencyKey).Scan(&exists); err != nil {
+			return err
+		}
+		if !exists {
+			switch status {
+			case StatusPaid, StatusCompleted, StatusPartiallyRefunded:
+			default:
+				return fmt.Errorf("refund order %s in status %s: %w", a.OrderID, status, ErrTransition)
+			}
+			var committed int64
+			if err := tx.QueryRow(ctx, `SELECT coalesce(sum(amount), 0) FROM payments
+				WHERE order_id = $1 AND kind = 'refund' AND status IN ('pending', 'succeeded')`, a.OrderID).Scan(&committed); err != nil {
+				return fmt.Errorf("sum refunds: %w", err)
+			}
+			if a.Amount <= 0 || committed+a.Amount > total {
+				return fmt.Errorf("refund %d of order %s with %d of %d already refunded or in flight: %w", a.Amount, a.OrderID, committed, total, ErrOverRefund)
+			}
+		}
+		_, err := tx.Exec(ctx, `
+			INSERT INTO payments (order_id, kind, provider, idempotency_key, amount, currency, status)
+			VALUES ($1, 'refund', $2, $3, $4, $5, 'pending')
+			ON CONFLICT (idempotency_key) DO UPDATE SET attempts = payments.attempts + 1, updated_at = now()`,
+			a.OrderID, a.Provider, a.IdempotencyKey, a.Amount, a.Currency)
+		return err
+	})
+}
+
+// MarkRequiresAction records that a charge waits for the customer to authenticate: the ledger
+// row keeps its pending status and learns the provider's payment, and the order says so.
+func (s *Store) MarkRequiresAction(ctx context.Context, idempotencyKey, providerRef string) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var orderID string
+		if err := tx.QueryRow(ctx, `UPDATE payments SET provider_ref = $2, updated_at = now()
+			WHERE idempotency_key = $1 AND status = 'pending' RETURNING order_id::text`, idempotencyKey, providerRef).Scan(&orderID); err != nil {
+			return fmt.Errorf("mark %s as waiting for authentication: %w", idempotencyKey, err)
+		}
+		return moveOrder(ctx, tx, orderID, StatusRequiresAction, `, provider_payment_ref = $3`, providerRef)
 	})
 }
 

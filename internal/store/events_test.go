@@ -1,0 +1,163 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/cartflow/cartflow/internal/store"
+)
+
+func TestRefundsNeverExceedTheCapturedAmount(t *testing.T) {
+	t.Parallel()
+	db := newTestDB(t)
+	ctx := context.Background()
+	o, _ := db.paidOrder(t) // 6200 usd
+	refund := func(key string, amount int64) error {
+		return db.store.BeginRefund(ctx, store.PaymentAttempt{OrderID: o.ID, Kind: store.PaymentRefund, Provider: "stripe",
+			IdempotencyKey: key, Amount: amount, Currency: "usd"})
+	}
+	settle := func(key string) {
+		t.Helper()
+		if err := db.store.SettlePayment(ctx, key, store.PaymentOutcome{Status: store.PaymentSucceeded, ProviderRef: "re_" + key}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := refund("r1", 2000); err != nil {
+		t.Fatal(err)
+	}
+	// In flight, r1 already counts: 2000 + 4201 > 6200.
+	if err := refund("r2", 4201); !errors.Is(err, store.ErrOverRefund) {
+		t.Fatalf("over-refund while r1 is in flight: %v", err)
+	}
+	settle("r1")
+	if got := db.orderRow(t, o.ID); got.Status != store.StatusPartiallyRefunded || got.RefundedAmount != 2000 {
+		t.Fatalf("after a partial refund: %+v", got)
+	}
+	// A retry of r1 is the same attempt, not a new refund.
+	if err := refund("r1", 2000); err != nil {
+		t.Fatalf("retry of r1: %v", err)
+	}
+	if err := refund("r3", 4200); err != nil {
+		t.Fatal(err)
+	}
+	settle("r3")
+	if got := db.orderRow(t, o.ID); got.Status != store.StatusRefunded || got.RefundedAmount != 6200 {
+		t.Fatalf("after the rest: %+v", got)
+	}
+	if err := refund("r4", 1); !errors.Is(err, store.ErrTransition) && !errors.Is(err, store.ErrOverRefund) {
+		t.Fatalf("refund of a fully refunded order: %v", err)
+	}
+	if n := db.count(t, `SELECT count(*) FROM payments WHERE order_id = $1 AND kind = 'refund'`, o.ID); n != 2 {
+		t.Fatalf("%d refund rows, want r1 and r3 only", n)
+	}
+	// An order that was never paid cannot be refunded.
+	pending := db.pendingOrder(t)
+	if err := db.store.BeginRefund(ctx, store.PaymentAttempt{OrderID: pending.ID, Kind: store.PaymentRefund, Provider: "stripe",
+		IdempotencyKey: "r5", Amount: 100, Currency: "usd"}); !errors.Is(err, store.ErrTransition) {
+		t.Fatalf("refund of a pending order: %v", err)
+	}
+}
+
+func TestAuthenticationWaitThenPaidOrExpired(t *testing.T) {
+	t.Parallel()
+	db := newTestDB(t)
+	ctx := context.Background()
+	for _, expire := range []bool{false, true} {
+		o := db.pendingOrder(t)
+		key := "charge-" + o.CheckoutID
+		if err := db.store.BeginPayment(ctx, store.PaymentAttempt{OrderID: o.ID, Kind: store.PaymentCharge, Provider: "stripe",
+			IdempotencyKey: key, Amount: o.TotalAmount, Currency: o.Currency}); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.store.MarkRequiresAction(ctx, key, "pi_3ds_"+o.CheckoutID); err != nil {
+			t.Fatal(err)
+		}
+		if got := db.orderRow(t, o.ID).Status; got != store.StatusRequiresAction {
+			t.Fatalf("order %s", got)
+		}
+		out := store.PaymentOutcome{Status: store.PaymentSucceeded, ProviderRef: "pi_3ds_" + o.CheckoutID}
+		want := store.StatusPaid
+		if expire {
+			out = store.PaymentOutcome{Status: store.PaymentFailed, Expire: true,
+				Failure: &store.Failure{Code: "authentication_timeout", Message: "not authenticated in time"}}
+			want = store.StatusExpired
+		}
+		if err := db.store.SettlePayment(ctx, key, out); err != nil {
+			t.Fatal(err)
+		}
+		if got := db.orderRow(t, o.ID); got.Status != want {
+			t.Fatalf("expire=%v: order %+v, want %s", expire, got, want)
+		}
+	}
+}
+
+func TestProviderEventsApplyOnceAndNeverBackwards(t *testing.T) {
+	t.Parallel()
+	db := newTestDB(t)
+	ctx := context.Background()
+	o, _ := db.paidOrder(t) // provider ref pi_<checkout id>, 6200 usd
+	ref := "pi_" + o.CheckoutID
+	record := func(e store.ProviderEvent) store.AppliedEvent {
+		t.Helper()
+		e.Provider, e.PaymentRef = "stripe", ref
+		applied, err := db.store.RecordProviderEvent(ctx, e, []byte(`{}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return applied
+	}
+	a := record(store.ProviderEvent{EventID: "evt_1", Type: store.EventRefunded, Amount: 1000, Currency: "usd"})
+	if a.OrderID != o.ID || a.WorkflowID != o.WorkflowID || a.Duplicate {
+		t.Fatalf("applied %+v", a)
+	}
+	if got := db.orderRow(t, o.ID); got.Status != store.StatusPartiallyRefunded || got.RefundedAmount != 1000 {
+		t.Fatalf("after an outside refund: %+v", got)
+	}
+	if a := record(store.ProviderEvent{EventID: "evt_1", Type: store.EventRefunded, Amount: 1000, Currency: "usd"}); !a.Duplicate {
+		t.Fatal("a redelivered event is not a duplicate")
+	}
+	// An older event with a smaller refunded total, delivered late, changes nothing.
+	record(store.ProviderEvent{EventID: "evt_0", Type: store.EventRefunded, Amount: 500, Currency: "usd"})
+	if got := db.orderRow(t, o.ID); got.RefundedAmount != 1000 {
+		t.Fatalf("a late event moved the refund total to %d", got.RefundedAmount)
+	}
+	// A dispute closed before its opening arrives stays closed.
+	record(store.ProviderEvent{EventID: "evt_3", Type: store.EventDisputeClosed, Reason: "won"})
+	record(store.ProviderEvent{EventID: "evt_2", Type: store.EventDisputeOpened, Amount: 6200, Reason: "fraudulent"})
+	var dispute string
+	if err := db.pool.QueryRow(ctx, `SELECT dispute_status FROM orders WHERE id = $1`, o.ID).Scan(&dispute); err != nil || dispute != "won" {
+		t.Fatalf("dispute %q (%v)", dispute, err)
+	}
+	events, err := db.store.OrderEvents(ctx, o.ID)
+	if err != nil || len(events) != 4 {
+		t.Fatalf("order events %+v (%v)", events, err)
+	}
+	if n := db.count(t, `SELECT count(*) FROM provider_events WHERE provider = 'stripe'`); n != 4 {
+		t.Fatalf("%d stored provider events", n)
+	}
+	// An event about an unknown payment is stored and applies to nothing.
+	if a, err := db.store.RecordProviderEvent(ctx, store.ProviderEvent{Provider: "stripe", EventID: "evt_x", Type: store.EventRefunded,
+		PaymentRef: "pi_unknown", Amount: 5}, []byte(`{}`)); err != nil || a.OrderID != "" {
+		t.Fatalf("unknown payment: %+v %v", a, err)
+	}
+}
+
+func TestProviderHealthCountsTechnicalOutcomes(t *testing.T) {
+	t.Parallel()
+	db := newTestDB(t)
+	ctx := context.Background()
+	for _, ok := range []bool{true, true, false} {
+		if err := db.store.RecordProviderOutcome(ctx, "stripe", ok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, f, err := db.store.ProviderHealth(ctx, "stripe", time.Now().Add(-time.Minute))
+	if err != nil || s != 2 || f != 1 {
+		t.Fatalf("health %d/%d (%v)", s, f, err)
+	}
+	if s, f, _ := db.store.ProviderHealth(ctx, "braintree", time.Now().Add(-time.Minute)); s != 0 || f != 0 {
+		t.Fatalf("braintree health %d/%d", s, f)
+	}
+}
