@@ -57,9 +57,25 @@ func (a *Activities) Charge(ctx context.Context, in ChargeInput) (billing.Charge
 		CustomerRef: in.CustomerRef, OffSession: in.OffSession,
 	})
 	stop()
+	a.recordHealth(ctx, in.Provider, err)
 	log := a.logger(ctx).With("order_id", in.OrderID, "provider", in.Provider)
 	if err != nil {
 		return billing.ChargeResult{}, a.failed(ctx, log, in.IdempotencyKey, err, "", in.KeepOrderOpen)
+	}
+	if res.Action != nil && in.OffSession {
+		// Nobody is there to authenticate an off-session charge: the bank's request is a decline.
+		return billing.ChargeResult{}, a.failed(ctx, log, in.IdempotencyKey, &billing.DeclineError{
+			Code: "authentication_required", DeclineCode: "authentication_required",
+			Message: "your bank asks you to authenticate this payment; please update your payment method",
+		}, "", in.KeepOrderOpen)
+	}
+	if res.Action != nil {
+		// No money has moved: the customer must authenticate first, and the workflow waits for it.
+		if err := a.Store.MarkRequiresAction(ctx, in.IdempotencyKey, res.ProviderRef); err != nil {
+			return billing.ChargeResult{}, err
+		}
+		log.InfoContext(ctx, "charge waits for customer authentication", "provider_ref", res.ProviderRef, "action", res.Action.Type)
+		return res, nil
 	}
 	if err := a.Store.SettlePayment(ctx, in.IdempotencyKey, store.PaymentOutcome{Status: store.PaymentSucceeded, ProviderRef: res.ProviderRef}); err != nil {
 		// The money moved; the retry finds the payment by lookup and records it then.
@@ -80,18 +96,32 @@ type RefundInput struct {
 	IdempotencyKey string `json:"idempotency_key"`
 	Amount         int64  `json:"amount"`
 	Currency       string `json:"currency"`
-	// Reason is recorded on the order: why it was refunded.
+	// Reason is recorded on the order: why it was refunded. Empty for a refund staff asked for,
+	// which leaves the order's failure fields alone.
 	Reason Failure `json:"reason"`
+	// Requested marks a refund that staff asked for after the purchase: it may be partial, and
+	// it is refused when it and every other refund would exceed what was captured.
+	Requested bool `json:"requested,omitempty"`
 }
 
 // Refund returns an order's payment and records it in the ledger and on the order. When no
 // payment succeeded (a charge whose outcome was unknown) it reports NothingCharged and the
 // ledger shows the attempt as failed with code nothing_charged.
 func (a *Activities) Refund(ctx context.Context, in RefundInput) (billing.RefundResult, error) {
-	gw, err := a.begin(ctx, store.PaymentAttempt{
+	attempt := store.PaymentAttempt{
 		OrderID: in.OrderID, Kind: store.PaymentRefund, Provider: in.Provider,
 		IdempotencyKey: in.IdempotencyKey, Amount: in.Amount, Currency: in.Currency,
-	})
+	}
+	var gw billing.Gateway
+	var err error
+	if in.Requested {
+		// A refund staff asked for is checked against what was captured as it is recorded.
+		if gw, err = a.gateway(in.Provider); err == nil {
+			err = refundRefused(a.Store.BeginRefund(ctx, attempt))
+		}
+	} else {
+		gw, err = a.begin(ctx, attempt)
+	}
 	if err != nil {
 		return billing.RefundResult{}, err
 	}
@@ -109,9 +139,12 @@ func (a *Activities) Refund(ctx context.Context, in RefundInput) (billing.Refund
 		nothing := Failure{Code: "nothing_charged", Message: "no successful payment was found to refund"}
 		return res, a.Store.SettlePayment(ctx, in.IdempotencyKey, store.PaymentOutcome{Status: store.PaymentFailed, Failure: &nothing})
 	}
-	reason := in.Reason
+	var reason *Failure
+	if in.Reason.Code != "" {
+		reason = &in.Reason
+	}
 	if err := a.Store.SettlePayment(ctx, in.IdempotencyKey, store.PaymentOutcome{
-		Status: store.PaymentSucceeded, ProviderRef: res.ProviderRef, OrderReason: &reason,
+		Status: store.PaymentSucceeded, ProviderRef: res.ProviderRef, OrderReason: reason,
 	}); err != nil {
 		return res, err
 	}
@@ -119,12 +152,48 @@ func (a *Activities) Refund(ctx context.Context, in RefundInput) (billing.Refund
 	return res, nil
 }
 
+// recordHealth counts the provider call's technical outcome for the card processors' circuit
+// breaker: only a technical failure (timeout, 5xx, network) counts against the provider; a
+// decline or a refusal says nothing about its health. Counting is best-effort: it never fails
+// the payment.
+func (a *Activities) recordHealth(ctx context.Context, provider string, err error) {
+	healthy := err == nil || billing.IsFinal(err)
+	if herr := a.Store.RecordProviderOutcome(context.WithoutCancel(ctx), provider, healthy); herr != nil {
+		a.logger(ctx).WarnContext(ctx, "provider health not recorded", "error", herr)
+	}
+}
+
+// refundRefused makes a refund the ledger refuses final.
+func refundRefused(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, store.ErrOverRefund):
+		return final(err.Error(), ErrTypeRefundRejected, err, Failure{Code: "refund_exceeds_captured",
+			Message: "the refund would return more than was captured"})
+	case errors.Is(err, store.ErrTransition):
+		return final(err.Error(), ErrTypeRefundRejected, err, Failure{Code: "order_not_refundable", Message: "this order has no payment to refund"})
+	case errors.Is(err, store.ErrNotFound):
+		return final(err.Error(), ErrTypeRefundRejected, err, Failure{Code: "order_not_found", Message: "no such order"})
+	}
+	return err
+}
+
+// gateway returns the provider's gateway; an unknown provider is final.
+func (a *Activities) gateway(provider string) (billing.Gateway, error) {
+	gw, ok := a.Gateways[provider]
+	if !ok {
+		err := fmt.Errorf("no gateway for provider %q", provider)
+		return nil, final(err.Error(), ErrTypeUnknownProvider, err, Failure{Code: "unknown_provider", Message: "this payment provider is not available"})
+	}
+	return gw, nil
+}
+
 // begin finds the attempt's gateway and records the attempt in the ledger before the provider is called.
 func (a *Activities) begin(ctx context.Context, attempt store.PaymentAttempt) (billing.Gateway, error) {
-	gw, ok := a.Gateways[attempt.Provider]
-	if !ok {
-		err := fmt.Errorf("no gateway for provider %q", attempt.Provider)
-		return nil, final(err.Error(), ErrTypeUnknownProvider, err, Failure{Code: "unknown_provider", Message: "this payment provider is not available"})
+	gw, err := a.gateway(attempt.Provider)
+	if err != nil {
+		return nil, err
 	}
 	// An order that cleanup expired as abandoned is never charged.
 	return gw, orderStateError(a.Store.BeginPayment(ctx, attempt))

@@ -2,6 +2,8 @@
 // imports: task queue, workflow IDs, handler names, input and result types, statuses.
 package workflows
 
+import "time"
+
 // TaskQueue is the task queue the worker polls for checkout work.
 const TaskQueue = "cartflow-checkout"
 
@@ -33,12 +35,15 @@ type Status string
 
 // Checkout statuses. They match the order statuses in the database.
 const (
-	StatusPending   Status = "pending"
-	StatusCharging  Status = "charging"
-	StatusPaid      Status = "paid"
-	StatusCompleted Status = "completed"
-	StatusFailed    Status = "failed"
-	StatusRefunded  Status = "refunded"
+	StatusPending  Status = "pending"
+	StatusCharging Status = "charging"
+	// StatusRequiresAction: the customer must authenticate the payment (3-D Secure); the state
+	// carries what the storefront needs in Action.
+	StatusRequiresAction Status = "requires_action"
+	StatusPaid           Status = "paid"
+	StatusCompleted      Status = "completed"
+	StatusFailed         Status = "failed"
+	StatusRefunded       Status = "refunded"
 	// StatusExpired is a checkout abandoned before payment, expired by the nightly cleanup.
 	StatusExpired Status = "expired"
 )
@@ -71,6 +76,36 @@ type PurchaseInput struct {
 	Name        string  `json:"name"`
 	Items       []Item  `json:"items"`
 	Payment     Payment `json:"payment"`
+	// AuthenticationTimeout bounds the wait for the customer to authenticate (3-D Secure);
+	// zero means DefaultAuthenticationTimeout.
+	AuthenticationTimeout time.Duration `json:"authentication_timeout,omitempty"`
+}
+
+// DefaultAuthenticationTimeout is how long a checkout waits for the customer to authenticate.
+const DefaultAuthenticationTimeout = 15 * time.Minute
+
+// UpdateAuthenticationCompleted is the Update the BFF sends when the storefront reports that
+// the customer finished authenticating. The workflow asks the provider before it believes it,
+// and answers with the checkout's state after that check.
+const UpdateAuthenticationCompleted = "authentication-completed"
+
+// SignalPaymentOutcome tells a checkout waiting for authentication that the provider reported
+// the payment's outcome by webhook; the payload is a PaymentOutcomeSignal.
+const SignalPaymentOutcome = "payment-outcome"
+
+// PaymentOutcomeSignal is the payload of SignalPaymentOutcome.
+type PaymentOutcomeSignal struct {
+	// EventType is the webhook's normalized type (payment.succeeded or payment.failed).
+	EventType  string `json:"event_type"`
+	PaymentRef string `json:"payment_ref"`
+}
+
+// PaymentAction is what the storefront needs to let the customer authenticate.
+type PaymentAction struct {
+	ClientSecret string `json:"client_secret"`
+	// Type is the provider's next action, such as use_stripe_sdk or redirect_to_url.
+	Type        string `json:"type"`
+	RedirectURL string `json:"redirect_url,omitempty"`
 }
 
 // AwaitOutcomeRequest is the argument of UpdateAwaitOutcome.
@@ -90,4 +125,6 @@ type CheckoutState struct {
 	FailureMessage string `json:"failure_message,omitempty"`
 	// SubscriptionID is set when the checkout bought a plan and the subscription has started.
 	SubscriptionID string `json:"subscription_id,omitempty"`
+	// Action is set while Status is requires_action.
+	Action *PaymentAction `json:"action,omitempty"`
 }

@@ -138,3 +138,35 @@ func sweepOptions(ctx workflow.Context) workflow.Context {
 		},
 	})
 }
+
+// authenticationOptions: one look at a payment waiting for authentication. A failure is not
+// retried for long: the next prompt, or the timer, looks again.
+func authenticationOptions(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout:    30 * time.Second,
+		ScheduleToCloseTimeout: 2 * time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 30 * time.Second,
+			NonRetryableErrorTypes: []string{
+				activities.ErrTypeCardDeclined, activities.ErrTypeCardDeclinedHard, activities.ErrTypePaymentRejected,
+				activities.ErrTypeUnknownProvider,
+			},
+		},
+	})
+}
+
+// expireOptions: canceling a payment whose authentication timed out must happen, so that no
+// late authentication can charge the customer for an expired order: it retries for a day.
+func expireOptions(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout:    30 * time.Second,
+		ScheduleToCloseTimeout: 24 * time.Hour,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 5 * time.Minute,
+			NonRetryableErrorTypes: []string{
+				activities.ErrTypeCardDeclined, activities.ErrTypeCardDeclinedHard, activities.ErrTypePaymentRejected,
+				activities.ErrTypeUnknownProvider,
+			},
+		},
+	})
+}

@@ -35,10 +35,15 @@ func Purchase(ctx workflow.Context, in PurchaseInput) (CheckoutState, error) {
 }
 
 type purchase struct {
-	in       PurchaseInput
-	state    CheckoutState
-	customer directory.Customer
-	plan     *activities.Plan
+	in    PurchaseInput
+	state CheckoutState
+	// authReports counts the storefront's reports that authentication is done; authChecked is
+	// how many of them a check with the provider has answered.
+	authReports, authChecked int
+	// outcomeSignals counts webhook outcomes received; outcomesSeen those the wait has acted on.
+	outcomeSignals, outcomesSeen int
+	customer                     directory.Customer
+	plan                         *activities.Plan
 	// periodEnd is the end of the first period (or the trial) of a plan bought.
 	periodEnd *time.Time
 }
@@ -59,9 +64,27 @@ func (p *purchase) setup(ctx workflow.Context) error {
 	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (CheckoutState, error) { return p.state, nil }); err != nil {
 		return err
 	}
+	// Webhook outcomes may arrive before the checkout waits for them (even before the charge
+	// answers); they are counted here and acted on when the wait begins.
+	outcomes := workflow.GetSignalChannel(ctx, SignalPaymentOutcome)
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		for {
+			outcomes.Receive(ctx, nil)
+			p.outcomeSignals++
+		}
+	})
+	if err := workflow.SetUpdateHandler(ctx, UpdateAuthenticationCompleted, func(ctx workflow.Context) (CheckoutState, error) {
+		p.authReports++
+		report := p.authReports
+		err := workflow.Await(ctx, func() bool { return p.authChecked >= report || p.state.Status != StatusRequiresAction })
+		return p.state, err
+	}); err != nil {
+		return err
+	}
 	return workflow.SetUpdateHandlerWithOptions(ctx, UpdateAwaitOutcome,
 		func(ctx workflow.Context, _ AwaitOutcomeRequest) (CheckoutState, error) {
-			err := workflow.Await(ctx, func() bool { return p.state.Status.Final() })
+			// The storefront needs the outcome, or what to show the customer to authenticate.
+			err := workflow.Await(ctx, func() bool { return p.state.Status.Final() || p.state.Status == StatusRequiresAction })
 			return p.state, err
 		},
 		workflow.UpdateHandlerOptions{Validator: func(_ workflow.Context, req AwaitOutcomeRequest) error {
@@ -147,8 +170,74 @@ func (p *purchase) charge(ctx workflow.Context, in activities.ChargeInput, order
 		})
 		return charge, true, err
 	}
+	if charge.Action != nil {
+		if done, err := p.authenticate(ctx, in, charge); done || err != nil {
+			return charge, true, err
+		}
+	}
 	p.state.Status = StatusPaid
 	return charge, false, nil
+}
+
+// authenticate waits, on a durable timer, for the customer to authenticate the payment. The
+// storefront's report (an update) and the provider's webhook (a signal) each only prompt a
+// check with the provider, which alone settles the payment; when the timer runs out the payment
+// is canceled and the order expires. done is true when the checkout ended here.
+func (p *purchase) authenticate(ctx workflow.Context, charge activities.ChargeInput, res activities.ChargeResult) (done bool, err error) {
+	p.state.Status = StatusRequiresAction
+	p.state.Action = &PaymentAction{ClientSecret: res.Action.ClientSecret, Type: res.Action.Type, RedirectURL: res.Action.RedirectURL}
+	timeout := p.in.AuthenticationTimeout
+	if timeout <= 0 {
+		timeout = DefaultAuthenticationTimeout
+	}
+	timerCtx, stopTimer := workflow.WithCancel(ctx)
+	defer stopTimer()
+	timer := workflow.NewTimer(timerCtx, timeout)
+	timedOut := false
+	workflow.Go(ctx, func(ctx workflow.Context) { timedOut = timer.Get(ctx, nil) == nil })
+
+	in := activities.AuthenticationInput{OrderID: charge.OrderID, Provider: charge.Provider, PaymentRef: res.ProviderRef, ChargeKey: charge.IdempotencyKey}
+	for {
+		if err := workflow.Await(ctx, func() bool {
+			return timedOut || p.outcomeSignals > p.outcomesSeen || p.authReports > p.authChecked
+		}); err != nil {
+			return true, err
+		}
+		reports := p.authReports
+		p.outcomesSeen = p.outcomeSignals
+		check, opts := a.VerifyAuthentication, authenticationOptions(ctx)
+		if timedOut {
+			check, opts = a.ExpireAuthentication, expireOptions(ctx)
+		}
+		var outcome activities.AuthenticationResult
+		err := workflow.ExecuteActivity(opts, check, in).Get(ctx, &outcome)
+		p.authChecked = reports
+		if err != nil {
+			if f, ok := finalFailure(err); ok {
+				// The activity recorded the decline on the order.
+				p.state.Action = nil
+				p.fail(f)
+				return true, nil
+			}
+			if timedOut {
+				return true, err // the cancel itself kept failing: ops must look
+			}
+			// The provider could not be asked just now; the next prompt or the timer tries again.
+			workflow.GetLogger(ctx).Warn("authentication check failed", "error", err)
+			continue
+		}
+		switch outcome.Status {
+		case activities.AuthenticationSucceeded:
+			p.state.Action = nil
+			return false, nil
+		case activities.AuthenticationExpired:
+			p.state.Action = nil
+			p.state.Status, p.state.FailureCode = StatusExpired, "authentication_timeout"
+			p.state.FailureMessage = "the payment was not authenticated in time and has been canceled; nothing was charged"
+			return true, nil
+		}
+		// Still waiting for the customer.
+	}
 }
 
 // subscribe sells a plan: save the customer's payment method with the provider, charge the

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/cartflow/cartflow/activities"
+	"github.com/cartflow/cartflow/internal/billing"
 	"github.com/cartflow/cartflow/internal/directory"
 )
 
@@ -339,6 +341,141 @@ func TestPurchaseOfAPlanFailsWhenTheCardCannotBeSaved(t *testing.T) {
 	env.ExecuteWorkflow(Purchase, planInput)
 
 	if st := result(t, env); st.Status != StatusFailed || st.FailureCode != "card_declined" || st.SubscriptionID != "" {
+		t.Fatalf("state %+v", st)
+	}
+}
+
+// mock3DSCharge answers the charge with a request to authenticate, after delay.
+func mock3DSCharge(env *testsuite.TestWorkflowEnvironment, delay time.Duration) {
+	env.OnActivity(a.Charge, mock.Anything, mock.Anything).After(delay).Return(activities.ChargeResult{
+		ProviderRef: "pi_3ds", Action: &billing.Action{ClientSecret: "pi_3ds_secret_x", Type: "use_stripe_sdk"},
+	}, nil).Once()
+}
+
+var authInput = activities.AuthenticationInput{OrderID: "order-1", Provider: "stripe", PaymentRef: "pi_3ds", ChargeKey: testWorkflowID + "/charge"}
+
+func TestAuthenticationCompletedByWebhook(t *testing.T) {
+	env := newEnv(t)
+	mockOrder(env)
+	mock3DSCharge(env, 0)
+	var during CheckoutState
+	env.RegisterDelayedCallback(func() {
+		v, _ := env.QueryWorkflow(QueryStatus)
+		_ = v.Get(&during)
+		env.SignalWorkflow(SignalPaymentOutcome, PaymentOutcomeSignal{EventType: "payment.succeeded", PaymentRef: "pi_3ds"})
+	}, 3*time.Minute)
+	env.OnActivity(a.VerifyAuthentication, mock.Anything, authInput).Return(activities.AuthenticationResult{Status: activities.AuthenticationSucceeded}, nil).Once()
+	mockRegistration(env)
+	mockReceipt(env, "order-1")
+
+	env.ExecuteWorkflow(Purchase, testInput)
+
+	if during.Status != StatusRequiresAction || during.Action == nil || during.Action.ClientSecret != "pi_3ds_secret_x" || during.Action.Type != "use_stripe_sdk" {
+		t.Fatalf("state while waiting %+v", during)
+	}
+	if st := result(t, env); st.Status != StatusCompleted || st.Action != nil {
+		t.Fatalf("state %+v", st)
+	}
+}
+
+func TestAuthenticationCompletedByTheStorefront(t *testing.T) {
+	env := newEnv(t)
+	mockOrder(env)
+	mock3DSCharge(env, 0)
+	// The first report comes before the customer really finished: the provider still waits.
+	env.OnActivity(a.VerifyAuthentication, mock.Anything, authInput).Return(activities.AuthenticationResult{Status: activities.AuthenticationPending}, nil).Once()
+	env.OnActivity(a.VerifyAuthentication, mock.Anything, authInput).Return(activities.AuthenticationResult{Status: activities.AuthenticationSucceeded}, nil).Once()
+	var answers []Status
+	report := func() {
+		env.UpdateWorkflow(UpdateAuthenticationCompleted, "", &testsuite.TestUpdateCallback{
+			OnReject: func(err error) { t.Errorf("update rejected: %v", err) },
+			OnAccept: func() {},
+			OnComplete: func(v any, err error) {
+				if err != nil {
+					t.Errorf("update: %v", err)
+					return
+				}
+				answers = append(answers, v.(CheckoutState).Status)
+			},
+		})
+	}
+	env.RegisterDelayedCallback(report, 2*time.Minute)
+	env.RegisterDelayedCallback(report, 4*time.Minute)
+	mockRegistration(env)
+	mockReceipt(env, "order-1")
+
+	env.ExecuteWorkflow(Purchase, testInput)
+
+	if st := result(t, env); st.Status != StatusCompleted {
+		t.Fatalf("state %+v", st)
+	}
+	if len(answers) != 2 || answers[0] != StatusRequiresAction || answers[1] == StatusRequiresAction {
+		t.Fatalf("the storefront was answered %v", answers)
+	}
+}
+
+func TestAuthenticationTimeoutCancelsAndExpires(t *testing.T) {
+	env := newEnv(t)
+	mockOrder(env)
+	mock3DSCharge(env, 0)
+	var expiredAt time.Duration
+	start := env.Now()
+	env.OnActivity(a.ExpireAuthentication, mock.Anything, authInput).Return(func(context.Context, activities.AuthenticationInput) (activities.AuthenticationResult, error) {
+		expiredAt = env.Now().Sub(start)
+		return activities.AuthenticationResult{Status: activities.AuthenticationExpired}, nil
+	}).Once()
+
+	env.ExecuteWorkflow(Purchase, PurchaseInput{CheckoutID: testInput.CheckoutID, IdempotencyKey: testInput.IdempotencyKey,
+		RequestHash: testInput.RequestHash, Email: testInput.Email, Name: testInput.Name, Items: testInput.Items,
+		Payment: testInput.Payment, AuthenticationTimeout: 10 * time.Minute})
+
+	st := result(t, env)
+	if st.Status != StatusExpired || st.FailureCode != "authentication_timeout" || st.Action != nil {
+		t.Fatalf("state %+v", st)
+	}
+	if expiredAt < 10*time.Minute || expiredAt > 11*time.Minute {
+		t.Fatalf("the payment was canceled after %v, want the 10-minute timeout", expiredAt)
+	}
+	// No registration, no receipt: nothing was charged.
+}
+
+func TestWebhookBeforeTheWaitIsNotLost(t *testing.T) {
+	env := newEnv(t)
+	mockOrder(env)
+	// The charge answers after a minute; the webhook arrives 30 seconds into it.
+	mock3DSCharge(env, time.Minute)
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(SignalPaymentOutcome, PaymentOutcomeSignal{EventType: "payment.succeeded", PaymentRef: "pi_3ds"})
+	}, 30*time.Second)
+	env.OnActivity(a.VerifyAuthentication, mock.Anything, authInput).Return(activities.AuthenticationResult{Status: activities.AuthenticationSucceeded}, nil).Once()
+	mockRegistration(env)
+	mockReceipt(env, "order-1")
+
+	start := env.Now()
+	env.ExecuteWorkflow(Purchase, testInput)
+
+	if st := result(t, env); st.Status != StatusCompleted {
+		t.Fatalf("state %+v", st)
+	}
+	if took := env.Now().Sub(start); took > 5*time.Minute {
+		t.Fatalf("the checkout took %v: the early webhook was lost and the wait ran on", took)
+	}
+}
+
+func TestAuthenticationFailureFailsTheCheckout(t *testing.T) {
+	env := newEnv(t)
+	mockOrder(env)
+	mock3DSCharge(env, 0)
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(SignalPaymentOutcome, PaymentOutcomeSignal{EventType: "payment.failed", PaymentRef: "pi_3ds"})
+	}, time.Minute)
+	env.OnActivity(a.VerifyAuthentication, mock.Anything, authInput).Return(activities.AuthenticationResult{},
+		temporal.NewNonRetryableApplicationError("declined", activities.ErrTypeCardDeclined, nil,
+			activities.Failure{Code: "payment_intent_authentication_failure", Message: "authentication failed"})).Once()
+
+	env.ExecuteWorkflow(Purchase, testInput)
+
+	if st := result(t, env); st.Status != StatusFailed || st.FailureCode != "payment_intent_authentication_failure" {
 		t.Fatalf("state %+v", st)
 	}
 }
