@@ -95,10 +95,23 @@ func (a *Activities) authenticating(provider string) (billing.AuthenticatingGate
 	return auth, nil
 }
 
+// Provider event types that a checkout acts on.
+const (
+	EventPaymentSucceeded = store.EventPaymentSucceeded
+	EventPaymentFailed    = store.EventPaymentFailed
+)
+
 // ProviderEventInput is a verified webhook event with its raw payload.
 type ProviderEventInput struct {
-	Event   billing.WebhookEvent `json:"event"`
-	Payload []byte               `json:"payload"`
+	Provider   string `json:"provider"`
+	ID         string `json:"id"`
+	Type       string `json:"type"`
+	PaymentRef string `json:"payment_ref,omitempty"`
+	OrderID    string `json:"order_id,omitempty"`
+	Amount     int64  `json:"amount,omitempty"`
+	Currency   string `json:"currency,omitempty"`
+	Reason     string `json:"reason,omitempty"`
+	Payload    []byte `json:"payload"`
 }
 
 // AppliedEvent says what recording a provider event did.
@@ -106,13 +119,12 @@ type AppliedEvent = store.AppliedEvent
 
 // RecordProviderEvent stores a webhook event once and applies it to its order.
 func (a *Activities) RecordProviderEvent(ctx context.Context, in ProviderEventInput) (AppliedEvent, error) {
-	e := in.Event
 	applied, err := a.Store.RecordProviderEvent(ctx, store.ProviderEvent{
-		Provider: e.Provider, EventID: e.ID, Type: e.Type, PaymentRef: e.PaymentRef, OrderID: e.OrderID,
-		Amount: e.Amount, Currency: e.Currency, Reason: e.Reason,
+		Provider: in.Provider, EventID: in.ID, Type: in.Type, PaymentRef: in.PaymentRef, OrderID: in.OrderID,
+		Amount: in.Amount, Currency: in.Currency, Reason: in.Reason,
 	}, in.Payload)
 	if err == nil {
-		a.logger(ctx).InfoContext(ctx, "provider event recorded", "provider", e.Provider, "event_id", e.ID, "type", e.Type,
+		a.logger(ctx).InfoContext(ctx, "provider event recorded", "provider", in.Provider, "event_id", in.ID, "type", in.Type,
 			"order_id", applied.OrderID, "duplicate", applied.Duplicate)
 	}
 	return applied, err

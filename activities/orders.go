@@ -109,3 +109,27 @@ func orderStateError(err error) error {
 	}
 	return err
 }
+
+// OrderView is an order as the refund workflow needs it.
+type OrderView struct {
+	OrderID        string `json:"order_id"`
+	Status         string `json:"status"`
+	Provider       string `json:"provider"`
+	PaymentRef     string `json:"payment_ref"`
+	Amount         int64  `json:"amount"`
+	Currency       string `json:"currency"`
+	RefundedAmount int64  `json:"refunded_amount"`
+}
+
+// LoadOrder reads an order. One that does not exist is final.
+func (a *Activities) LoadOrder(ctx context.Context, orderID string) (OrderView, error) {
+	o, err := a.Store.OrderByID(ctx, orderID)
+	if errors.Is(err, store.ErrNotFound) {
+		return OrderView{}, final("no such order", ErrTypeRefundRejected, err, Failure{Code: "order_not_found", Message: "no such order"})
+	}
+	if err != nil {
+		return OrderView{}, err
+	}
+	return OrderView{OrderID: o.ID, Status: o.Status, Provider: o.Provider, PaymentRef: o.ProviderPaymentRef,
+		Amount: o.TotalAmount, Currency: o.Currency, RefundedAmount: o.RefundedAmount}, nil
+}

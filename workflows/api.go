@@ -128,3 +128,63 @@ type CheckoutState struct {
 	// Action is set while Status is requires_action.
 	Action *PaymentAction `json:"action,omitempty"`
 }
+
+// ProviderEventWorkflowType is the registered name of the ProviderEvent workflow.
+const ProviderEventWorkflowType = "ProviderEvent"
+
+// ProviderEventWorkflowID names the handling of one provider event, so that a redelivered
+// webhook joins the handling of the first delivery instead of starting another.
+func ProviderEventWorkflowID(provider, eventID string) string {
+	return "provider-event-" + provider + "-" + eventID
+}
+
+// WebhookEvent is a provider's webhook event that the BFF verified.
+type WebhookEvent struct {
+	Provider     string `json:"provider"`
+	ID           string `json:"id"`
+	Type         string `json:"type"`
+	ProviderType string `json:"provider_type"`
+	PaymentRef   string `json:"payment_ref,omitempty"`
+	OrderID      string `json:"order_id,omitempty"`
+	Amount       int64  `json:"amount,omitempty"`
+	Currency     string `json:"currency,omitempty"`
+	Reason       string `json:"reason,omitempty"`
+	// Payload is the request body as the provider sent it, stored with the event.
+	Payload []byte `json:"payload"`
+}
+
+// RefundWorkflowType is the registered name of the Refund workflow.
+const RefundWorkflowType = "Refund"
+
+// RefundWorkflowID names one refund request: the order and the client's Idempotency-Key.
+func RefundWorkflowID(orderID, requestKey string) string {
+	return "refund-" + orderID + "-" + requestKey
+}
+
+// RefundRequest asks to return money of an order's payment.
+type RefundRequest struct {
+	OrderID string `json:"order_id"`
+	// Amount in minor units; zero refunds whatever has not been refunded yet.
+	Amount int64 `json:"amount,omitempty"`
+}
+
+// RefundOutcome is how a refund request ended.
+type RefundOutcome struct {
+	OrderID string `json:"order_id"`
+	// Status is succeeded or refused.
+	Status      string `json:"status"`
+	Amount      int64  `json:"amount"`
+	Currency    string `json:"currency,omitempty"`
+	ProviderRef string `json:"provider_ref,omitempty"`
+	// OrderStatus and RefundedTotal are the order after the refund.
+	OrderStatus    string `json:"order_status,omitempty"`
+	RefundedTotal  int64  `json:"refunded_total"`
+	FailureCode    string `json:"failure_code,omitempty"`
+	FailureMessage string `json:"failure_message,omitempty"`
+}
+
+// Refund outcomes.
+const (
+	RefundSucceeded = "succeeded"
+	RefundRefused   = "refused"
+)

@@ -170,3 +170,15 @@ func expireOptions(ctx workflow.Context) workflow.Context {
 		},
 	})
 }
+
+// providerEventOptions: storing a webhook event and applying it to its order, idempotent by the
+// provider's event id; retried for a day, because the provider has already been answered.
+func providerEventOptions(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout:    30 * time.Second,
+		ScheduleToCloseTimeout: 24 * time.Hour,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 5 * time.Minute,
+		},
+	})
+}

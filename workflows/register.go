@@ -15,6 +15,8 @@ func Register(r worker.WorkflowRegistry) {
 		SubscriptionChangeWorkflowType: SubscriptionChange,
 		DailySummaryWorkflowType:       DailySummary,
 		CleanupWorkflowType:            Cleanup,
+		ProviderEventWorkflowType:      ProviderEvent,
+		RefundWorkflowType:             Refund,
 	} {
 		r.RegisterWorkflowWithOptions(fn, workflow.RegisterOptions{Name: name})
 	}

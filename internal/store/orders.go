@@ -193,6 +193,14 @@ func (s *Store) CheckoutByIdempotencyKey(ctx context.Context, key string) (Order
 	return s.orderWhere(ctx, `idempotency_key = $1`, key)
 }
 
+// OrderByID returns an order, with its lines. An id that is not a UUID cannot exist.
+func (s *Store) OrderByID(ctx context.Context, id string) (Order, error) {
+	if !uuidPattern.MatchString(id) {
+		return Order{}, ErrNotFound
+	}
+	return s.orderWhere(ctx, `id = $1::uuid`, id)
+}
+
 func (s *Store) orderWhere(ctx context.Context, where string, arg any) (Order, error) {
 	o, err := scanOrder(s.pool.QueryRow(ctx, `SELECT `+orderColumns+` FROM orders WHERE `+where, arg))
 	if err != nil {
