@@ -44,6 +44,9 @@ type checkoutResponse struct {
 	// SubscriptionID is the subscription the checkout started, when it bought a plan. Only the
 	// buyer receives it, and it is what authorizes /api/v1/subscriptions/{id}.
 	SubscriptionID string `json:"subscription_id,omitempty"`
+	// Action is what the storefront needs to let the customer authenticate (3-D Secure) while
+	// Status is requires_action.
+	Action *workflows.PaymentAction `json:"action,omitempty"`
 }
 
 type checkoutLine struct {
@@ -75,6 +78,9 @@ func (s *server) orderResponse(ctx context.Context, o store.Order) (checkoutResp
 	for _, l := range o.Lines {
 		r.Items = append(r.Items, checkoutLine{SKU: l.SKU, Name: l.Name, Quantity: l.Quantity, UnitAmount: l.UnitAmount, LineAmount: l.LineAmount})
 	}
+	if workflows.Status(o.Status) == workflows.StatusRequiresAction {
+		r.Action = s.actionFor(ctx, o.WorkflowID)
+	}
 	sub, err := s.store.SubscriptionByOrder(ctx, o.ID)
 	switch {
 	case err == nil:
@@ -88,7 +94,7 @@ func (s *server) orderResponse(ctx context.Context, o store.Order) (checkoutResp
 func (s *server) stateResponse(st workflows.CheckoutState) checkoutResponse {
 	r := s.response(st.CheckoutID, st.Status, st.OrderID, st.Amount, st.Currency,
 		store.Failure{Code: st.FailureCode, DeclineCode: st.DeclineCode, Message: st.FailureMessage})
-	r.SubscriptionID = st.SubscriptionID
+	r.SubscriptionID, r.Action = st.SubscriptionID, st.Action
 	return r
 }
 
@@ -161,7 +167,9 @@ func (s *server) createCheckout(c *gin.Context) {
 		return
 	}
 
-	state, err := s.startAndAwait(ctx, req.purchaseInput(newCheckoutID(), key, hash))
+	in := req.purchaseInput(newCheckoutID(), key, hash)
+	in.AuthenticationTimeout = s.cfg.AuthenticationTimeout
+	state, err := s.startAndAwait(ctx, in)
 	switch {
 	case err == nil:
 		c.JSON(http.StatusCreated, s.stateResponse(state))

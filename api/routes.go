@@ -19,9 +19,14 @@ func (s *server) routes() *gin.Engine {
 	v1.GET("/products", s.listProducts)
 	v1.POST("/checkouts", s.limitBody, s.createCheckout)
 	v1.GET("/checkouts/:id", s.getCheckout)
+	v1.POST("/checkouts/:id/authentication", s.limitBody, s.completeAuthentication)
+	v1.GET("/payment-config", s.paymentConfig)
+	v1.POST("/orders/:id/refunds", s.staffOnly, s.limitBody, s.createRefund)
 	v1.GET("/subscriptions/:id", s.getSubscription)
 	v1.POST("/subscriptions/:id/cancel", s.limitBody, s.cancelSubscription)
 	v1.POST("/subscriptions/:id/resume", s.limitBody, s.resumeSubscription)
 	v1.PUT("/subscriptions/:id/payment-method", s.limitBody, s.changePaymentMethod)
+
+	r.POST("/webhooks/:provider", s.limitBody, s.receiveWebhook)
 	return r
 }

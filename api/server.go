@@ -9,6 +9,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"go.temporal.io/sdk/client"
 
+	"github.com/cartflow/cartflow/internal/billing"
 	"github.com/cartflow/cartflow/internal/config"
 	"github.com/cartflow/cartflow/internal/store"
 )
@@ -20,6 +21,8 @@ type checkoutStore interface {
 	ProductsBySKU(ctx context.Context, skus []string) (map[string]store.Product, error)
 	CheckoutByID(ctx context.Context, checkoutID string) (store.Order, error)
 	CheckoutByIdempotencyKey(ctx context.Context, key string) (store.Order, error)
+	OrderByID(ctx context.Context, id string) (store.Order, error)
+	ProviderHealth(ctx context.Context, provider string, since time.Time) (successes, failures int, err error)
 	SubscriptionByID(ctx context.Context, id string) (store.Subscription, error)
 	SubscriptionHistory(ctx context.Context, id string) ([]store.SubscriptionEvent, error)
 	SubscriptionByOrder(ctx context.Context, orderID string) (store.Subscription, error)
@@ -31,6 +34,9 @@ type server struct {
 	store    checkoutStore
 	temporal client.Client
 	log      *slog.Logger
+	// webhooks verifies each provider's webhooks, by provider name; a provider without one has
+	// no webhook endpoint.
+	webhooks map[string]billing.WebhookVerifier
 }
 
 func (s *server) healthz(c *gin.Context) {

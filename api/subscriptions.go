@@ -204,6 +204,12 @@ func (s *server) resumeSubscription(c *gin.Context) {
 // decodeNothing accepts no body, or a JSON object without fields, for a request whose path and
 // headers say everything; anything else is refused as a checkout body would be.
 func decodeNothing(body io.Reader) error {
+	var none struct{}
+	return decodeOptional(body, &none)
+}
+
+// decodeOptional decodes a JSON body strictly into v, and accepts an empty body, leaving v as it is.
+func decodeOptional(body io.Reader, v any) error {
 	raw, err := io.ReadAll(body)
 	if err != nil {
 		if isBodyTooLarge(err) {
@@ -214,8 +220,7 @@ func decodeNothing(body io.Reader) error {
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return nil
 	}
-	var none struct{}
-	return decodeStrict(bytes.NewReader(raw), &none)
+	return decodeStrict(bytes.NewReader(raw), v)
 }
 
 // paymentMethodRequest is the body of PUT /api/v1/subscriptions/{id}/payment-method.

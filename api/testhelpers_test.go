@@ -57,6 +57,8 @@ type fakeStore struct {
 	historyErr    error
 	subByOrderErr error
 	calls         map[string]int
+	// health is each provider's recent technical successes and failures.
+	health map[string][2]int
 }
 
 func newFakeStore() *fakeStore {
@@ -193,12 +195,44 @@ func (f *fakeStore) SubscriptionByOrder(_ context.Context, orderID string) (stor
 	return store.Subscription{}, store.ErrNotFound
 }
 
+func (f *fakeStore) OrderByID(_ context.Context, id string) (store.Order, error) {
+	f.record("OrderByID")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, o := range f.orders {
+		if o.ID == id {
+			return o, nil
+		}
+	}
+	return store.Order{}, store.ErrNotFound
+}
+
+// setHealth sets a provider's technical outcomes over the breaker window.
+func (f *fakeStore) setHealth(provider string, successes, failures int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.health == nil {
+		f.health = map[string][2]int{}
+	}
+	f.health[provider] = [2]int{successes, failures}
+}
+
+func (f *fakeStore) ProviderHealth(_ context.Context, provider string, _ time.Time) (int, int, error) {
+	f.record("ProviderHealth")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	h := f.health[provider]
+	return h[0], h[1], nil
+}
+
 // testEnv is a server wired to a fake read model and a mocked Temporal client. The mock fails
 // the test on any call it was not told to expect.
 type testEnv struct {
 	store    *fakeStore
 	temporal *mocks.Client
 	handler  http.Handler
+	// server is the BFF behind handler; a test that changes it rebuilds handler with server.routes().
+	server *server
 }
 
 func newTestEnv(t *testing.T) *testEnv {
@@ -211,7 +245,7 @@ func newTestEnv(t *testing.T) *testEnv {
 		temporal: tc,
 		log:      slog.New(slog.DiscardHandler),
 	}
-	return &testEnv{store: fs, temporal: tc, handler: s.routes()}
+	return &testEnv{store: fs, temporal: tc, handler: s.routes(), server: s}
 }
 
 // assertTemporalUntouched fails the test if the BFF called the Temporal client at all.

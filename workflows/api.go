@@ -44,13 +44,15 @@ const (
 	StatusCompleted      Status = "completed"
 	StatusFailed         Status = "failed"
 	StatusRefunded       Status = "refunded"
+	// StatusPartiallyRefunded: part of the payment was returned after the checkout completed.
+	StatusPartiallyRefunded Status = "partially_refunded"
 	// StatusExpired is a checkout abandoned before payment, expired by the nightly cleanup.
 	StatusExpired Status = "expired"
 )
 
 // Final reports whether the checkout will not change any more.
 func (s Status) Final() bool {
-	return s == StatusCompleted || s == StatusFailed || s == StatusRefunded || s == StatusExpired
+	return s == StatusCompleted || s == StatusFailed || s == StatusRefunded || s == StatusExpired || s == StatusPartiallyRefunded
 }
 
 // Item is one cart line: a SKU and a quantity, never a price.

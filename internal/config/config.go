@@ -84,6 +84,22 @@ type API struct {
 	// StorefrontURL is where completed checkouts send the customer: <StorefrontURL>/orders/<checkout id>/confirmation.
 	StorefrontURL   string        `envconfig:"STOREFRONT_URL" default:"http://localhost:3000"`
 	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"15s"`
+	// AuthenticationTimeout bounds a checkout's wait for the customer to authenticate (3-D Secure).
+	AuthenticationTimeout time.Duration `envconfig:"AUTHENTICATION_TIMEOUT" default:"15m"`
+	// StaffAPIKey authorizes the staff endpoints (refunds); empty disables them. It is never logged.
+	StaffAPIKey string `envconfig:"STAFF_API_KEY" default:""`
+	// StripeWebhookSecret verifies POST /webhooks/stripe (whsec_…); empty disables the endpoint.
+	StripeWebhookSecret string `envconfig:"STRIPE_WEBHOOK_SECRET" default:""`
+
+	// CardProcessors lists the card processors the storefront may tokenize with, primary first.
+	CardProcessors []string `envconfig:"CARD_PROCESSORS" default:"stripe,braintree"`
+	// StripePublishableKey and BraintreeTokenizationKey are handed to the storefront; they are public.
+	StripePublishableKey     string `envconfig:"STRIPE_PUBLISHABLE_KEY" default:"pk_test_cartflowlocal"`
+	BraintreeTokenizationKey string `envconfig:"BRAINTREE_TOKENIZATION_KEY" default:"sandbox_cartflow_local"`
+	// A processor's breaker opens when, over BreakerWindow, at least BreakerMinFailures provider
+	// calls failed technically and they were at least half of its calls.
+	BreakerWindow      time.Duration `envconfig:"BREAKER_WINDOW" default:"5m"`
+	BreakerMinFailures int           `envconfig:"BREAKER_MIN_FAILURES" default:"5"`
 }
 
 // Load fills spec (a *Worker or *API) from the process environment.
