@@ -38,11 +38,29 @@ var (
 	// stripeTokenPattern accepts PaymentMethod ids and legacy card tokens; anything else, card
 	// numbers included, is refused without being echoed.
 	stripeTokenPattern = regexp.MustCompile(`^(pm|tok)_[A-Za-z0-9_]{1,200}$`)
+	// paypalTokenPattern is an approved PayPal order id: 17 upper-case letters and digits.
+	paypalTokenPattern = regexp.MustCompile(`^[A-Z0-9]{17}$`)
+	// braintreeTokenPattern is a payment-method nonce: tokencc_… from the client SDKs, or
+	// Braintree's documented sandbox nonces (fake-valid-nonce, fake-processor-declined-visa-nonce, …).
+	braintreeTokenPattern = regexp.MustCompile(`^(tokencc_[A-Za-z0-9_]{1,200}|fake-[a-z0-9-]{1,80}-nonce)$`)
 )
 
-// tokenPatterns lists the providers a checkout accepts, with the shape of their tokens.
+// tokenPatterns lists the providers a checkout accepts, with the shape of their tokens. The
+// shapes do not overlap, so the token alone tells which provider it belongs to.
 var tokenPatterns = map[string]*regexp.Regexp{
-	billing.ProviderStripe: stripeTokenPattern,
+	billing.ProviderStripe:    stripeTokenPattern,
+	billing.ProviderPayPal:    paypalTokenPattern,
+	billing.ProviderBraintree: braintreeTokenPattern,
+}
+
+// providerOfToken is the provider whose token shape matches, or "" for none.
+func providerOfToken(token string) string {
+	for provider, pattern := range tokenPatterns {
+		if pattern.MatchString(token) {
+			return provider
+		}
+	}
+	return ""
 }
 
 func validIdempotencyKey(key string) *apiError {
@@ -139,24 +157,32 @@ func (r *checkoutRequest) validate() (directory.Customer, *apiError) {
 				fmt.Sprintf("quantity must be between 1 and %d", store.MaxLineQuantity))
 		}
 	}
-	if aerr := validPayment("payment.", r.Payment.Provider, r.Payment.Token); aerr != nil {
+	provider, aerr := validPayment("payment.", r.Payment.Provider, r.Payment.Token)
+	if aerr != nil {
 		return directory.Customer{}, aerr
 	}
+	r.Payment.Provider = provider
 	return directory.Customer{Email: email, Name: name}, nil
 }
 
 // validPayment checks a payment method as the storefront sends it: a known provider and a token
 // of that provider's shape, so that card data is refused without being echoed. prefix is where
 // the fields sit in the request ("payment." in a checkout, "" at the top of a body).
-func validPayment(prefix, provider, token string) *apiError {
-	pattern, ok := tokenPatterns[provider]
-	if !ok {
-		return unprocessable("unknown_provider", prefix+"provider", prefix+"provider must be one of: stripe")
+//
+// The provider is the one the token belongs to; provider may be left out, and when given it
+// must agree. The provider returned is the one to charge through.
+func validPayment(prefix, provider, token string) (string, *apiError) {
+	if _, ok := tokenPatterns[provider]; provider != "" && !ok {
+		return "", unprocessable("unknown_provider", prefix+"provider", prefix+"provider must be one of: stripe, paypal, braintree")
 	}
-	if !pattern.MatchString(token) {
-		return unprocessable("invalid_token", prefix+"token", prefix+"token must be a provider token from the storefront, never card data")
+	of := providerOfToken(token)
+	switch {
+	case of == "":
+		return "", unprocessable("invalid_token", prefix+"token", prefix+"token must be a provider token from the storefront, never card data")
+	case provider != "" && of != provider:
+		return "", unprocessable("token_provider_mismatch", prefix+"token", prefix+"token is not a "+provider+" token")
 	}
-	return nil
+	return of, nil
 }
 
 // lines returns the cart as store lines.

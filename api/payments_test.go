@@ -226,3 +226,30 @@ func TestAuthenticationReportOnlyForAWaitingCheckout(t *testing.T) {
 		t.Fatalf("waiting: %d %s", rec.Code, rec.Body)
 	}
 }
+
+func TestTheTokenChoosesTheProvider(t *testing.T) {
+	for _, tc := range []struct{ provider, token, want, code string }{
+		{"", "pm_card_visa", "stripe", ""},
+		{"", "tok_visa", "stripe", ""},
+		{"", "5O190127TN364715T", "paypal", ""},
+		{"", "fake-valid-nonce", "braintree", ""},
+		{"", "tokencc_bc_abc123", "braintree", ""},
+		{"stripe", "pm_card_visa", "stripe", ""},
+		{"braintree", "pm_card_visa", "", "token_provider_mismatch"},
+		{"", "4242424242424242", "", "invalid_token"},
+		{"", "", "", "invalid_token"},
+		{"bitcoin", "pm_card_visa", "", "unknown_provider"},
+	} {
+		got, aerr := validPayment("payment.", tc.provider, tc.token)
+		code := ""
+		if aerr != nil {
+			code = aerr.Code
+			if strings.Contains(aerr.Message, tc.token) && tc.token != "" {
+				t.Errorf("%q: the error echoes the token", tc.token)
+			}
+		}
+		if got != tc.want || code != tc.code {
+			t.Errorf("validPayment(%q, %q) = %q, %q; want %q, %q", tc.provider, tc.token, got, code, tc.want, tc.code)
+		}
+	}
+}

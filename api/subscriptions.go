@@ -241,7 +241,11 @@ func (s *server) changePaymentMethod(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
-	if aerr := validPayment("", req.Provider, req.Token); aerr != nil {
+	provider, aerr := validPayment("", req.Provider, req.Token)
+	if aerr == nil {
+		req.Provider = provider
+	}
+	if aerr != nil {
 		writeError(c, aerr)
 		return
 	}
