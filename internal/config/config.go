@@ -20,6 +20,29 @@ type Common struct {
 	TemporalNamespace string `envconfig:"TEMPORAL_NAMESPACE" default:"default"`
 
 	LogLevel string `envconfig:"LOG_LEVEL" default:"info"`
+
+	PayPal
+	Braintree
+}
+
+// PayPal configures the PayPal gateway (worker) and PayPal webhook verification (BFF). Without a
+// client id PayPal is off. The secret is never logged.
+type PayPal struct {
+	PayPalClientID  string        `envconfig:"PAYPAL_CLIENT_ID" default:""`
+	PayPalSecret    string        `envconfig:"PAYPAL_SECRET" default:""`
+	PayPalAPIURL    string        `envconfig:"PAYPAL_API_URL" default:"https://api-m.sandbox.paypal.com"`
+	PayPalWebhookID string        `envconfig:"PAYPAL_WEBHOOK_ID" default:""`
+	PayPalTimeout   time.Duration `envconfig:"PAYPAL_TIMEOUT" default:"10s"`
+}
+
+// Braintree configures the Braintree gateway (worker) and Braintree webhook verification (BFF).
+// Without a public key Braintree is off. The private key is never logged.
+type Braintree struct {
+	BraintreeAPIURL            string        `envconfig:"BRAINTREE_API_URL" default:"https://payments.sandbox.braintree-api.com/graphql"`
+	BraintreePublicKey         string        `envconfig:"BRAINTREE_PUBLIC_KEY" default:""`
+	BraintreePrivateKey        string        `envconfig:"BRAINTREE_PRIVATE_KEY" default:""`
+	BraintreeMerchantAccountID string        `envconfig:"BRAINTREE_MERCHANT_ACCOUNT_ID" default:""`
+	BraintreeTimeout           time.Duration `envconfig:"BRAINTREE_TIMEOUT" default:"10s"`
 }
 
 // Worker holds the worker process's settings.
