@@ -48,7 +48,7 @@ func runMain(m *testing.M) int {
 		Dir: dir, DatabaseURL: os.Getenv("DATABASE_URL"), Mailpit: true,
 		// A short wait makes the 202 path cheap to reach in the crash test. The schedules stay
 		// paused so that only the tests trigger them.
-		Env: []string{"CHECKOUT_WAIT=5s", "LOG_LEVEL=info", "SCHEDULES_PAUSED=true"},
+		Env: []string{"CHECKOUT_WAIT=5s", "LOG_LEVEL=info", "SCHEDULES_PAUSED=true", "STAFF_API_KEY=" + staffKey},
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: start stack:", err)

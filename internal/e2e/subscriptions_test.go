@@ -285,13 +285,17 @@ func TestDeclinedRenewalEntersDunning(t *testing.T) {
 	recordHistory(t, workflows.SubscriptionChangeWorkflowID(subID, cancelKey), "subscription_change_cancel")
 }
 
-// doJSON sends a request with a JSON body and returns the status and the raw body.
-func doJSON(t testing.TB, method, path, key, body string) (int, string) {
+// doJSON sends a request with a JSON body, the Idempotency-Key key (none when empty) and any
+// further headers given as name, value pairs, and returns the status and the raw body.
+func doJSON(t testing.TB, method, path, key, body string, header ...string) (int, string) {
 	t.Helper()
 	req, _ := http.NewRequest(method, stack.APIURL+path, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	if key != "" {
 		req.Header.Set("Idempotency-Key", key)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
