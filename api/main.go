@@ -17,9 +17,20 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/cartflow/cartflow/internal/app"
+	"github.com/cartflow/cartflow/internal/billing"
 	"github.com/cartflow/cartflow/internal/config"
 	"github.com/cartflow/cartflow/internal/store"
 )
+
+// webhookVerifiers builds a verifier for each provider whose webhook credentials are configured;
+// the others have no webhook endpoint.
+func webhookVerifiers(cfg config.API) map[string]billing.WebhookVerifier {
+	v := map[string]billing.WebhookVerifier{}
+	if cfg.BraintreePublicKey != "" {
+		v[billing.ProviderBraintree] = billing.NewBraintreeWebhookVerifier(cfg.BraintreePublicKey, cfg.BraintreePrivateKey, time.Now)
+	}
+	return v
+}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -44,7 +55,7 @@ func run(ctx context.Context, stdout io.Writer) error {
 	log := deps.Log
 
 	gin.SetMode(gin.ReleaseMode)
-	s := &server{cfg: cfg, store: store.New(deps.Pool), temporal: deps.Temporal, log: log}
+	s := &server{cfg: cfg, store: store.New(deps.Pool), temporal: deps.Temporal, log: log, webhooks: webhookVerifiers(cfg)}
 	srv := &http.Server{
 		Addr:              cfg.HTTPAddr,
 		Handler:           s.routes(),

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -47,12 +48,7 @@ func run(ctx context.Context, stdout io.Writer) error {
 
 	acts := &activities.Activities{
 		Store: store.New(deps.Pool),
-		Gateways: map[string]billing.Gateway{
-			billing.ProviderStripe: billing.NewStripe(billing.StripeConfig{
-				SecretKey: cfg.StripeSecretKey, APIURL: cfg.StripeAPIURL, Timeout: cfg.StripeTimeout,
-				Logger: log.With("component", "stripe"),
-			}),
-		},
+		Gateways: gateways(cfg, log),
 		Mailer: mailer.New(mailer.Config{
 			Addr: cfg.SMTP.Addr, From: cfg.SMTP.From, Username: cfg.SMTP.Username, Password: cfg.SMTP.Password,
 			Timeout: cfg.SMTP.Timeout,
@@ -79,6 +75,26 @@ func run(ctx context.Context, stdout io.Writer) error {
 	}
 	log.Info("worker stopped")
 	return nil
+}
+
+// gateways builds the Billing Gates the configuration enables: Stripe always, PayPal and
+// Braintree when their credentials are set. A provider without a gateway is refused as
+// unknown_provider, which is final: its checkouts fail cleanly instead of retrying.
+func gateways(cfg config.Worker, log *slog.Logger) map[string]billing.Gateway {
+	gws := map[string]billing.Gateway{
+		billing.ProviderStripe: billing.NewStripe(billing.StripeConfig{
+			SecretKey: cfg.StripeSecretKey, APIURL: cfg.StripeAPIURL, Timeout: cfg.StripeTimeout,
+			Logger: log.With("component", "stripe"),
+		}),
+	}
+	if cfg.BraintreePublicKey != "" {
+		gws[billing.ProviderBraintree] = billing.NewBraintree(billing.BraintreeConfig{
+			APIURL: cfg.BraintreeAPIURL, PublicKey: cfg.BraintreePublicKey, PrivateKey: cfg.BraintreePrivateKey,
+			MerchantAccountID: cfg.BraintreeMerchantAccountID, Timeout: cfg.BraintreeTimeout,
+			Logger: log.With("component", "braintree"),
+		})
+	}
+	return gws
 }
 
 // scheduleSettings turns the worker's configuration into the schedules and their jobs' inputs.
