@@ -47,7 +47,7 @@ func run(ctx context.Context, stdout io.Writer) error {
 	log := deps.Log
 
 	acts := &activities.Activities{
-		Store: store.New(deps.Pool),
+		Store:    store.New(deps.Pool),
 		Gateways: gateways(cfg, log),
 		Mailer: mailer.New(mailer.Config{
 			Addr: cfg.SMTP.Addr, From: cfg.SMTP.From, Username: cfg.SMTP.Username, Password: cfg.SMTP.Password,
