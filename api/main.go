@@ -26,6 +26,9 @@ import (
 // the others have no webhook endpoint.
 func webhookVerifiers(cfg config.API) map[string]billing.WebhookVerifier {
 	v := map[string]billing.WebhookVerifier{}
+	if cfg.StripeWebhookSecret != "" {
+		v[billing.ProviderStripe] = billing.NewStripeWebhookVerifier(cfg.StripeWebhookSecret)
+	}
 	if cfg.BraintreePublicKey != "" {
 		v[billing.ProviderBraintree] = billing.NewBraintreeWebhookVerifier(cfg.BraintreePublicKey, cfg.BraintreePrivateKey, time.Now)
 	}

@@ -21,8 +21,12 @@ const metadataKey = "cartflow_idempotency_key"
 // (a subscription or order), so that ops can trace a Stripe Customer back to cartflow.
 const referenceMetadataKey = "cartflow_reference"
 
-// Stripe keeps payment methods for renewals; the compiler holds it to that.
-var _ RecurringGateway = (*Stripe)(nil)
+// Stripe keeps payment methods for renewals and lets payments wait for 3-D Secure; the
+// compiler holds it to both.
+var (
+	_ RecurringGateway      = (*Stripe)(nil)
+	_ AuthenticatingGateway = (*Stripe)(nil)
+)
 
 // StripeConfig configures the Stripe gateway.
 type StripeConfig struct {
@@ -60,7 +64,10 @@ func NewStripe(cfg StripeConfig) *Stripe {
 
 // Charge creates and confirms a PaymentIntent for the token: a PaymentMethod id (pm_…) or a
 // legacy card token (tok_…), which is first turned into a PaymentMethod. With a CustomerRef,
-// the token is a PaymentMethod saved by SavePaymentMethod and attached to that customer.
+// the token is a PaymentMethod saved by SavePaymentMethod and attached to that customer. When
+// the bank asks the customer to authenticate (3-D Secure), nothing is charged yet and the
+// result carries the Action for the storefront; PaymentOutcome then tells how it ended, and
+// CancelPayment ends it when the customer never finishes.
 func (s *Stripe) Charge(ctx context.Context, req ChargeRequest) (ChargeResult, error) {
 	if req.OffSession && req.CustomerRef == "" {
 		// Only a payment method saved on a customer may be charged without the customer.
@@ -202,6 +209,70 @@ func (s *Stripe) Refund(ctx context.Context, req RefundRequest) (RefundResult, e
 	return RefundResult{ProviderRef: r.ID, Amount: r.Amount}, nil
 }
 
+// PaymentOutcome reads the PaymentIntent ref and reports where it stands, as Charge would have:
+// a result without Action once it succeeded, a result with Action while the customer has yet to
+// authenticate, a *DeclineError when authentication failed (payment_intent_authentication_failure)
+// or the bank declined the charge that followed, a *RejectedError once it was canceled, and a
+// retryable error while it is processing or Stripe cannot be reached. A read changes nothing at
+// Stripe, so it needs no idempotency key.
+func (s *Stripe) PaymentOutcome(ctx context.Context, ref string) (ChargeResult, error) {
+	pi, err := s.getPaymentIntent(ctx, ref)
+	if err != nil {
+		return ChargeResult{}, err
+	}
+	return chargeOutcome(pi)
+}
+
+// CancelPayment cancels the PaymentIntent ref, which waits for the customer to authenticate, so
+// that the customer can no longer complete it and nothing is ever charged for it. Stripe cancels
+// only a payment that has not ended, and answers payment_intent_unexpected_state otherwise: the
+// PaymentIntent is then read to tell a payment that succeeded before the cancel arrived
+// (ErrAlreadySucceeded: the money was taken, and the caller must keep or refund it) from one
+// already canceled, by an earlier attempt under another key or by Stripe itself, which is what
+// was asked (nil). A retry under the same key gets Stripe's first answer again.
+func (s *Stripe) CancelPayment(ctx context.Context, ref, key string) error {
+	params := &stripe.PaymentIntentCancelParams{
+		// abandoned: the customer never finished authenticating within the checkout's time.
+		CancellationReason: stripe.String(string(stripe.PaymentIntentCancellationReasonAbandoned)),
+	}
+	params.Context = ctx
+	params.SetIdempotencyKey(key)
+	pi, cancelErr := s.api.PaymentIntents.Cancel(ref, params)
+	var se *stripe.Error
+	switch {
+	case cancelErr == nil && pi.Status == stripe.PaymentIntentStatusCanceled:
+		s.log.InfoContext(ctx, "stripe payment canceled", "payment_intent", ref)
+		return nil
+	case cancelErr == nil:
+		return fmt.Errorf("stripe answered the cancel of %s with status %s", ref, pi.Status)
+	case !errors.As(cancelErr, &se) || se.Code != stripe.ErrorCodePaymentIntentUnexpectedState:
+		return classifyStripe(cancelErr)
+	}
+	pi, err := s.getPaymentIntent(ctx, ref)
+	if err != nil {
+		return err
+	}
+	switch pi.Status {
+	case stripe.PaymentIntentStatusSucceeded:
+		s.log.InfoContext(ctx, "stripe payment succeeded before it could be canceled", "payment_intent", ref)
+		return ErrAlreadySucceeded
+	case stripe.PaymentIntentStatusCanceled:
+		return nil
+	}
+	return classifyStripe(cancelErr)
+}
+
+// getPaymentIntent reads one PaymentIntent, with errors classified.
+func (s *Stripe) getPaymentIntent(ctx context.Context, ref string) (*stripe.PaymentIntent, error) {
+	params := &stripe.PaymentIntentParams{}
+	params.Context = ctx
+	pi, err := s.api.PaymentIntents.Get(ref, params)
+	if err != nil {
+		return nil, classifyStripe(err)
+	}
+	return pi, nil
+}
+
 // paymentMethod returns the PaymentMethod for a storefront token: a pm_… as it is, a legacy
 // tok_… turned into a PaymentMethod first (stripe-go v76 cannot put a card token on a
 // PaymentIntent), under the step's key plus "/payment-method".
@@ -250,15 +321,33 @@ func chargeOutcome(pi *stripe.PaymentIntent) (ChargeResult, error) {
 	case stripe.PaymentIntentStatusProcessing:
 		return ChargeResult{}, fmt.Errorf("stripe payment %s is still processing", pi.ID)
 	case stripe.PaymentIntentStatusRequiresPaymentMethod:
+		// A decline, or a failed 3-D Secure challenge (payment_intent_authentication_failure,
+		// which Stripe types as an invalid request): either way this attempt is over, and only
+		// another payment method can pay.
 		if e := pi.LastPaymentError; e != nil {
 			return ChargeResult{}, &DeclineError{Code: string(e.Code), DeclineCode: string(e.DeclineCode), Message: customerMessage(e.Msg)}
 		}
 	case stripe.PaymentIntentStatusRequiresAction:
-		return ChargeResult{}, &RejectedError{Code: "authentication_required", Message: "the card requires authentication, which this checkout does not support yet"}
+		// The bank asked the customer to authenticate (3-D Secure) and nothing is charged until
+		// they have. Only on-session charges get here: off-session, Stripe declines with
+		// authentication_required instead, which classifyStripe makes a *DeclineError.
+		return ChargeResult{ProviderRef: pi.ID, Action: nextAction(pi)}, nil
 	case stripe.PaymentIntentStatusCanceled:
 		return ChargeResult{}, &RejectedError{Code: "payment_canceled", Message: "the payment was canceled"}
 	}
 	return ChargeResult{}, &RejectedError{Code: "payment_incomplete", Message: fmt.Sprintf("the payment ended in status %s", pi.Status)}
+}
+
+// nextAction is what the storefront needs to let the customer authenticate the PaymentIntent.
+func nextAction(pi *stripe.PaymentIntent) *Action {
+	a := &Action{ClientSecret: pi.ClientSecret}
+	if na := pi.NextAction; na != nil {
+		a.Type = string(na.Type)
+		if na.RedirectToURL != nil {
+			a.RedirectURL = na.RedirectToURL.URL
+		}
+	}
+	return a
 }
 
 // classifyStripe maps a stripe-go error onto the gateway's error classes.

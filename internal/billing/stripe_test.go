@@ -196,7 +196,7 @@ func (e *env) wantOneSucceeded(t *testing.T, key, ref string) {
 	}
 }
 
-func TestChargeWithPaymentMethodSucceeds(t *testing.T) {
+func TestStripeChargeWithPaymentMethodSucceeds(t *testing.T) {
 	t.Parallel()
 	e := sharedEnv(t)
 	key := newKey(t, "charge")
@@ -231,7 +231,7 @@ func TestChargeWithPaymentMethodSucceeds(t *testing.T) {
 	}
 }
 
-func TestChargeWithTokenCreatesPaymentMethodFirst(t *testing.T) {
+func TestStripeChargeWithTokenCreatesPaymentMethodFirst(t *testing.T) {
 	t.Parallel()
 	e := sharedEnv(t)
 	key := newKey(t, "charge")
@@ -264,7 +264,7 @@ func TestChargeWithTokenCreatesPaymentMethodFirst(t *testing.T) {
 	e.wantOneSucceeded(t, key, ref)
 }
 
-func TestChargeDeclines(t *testing.T) {
+func TestStripeChargeDeclines(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		token       string
@@ -315,7 +315,7 @@ func TestChargeDeclines(t *testing.T) {
 	}
 }
 
-func TestChargeUnknownTokenIsRejected(t *testing.T) {
+func TestStripeChargeUnknownTokenIsRejected(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		token string
@@ -349,7 +349,7 @@ func TestChargeUnknownTokenIsRejected(t *testing.T) {
 
 // Requests the provider refuses as sent are final rejections, not declines. (stripe-mock
 // v0.203.0 does not refuse a Currency of "" or a negative Amount; see the package report.)
-func TestChargeInvalidRequestIsRejected(t *testing.T) {
+func TestStripeChargeInvalidRequestIsRejected(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name  string
@@ -392,7 +392,7 @@ func TestChargeInvalidRequestIsRejected(t *testing.T) {
 	}
 }
 
-func TestChargeTemporaryFailures(t *testing.T) {
+func TestStripeChargeTemporaryFailures(t *testing.T) {
 	t.Parallel()
 	for _, status := range []int{http.StatusInternalServerError, http.StatusServiceUnavailable, http.StatusTooManyRequests} {
 		t.Run(fmt.Sprint(status), func(t *testing.T) {
@@ -420,7 +420,7 @@ func TestChargeTemporaryFailures(t *testing.T) {
 	}
 }
 
-func TestChargeDroppedConnectionResumes(t *testing.T) {
+func TestStripeChargeDroppedConnectionResumes(t *testing.T) {
 	t.Parallel()
 	e := privateEnv(t)
 	key := newKey(t, "charge")
@@ -459,7 +459,7 @@ func TestChargeDroppedConnectionResumes(t *testing.T) {
 	}
 }
 
-func TestChargeResumeWithoutEarlierAttempt(t *testing.T) {
+func TestStripeChargeResumeWithoutEarlierAttempt(t *testing.T) {
 	t.Parallel()
 	e := sharedEnv(t)
 	key := newKey(t, "charge")
@@ -485,7 +485,7 @@ func TestChargeResumeWithoutEarlierAttempt(t *testing.T) {
 	}
 }
 
-func TestRefund(t *testing.T) {
+func TestStripeRefund(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name       string
@@ -533,7 +533,7 @@ func TestRefund(t *testing.T) {
 	}
 }
 
-func TestRefundNothingCharged(t *testing.T) {
+func TestStripeRefundNothingCharged(t *testing.T) {
 	t.Parallel()
 	e := sharedEnv(t)
 	declinedKey := newKey(t, "declined-charge")
@@ -563,7 +563,7 @@ func TestRefundNothingCharged(t *testing.T) {
 	}
 }
 
-func TestRefundIsIdempotent(t *testing.T) {
+func TestStripeRefundIsIdempotent(t *testing.T) {
 	t.Parallel()
 	e := sharedEnv(t)
 	chargeKey := newKey(t, "charge")
@@ -655,7 +655,7 @@ func wantDecline(t *testing.T, err error, code, declineCode string, hard bool) {
 	}
 }
 
-func TestSavePaymentMethod(t *testing.T) {
+func TestStripeSavePaymentMethod(t *testing.T) {
 	t.Parallel()
 	for _, token := range []string{"pm_card_visa", "tok_visa"} {
 		t.Run(token, func(t *testing.T) {
@@ -715,7 +715,7 @@ func TestSavePaymentMethod(t *testing.T) {
 	}
 }
 
-func TestSavePaymentMethodRetryAfterFailure(t *testing.T) {
+func TestStripeSavePaymentMethodRetryAfterFailure(t *testing.T) {
 	t.Parallel()
 	e := privateEnv(t)
 	key := newKey(t, "save")
@@ -738,7 +738,7 @@ func TestSavePaymentMethodRetryAfterFailure(t *testing.T) {
 	}
 }
 
-func TestSavePaymentMethodForExistingCustomer(t *testing.T) {
+func TestStripeSavePaymentMethodForExistingCustomer(t *testing.T) {
 	t.Parallel()
 	e := sharedEnv(t)
 	first := e.save(t, saveReq(newKey(t, "save"), "pm_card_visa"))
@@ -762,7 +762,7 @@ func TestSavePaymentMethodForExistingCustomer(t *testing.T) {
 	}
 }
 
-func TestSaveDecliningCardFailsAtAttach(t *testing.T) {
+func TestStripeSaveDecliningCardFailsAtAttach(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		token       string
@@ -811,7 +811,7 @@ func TestSaveDecliningCardFailsAtAttach(t *testing.T) {
 	}
 }
 
-func TestChargeSavedPaymentMethod(t *testing.T) {
+func TestStripeChargeSavedPaymentMethod(t *testing.T) {
 	t.Parallel()
 	for _, offSession := range []bool{true, false} {
 		t.Run(fmt.Sprintf("off-session %v", offSession), func(t *testing.T) {
@@ -850,7 +850,7 @@ func TestChargeSavedPaymentMethod(t *testing.T) {
 	}
 }
 
-func TestChargeWithoutCustomerIsNotSavedCharge(t *testing.T) {
+func TestStripeChargeWithoutCustomerIsNotSavedCharge(t *testing.T) {
 	t.Parallel()
 	e := sharedEnv(t)
 	key := newKey(t, "charge")
@@ -864,7 +864,7 @@ func TestChargeWithoutCustomerIsNotSavedCharge(t *testing.T) {
 	}
 }
 
-func TestChargeSavedCardDeclinesOffSession(t *testing.T) {
+func TestStripeChargeSavedCardDeclinesOffSession(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name        string
@@ -934,7 +934,7 @@ func TestChargeSavedCardDeclinesOffSession(t *testing.T) {
 	}
 }
 
-func TestChargeSavedNeedsItsCustomer(t *testing.T) {
+func TestStripeChargeSavedNeedsItsCustomer(t *testing.T) {
 	t.Parallel()
 	e := sharedEnv(t)
 	saved := e.save(t, saveReq(newKey(t, "save"), "pm_card_visa"))
@@ -976,7 +976,7 @@ func TestChargeSavedNeedsItsCustomer(t *testing.T) {
 	}
 }
 
-func TestChargeSavedDroppedConnectionResumes(t *testing.T) {
+func TestStripeChargeSavedDroppedConnectionResumes(t *testing.T) {
 	t.Parallel()
 	e := privateEnv(t)
 	saved := e.save(t, saveReq(newKey(t, "save"), "pm_card_visa"))
@@ -1012,7 +1012,7 @@ func TestChargeSavedDroppedConnectionResumes(t *testing.T) {
 	}
 }
 
-func TestSavePaymentMethodRejections(t *testing.T) {
+func TestStripeSavePaymentMethodRejections(t *testing.T) {
 	t.Parallel()
 	e := sharedEnv(t)
 	tests := []struct {
@@ -1047,7 +1047,7 @@ func TestSavePaymentMethodRejections(t *testing.T) {
 
 // A call cut short by its context (the activity canceled or timed out) may or may not have
 // reached Stripe: it must be retried, and its message must not carry the secret key.
-func TestContextEndIsRetryable(t *testing.T) {
+func TestStripeContextEndIsRetryable(t *testing.T) {
 	t.Parallel()
 	t.Run("canceled", func(t *testing.T) {
 		t.Parallel()
@@ -1084,4 +1084,252 @@ func TestContextEndIsRetryable(t *testing.T) {
 		ref := e.charge(t, req)
 		e.wantOneSucceeded(t, key, ref)
 	})
+}
+
+// wantAction fails unless res is a payment waiting for 3-D Secure, whose client secret is the
+// stored PaymentIntent's, and returns that PaymentIntent.
+func (e *env) wantAction(t *testing.T, key string, res billing.ChargeResult) stripeproxy.PaymentIntent {
+	t.Helper()
+	pis := e.intents(key)
+	if len(pis) != 1 || pis[0].ID != res.ProviderRef || pis[0].Status != "requires_action" || pis[0].AmountReceived != 0 {
+		t.Fatalf("PaymentIntents %+v, want one waiting for authentication as %s", pis, res.ProviderRef)
+	}
+	if a := res.Action; a == nil || a.ClientSecret != pis[0].ClientSecret || !strings.HasPrefix(a.ClientSecret, res.ProviderRef+"_secret_") ||
+		a.Type != "use_stripe_sdk" || a.RedirectURL != "" {
+		t.Fatalf("Action %+v, want use_stripe_sdk with %s's client secret", res.Action, res.ProviderRef)
+	}
+	return pis[0]
+}
+
+// waiting starts a charge of a 3-D Secure card that must wait for the customer.
+func (e *env) waiting(t *testing.T, key, token string) billing.ChargeResult {
+	t.Helper()
+	res, err := e.gw.Charge(context.Background(), chargeReq(key, token))
+	if err != nil {
+		t.Fatalf("charge %s: %v", token, err)
+	}
+	e.wantAction(t, key, res)
+	return res
+}
+
+func TestStripeChargeRequiresAction(t *testing.T) {
+	t.Parallel()
+	for _, token := range []string{"pm_card_authenticationRequired", "pm_card_threeDSecure2Required", "tok_threeDSecure2Required"} {
+		t.Run(token, func(t *testing.T) {
+			t.Parallel()
+			e := sharedEnv(t)
+			key := newKey(t, "charge")
+			res := e.waiting(t, key, token)
+
+			// A retried activity resumes: it finds the waiting payment and charges nothing new.
+			req := chargeReq(key, token)
+			req.Resume = true
+			again, err := e.gw.Charge(context.Background(), req)
+			if err != nil || again.ProviderRef != res.ProviderRef || again.Action == nil || *again.Action != *res.Action {
+				t.Fatalf("resumed charge %+v, %v; want %+v again", again, err, res)
+			}
+			e.wantAction(t, key, again)
+			if n := len(executed(e.requests(http.MethodPost, "/v1/payment_intents", key))); n != 1 {
+				t.Fatalf("%d PaymentIntent creations executed, want 1", n)
+			}
+		})
+	}
+}
+
+func TestStripePaymentOutcome(t *testing.T) {
+	t.Parallel()
+	e := sharedEnv(t)
+	ctx := context.Background()
+
+	t.Run("authenticated", func(t *testing.T) {
+		key := newKey(t, "charge")
+		res := e.waiting(t, key, "pm_card_authenticationRequired")
+		before, err := e.gw.PaymentOutcome(ctx, res.ProviderRef)
+		if err != nil || before.ProviderRef != res.ProviderRef || before.Action == nil || *before.Action != *res.Action {
+			t.Fatalf("outcome while waiting: %+v %v, want %+v", before, err, res)
+		}
+		if err := e.proxy.Authenticate(res.ProviderRef, true); err != nil {
+			t.Fatal(err)
+		}
+		after, err := e.gw.PaymentOutcome(ctx, res.ProviderRef)
+		if err != nil || after != (billing.ChargeResult{ProviderRef: res.ProviderRef}) {
+			t.Fatalf("outcome after authentication: %+v %v", after, err)
+		}
+		e.wantOneSucceeded(t, key, res.ProviderRef)
+		// Reading changes nothing at Stripe.
+		gets := e.requests(http.MethodGet, "/v1/payment_intents/"+res.ProviderRef, "*")
+		if len(gets) != 2 || gets[0].Status != http.StatusOK {
+			t.Fatalf("reads %+v, want two GETs", gets)
+		}
+		for _, r := range e.proxy.Requests() {
+			if r.Method == http.MethodPost && r.ObjectID == res.ProviderRef && r.IdempotencyKey != key {
+				t.Fatalf("PaymentOutcome sent %+v", r)
+			}
+		}
+	})
+	t.Run("authentication failed", func(t *testing.T) {
+		key := newKey(t, "charge")
+		res := e.waiting(t, key, "pm_card_threeDSecure2Required")
+		if err := e.proxy.Authenticate(res.ProviderRef, false); err != nil {
+			t.Fatal(err)
+		}
+		_, err := e.gw.PaymentOutcome(ctx, res.ProviderRef)
+		wantDecline(t, err, "payment_intent_authentication_failure", "", false)
+		if pis := e.intents(key); len(pis) != 1 || pis[0].Status != "requires_payment_method" || pis[0].AmountReceived != 0 {
+			t.Fatalf("PaymentIntents %+v, want one unpaid", pis)
+		}
+	})
+	t.Run("authenticated then declined", func(t *testing.T) {
+		saved := e.save(t, saveReq(newKey(t, "save"), "pm_card_authenticationRequired"))
+		if err := e.proxy.SetCardOutcome(saved.PaymentMethodRef, "card_declined", "insufficient_funds"); err != nil {
+			t.Fatal(err)
+		}
+		key := newKey(t, "charge")
+		req := renewalReq(key, saved)
+		req.OffSession = false // the plan's first charge, with the customer present
+		res, err := e.gw.Charge(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.wantAction(t, key, res)
+		if err := e.proxy.Authenticate(res.ProviderRef, true); err != nil {
+			t.Fatal(err)
+		}
+		_, err = e.gw.PaymentOutcome(ctx, res.ProviderRef)
+		wantDecline(t, err, "card_declined", "insufficient_funds", false)
+	})
+	t.Run("unknown payment", func(t *testing.T) {
+		_, err := e.gw.PaymentOutcome(ctx, "pi_doesnotexist")
+		wantRejected(t, err, "resource_missing")
+	})
+}
+
+// cancels returns the recorded cancel requests for the PaymentIntent.
+func (e *env) cancels(ref string) []stripeproxy.Request {
+	return e.requests(http.MethodPost, "/v1/payment_intents/"+ref+"/cancel", "*")
+}
+
+func TestStripeCancelPayment(t *testing.T) {
+	t.Parallel()
+	e := sharedEnv(t)
+	ctx := context.Background()
+	key := newKey(t, "charge")
+	res := e.waiting(t, key, "pm_card_authenticationRequired")
+	cancelKey := newKey(t, "cancel")
+	if err := e.gw.CancelPayment(ctx, res.ProviderRef, cancelKey); err != nil {
+		t.Fatal(err)
+	}
+	pis := e.intents(key)
+	if len(pis) != 1 || pis[0].Status != "canceled" || pis[0].CancellationReason != "abandoned" || pis[0].AmountReceived != 0 {
+		t.Fatalf("PaymentIntents %+v, want one canceled as abandoned", pis)
+	}
+	cs := e.cancels(res.ProviderRef)
+	if len(cs) != 1 || cs[0].IdempotencyKey != cancelKey || cs[0].Status != http.StatusOK || param(cs[0], "cancellation_reason") != "abandoned" {
+		t.Fatalf("cancel requests %+v", cs)
+	}
+
+	// Canceling again is harmless: the same key replays, another key finds it canceled.
+	if err := e.gw.CancelPayment(ctx, res.ProviderRef, cancelKey); err != nil {
+		t.Fatalf("retried cancel: %v", err)
+	}
+	if err := e.gw.CancelPayment(ctx, res.ProviderRef, newKey(t, "cancel-again")); err != nil {
+		t.Fatalf("cancel of a canceled payment: %v", err)
+	}
+	cs = e.cancels(res.ProviderRef)
+	if len(cs) != 3 || !cs[1].Replayed || cs[2].Status != http.StatusBadRequest {
+		t.Fatalf("cancel requests %+v, want executed, replayed, refused", cs)
+	}
+
+	// The customer can no longer complete it, and the checkout sees it canceled.
+	if err := e.proxy.Authenticate(res.ProviderRef, true); !errors.Is(err, stripeproxy.ErrNotAwaitingAuthentication) {
+		t.Fatalf("authentication after the cancel: %v", err)
+	}
+	_, err := e.gw.PaymentOutcome(ctx, res.ProviderRef)
+	wantRejected(t, err, "payment_canceled")
+	if pis := e.intents(key); pis[0].Status != "canceled" || pis[0].AmountReceived != 0 {
+		t.Fatalf("PaymentIntents %+v, want nothing charged", pis)
+	}
+}
+
+func TestStripeCancelPaymentAfterSuccess(t *testing.T) {
+	t.Parallel()
+	e := sharedEnv(t)
+	key := newKey(t, "charge")
+	res := e.waiting(t, key, "pm_card_threeDSecure2Required")
+	// The customer finishes just before the timer's cancel arrives.
+	if err := e.proxy.Authenticate(res.ProviderRef, true); err != nil {
+		t.Fatal(err)
+	}
+	err := e.gw.CancelPayment(context.Background(), res.ProviderRef, newKey(t, "cancel"))
+	if !errors.Is(err, billing.ErrAlreadySucceeded) {
+		t.Fatalf("got %v, want ErrAlreadySucceeded", err)
+	}
+	e.wantOneSucceeded(t, key, res.ProviderRef)
+	if cs := e.cancels(res.ProviderRef); len(cs) != 1 || cs[0].Status != http.StatusBadRequest {
+		t.Fatalf("cancel requests %+v, want one refused", cs)
+	}
+	if gets := e.requests(http.MethodGet, "/v1/payment_intents/"+res.ProviderRef, "*"); len(gets) != 1 {
+		t.Fatalf("%d reads after the refused cancel, want 1", len(gets))
+	}
+}
+
+func TestStripeCancelPaymentFailures(t *testing.T) {
+	t.Parallel()
+	e := privateEnv(t)
+	ctx := context.Background()
+	key := newKey(t, "charge")
+	res := e.waiting(t, key, "pm_card_authenticationRequired")
+	cancelKey := newKey(t, "cancel")
+	e.proxy.AddFault(stripeproxy.Fault{Method: http.MethodPost, PathPrefix: "/v1/payment_intents/" + res.ProviderRef + "/cancel",
+		Count: 1, Status: http.StatusServiceUnavailable})
+	wantNonFinal(t, e.gw.CancelPayment(ctx, res.ProviderRef, cancelKey))
+	if pis := e.intents(key); pis[0].Status != "requires_action" {
+		t.Fatalf("PaymentIntents %+v, want the faulted cancel to have changed nothing", pis)
+	}
+	if err := e.gw.CancelPayment(ctx, res.ProviderRef, cancelKey); err != nil {
+		t.Fatalf("retried cancel: %v", err)
+	}
+	if pis := e.intents(key); pis[0].Status != "canceled" {
+		t.Fatalf("PaymentIntents %+v, want canceled", pis)
+	}
+	wantRejected(t, e.gw.CancelPayment(ctx, "pi_doesnotexist", newKey(t, "cancel-unknown")), "resource_missing")
+}
+
+func TestStripeOffSessionAuthenticationRequired(t *testing.T) {
+	t.Parallel()
+	e := sharedEnv(t)
+	ctx := context.Background()
+	saved := e.save(t, saveReq(newKey(t, "save"), "pm_card_authenticationRequiredOnSetup"))
+
+	// A renewal of a card never set up: the bank wants the customer, who is not there.
+	key := newKey(t, "renewal")
+	_, err := e.gw.Charge(ctx, renewalReq(key, saved))
+	wantDecline(t, err, "authentication_required", "authentication_required", true)
+	if pis := e.intents(key); len(pis) != 1 || pis[0].Status != "requires_payment_method" || !pis[0].OffSession || pis[0].AmountReceived != 0 {
+		t.Fatalf("PaymentIntents %+v, want one declined off-session", pis)
+	}
+	req := renewalReq(key, saved)
+	req.Resume = true
+	_, err = e.gw.Charge(ctx, req)
+	wantDecline(t, err, "authentication_required", "authentication_required", true)
+
+	// The plan's first charge, on-session, lets the customer authenticate and sets the card up,
+	// after which renewals pass without them.
+	firstKey := newKey(t, "first-charge")
+	first := renewalReq(firstKey, saved)
+	first.OffSession = false
+	res, err := e.gw.Charge(ctx, first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.wantAction(t, firstKey, res)
+	if err := e.proxy.Authenticate(res.ProviderRef, true); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := e.gw.PaymentOutcome(ctx, res.ProviderRef); err != nil || out.Action != nil {
+		t.Fatalf("first charge after authentication: %+v %v", out, err)
+	}
+	renewal := newKey(t, "renewal-after-setup")
+	ref := e.charge(t, renewalReq(renewal, saved))
+	e.wantOneSucceeded(t, renewal, ref)
 }

@@ -27,6 +27,11 @@ type PaymentMethod struct {
 	// Code and DeclineCode are what charging it yields; an empty Code means it succeeds.
 	Code        string `json:"code,omitempty"`
 	DeclineCode string `json:"decline_code,omitempty"`
+	// Authentication is when its bank asks for 3-D Secure: "always", "unless_set_up" or
+	// "on_session"; empty for never.
+	Authentication string `json:"authentication,omitempty"`
+	// SetUp says an authenticated on-session payment saved it for off-session payments.
+	SetUp bool `json:"set_up,omitempty"`
 }
 
 // storedPaymentMethod is a PaymentMethod's state; it changes when it is attached and when a
@@ -36,11 +41,14 @@ type storedPaymentMethod struct {
 	outcome              outcome
 	// magic marks one of Stripe's shared pm_card_* PaymentMethods: never stored, never changed.
 	magic bool
+	// setUp marks a saved card that an authenticated on-session payment set up for off-session
+	// use, which spares an authUnlessSetUp card the authentication its renewals would need.
+	setUp bool
 }
 
 func (pm *storedPaymentMethod) snapshot() PaymentMethod {
 	return PaymentMethod{ID: pm.id, Source: pm.source, Customer: pm.customer, Brand: pm.outcome.brand,
-		Code: pm.outcome.code, DeclineCode: pm.outcome.decline}
+		Code: pm.outcome.code, DeclineCode: pm.outcome.decline, Authentication: authModeNames[pm.outcome.auth], SetUp: pm.setUp}
 }
 
 // Customer is a snapshot of a Customer the proxy holds.
@@ -87,8 +95,9 @@ func (p *Proxy) Customers() []Customer {
 // SetCardOutcome changes what charging the PaymentMethod pmID yields from now on, for tests
 // of saved cards that start failing later (or recover): code is a card error code such as
 // card_declined or expired_card, decline the decline code, and an empty code makes charges
-// succeed again. Stripe's shared pm_card_* PaymentMethods cannot change; change the copy that
-// attaching one to a customer made.
+// succeed again. A card whose bank asks for authentication keeps asking: the outcome is that of
+// the charge made once the customer has authenticated. Stripe's shared pm_card_* PaymentMethods
+// cannot change; change the copy that attaching one to a customer made.
 func (p *Proxy) SetCardOutcome(pmID, code, decline string) error {
 	if code == "" && decline != "" {
 		return fmt.Errorf("stripeproxy: decline code %q needs an error code such as card_declined", decline)
@@ -103,7 +112,7 @@ func (p *Proxy) SetCardOutcome(pmID, code, decline string) error {
 		return fmt.Errorf("%w: %q", ErrNoSuchPaymentMethod, pmID)
 	}
 	// A card that now fails would also fail the check made when attaching it elsewhere.
-	pm.outcome = outcome{brand: pm.outcome.brand, code: code, decline: decline}
+	pm.outcome = outcome{brand: pm.outcome.brand, code: code, decline: decline, auth: pm.outcome.auth}
 	return nil
 }
 

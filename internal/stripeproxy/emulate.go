@@ -19,7 +19,28 @@ type outcome struct {
 	// attachable marks a declining card that still passes the card check done when it is
 	// attached to a customer, like Stripe's chargeCustomerFail card.
 	attachable bool
+	// auth is when the card's bank asks the customer to authenticate (3-D Secure) first; the
+	// code applies to the charge made once they have.
+	auth authMode
 }
+
+// authMode is when a test card's bank asks for authentication, after Stripe's "regulatory"
+// and 3-D Secure test cards (https://docs.stripe.com/testing#regulatory-cards).
+type authMode int
+
+const (
+	authNever authMode = iota
+	// authAlways asks on every payment: on-session the PaymentIntent requires_action, and
+	// off-session, where nobody can authenticate, the charge is declined.
+	authAlways
+	// authUnlessSetUp asks on-session, and off-session until an authenticated on-session
+	// payment with setup_future_usage=off_session has set the saved card up for later.
+	authUnlessSetUp
+	// authOnSession asks on-session only: the card counts as set up for off-session payments.
+	authOnSession
+)
+
+var authModeNames = map[authMode]string{authAlways: "always", authUnlessSetUp: "unless_set_up", authOnSession: "on_session"}
 
 // testTokens are Stripe's documented test tokens.
 var testTokens = map[string]outcome{
@@ -36,11 +57,22 @@ var testTokens = map[string]outcome{
 	"tok_chargeDeclinedProcessingError":   {brand: "visa", code: "processing_error"},
 	// Attaching it to a customer succeeds; every charge of it is then declined.
 	"tok_chargeCustomerFail": {brand: "visa", code: "card_declined", decline: "generic_decline", attachable: true},
+	// 4000 0000 0000 3220: 3-D Secure 2 must be completed for every payment.
+	"tok_threeDSecure2Required": {brand: "visa", auth: authAlways},
 }
 
-// magicPaymentMethods mirror testTokens as Stripe's pm_card_* test PaymentMethods.
+// magicPaymentMethods mirror testTokens as Stripe's pm_card_* test PaymentMethods, plus the
+// regulatory test cards that Stripe documents as PaymentMethods only.
 var magicPaymentMethods = func() map[string]outcome {
-	m := map[string]outcome{"pm_card_visa_debit": {brand: "visa"}}
+	m := map[string]outcome{
+		"pm_card_visa_debit": {brand: "visa"},
+		// 4000 0027 6000 3184, "Always authenticate".
+		"pm_card_authenticationRequired": {brand: "visa", auth: authAlways},
+		// 4000 0025 0000 3155, "Authenticate unless set up".
+		"pm_card_authenticationRequiredOnSetup": {brand: "visa", auth: authUnlessSetUp},
+		// 4000 0038 0000 0446, "Already set up": off-session payments pass without authentication.
+		"pm_card_authenticationRequiredSetupForOffSession": {brand: "visa", auth: authOnSession},
+	}
 	for tok, o := range testTokens {
 		m["pm_card_"+strings.TrimPrefix(tok, "tok_")] = o
 	}
@@ -52,6 +84,8 @@ var declineMessages = map[string]string{
 	"expired_card":       "Your card has expired.",
 	"incorrect_cvc":      "Your card's security code is incorrect.",
 	"processing_error":   "An error occurred while processing your card. Try again in a little bit.",
+	// Stripe's wording for an off-session charge of a card whose bank wants authentication.
+	"authentication_required": "Your card was declined. This transaction requires authentication.",
 }
 
 // PaymentIntent is a snapshot of a PaymentIntent the proxy holds.
@@ -69,11 +103,35 @@ type PaymentIntent struct {
 	// OffSession says the charge was made without the customer present (a renewal).
 	OffSession       bool   `json:"off_session,omitempty"`
 	SetupFutureUsage string `json:"setup_future_usage,omitempty"`
+	// ClientSecret is what the storefront's Stripe.js would use to authenticate the payment.
+	ClientSecret string `json:"client_secret"`
+	// NextAction is next_action.type while the PaymentIntent requires_action.
+	NextAction string `json:"next_action,omitempty"`
+	// LastPaymentError is last_payment_error.code after a failed attempt.
+	LastPaymentError   string `json:"last_payment_error,omitempty"`
+	CancellationReason string `json:"cancellation_reason,omitempty"`
 }
 
 type intent struct {
 	PaymentIntent
-	body []byte // the PaymentIntent JSON as served; it never changes after creation
+	body []byte // the PaymentIntent JSON as served; rewrite keeps it in step with the snapshot
+}
+
+// rewrite applies change to the served JSON and sets its status from the snapshot; the caller
+// holds p.mu and has already updated the snapshot.
+func (pi *intent) rewrite(change func(obj map[string]any)) error {
+	obj, err := decodeObject(pi.body)
+	if err != nil {
+		return err
+	}
+	change(obj)
+	obj["status"] = pi.Status
+	body, err := json.Marshal(obj)
+	if err != nil {
+		return err
+	}
+	pi.body = body
+	return nil
 }
 
 // PaymentIntents returns snapshots of all stored PaymentIntents, oldest first.
@@ -161,6 +219,18 @@ func (p *Proxy) createPaymentIntent(up *response, form url.Values) *response {
 	pi := intent{PaymentIntent: PaymentIntent{ID: newID("pi_"), Amount: amount, Currency: form.Get("currency"),
 		PaymentMethod: pmID, Metadata: metadata(form), Customer: customer, OffSession: offSession,
 		SetupFutureUsage: form.Get("setup_future_usage")}}
+	pi.ClientSecret = pi.ID + "_secret_" + newID("")
+	// The bank's wish to authenticate comes before the charge: on-session the customer is asked
+	// and nothing is charged yet; off-session nobody can answer, so the charge is declined.
+	var challenge bool
+	if confirm && o.auth != authNever {
+		switch {
+		case !offSession:
+			challenge = true
+		case o.auth == authAlways, o.auth == authUnlessSetUp && !pm.setUp:
+			o = outcome{brand: o.brand, code: "authentication_required", decline: "authentication_required"}
+		}
+	}
 	// stripe-mock's fixture carries leftovers from other states (a
 	// last_payment_error, next_action, canceled_at...) that would confuse a client.
 	for _, k := range []string{"canceled_at", "cancellation_reason", "last_payment_error", "next_action", "processing",
@@ -173,7 +243,7 @@ func (p *Proxy) createPaymentIntent(up *response, form url.Values) *response {
 	maps.Copy(obj, map[string]any{
 		"id": pi.ID, "object": "payment_intent", "amount": amount, "currency": pi.Currency,
 		"metadata": pi.Metadata, "payment_method": nilIfEmpty(pmID), "created": time.Now().Unix(), "livemode": false,
-		"amount_received": 0, "amount_capturable": 0, "client_secret": pi.ID + "_secret_" + newID(""),
+		"amount_received": 0, "amount_capturable": 0, "client_secret": pi.ClientSecret,
 		"capture_method":      orDefault(form.Get("capture_method"), "automatic"),
 		"confirmation_method": orDefault(form.Get("confirmation_method"), "automatic"),
 	})
@@ -184,6 +254,9 @@ func (p *Proxy) createPaymentIntent(up *response, form url.Values) *response {
 		pi.Status = "requires_payment_method"
 	case !confirm:
 		pi.Status = "requires_confirmation"
+	case challenge:
+		pi.Status, pi.NextAction = "requires_action", "use_stripe_sdk"
+		obj["next_action"] = useStripeSDK(pi.ID)
 	case o.code == "":
 		pi.Status, pi.AmountReceived, pi.LatestCharge = "succeeded", amount, newID("ch_")
 		obj["amount_received"], obj["latest_charge"] = amount, pi.LatestCharge
@@ -192,7 +265,7 @@ func (p *Proxy) createPaymentIntent(up *response, form url.Values) *response {
 		// and carrying the failure, so a later GET or search finds it. An
 		// off-session decline looks the same: a 402 card_error whose
 		// payment_intent the merchant uses to bring the customer back.
-		pi.Status, pi.LatestCharge = "requires_payment_method", newID("ch_")
+		pi.Status, pi.LatestCharge, pi.LastPaymentError = "requires_payment_method", newID("ch_"), o.code
 		e := cardError(o, pmID)
 		e["charge"] = pi.LatestCharge
 		obj["last_payment_error"], obj["payment_method"], obj["latest_charge"] = maps.Clone(e), nil, pi.LatestCharge
@@ -206,6 +279,7 @@ func (p *Proxy) createPaymentIntent(up *response, form url.Values) *response {
 	p.mu.Lock()
 	p.pis[pi.ID] = &pi
 	p.piOrder = append(p.piOrder, pi.ID)
+	p.markSetUp(&pi)
 	p.mu.Unlock()
 	return jsonResponse(status, up, res)
 }

@@ -1,7 +1,9 @@
 // Package stripeproxy is a test double that sits in front of stripe-mock and
 // adds what stripe-mock lacks: idempotency-key replay, Stripe's documented
 // test-card outcomes, customers with saved cards whose outcome tests can
-// change, request recording and fault injection.
+// change, 3-D Secure (payments that wait for the customer, who is played
+// through Authenticate), canceling payments, signed webhook events, request
+// recording and fault injection.
 //
 // stripe-mock still checks every request's shape; the proxy only rewrites
 // answers stripe-mock accepted.
@@ -77,6 +79,10 @@ type Proxy struct {
 	piOrder  []string
 	cus      map[string]*storedCustomer
 	cusOrder []string
+
+	webhook       webhookTarget
+	deliveries    []*WebhookDelivery
+	webhookClient *http.Client
 }
 
 type response struct {
@@ -105,6 +111,8 @@ func New(upstream string, opts ...Option) (*Proxy, error) {
 		pms:      map[string]*storedPaymentMethod{},
 		pis:      map[string]*intent{},
 		cus:      map[string]*storedCustomer{},
+		// Its own client: a webhook receiver must not share stripe-mock's connections or timeout.
+		webhookClient: &http.Client{Timeout: 10 * time.Second},
 	}
 	for _, o := range opts {
 		o(p)
@@ -136,12 +144,13 @@ func (p *Proxy) Requests() []Request {
 	return slices.Clone(p.requests)
 }
 
-// Reset clears recorded requests and faults. Stored objects and idempotency
-// keys survive, as they would at Stripe; use a new Proxy for a blank account.
+// Reset clears recorded requests, webhook deliveries and faults. Stored objects,
+// idempotency keys and the webhook setting survive, as they would at Stripe; use
+// a new Proxy for a blank account.
 func (p *Proxy) Reset() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.requests, p.faults = nil, nil
+	p.requests, p.faults, p.deliveries = nil, nil, nil
 }
 
 // AddFault registers f; faults are tried in the order they were added.
@@ -275,6 +284,10 @@ func (p *Proxy) execute(ctx context.Context, r *http.Request, body []byte, param
 		emulate = func(up *response, _ url.Values) *response {
 			return p.getPaymentIntent(up, strings.TrimPrefix(path, "/v1/payment_intents/"))
 		}
+	case r.Method == http.MethodPost && pathID(path, "/v1/payment_intents/", "/cancel") != "":
+		emulate = func(up *response, form url.Values) *response {
+			return p.cancelPaymentIntent(up, form, pathID(path, "/v1/payment_intents/", "/cancel"))
+		}
 	case r.Method == http.MethodPost && path == "/v1/refunds":
 		emulate = p.createRefund
 	case r.Method == http.MethodPost && path == "/v1/customers":
@@ -389,9 +402,17 @@ func (p *Proxy) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, p.Customers())
 	case "GET /payment_methods":
 		writeJSON(w, http.StatusOK, p.PaymentMethods())
+	case "GET /webhooks":
+		writeJSON(w, http.StatusOK, p.WebhookDeliveries())
+	case "POST /webhook":
+		p.serveSetWebhook(w, r)
 	default:
 		if id := pathID(r.URL.Path, "/__cartflow/payment_methods/", "/outcome"); r.Method == http.MethodPost && id != "" {
 			p.serveSetCardOutcome(w, r, id)
+			return
+		}
+		if id := pathID(r.URL.Path, "/__cartflow/payment_intents/", "/authenticate"); r.Method == http.MethodPost && id != "" {
+			p.serveAuthenticate(w, r, id)
 			return
 		}
 		http.Error(w, "unknown admin endpoint", http.StatusNotFound)
