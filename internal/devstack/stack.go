@@ -22,6 +22,9 @@ import (
 // any well-formed test key (letters and digits after sk_test_); this one opens nothing elsewhere.
 const LocalStripeKey = "sk_test_cartflowlocal"
 
+// LocalStripeWebhookSecret signs the webhooks the local Stripe layer sends to the BFF.
+const LocalStripeWebhookSecret = "whsec_cartflowlocal"
+
 // StackOptions configures StartStack. A zero port picks a free one.
 type StackOptions struct {
 	// Dir holds the stack's state: the Postgres cluster and, when Persistent, Temporal's and Mailpit's databases.
@@ -122,6 +125,10 @@ func StartStack(ctx context.Context, opts StackOptions) (_ *Stack, err error) {
 		return nil, err
 	}
 	s.APIURL = "http://" + addr(apiPort)
+	// Like Stripe, the layer tells the BFF about payments that complete after the customer authenticates.
+	if err := s.StripeProxy.SetWebhook(s.APIURL+"/webhooks/stripe", LocalStripeWebhookSecret); err != nil {
+		return nil, err
+	}
 	// The worker migrates the schema and seeds the catalog first; the BFF then finds them ready.
 	if err := s.StartWorker(ctx); err != nil {
 		return nil, err
@@ -161,6 +168,7 @@ func (s *Stack) env(extra ...string) []string {
 		"TEMPORAL_ADDRESS="+s.Temporal.HostPort(),
 		"STRIPE_SECRET_KEY="+LocalStripeKey,
 		"STRIPE_API_URL="+s.StripeURL,
+		"STRIPE_WEBHOOK_SECRET="+LocalStripeWebhookSecret,
 		"SEED_DEV_CATALOG=true",
 	)
 	if s.Mailpit != nil {

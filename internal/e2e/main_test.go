@@ -48,7 +48,8 @@ func runMain(m *testing.M) int {
 		Dir: dir, DatabaseURL: os.Getenv("DATABASE_URL"), Mailpit: true,
 		// A short wait makes the 202 path cheap to reach in the crash test. The schedules stay
 		// paused so that only the tests trigger them.
-		Env: []string{"CHECKOUT_WAIT=5s", "LOG_LEVEL=info", "SCHEDULES_PAUSED=true", "STAFF_API_KEY=" + staffKey},
+		Env: []string{"CHECKOUT_WAIT=5s", "LOG_LEVEL=info", "SCHEDULES_PAUSED=true", "STAFF_API_KEY=" + staffKey,
+			"AUTHENTICATION_TIMEOUT=10s"},
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: start stack:", err)
@@ -124,7 +125,12 @@ type checkoutResp struct {
 	StatusURL   string `json:"status_url"`
 	// SubscriptionID is set when the checkout bought a plan.
 	SubscriptionID string `json:"subscription_id"`
-	Failure        *struct {
+	// Action is set while the checkout waits for 3-D Secure.
+	Action *struct {
+		ClientSecret string `json:"client_secret"`
+		Type         string `json:"type"`
+	} `json:"action"`
+	Failure *struct {
 		Code        string `json:"code"`
 		DeclineCode string `json:"decline_code"`
 		Message     string `json:"message"`
