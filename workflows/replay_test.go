@@ -18,7 +18,7 @@ func TestReplayRecordedHistories(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Every workflow type has at least one recorded run.
-	for _, prefix := range []string{"purchase_", "renewal_renewed", "renewal_canceled", "renewal_sweep", "subscription_change_", "daily_summary", "cleanup"} {
+	for _, prefix := range []string{"purchase_", "renewal_renewed", "renewal_canceled", "renewal_sweep", "subscription_change_", "daily_summary", "cleanup", "purchase_3ds_", "provider_event_", "refund_"} {
 		if m, _ := filepath.Glob(filepath.Join("testdata", prefix+"*.json")); len(m) == 0 {
 			t.Errorf("no recorded history matches %s*.json", prefix)
 		}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cartflow/cartflow/internal/stripeproxy"
+	"github.com/cartflow/cartflow/workflows"
 )
 
 // authCheckout starts a checkout with Stripe's card that always asks for 3-D Secure and returns
@@ -46,6 +47,8 @@ func TestAuthenticationCompletedByTheProvidersWebhook(t *testing.T) {
 	if got := chargesFor(key); len(got) != 1 || got[0].Status != "succeeded" {
 		t.Fatalf("payment intents %+v", got)
 	}
+	recordHistory(t, "checkout-"+key, "purchase_3ds_webhook")
+	recordHistory(t, latestRun(t, workflows.ProviderEventWorkflowType), "provider_event_payment")
 }
 
 func TestAuthenticationReportedByTheStorefront(t *testing.T) {
@@ -89,6 +92,7 @@ func TestAuthenticationTimeoutCancelsThePayment(t *testing.T) {
 	if pis := chargesFor(key); len(pis) != 1 || pis[0].Status != "canceled" || pis[0].AmountReceived != 0 {
 		t.Fatalf("payment intents %+v", pis)
 	}
+	recordHistory(t, "checkout-"+key, "purchase_3ds_expired")
 	// Authenticating now, too late, charges nothing.
 	if err := stack.StripeProxy.Authenticate(chargesFor(key)[0].ID, true); err == nil {
 		t.Fatal("a canceled PaymentIntent could still be authenticated")

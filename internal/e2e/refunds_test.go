@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/cartflow/cartflow/workflows"
 )
 
 // staffKey is the staff API key the e2e stack's BFF is started with.
@@ -60,6 +62,7 @@ func TestRefundsThroughTheBFFShowInPostgresAndAtStripe(t *testing.T) {
 	if n := queryInt(t, `SELECT count(*) FROM payments WHERE order_id = $1 AND kind = 'refund' AND status = 'succeeded'`, orderID); n != 2 {
 		t.Fatalf("%d succeeded refunds in the ledger, want 2", n)
 	}
+	recordHistory(t, workflows.RefundWorkflowID(orderID, partialKey), "refund_partial")
 	for _, pi := range chargesFor(key) {
 		if pi.AmountRefunded != 6200 {
 			t.Fatalf("Stripe shows %d refunded of %+v", pi.AmountRefunded, pi)
