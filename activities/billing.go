@@ -92,7 +92,9 @@ type RefundInput struct {
 	// PaymentRef is the provider's payment, when the charge's outcome is known.
 	PaymentRef string `json:"payment_ref,omitempty"`
 	// ChargeKey is the charge's idempotency key, to find a payment whose outcome is unknown.
-	ChargeKey      string `json:"charge_key"`
+	ChargeKey string `json:"charge_key"`
+	// ChargeToken is the storefront token the charge used, which some providers find a payment by.
+	ChargeToken    string `json:"charge_token,omitempty"`
 	IdempotencyKey string `json:"idempotency_key"`
 	Amount         int64  `json:"amount"`
 	Currency       string `json:"currency"`
@@ -127,7 +129,7 @@ func (a *Activities) Refund(ctx context.Context, in RefundInput) (billing.Refund
 	}
 	stop := a.heartbeat(ctx)
 	res, err := gw.Refund(ctx, billing.RefundRequest{
-		IdempotencyKey: in.IdempotencyKey, PaymentRef: in.PaymentRef, ChargeKey: in.ChargeKey,
+		IdempotencyKey: in.IdempotencyKey, PaymentRef: in.PaymentRef, ChargeKey: in.ChargeKey, ChargeToken: in.ChargeToken,
 		Amount: in.Amount, Currency: in.Currency,
 	})
 	stop()

@@ -24,15 +24,24 @@ import (
 
 // webhookVerifiers builds a verifier for each provider whose webhook credentials are configured;
 // the others have no webhook endpoint.
-func webhookVerifiers(cfg config.API) map[string]billing.WebhookVerifier {
+func webhookVerifiers(cfg config.API) (map[string]billing.WebhookVerifier, error) {
 	v := map[string]billing.WebhookVerifier{}
+	if cfg.PayPalClientID != "" && cfg.PayPalWebhookID != "" {
+		// PayPal verifies its own signatures: the BFF asks its API, with the app's credentials.
+		pp, err := billing.NewPayPal(billing.PayPalConfig{ClientID: cfg.PayPalClientID, Secret: cfg.PayPalSecret,
+			APIURL: cfg.PayPalAPIURL, Timeout: cfg.PayPalTimeout, WebhookID: cfg.PayPalWebhookID})
+		if err != nil {
+			return nil, err
+		}
+		v[billing.ProviderPayPal] = billing.NewPayPalWebhookVerifier(pp, cfg.PayPalWebhookID)
+	}
 	if cfg.StripeWebhookSecret != "" {
 		v[billing.ProviderStripe] = billing.NewStripeWebhookVerifier(cfg.StripeWebhookSecret)
 	}
 	if cfg.BraintreePublicKey != "" {
 		v[billing.ProviderBraintree] = billing.NewBraintreeWebhookVerifier(cfg.BraintreePublicKey, cfg.BraintreePrivateKey, time.Now)
 	}
-	return v
+	return v, nil
 }
 
 func main() {
@@ -58,7 +67,11 @@ func run(ctx context.Context, stdout io.Writer) error {
 	log := deps.Log
 
 	gin.SetMode(gin.ReleaseMode)
-	s := &server{cfg: cfg, store: store.New(deps.Pool), temporal: deps.Temporal, log: log, webhooks: webhookVerifiers(cfg)}
+	webhooks, err := webhookVerifiers(cfg)
+	if err != nil {
+		return err
+	}
+	s := &server{cfg: cfg, store: store.New(deps.Pool), temporal: deps.Temporal, log: log, webhooks: webhooks}
 	srv := &http.Server{
 		Addr:              cfg.HTTPAddr,
 		Handler:           s.routes(),

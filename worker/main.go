@@ -46,9 +46,13 @@ func run(ctx context.Context, stdout io.Writer) error {
 	defer deps.Close()
 	log := deps.Log
 
+	gws, err := gateways(cfg, log)
+	if err != nil {
+		return err
+	}
 	acts := &activities.Activities{
 		Store:    store.New(deps.Pool),
-		Gateways: gateways(cfg, log),
+		Gateways: gws,
 		Mailer: mailer.New(mailer.Config{
 			Addr: cfg.SMTP.Addr, From: cfg.SMTP.From, Username: cfg.SMTP.Username, Password: cfg.SMTP.Password,
 			Timeout: cfg.SMTP.Timeout,
@@ -80,7 +84,7 @@ func run(ctx context.Context, stdout io.Writer) error {
 // gateways builds the Billing Gates the configuration enables: Stripe always, PayPal and
 // Braintree when their credentials are set. A provider without a gateway is refused as
 // unknown_provider, which is final: its checkouts fail cleanly instead of retrying.
-func gateways(cfg config.Worker, log *slog.Logger) map[string]billing.Gateway {
+func gateways(cfg config.Worker, log *slog.Logger) (map[string]billing.Gateway, error) {
 	gws := map[string]billing.Gateway{
 		billing.ProviderStripe: billing.NewStripe(billing.StripeConfig{
 			SecretKey: cfg.StripeSecretKey, APIURL: cfg.StripeAPIURL, Timeout: cfg.StripeTimeout,
@@ -94,7 +98,22 @@ func gateways(cfg config.Worker, log *slog.Logger) map[string]billing.Gateway {
 			Logger: log.With("component", "braintree"),
 		})
 	}
-	return gws
+	if cfg.PayPalClientID != "" {
+		pp, err := newPayPal(cfg.PayPal, log)
+		if err != nil {
+			return nil, err
+		}
+		gws[billing.ProviderPayPal] = pp
+	}
+	return gws, nil
+}
+
+// newPayPal builds the PayPal client from its settings.
+func newPayPal(cfg config.PayPal, log *slog.Logger) (*billing.PayPal, error) {
+	return billing.NewPayPal(billing.PayPalConfig{
+		ClientID: cfg.PayPalClientID, Secret: cfg.PayPalSecret, APIURL: cfg.PayPalAPIURL, Timeout: cfg.PayPalTimeout,
+		WebhookID: cfg.PayPalWebhookID, Logger: log.With("component", "paypal"),
+	})
 }
 
 // scheduleSettings turns the worker's configuration into the schedules and their jobs' inputs.

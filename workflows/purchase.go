@@ -325,6 +325,7 @@ func (p *purchase) compensate(ctx workflow.Context, chargeKey, paymentRef string
 	var refund activities.RefundResult
 	err := workflow.ExecuteActivity(refundOptions(ctx), a.Refund, activities.RefundInput{
 		OrderID: p.state.OrderID, Provider: p.in.Payment.Provider, PaymentRef: paymentRef, ChargeKey: chargeKey,
+		ChargeToken:    p.in.Payment.Token,
 		IdempotencyKey: workflow.GetInfo(ctx).WorkflowExecution.ID + "/refund", Amount: p.state.Amount,
 		Currency: p.state.Currency, Reason: reason,
 	}).Get(ctx, &refund)

@@ -121,6 +121,9 @@ type RefundRequest struct {
 	PaymentRef string
 	// ChargeKey is the idempotency key the charge was sent with.
 	ChargeKey string
+	// ChargeToken is the storefront token the charge used. PayPal finds a capture through its
+	// order (the token), not through the key.
+	ChargeToken string
 	// Amount to refund; zero refunds whatever remains.
 	Amount   int64
 	Currency string

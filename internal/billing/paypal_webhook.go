@@ -1,0 +1,192 @@
+package billing
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/plutov/paypal/v4"
+)
+
+// PayPal signs each webhook delivery with its certificate over the transmission id, the
+// transmission time, the webhook id and a CRC32 of the body, and documents one way for a
+// listener to check it without handling certificates: POST /v1/notifications/verify-webhook-signature.
+// That check does not look at the time, so a captured delivery would pass again; the verifier
+// refuses transmissions more than paypalWebhookMaxSkew away from now. PayPal documents the
+// transmission id and time as those of the HTTP transmission, so a redelivery after an outage
+// carries its own time and still passes.
+const paypalWebhookMaxSkew = 5 * time.Minute
+
+// paypalWebhookHeaders are the headers PayPal sends with every webhook delivery, all needed to verify it.
+var paypalWebhookHeaders = []string{
+	"PAYPAL-TRANSMISSION-ID", "PAYPAL-TRANSMISSION-TIME", "PAYPAL-TRANSMISSION-SIG",
+	"PAYPAL-CERT-URL", "PAYPAL-AUTH-ALGO",
+}
+
+// NewPayPalWebhookVerifier returns the verifier of PayPal webhooks sent to the listener
+// webhookID (the gateway's configured WebhookID when empty), which asks PayPal through p.
+func NewPayPalWebhookVerifier(p *PayPal, webhookID string) WebhookVerifier {
+	if webhookID == "" {
+		webhookID = p.webhookID
+	}
+	return &paypalWebhookVerifier{p: p, webhookID: webhookID, now: time.Now}
+}
+
+type paypalWebhookVerifier struct {
+	p         *PayPal
+	webhookID string
+	now       func() time.Time
+}
+
+// Verify checks one webhook delivery: its headers and transmission time here, its signature
+// by asking PayPal. A request that fails a check gives ErrBadSignature; a failure to ask
+// PayPal gives a plain error, so that the BFF answers 5xx and PayPal delivers again.
+func (v *paypalWebhookVerifier) Verify(ctx context.Context, header http.Header, body []byte) (WebhookEvent, error) {
+	for _, h := range paypalWebhookHeaders {
+		if header.Get(h) == "" {
+			return WebhookEvent{}, fmt.Errorf("%w: the %s header is missing", ErrBadSignature, h)
+		}
+	}
+	sent := header.Get("PAYPAL-TRANSMISSION-TIME")
+	at, err := time.Parse(time.RFC3339, sent)
+	if err != nil {
+		return WebhookEvent{}, fmt.Errorf("%w: the transmission time %q is not a time", ErrBadSignature, sent)
+	}
+	if now := v.now(); at.Before(now.Add(-paypalWebhookMaxSkew)) || at.After(now.Add(paypalWebhookMaxSkew)) {
+		return WebhookEvent{}, fmt.Errorf("%w: the transmission time %s is stale", ErrBadSignature, at.UTC().Format(time.RFC3339))
+	}
+	var ev paypalEvent
+	if err := json.Unmarshal(body, &ev); err != nil || ev.ID == "" || ev.EventType == "" {
+		// Not worth asking PayPal about: no event of PayPal's looks like this.
+		return WebhookEvent{}, fmt.Errorf("%w: the body is not a PayPal event", ErrBadSignature)
+	}
+	if v.webhookID == "" {
+		return WebhookEvent{}, errors.New("paypal webhook id is not configured (PAYPAL_WEBHOOK_ID)")
+	}
+
+	// The library reads the headers and the body from a request; it sends the body unchanged
+	// apart from insignificant white space.
+	req := &http.Request{Header: header, Body: io.NopCloser(bytes.NewReader(body))}
+	c := v.p.client()
+	res, err := c.VerifyWebhookSignature(ctx, req, v.webhookID)
+	v.p.observe(c, err)
+	if err != nil {
+		var pe *paypal.ErrorResponse
+		if errors.As(err, &pe) && pe.Response != nil && pe.Response.StatusCode >= 400 && pe.Response.StatusCode < 500 &&
+			pe.Response.StatusCode != http.StatusUnauthorized && pe.Response.StatusCode != http.StatusForbidden &&
+			pe.Response.StatusCode != http.StatusTooManyRequests {
+			// PayPal's validation refused the headers' values, as it does for a forged signature.
+			return WebhookEvent{}, fmt.Errorf("%w: paypal refused to verify it (status %d, %s)", ErrBadSignature, pe.Response.StatusCode, paypalIssue(err))
+		}
+		return WebhookEvent{}, fmt.Errorf("paypal webhook verification failed: %w", paypalClassify(err, "webhook_not_found"))
+	}
+	if res.VerificationStatus != "SUCCESS" {
+		return WebhookEvent{}, fmt.Errorf("%w: paypal answered %q", ErrBadSignature, res.VerificationStatus)
+	}
+	return ev.event(), nil
+}
+
+// paypalEvent is the part of a PayPal webhook event that cartflow reads.
+type paypalEvent struct {
+	ID        string          `json:"id"`
+	EventType string          `json:"event_type"`
+	Resource  json.RawMessage `json:"resource"`
+}
+
+// paypalResource holds the fields of the resources cartflow's events carry: a capture, a
+// refund or a dispute.
+type paypalResource struct {
+	ID            string        `json:"id"`
+	CustomID      string        `json:"custom_id"`
+	Amount        *paypal.Money `json:"amount"`
+	Links         []paypal.Link `json:"links"`
+	StatusDetails *struct {
+		Reason string `json:"reason"`
+	} `json:"status_details"`
+
+	Reason               string        `json:"reason"`
+	DisputeAmount        *paypal.Money `json:"dispute_amount"`
+	DisputedTransactions []struct {
+		SellerTransactionID string `json:"seller_transaction_id"`
+	} `json:"disputed_transactions"`
+	DisputeOutcome *struct {
+		OutcomeCode string `json:"outcome_code"`
+	} `json:"dispute_outcome"`
+}
+
+// paypalWebhookTypes maps the event types that cartflow acts on.
+var paypalWebhookTypes = map[string]string{
+	"PAYMENT.CAPTURE.COMPLETED": EventPaymentSucceeded,
+	"PAYMENT.CAPTURE.DENIED":    EventPaymentFailed,
+	"PAYMENT.CAPTURE.DECLINED":  EventPaymentFailed,
+	"PAYMENT.CAPTURE.REFUNDED":  EventRefunded,
+	"CUSTOMER.DISPUTE.CREATED":  EventDisputeOpened,
+	"CUSTOMER.DISPUTE.RESOLVED": EventDisputeClosed,
+}
+
+// event turns a verified PayPal event into a WebhookEvent. The resource is read only for the
+// event types cartflow acts on: other resources may use the same field names for other shapes.
+func (e paypalEvent) event() WebhookEvent {
+	out := WebhookEvent{Provider: ProviderPayPal, ID: e.ID, Type: paypalWebhookTypes[e.EventType], ProviderType: e.EventType}
+	if out.Type == "" {
+		out.Type = EventOther
+		return out
+	}
+	var r paypalResource
+	// A signed event whose resource does not read is still kept, with what it gives.
+	_ = json.Unmarshal(e.Resource, &r)
+	out.OrderID = r.CustomID
+	money := r.Amount
+	switch out.Type {
+	case EventPaymentSucceeded, EventPaymentFailed:
+		out.PaymentRef = r.ID
+		if r.StatusDetails != nil {
+			out.Reason = strings.ToLower(r.StatusDetails.Reason)
+		}
+	case EventRefunded:
+		// The resource is the refund; the capture it returns money from is its "up" link.
+		out.PaymentRef = paypalLinkedCapture(r.Links)
+	case EventDisputeOpened, EventDisputeClosed:
+		if len(r.DisputedTransactions) > 0 {
+			out.PaymentRef = r.DisputedTransactions[0].SellerTransactionID
+		}
+		money = r.DisputeAmount
+		out.Reason = strings.ToLower(r.Reason)
+		if r.DisputeOutcome != nil && r.DisputeOutcome.OutcomeCode != "" {
+			out.Reason = strings.ToLower(r.DisputeOutcome.OutcomeCode)
+		}
+	}
+	if money != nil {
+		// Likewise an amount that does not read is left out rather than refusing the event.
+		if n, err := paypalMinor(money.Value, money.Currency); err == nil {
+			out.Amount, out.Currency = n, strings.ToLower(money.Currency)
+		}
+	}
+	return out
+}
+
+// paypalLinkedCapture is the capture id in a refund's "up" link, .../v2/payments/captures/{id}.
+func paypalLinkedCapture(links []paypal.Link) string {
+	for _, l := range links {
+		if l.Rel != "up" {
+			continue
+		}
+		u, err := url.Parse(l.Href)
+		if err != nil {
+			continue
+		}
+		dir, id := path.Split(strings.TrimRight(u.Path, "/"))
+		if path.Base(dir) == "captures" && id != "" {
+			return id
+		}
+	}
+	return ""
+}
