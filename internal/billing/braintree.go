@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cartflow/cartflow/internal/money"
 )
 
 // Braintree's GraphQL endpoints (developer.paypal.com/braintree/graphql/guides/making_api_calls).
@@ -871,25 +873,8 @@ func (b *Braintree) do(ctx context.Context, query string, variables map[string]a
 	return envelope.Errors, nil
 }
 
-// braintreeDecimals is the number of minor-unit digits of the currencies that do not have two,
-// the same table as the mailer's (Stripe's zero-decimal list). Braintree's Amount scalar is "a
-// whole number or a number with exactly two or three decimal places", in the merchant account's
-// currency format.
-var braintreeDecimals = map[string]int{
-	"bif": 0, "clp": 0, "djf": 0, "gnf": 0, "isk": 0, "jpy": 0, "kmf": 0, "krw": 0, "mga": 0,
-	"pyg": 0, "rwf": 0, "ugx": 0, "vnd": 0, "vuv": 0, "xaf": 0, "xof": 0, "xpf": 0,
-	"bhd": 3, "iqd": 3, "jod": 3, "kwd": 3, "lyd": 3, "omr": 3, "tnd": 3,
-}
-
-func braintreeExponent(currency string) int {
-	if d, ok := braintreeDecimals[strings.ToLower(currency)]; ok {
-		return d
-	}
-	return 2
-}
-
-// braintreeAmount formats minor units as Braintree's decimal Amount, with integers only so
-// that nothing is ever rounded: 2500 usd is "25.00", 2500 jpy is "2500", 1234 kwd is "1.234".
+// braintreeAmount formats minor units as Braintree's decimal Amount ("a whole number or a
+// number with exactly two or three decimal places"): 2500 usd is "25.00", 2500 jpy is "2500".
 func braintreeAmount(minor int64, currency string) (string, error) {
 	if minor <= 0 {
 		return "", fmt.Errorf("the amount must be positive, not %d", minor)
@@ -897,35 +882,14 @@ func braintreeAmount(minor int64, currency string) (string, error) {
 	if currency == "" {
 		return "", errors.New("the currency is missing")
 	}
-	exp := braintreeExponent(currency)
-	digits := strconv.FormatInt(minor, 10)
-	if exp == 0 {
-		return digits, nil
-	}
-	if len(digits) <= exp {
-		digits = strings.Repeat("0", exp-len(digits)+1) + digits
-	}
-	return digits[:len(digits)-exp] + "." + digits[len(digits)-exp:], nil
+	return money.Decimal(minor, currency)
 }
 
-// braintreeParseAmount reads a decimal amount ("25.00", "250.0", "100") as minor units of
-// currency, exactly; more decimals than the currency has are an error unless they are zeros.
+// braintreeParseAmount reads a decimal amount as minor units of currency, exactly.
 func braintreeParseAmount(value, currency string) (int64, error) {
-	exp := braintreeExponent(currency)
-	whole, frac, _ := strings.Cut(strings.TrimSpace(value), ".")
-	if whole == "" || strings.Trim(whole, "0123456789") != "" || strings.Trim(frac, "0123456789") != "" {
-		return 0, fmt.Errorf("braintree amount %q is not a decimal number", value)
-	}
-	if len(frac) > exp {
-		if strings.Trim(frac[exp:], "0") != "" {
-			return 0, fmt.Errorf("braintree amount %q has more decimals than %s allows", value, currency)
-		}
-		frac = frac[:exp]
-	}
-	frac += strings.Repeat("0", exp-len(frac))
-	n, err := strconv.ParseInt(whole+frac, 10, 64)
+	n, err := money.Parse(value, currency)
 	if err != nil {
-		return 0, fmt.Errorf("braintree amount %q: %w", value, err)
+		return 0, fmt.Errorf("braintree amount: %w", err)
 	}
 	return n, nil
 }

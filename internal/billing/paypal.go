@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/plutov/paypal/v4"
+
+	"github.com/cartflow/cartflow/internal/money"
 )
 
 // PayPal charges approved PayPal orders and refunds their captures; the compiler holds it to that.
@@ -450,24 +452,9 @@ func paypalClassify(err error, notFound string) error {
 	return &RejectedError{Code: code, Message: msg}
 }
 
-// paypalDecimals is the number of minor-unit digits of the currencies that do not have two,
-// the table the mailer and the other gateways use (Stripe's zero-decimal list).
-var paypalDecimals = map[string]int{
-	"bif": 0, "clp": 0, "djf": 0, "gnf": 0, "isk": 0, "jpy": 0, "kmf": 0, "krw": 0, "mga": 0,
-	"pyg": 0, "rwf": 0, "ugx": 0, "vnd": 0, "vuv": 0, "xaf": 0, "xof": 0, "xpf": 0,
-	"bhd": 3, "iqd": 3, "jod": 3, "kwd": 3, "lyd": 3, "omr": 3, "tnd": 3,
-}
-
 // paypalWholeUnits are currencies that cartflow counts in hundredths but PayPal takes in whole
 // units only, refusing any decimals (PayPal's currency codes reference).
 var paypalWholeUnits = map[string]bool{"huf": true, "twd": true}
-
-func paypalExponent(currency string) int {
-	if d, ok := paypalDecimals[strings.ToLower(currency)]; ok {
-		return d
-	}
-	return 2
-}
 
 // paypalValue formats minor units as PayPal's decimal value, with integers only so that nothing
 // is ever rounded: 2500 usd is "25.00", 2500 jpy is "2500", 1234 kwd is "1.234", 150000 huf is "1500".
@@ -478,42 +465,22 @@ func paypalValue(minor int64, currency string) (string, error) {
 	if len(currency) != 3 {
 		return "", fmt.Errorf("the currency %q is not an ISO 4217 code", currency)
 	}
-	exp := paypalExponent(currency)
-	digits := strconv.FormatInt(minor, 10)
-	if len(digits) <= exp {
-		digits = strings.Repeat("0", exp-len(digits)+1) + digits
-	}
-	whole, frac := digits[:len(digits)-exp], digits[len(digits)-exp:]
+	whole, frac := money.Split(uint64(minor), currency)
 	if paypalWholeUnits[strings.ToLower(currency)] {
 		if strings.Trim(frac, "0") != "" {
 			return "", fmt.Errorf("PayPal takes %s in whole units only, not %d hundredths", strings.ToUpper(currency), minor)
 		}
 		return whole, nil
 	}
-	if frac == "" {
-		return whole, nil
-	}
-	return whole + "." + frac, nil
+	return money.Decimal(minor, currency)
 }
 
 // paypalMinor reads PayPal's decimal value ("25.00", "2500", "1.234") as minor units of
 // currency, exactly; more decimals than the currency has are an error unless they are zeros.
 func paypalMinor(value, currency string) (int64, error) {
-	exp := paypalExponent(currency)
-	whole, frac, _ := strings.Cut(value, ".")
-	if whole == "" || strings.Trim(whole, "0123456789") != "" || strings.Trim(frac, "0123456789") != "" {
-		return 0, fmt.Errorf("paypal amount %q is not a decimal number", value)
-	}
-	if len(frac) > exp {
-		if strings.Trim(frac[exp:], "0") != "" {
-			return 0, fmt.Errorf("paypal amount %q has more decimals than %s allows", value, currency)
-		}
-		frac = frac[:exp]
-	}
-	frac += strings.Repeat("0", exp-len(frac))
-	n, err := strconv.ParseInt(whole+frac, 10, 64)
+	n, err := money.Parse(value, currency)
 	if err != nil {
-		return 0, fmt.Errorf("paypal amount %q: %w", value, err)
+		return 0, fmt.Errorf("paypal amount: %w", err)
 	}
 	return n, nil
 }

@@ -1,26 +1,14 @@
 package mailer
 
 import (
-	"strconv"
 	"strings"
-)
 
-// decimals is the number of minor-unit digits of the ISO 4217 currencies that do not have two.
-// Stripe's zero-decimal list is the authority for which currencies are charged in whole units.
-var decimals = map[string]int{
-	"bif": 0, "clp": 0, "djf": 0, "gnf": 0, "isk": 0, "jpy": 0, "kmf": 0, "krw": 0, "mga": 0,
-	"pyg": 0, "rwf": 0, "ugx": 0, "vnd": 0, "vuv": 0, "xaf": 0, "xof": 0, "xpf": 0,
-	"bhd": 3, "iqd": 3, "jod": 3, "kwd": 3, "lyd": 3, "omr": 3, "tnd": 3,
-}
+	"github.com/cartflow/cartflow/internal/money"
+)
 
 // MinorUnits returns how many decimal digits currency's minor unit has: 0 for jpy, 3 for kwd,
 // 2 for usd and for any currency not known to differ.
-func MinorUnits(currency string) int {
-	if d, ok := decimals[strings.ToLower(currency)]; ok {
-		return d
-	}
-	return 2
-}
+func MinorUnits(currency string) int { return money.Exponent(currency) }
 
 // FormatMoney formats an amount of minor units for people: "9.00 USD", "1,250.50 EUR",
 // "1,500 JPY", "-3.25 USD". It works on integers only, so no amount is ever rounded.
@@ -31,12 +19,7 @@ func FormatMoney(amount int64, currency string) string {
 	if neg {
 		mag = -mag
 	}
-	digits := strconv.FormatUint(mag, 10)
-	d := MinorUnits(currency)
-	if len(digits) <= d {
-		digits = strings.Repeat("0", d-len(digits)+1) + digits
-	}
-	whole, frac := digits[:len(digits)-d], digits[len(digits)-d:]
+	whole, frac := money.Split(mag, currency)
 
 	var b strings.Builder
 	if neg {
@@ -48,7 +31,7 @@ func FormatMoney(amount int64, currency string) string {
 		}
 		b.WriteRune(c)
 	}
-	if d > 0 {
+	if frac != "" {
 		b.WriteByte('.')
 		b.WriteString(frac)
 	}
