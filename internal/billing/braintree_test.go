@@ -2,29 +2,25 @@ package billing_test
 
 import (
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/cartflow/cartflow/internal/billing"
+	"github.com/cartflow/cartflow/internal/braintreemock"
 )
 
-// The Braintree tests run the gateway against btDouble, a small httptest stand-in for
-// Braintree's GraphQL endpoint. It checks what Braintree documents for every request (POST,
-// Basic authentication with the key pair, a Braintree-Version date, a JSON body of query and
-// variables) and keeps just enough state to answer the operations the gateway sends:
-// transactions charged from nonces, searchable by orderId, refundable once settled, voidable
-// before. It can answer with declines, validation errors, 5xx statuses, slow answers and a
-// search that lags behind.
+// The Braintree tests run the gateway against braintreemock, the local double of Braintree's
+// GraphQL API that the development stack serves too. It checks what Braintree documents for
+// every request (POST, Basic authentication with the key pair, a Braintree-Version date, a JSON
+// body of query and variables) and keeps the state the operations need: transactions charged
+// from nonces, searchable by orderId, refundable once settled, voidable before. Faults make it
+// answer with 5xx statuses, GraphQL error classes, slow answers and a search that lags behind.
+// When a test ends, btDouble also checks that every request was one the gateway means to send.
 
 const (
 	btPublicKey  = "pubkey_test"
@@ -33,169 +29,83 @@ const (
 	btOrderID    = "7d3f2c1a-5b6e-4f70-8a9b-0c1d2e3f4a5b"
 )
 
-type btDoubleTx struct {
-	id, legacyID, orderID, status, amount, currency string
-	history                                         []map[string]any
-	refunds                                         []*btDoubleRefund
-}
-
-type btDoubleRefund struct {
-	id, legacyID, orderID, status, amount string
-}
-
-// btCall is one request the double accepted.
-type btCall struct {
-	op        string
-	variables map[string]any
-}
-
+// btDouble is a Braintree double served for one test.
 type btDouble struct {
-	t        *testing.T
-	srv      *httptest.Server
-	currency string
-
-	mu       sync.Mutex
-	txs      []*btDoubleTx
-	consumed map[string]bool
-	calls    []btCall
-	badAuth  int
-	// Faults, each applying to the requests that come next.
-	statuses    []int         // HTTP statuses to answer with instead of processing
-	errorClass  string        // a GraphQL error class to answer the next request with
-	chargeDelay time.Duration // a charge is made, then answered this late
-	hideSearch  int           // this many searches find nothing
-	refuse91506 bool          // refundTransaction answers "cannot refund unless settled"
+	*braintreemock.Server
+	t   *testing.T
+	url string
 }
 
 func newBTDouble(t *testing.T) *btDouble {
 	t.Helper()
-	d := &btDouble{t: t, currency: "USD", consumed: map[string]bool{}}
-	d.srv = httptest.NewServer(http.HandlerFunc(d.serve))
-	t.Cleanup(d.srv.Close)
+	return newBTDoubleIn(t, "USD")
+}
+
+// newBTDoubleIn returns a double whose merchant account charges in currency.
+func newBTDoubleIn(t *testing.T, currency string) *btDouble {
+	t.Helper()
+	d := &btDouble{t: t, Server: braintreemock.New(braintreemock.Config{
+		PublicKey: btPublicKey, PrivateKey: btPrivateKey, Currency: currency,
+	})}
+	srv := httptest.NewServer(d.Server)
+	d.url = srv.URL
+	t.Cleanup(srv.Close)
+	t.Cleanup(d.checkRequests)
 	return d
+}
+
+// btOperations are the operations the gateway sends, with the root field each must ask for.
+var btOperations = map[string]string{
+	"BraintreeCharge":        "chargePaymentMethod",
+	"BraintreeFindCharge":    "transactions",
+	"BraintreeTransactionID": "idsFromLegacyIds",
+	"BraintreeTransaction":   "node",
+	"BraintreeRefund":        "refundTransaction",
+	"BraintreeReverse":       "reverseTransaction",
+}
+
+// checkRequests fails the test for any request that is not what the gateway means to send:
+// a POST to /graphql with the configured version, JSON, and a named operation with variables.
+func (d *btDouble) checkRequests() {
+	for _, r := range d.Requests() {
+		if r.Method != http.MethodPost || r.Path != "/graphql" {
+			d.t.Errorf("braintree double: %s %s, want POST /graphql", r.Method, r.Path)
+		}
+		if r.Version != btVersion {
+			d.t.Errorf("braintree double: Braintree-Version %q, want %q", r.Version, btVersion)
+		}
+		if r.ContentType != "application/json" {
+			d.t.Errorf("braintree double: Content-Type %q, want application/json", r.ContentType)
+		}
+		if r.Operation == "" || r.Variables == nil {
+			d.t.Errorf("braintree double: want a named operation with variables, got %q", r.Query)
+			continue
+		}
+		if field, ok := btOperations[r.Operation]; !ok || r.Field != field {
+			d.t.Errorf("braintree double: operation %s asks for %q", r.Operation, r.Field)
+		}
+		switch r.Operation {
+		case "BraintreeFindCharge":
+			if str(r.Variables, "input", "orderId", "endsWith") == "" {
+				d.t.Errorf("braintree double: search without orderId.endsWith: %v", r.Variables)
+			}
+		case "BraintreeTransactionID":
+			ids, _ := r.Variables["input"].(map[string]any)["ids"].([]any)
+			for _, id := range ids {
+				if typ := id.(map[string]any)["type"]; typ != "TRANSACTION" {
+					d.t.Errorf("braintree double: legacy id type %v, want TRANSACTION", typ)
+				}
+			}
+		}
+	}
 }
 
 // gateway returns a gateway that talks to the double with the right keys.
 func (d *btDouble) gateway(timeout time.Duration) *billing.Braintree {
 	return billing.NewBraintree(billing.BraintreeConfig{
-		APIURL: d.srv.URL + "/graphql", PublicKey: btPublicKey, PrivateKey: btPrivateKey,
+		APIURL: d.url + "/graphql", PublicKey: btPublicKey, PrivateKey: btPrivateKey,
 		MerchantAccountID: "cartflow_usd", Version: btVersion, Timeout: timeout,
 	})
-}
-
-var btOperation = regexp.MustCompile(`^(mutation|query) (\w+)`)
-
-func (d *btDouble) serve(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost || r.URL.Path != "/graphql" {
-		d.t.Errorf("braintree double: %s %s, want POST /graphql", r.Method, r.URL.Path)
-		http.Error(w, "not found", http.StatusNotFound)
-		return
-	}
-	if v := r.Header.Get("Braintree-Version"); v != btVersion {
-		d.t.Errorf("braintree double: Braintree-Version %q, want %q", v, btVersion)
-	}
-	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
-		d.t.Errorf("braintree double: Content-Type %q, want application/json", ct)
-	}
-	var body struct {
-		Query     string         `json:"query"`
-		Variables map[string]any `json:"variables"`
-	}
-	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
-		d.t.Errorf("braintree double: body is not JSON: %v", err)
-		http.Error(w, "bad json", http.StatusBadRequest)
-		return
-	}
-	m := btOperation.FindStringSubmatch(body.Query)
-	if m == nil || body.Variables == nil {
-		d.t.Errorf("braintree double: want a named operation with variables, got %q", body.Query)
-		http.Error(w, "bad request", http.StatusBadRequest)
-		return
-	}
-	op := m[2]
-
-	d.mu.Lock()
-	wantAuth := "Basic " + base64.StdEncoding.EncodeToString([]byte(btPublicKey+":"+btPrivateKey))
-	if r.Header.Get("Authorization") != wantAuth {
-		d.badAuth++
-		d.mu.Unlock()
-		btWrite(w, nil, btErr("AUTHENTICATION", "", "Authentication credentials are invalid."))
-		return
-	}
-	if len(d.statuses) > 0 {
-		status := d.statuses[0]
-		d.statuses = d.statuses[1:]
-		d.mu.Unlock()
-		http.Error(w, "upstream trouble", status)
-		return
-	}
-	if d.errorClass != "" {
-		class := d.errorClass
-		d.errorClass = ""
-		d.mu.Unlock()
-		btWrite(w, nil, btErr(class, "", "Something went wrong."))
-		return
-	}
-	d.calls = append(d.calls, btCall{op: op, variables: body.Variables})
-	var data map[string]any
-	var errs []map[string]any
-	var delay time.Duration
-	switch op {
-	case "BraintreeCharge":
-		d.wantFields(body.Query, "chargePaymentMethod(input: $input)")
-		data, errs = d.charge(body.Variables)
-		if data != nil {
-			delay = d.chargeDelay
-		}
-	case "BraintreeFindCharge":
-		d.wantFields(body.Query, "transactions(input: $input")
-		data = d.find(body.Variables)
-	case "BraintreeTransactionID":
-		d.wantFields(body.Query, "idsFromLegacyIds(input: $input)")
-		data = d.ids(body.Variables)
-	case "BraintreeTransaction":
-		d.wantFields(body.Query, "node(id: $id)")
-		data, errs = d.node(body.Variables)
-	case "BraintreeRefund":
-		d.wantFields(body.Query, "refundTransaction(input: $input)")
-		data, errs = d.refund(body.Variables)
-	case "BraintreeReverse":
-		d.wantFields(body.Query, "reverseTransaction(input: $input)")
-		data, errs = d.reverse(body.Variables)
-	default:
-		d.t.Errorf("braintree double: unexpected operation %s", op)
-	}
-	d.mu.Unlock()
-	if delay > 0 {
-		// The charge is made; its answer comes after the client gave up.
-		time.Sleep(delay)
-	}
-	btWrite(w, data, errs...)
-}
-
-func (d *btDouble) wantFields(query string, fields ...string) {
-	for _, f := range fields {
-		if !strings.Contains(query, f) {
-			d.t.Errorf("braintree double: query lacks %q: %s", f, query)
-		}
-	}
-}
-
-func btWrite(w http.ResponseWriter, data map[string]any, errs ...map[string]any) {
-	w.Header().Set("Content-Type", "application/json")
-	body := map[string]any{"data": data, "extensions": map[string]any{"requestId": "req-1"}}
-	if len(errs) > 0 {
-		body["errors"] = errs
-	}
-	_ = json.NewEncoder(w).Encode(body)
-}
-
-func btErr(class, code, message string) map[string]any {
-	ext := map[string]any{"errorClass": class}
-	if code != "" {
-		ext["legacyCode"] = code
-	}
-	return map[string]any{"message": message, "extensions": ext}
 }
 
 // str reads a string at a path of nested objects in the variables.
@@ -212,214 +122,35 @@ func str(v map[string]any, path ...string) string {
 	return s
 }
 
-var btAmountFormat = regexp.MustCompile(`^[0-9]+(\.[0-9]{2,3})?$`)
-
-func (d *btDouble) charge(vars map[string]any) (map[string]any, []map[string]any) {
-	nonce := str(vars, "input", "paymentMethodId")
-	amount := str(vars, "input", "transaction", "amount")
-	orderID := str(vars, "input", "transaction", "orderId")
-	if !btAmountFormat.MatchString(amount) {
-		return nil, []map[string]any{btErr("VALIDATION", "81503", "Amount is an invalid format.")}
-	}
-	if nonce == "fake-invalid-nonce" {
-		return nil, []map[string]any{btErr("VALIDATION", "91565", "Unknown or expired single-use payment method.")}
-	}
-	if d.consumed[nonce] {
-		return nil, []map[string]any{btErr("VALIDATION", "91564", "Cannot use a single-use payment method more than once.")}
-	}
-	d.consumed[nonce] = true
-	legacy := fmt.Sprintf("tx%d", len(d.txs)+1)
-	tx := &btDoubleTx{id: btGlobalID("transaction", legacy), legacyID: legacy, orderID: orderID, amount: amount, currency: d.currency}
-	switch {
-	case strings.HasPrefix(nonce, "fake-processor-declined-"):
-		code := strings.TrimPrefix(nonce, "fake-processor-declined-")
-		tx.status = "PROCESSOR_DECLINED"
-		tx.history = []map[string]any{{"status": tx.status, "declineType": "SOFT",
-			"processorResponse": map[string]any{"legacyCode": code, "message": "Declined " + code}}}
-	case strings.HasPrefix(nonce, "fake-gateway-rejected-"):
-		tx.status = "GATEWAY_REJECTED"
-		tx.history = []map[string]any{{"status": tx.status,
-			"gatewayRejectionReason": strings.TrimPrefix(nonce, "fake-gateway-rejected-")}}
-	case nonce == "fake-failed":
-		tx.status = "FAILED"
-		tx.history = []map[string]any{{"status": tx.status,
-			"processorResponse": map[string]any{"legacyCode": "3000", "message": "Processor Network Unavailable - Try Again"}}}
-	default:
-		tx.status = "SUBMITTED_FOR_SETTLEMENT"
-		tx.history = []map[string]any{{"status": tx.status}, {"status": "AUTHORIZED"}}
-	}
-	d.txs = append(d.txs, tx)
-	return map[string]any{"chargePaymentMethod": map[string]any{"transaction": tx.json()}}, nil
-}
-
-func (d *btDouble) find(vars map[string]any) map[string]any {
-	suffix := str(vars, "input", "orderId", "endsWith")
-	if suffix == "" {
-		d.t.Errorf("braintree double: search without orderId.endsWith: %v", vars)
-	}
-	edges := []any{}
-	if d.hideSearch > 0 {
-		d.hideSearch--
-	} else {
-		for _, tx := range d.txs {
-			if strings.HasSuffix(tx.orderID, suffix) {
-				edges = append(edges, map[string]any{"node": tx.json()})
-			}
-		}
-	}
-	return map[string]any{"transactions": map[string]any{"edges": edges}}
-}
-
-func (d *btDouble) ids(vars map[string]any) map[string]any {
-	input, _ := vars["input"].(map[string]any)
-	list, _ := input["ids"].([]any)
-	var out []any
-	for _, item := range list {
-		m, _ := item.(map[string]any)
-		if m["type"] != "TRANSACTION" {
-			d.t.Errorf("braintree double: legacy id type %v, want TRANSACTION", m["type"])
-		}
-		legacy, _ := m["legacyId"].(string)
-		// Like Braintree, the conversion does not check that the transaction exists.
-		out = append(out, btGlobalID("transaction", legacy))
-	}
-	return map[string]any{"idsFromLegacyIds": out}
-}
-
-func (d *btDouble) node(vars map[string]any) (map[string]any, []map[string]any) {
-	if tx := d.byID(str(vars, "id")); tx != nil {
-		return map[string]any{"node": tx.json()}, nil
-	}
-	return map[string]any{"node": nil}, []map[string]any{btErr("NOT_FOUND", "", "An object with this ID was not found.")}
-}
-
-func (d *btDouble) refund(vars map[string]any) (map[string]any, []map[string]any) {
-	tx := d.byID(str(vars, "input", "transactionId"))
-	if tx == nil {
-		return nil, []map[string]any{btErr("NOT_FOUND", "", "An object with this ID was not found.")}
-	}
-	if d.refuse91506 || (tx.status != "SETTLED" && tx.status != "SETTLING") {
-		return nil, []map[string]any{btErr("VALIDATION", "91506", "Cannot refund transaction unless it is settled.")}
-	}
-	amount := str(vars, "input", "refund", "amount")
-	if !btAmountFormat.MatchString(amount) {
-		return nil, []map[string]any{btErr("VALIDATION", "81503", "Amount is an invalid format.")}
-	}
-	orderID := str(vars, "input", "refund", "orderId")
-	if orderID == "" {
-		orderID = tx.orderID
-	}
-	r := tx.addRefund(len(d.refunds())+1, amount, orderID)
-	return map[string]any{"refundTransaction": map[string]any{"refund": r.json(tx.currency)}}, nil
-}
-
-func (d *btDouble) reverse(vars map[string]any) (map[string]any, []map[string]any) {
-	tx := d.byID(str(vars, "input", "transactionId"))
-	if tx == nil {
-		return nil, []map[string]any{btErr("NOT_FOUND", "", "An object with this ID was not found.")}
-	}
-	switch tx.status {
-	case "AUTHORIZED", "SUBMITTED_FOR_SETTLEMENT":
-		tx.status = "VOIDED"
-		tx.history = append([]map[string]any{{"status": "VOIDED"}}, tx.history...)
-		rev := tx.json()
-		rev["__typename"] = "Transaction"
-		return map[string]any{"reverseTransaction": map[string]any{"reversal": rev}}, nil
-	case "SETTLED", "SETTLING":
-		// Settled: the reversal is a refund of everything, under the transaction's orderId.
-		r := tx.addRefund(len(d.refunds())+1, tx.amount, tx.orderID)
-		rev := r.json(tx.currency)
-		rev["__typename"] = "Refund"
-		return map[string]any{"reverseTransaction": map[string]any{"reversal": rev}}, nil
-	}
-	return nil, []map[string]any{btErr("VALIDATION", "91504", "Transaction can only be voided if status is authorized, submitted_for_settlement, or - for PayPal - settlement_pending.")}
-}
-
-func (tx *btDoubleTx) addRefund(n int, amount, orderID string) *btDoubleRefund {
-	legacy := fmt.Sprintf("rf%d", n)
-	r := &btDoubleRefund{id: btGlobalID("refund", legacy), legacyID: legacy, orderID: orderID, status: "SUBMITTED_FOR_SETTLEMENT", amount: amount}
-	tx.refunds = append(tx.refunds, r)
-	return r
-}
-
-func (d *btDouble) byID(id string) *btDoubleTx {
-	for _, tx := range d.txs {
-		if tx.id == id {
-			return tx
-		}
-	}
-	return nil
-}
-
-func (d *btDouble) refunds() []*btDoubleRefund {
-	var out []*btDoubleRefund
-	for _, tx := range d.txs {
-		out = append(out, tx.refunds...)
-	}
-	return out
-}
-
-func btGlobalID(kind, legacy string) string {
-	return base64.RawStdEncoding.EncodeToString([]byte(kind + "_" + legacy))
-}
-
-func (tx *btDoubleTx) json() map[string]any {
-	refunds := []any{}
-	for _, r := range tx.refunds {
-		refunds = append(refunds, r.json(tx.currency))
-	}
-	return map[string]any{
-		"id": tx.id, "legacyId": tx.legacyID, "orderId": tx.orderID, "status": tx.status,
-		"amount":        map[string]any{"value": tx.amount, "currencyCode": tx.currency},
-		"statusHistory": tx.history, "refunds": refunds,
-	}
-}
-
-func (r *btDoubleRefund) json(currency string) map[string]any {
-	return map[string]any{"id": r.id, "legacyId": r.legacyID, "orderId": r.orderID, "status": r.status,
-		"amount": map[string]any{"value": r.amount, "currencyCode": currency}}
-}
-
 // settle moves a transaction to SETTLED, as Braintree's daily settlement does.
 func (d *btDouble) settle(legacyID string) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for _, tx := range d.txs {
-		if tx.legacyID == legacyID {
-			tx.status = "SETTLED"
-			tx.history = append([]map[string]any{{"status": "SETTLED"}}, tx.history...)
-			return
-		}
+	d.t.Helper()
+	if err := d.Settle(legacyID); err != nil {
+		d.t.Fatalf("braintree double: %v", err)
 	}
-	d.t.Fatalf("braintree double: no transaction %s", legacyID)
 }
 
-// snapshot returns copies of the transactions and the calls so far.
-func (d *btDouble) snapshot() ([]btDoubleTx, []btCall) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	txs := make([]btDoubleTx, len(d.txs))
-	for i, tx := range d.txs {
-		txs[i] = *tx
+// snapshot returns the transactions and the operations that ran so far (not the requests that
+// were refused or answered by a fault).
+func (d *btDouble) snapshot() ([]braintreemock.Transaction, []braintreemock.Request) {
+	var calls []braintreemock.Request
+	for _, r := range d.Requests() {
+		if r.Executed {
+			calls = append(calls, r)
+		}
 	}
-	return txs, append([]btCall(nil), d.calls...)
+	return d.Transactions(), calls
 }
 
 func (d *btDouble) count(op string) int {
 	_, calls := d.snapshot()
 	n := 0
 	for _, c := range calls {
-		if c.op == op {
+		if c.Operation == op {
 			n++
 		}
 	}
 	return n
-}
-
-func (d *btDouble) inject(f func(d *btDouble)) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	f(d)
 }
 
 func btCharge(key, nonce string) billing.ChargeRequest {
@@ -441,16 +172,16 @@ func TestBraintreeChargeSucceeds(t *testing.T) {
 		t.Fatalf("Charge: %v", err)
 	}
 	txs, calls := d.snapshot()
-	if len(txs) != 1 || txs[0].status != "SUBMITTED_FOR_SETTLEMENT" {
+	if len(txs) != 1 || txs[0].Status != "SUBMITTED_FOR_SETTLEMENT" {
 		t.Fatalf("transactions at Braintree = %+v, want one submitted for settlement", txs)
 	}
-	if res.ProviderRef != txs[0].legacyID || res.Action != nil {
-		t.Errorf("result = %+v, want the legacy id %s and no action", res, txs[0].legacyID)
+	if res.ProviderRef != txs[0].LegacyID || res.Action != nil {
+		t.Errorf("result = %+v, want the legacy id %s and no action", res, txs[0].LegacyID)
 	}
-	if len(calls) != 1 || calls[0].op != "BraintreeCharge" {
+	if len(calls) != 1 || calls[0].Operation != "BraintreeCharge" {
 		t.Fatalf("calls = %+v, want one charge and no lookup", calls)
 	}
-	v := calls[0].variables
+	v := calls[0].Variables
 	if got := str(v, "input", "paymentMethodId"); got != "fake-valid-nonce" {
 		t.Errorf("paymentMethodId = %q", got)
 	}
@@ -482,15 +213,14 @@ func TestBraintreeChargeAmountFormats(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.currency, func(t *testing.T) {
 			t.Parallel()
-			d := newBTDouble(t)
-			d.currency = strings.ToUpper(tc.currency)
+			d := newBTDoubleIn(t, strings.ToUpper(tc.currency))
 			req := btCharge("amounts/"+tc.currency, "fake-valid-nonce")
 			req.Amount, req.Currency = tc.amount, tc.currency
 			if _, err := d.gateway(5*time.Second).Charge(t.Context(), req); err != nil {
 				t.Fatalf("Charge: %v", err)
 			}
 			_, calls := d.snapshot()
-			if got := str(calls[0].variables, "input", "transaction", "amount"); got != tc.want {
+			if got := str(calls[0].Variables, "input", "transaction", "amount"); got != tc.want {
 				t.Errorf("%d %s sent as %q, want %q", tc.amount, tc.currency, got, tc.want)
 			}
 		})
@@ -516,6 +246,12 @@ func TestBraintreeChargeDeclines(t *testing.T) {
 		{"fake-gateway-rejected-CVV", "gateway_rejected", "incorrect_cvc", false, "GATEWAY_REJECTED"},
 		{"fake-gateway-rejected-TOKEN_ISSUANCE", "gateway_rejected", "token_issuance", false, "GATEWAY_REJECTED"},
 		{"fake-failed", "failed", "processing_error", false, "FAILED"},
+		// Braintree's documented sandbox nonces.
+		{"fake-processor-declined-visa-nonce", "processor_declined", "do_not_honor", false, "PROCESSOR_DECLINED"},
+		{"fake-processor-declined-amex-nonce", "processor_declined", "do_not_honor", false, "PROCESSOR_DECLINED"},
+		{"fake-processor-failure-jcb-nonce", "failed", "processing_error", false, "FAILED"},
+		{"fake-gateway-rejected-fraud-nonce", "gateway_rejected", "fraudulent", true, "GATEWAY_REJECTED"},
+		{"fake-gateway-rejected-risk-thresholds-nonce", "gateway_rejected", "fraudulent", true, "GATEWAY_REJECTED"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.nonce, func(t *testing.T) {
@@ -529,14 +265,17 @@ func TestBraintreeChargeDeclines(t *testing.T) {
 			if decline.Code != tc.code || decline.DeclineCode != tc.declineCode || decline.Hard() != tc.hard {
 				t.Errorf("decline = %+v (hard %v), want %s/%s hard %v", decline, decline.Hard(), tc.code, tc.declineCode, tc.hard)
 			}
-			if decline.Message == "" || strings.Contains(decline.Message, "Declined") {
-				t.Errorf("customer message %q is empty or leaks the processor's text", decline.Message)
-			}
 			if !billing.IsFinal(err) {
 				t.Error("a decline must be final")
 			}
-			if txs, _ := d.snapshot(); len(txs) != 1 || txs[0].status != tc.status {
-				t.Errorf("transactions at Braintree = %+v, want one %s", txs, tc.status)
+			txs, _ := d.snapshot()
+			if len(txs) != 1 || txs[0].Status != tc.status {
+				t.Fatalf("transactions at Braintree = %+v, want one %s", txs, tc.status)
+			}
+			processorText := txs[0].ProcessorResponseText
+			if decline.Message == "" || strings.Contains(decline.Message, "Declined") ||
+				processorText != "" && strings.Contains(decline.Message, processorText) {
+				t.Errorf("customer message %q is empty or leaks the processor's text %q", decline.Message, processorText)
 			}
 		})
 	}
@@ -583,21 +322,21 @@ func TestBraintreeChargeRefusesBadRequestsWithoutCalling(t *testing.T) {
 
 func TestBraintreeChargeTechnicalFailuresAreRetryable(t *testing.T) {
 	t.Parallel()
-	tests := map[string]func(d *btDouble){
-		"http 500": func(d *btDouble) { d.statuses = []int{500} },
-		"http 503": func(d *btDouble) { d.statuses = []int{503} },
-		"http 429": func(d *btDouble) { d.statuses = []int{429} },
-		"http 401": func(d *btDouble) { d.statuses = []int{401} },
-		"INTERNAL": func(d *btDouble) { d.errorClass = "INTERNAL" },
+	tests := map[string]braintreemock.Fault{
+		"http 500": {Count: 1, Status: 500},
+		"http 503": {Count: 1, Status: 503},
+		"http 429": {Count: 1, Status: 429},
+		"http 401": {Count: 1, Status: 401},
+		"INTERNAL": {Count: 1, ErrorClass: "INTERNAL"},
 		// Braintree's GraphQL API reports unavailability with HTTP 200 and an error class.
-		"SERVICE_AVAILABILITY": func(d *btDouble) { d.errorClass = "SERVICE_AVAILABILITY" },
-		"RESOURCE_LIMIT":       func(d *btDouble) { d.errorClass = "RESOURCE_LIMIT" },
+		"SERVICE_AVAILABILITY": {Count: 1, ErrorClass: "SERVICE_AVAILABILITY"},
+		"RESOURCE_LIMIT":       {Count: 1, ErrorClass: "RESOURCE_LIMIT"},
 	}
 	for name, fault := range tests {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			d := newBTDouble(t)
-			d.inject(fault)
+			d.AddFault(fault)
 			gw := d.gateway(5 * time.Second)
 			_, err := gw.Charge(t.Context(), btCharge("faults/"+name, "fake-valid-nonce"))
 			if err == nil || billing.IsFinal(err) {
@@ -623,7 +362,7 @@ func TestBraintreeChargeWrongKeysAreRetryable(t *testing.T) {
 	t.Parallel()
 	d := newBTDouble(t)
 	gw := billing.NewBraintree(billing.BraintreeConfig{
-		APIURL: d.srv.URL + "/graphql", PublicKey: btPublicKey, PrivateKey: "revoked", Version: btVersion, Timeout: 5 * time.Second,
+		APIURL: d.url + "/graphql", PublicKey: btPublicKey, PrivateKey: "revoked", Version: btVersion, Timeout: 5 * time.Second,
 	})
 	_, err := gw.Charge(t.Context(), btCharge("keys/charge", "fake-valid-nonce"))
 	if err == nil || billing.IsFinal(err) {
@@ -632,9 +371,12 @@ func TestBraintreeChargeWrongKeysAreRetryable(t *testing.T) {
 	if strings.Contains(err.Error(), "revoked") || strings.Contains(err.Error(), btPublicKey) {
 		t.Errorf("error %q reveals a key", err)
 	}
-	d.mu.Lock()
-	bad := d.badAuth
-	d.mu.Unlock()
+	bad := 0
+	for _, r := range d.Requests() {
+		if !r.Authenticated {
+			bad++
+		}
+	}
 	if txs, _ := d.snapshot(); bad != 1 || len(txs) != 0 {
 		t.Errorf("double saw %d bad logins and %d transactions, want 1 and 0", bad, len(txs))
 	}
@@ -645,7 +387,7 @@ func TestBraintreeChargeWrongKeysAreRetryable(t *testing.T) {
 func TestBraintreeChargeTimeoutThenResumeChargesOnce(t *testing.T) {
 	t.Parallel()
 	d := newBTDouble(t)
-	d.chargeDelay = 500 * time.Millisecond
+	d.AddFault(braintreemock.Fault{Operation: "chargePaymentMethod", Count: 1, DelayAfterMS: 500})
 	gw := d.gateway(100 * time.Millisecond)
 	key := "timeout/charge"
 	_, err := gw.Charge(t.Context(), btCharge(key, "fake-valid-nonce"))
@@ -662,8 +404,8 @@ func TestBraintreeChargeTimeoutThenResumeChargesOnce(t *testing.T) {
 	if len(txs) != 1 || d.count("BraintreeCharge") != 1 {
 		t.Fatalf("transactions %+v after %d charge calls, want exactly one charge", txs, d.count("BraintreeCharge"))
 	}
-	if res.ProviderRef != txs[0].legacyID {
-		t.Errorf("resumed result = %+v, want %s", res, txs[0].legacyID)
+	if res.ProviderRef != txs[0].LegacyID {
+		t.Errorf("resumed result = %+v, want %s", res, txs[0].LegacyID)
 	}
 }
 
@@ -673,13 +415,13 @@ func TestBraintreeChargeTimeoutThenResumeChargesOnce(t *testing.T) {
 func TestBraintreeChargeResumeWithLaggingSearch(t *testing.T) {
 	t.Parallel()
 	d := newBTDouble(t)
-	d.chargeDelay = 500 * time.Millisecond
+	d.AddFault(braintreemock.Fault{Operation: "chargePaymentMethod", Count: 1, DelayAfterMS: 500})
 	gw := d.gateway(100 * time.Millisecond)
 	key := "lag/charge"
 	if _, err := gw.Charge(t.Context(), btCharge(key, "tokencc_lagging")); err == nil {
 		t.Fatal("the first charge should have timed out")
 	}
-	d.inject(func(d *btDouble) { d.chargeDelay, d.hideSearch = 0, 2 })
+	d.AddFault(braintreemock.Fault{Operation: "transactions", Count: 2, StaleSearch: true})
 	req := btCharge(key, "tokencc_lagging")
 	req.Resume = true
 	_, err := gw.Charge(t.Context(), req)
@@ -691,7 +433,7 @@ func TestBraintreeChargeResumeWithLaggingSearch(t *testing.T) {
 		t.Fatalf("second resumed Charge: %v", err)
 	}
 	txs, _ := d.snapshot()
-	if len(txs) != 1 || res.ProviderRef != txs[0].legacyID {
+	if len(txs) != 1 || res.ProviderRef != txs[0].LegacyID {
 		t.Fatalf("transactions %+v, result %+v: want one charge, found again", txs, res)
 	}
 }
@@ -736,14 +478,13 @@ func TestBraintreeChargeOtherKeysDoNotMatch(t *testing.T) {
 // A merchant account in another currency would charge a wrong sum: the transaction is voided.
 func TestBraintreeChargeCurrencyMismatchIsVoided(t *testing.T) {
 	t.Parallel()
-	d := newBTDouble(t)
-	d.currency = "EUR"
+	d := newBTDoubleIn(t, "EUR")
 	_, err := d.gateway(5*time.Second).Charge(t.Context(), btCharge("currency/charge", "fake-valid-nonce"))
 	var rejected *billing.RejectedError
 	if !errors.As(err, &rejected) || rejected.Code != "currency_mismatch" {
 		t.Fatalf("Charge error = %v, want currency_mismatch", err)
 	}
-	if txs, _ := d.snapshot(); len(txs) != 1 || txs[0].status != "VOIDED" {
+	if txs, _ := d.snapshot(); len(txs) != 1 || txs[0].Status != "VOIDED" {
 		t.Errorf("transactions = %+v, want the charge voided", txs)
 	}
 }
@@ -777,24 +518,24 @@ func TestBraintreeRefundFullOnce(t *testing.T) {
 		t.Fatalf("repeated Refund: %v", err)
 	}
 	txs, calls := d.snapshot()
-	if len(txs[0].refunds) != 1 {
-		t.Fatalf("refunds at Braintree = %d, want 1", len(txs[0].refunds))
+	if len(txs[0].Refunds) != 1 {
+		t.Fatalf("refunds at Braintree = %d, want 1", len(txs[0].Refunds))
 	}
-	r := txs[0].refunds[0]
-	if res != (billing.RefundResult{ProviderRef: r.legacyID, Amount: 2500}) || again != res {
-		t.Errorf("results %+v and %+v, want %s for 2500", res, again, r.legacyID)
+	r := txs[0].Refunds[0]
+	if res != (billing.RefundResult{ProviderRef: r.LegacyID, Amount: 2500}) || again != res {
+		t.Errorf("results %+v and %+v, want %s for 2500", res, again, r.LegacyID)
 	}
-	if r.amount != "25.00" || r.orderID != btOrderID+"/"+btDigest("refund-full/refund") {
+	if r.Amount != "25.00" || r.OrderID != btOrderID+"/"+btDigest("refund-full/refund") {
 		t.Errorf("refund sent as %+v", r)
 	}
 	// The legacy id that Charge returned is turned into a GraphQL id before each lookup.
 	for _, c := range calls {
-		if c.op != "BraintreeTransactionID" {
+		if c.Operation != "BraintreeTransactionID" {
 			continue
 		}
-		ids, _ := c.variables["input"].(map[string]any)["ids"].([]any)
+		ids, _ := c.Variables["input"].(map[string]any)["ids"].([]any)
 		if len(ids) != 1 || ids[0].(map[string]any)["legacyId"] != ref {
-			t.Errorf("idsFromLegacyIds input = %v, want %s", c.variables, ref)
+			t.Errorf("idsFromLegacyIds input = %v, want %s", c.Variables, ref)
 		}
 	}
 	if n := d.count("BraintreeTransactionID"); n != 2 {
@@ -831,8 +572,8 @@ func TestBraintreeRefundPartials(t *testing.T) {
 	}
 	txs, _ := d.snapshot()
 	var amounts []string
-	for _, r := range txs[0].refunds {
-		amounts = append(amounts, r.amount)
+	for _, r := range txs[0].Refunds {
+		amounts = append(amounts, r.Amount)
 	}
 	if strings.Join(amounts, ",") != "10.00,15.00" {
 		t.Errorf("refunds at Braintree = %v, want 10.00 and 15.00", amounts)
@@ -857,7 +598,7 @@ func TestBraintreeRefundUnsettledVoids(t *testing.T) {
 		t.Errorf("repeated Refund = %+v, %v", again, err)
 	}
 	txs, _ := d.snapshot()
-	if txs[0].status != "VOIDED" || len(txs[0].refunds) != 0 || d.count("BraintreeReverse") != 1 {
+	if txs[0].Status != "VOIDED" || len(txs[0].Refunds) != 0 || d.count("BraintreeReverse") != 1 {
 		t.Errorf("transaction %+v after %d reversals, want voided once without refunds", txs[0], d.count("BraintreeReverse"))
 	}
 	// The lookup told the payment is unsettled, so no refund that Braintree must refuse was sent.
@@ -876,7 +617,7 @@ func TestBraintreeRefundUnsettledPartialWaitsForSettlement(t *testing.T) {
 	if err == nil || billing.IsFinal(err) {
 		t.Fatalf("partial refund before settlement: %v, want a retryable error", err)
 	}
-	if txs, _ := d.snapshot(); txs[0].status != "SUBMITTED_FOR_SETTLEMENT" || len(txs[0].refunds) != 0 {
+	if txs, _ := d.snapshot(); txs[0].Status != "SUBMITTED_FOR_SETTLEMENT" || len(txs[0].Refunds) != 0 {
 		t.Fatalf("transaction = %+v, want it untouched", txs[0])
 	}
 	d.settle(ref)
@@ -893,22 +634,23 @@ func TestBraintreeRefundFallsBackToReversal(t *testing.T) {
 	d := newBTDouble(t)
 	gw := d.gateway(5 * time.Second)
 	ref := chargeSettled(t, d, gw, "fallback/charge", true)
-	d.inject(func(d *btDouble) { d.refuse91506 = true })
+	d.AddFault(braintreemock.Fault{Operation: "refundTransaction", ErrorClass: "VALIDATION", LegacyCode: "91506",
+		Message: "Cannot refund transaction unless it is settled."})
 	res, err := gw.Refund(t.Context(), billing.RefundRequest{IdempotencyKey: "fallback/refund", PaymentRef: ref, Amount: 2500, Currency: "usd"})
 	if err != nil {
 		t.Fatalf("Refund: %v", err)
 	}
 	txs, _ := d.snapshot()
-	if len(txs[0].refunds) != 1 || res != (billing.RefundResult{ProviderRef: txs[0].refunds[0].legacyID, Amount: 2500}) {
-		t.Errorf("result %+v, refunds %+v", res, txs[0].refunds)
+	if len(txs[0].Refunds) != 1 || res != (billing.RefundResult{ProviderRef: txs[0].Refunds[0].LegacyID, Amount: 2500}) {
+		t.Errorf("result %+v, refunds %+v", res, txs[0].Refunds)
 	}
 	// The reversal's refund cannot carry this key; a retry still sees the payment fully refunded.
 	again, err := gw.Refund(t.Context(), billing.RefundRequest{IdempotencyKey: "fallback/refund", PaymentRef: ref, Amount: 2500, Currency: "usd"})
 	if err != nil || again.ProviderRef != res.ProviderRef {
 		t.Errorf("repeated Refund = %+v, %v", again, err)
 	}
-	if txs, _ := d.snapshot(); len(txs[0].refunds) != 1 {
-		t.Errorf("refunds = %d after the retry, want 1", len(txs[0].refunds))
+	if txs, _ := d.snapshot(); len(txs[0].Refunds) != 1 {
+		t.Errorf("refunds = %d after the retry, want 1", len(txs[0].Refunds))
 	}
 }
 
@@ -924,7 +666,7 @@ func TestBraintreeRefundByChargeKey(t *testing.T) {
 	if n := d.count("BraintreeTransactionID"); n != 0 {
 		t.Errorf("legacy id conversions = %d, want 0 when refunding by charge key", n)
 	}
-	if txs, _ := d.snapshot(); txs[0].legacyID != ref || len(txs[0].refunds) != 1 {
+	if txs, _ := d.snapshot(); txs[0].LegacyID != ref || len(txs[0].Refunds) != 1 {
 		t.Errorf("transaction %+v", txs[0])
 	}
 }

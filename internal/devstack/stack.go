@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cartflow/cartflow/internal/braintreemock"
 	"github.com/cartflow/cartflow/internal/stripeproxy"
 )
 
@@ -35,6 +36,8 @@ type StackOptions struct {
 	DatabaseURL string
 
 	PostgresPort, TemporalPort, StripeMockPort, StripeProxyPort, APIPort int
+	// BraintreePort is where the Braintree double listens.
+	BraintreePort int
 	// TemporalUIPort zero runs Temporal headless.
 	TemporalUIPort int
 	// Mailpit starts Mailpit on these ports (zero: free ports) when true.
@@ -48,7 +51,8 @@ type StackOptions struct {
 }
 
 // Stack is cartflow with everything it needs, each a real local process: Postgres, the Temporal
-// dev server, stripe-mock behind the Stripe test-mode layer, Mailpit, the worker and the BFF.
+// dev server, stripe-mock behind the Stripe test-mode layer, Mailpit, the worker and the BFF; and,
+// served in this process, the Braintree double.
 type Stack struct {
 	opts        StackOptions
 	Postgres    *Postgres
@@ -57,12 +61,17 @@ type Stack struct {
 	Mailpit     *Mailpit
 	StripeProxy *stripeproxy.Proxy
 	// StripeURL is the test-mode layer's base URL, which the worker uses as Stripe's API.
-	StripeURL   string
-	DatabaseURL string
-	APIURL      string
+	StripeURL string
+	// Braintree is the Braintree double; its webhooks go to the BFF's /webhooks/braintree.
+	Braintree *braintreemock.Server
+	// BraintreeURL is the double's base URL; Braintree's GraphQL API is BraintreeURL + "/graphql".
+	BraintreeURL string
+	DatabaseURL  string
+	APIURL       string
 
-	binDir    string
-	proxyStop func()
+	binDir        string
+	proxyStop     func()
+	braintreeStop func()
 
 	mu     sync.Mutex
 	worker *Process
@@ -110,6 +119,9 @@ func StartStack(ctx context.Context, opts StackOptions) (_ *Stack, err error) {
 	if err := s.startStripeProxy(); err != nil {
 		return nil, err
 	}
+	if err := s.startBraintree(); err != nil {
+		return nil, err
+	}
 	if opts.Mailpit {
 		mopts := MailpitOptions{SMTPPort: opts.MailpitSMTPPort, UIPort: opts.MailpitUIPort, Log: s.log("mailpit")}
 		if opts.Persistent {
@@ -125,6 +137,7 @@ func StartStack(ctx context.Context, opts StackOptions) (_ *Stack, err error) {
 		return nil, err
 	}
 	s.APIURL = "http://" + addr(apiPort)
+	s.braintreeWebhooksToAPI()
 	// Like Stripe, the layer tells the BFF about payments that complete after the customer authenticates.
 	if err := s.StripeProxy.SetWebhook(s.APIURL+"/webhooks/stripe", LocalStripeWebhookSecret); err != nil {
 		return nil, err
@@ -171,6 +184,7 @@ func (s *Stack) env(extra ...string) []string {
 		"STRIPE_WEBHOOK_SECRET="+LocalStripeWebhookSecret,
 		"SEED_DEV_CATALOG=true",
 	)
+	env = append(env, s.braintreeEnv()...)
 	if s.Mailpit != nil {
 		env = append(env, "SMTP_ADDR="+s.Mailpit.SMTPAddr())
 	}
@@ -244,6 +258,9 @@ func (s *Stack) Stop() {
 	if s.proxyStop != nil {
 		s.proxyStop()
 	}
+	if s.braintreeStop != nil {
+		s.braintreeStop()
+	}
 	if s.StripeMock != nil {
 		_ = s.StripeMock.Stop()
 	}
@@ -310,6 +327,7 @@ func (s *Stack) Ports() map[string]string {
 		"Temporal gRPC":            s.Temporal.HostPort(),
 		"Stripe (test-mode layer)": s.StripeURL,
 		"stripe-mock":              s.StripeMock.URL(),
+		"Braintree (local double)": s.BraintreeURL,
 		"PostgreSQL":               s.DatabaseURL,
 	}
 	if ui := s.Temporal.UIURL(); ui != "" {

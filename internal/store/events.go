@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -51,6 +52,10 @@ type AppliedEvent struct {
 // state. Delivering the same event again changes nothing; events that arrive out of order
 // never move the order backwards (a refund total only grows, a closed dispute stays closed).
 func (s *Store) RecordProviderEvent(ctx context.Context, e ProviderEvent, payload []byte) (AppliedEvent, error) {
+	if !json.Valid(payload) {
+		// Not every provider posts JSON (Braintree posts a form); such a body is kept verbatim as a JSON string.
+		payload, _ = json.Marshal(map[string]string{"raw": string(payload)})
+	}
 	var out AppliedEvent
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `INSERT INTO provider_events (provider, event_id, type, payload) VALUES ($1, $2, $3, $4)

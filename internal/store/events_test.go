@@ -137,6 +137,15 @@ func TestProviderEventsApplyOnceAndNeverBackwards(t *testing.T) {
 	if n := db.count(t, `SELECT count(*) FROM provider_events WHERE provider = 'stripe'`); n != 4 {
 		t.Fatalf("%d stored provider events", n)
 	}
+	// A provider that posts a form (Braintree) has its body kept verbatim.
+	form := []byte("bt_signature=a%7Cb&bt_payload=PG5vdGlmaWNhdGlvbj4%3D")
+	if _, err := db.store.RecordProviderEvent(ctx, store.ProviderEvent{Provider: "braintree", EventID: "bt_1", Type: "other"}, form); err != nil {
+		t.Fatalf("form body: %v", err)
+	}
+	var raw string
+	if err := db.pool.QueryRow(ctx, `SELECT payload->>'raw' FROM provider_events WHERE provider = 'braintree' AND event_id = 'bt_1'`).Scan(&raw); err != nil || raw != string(form) {
+		t.Fatalf("stored form %q (%v)", raw, err)
+	}
 	// An event about an unknown payment is stored and applies to nothing.
 	if a, err := db.store.RecordProviderEvent(ctx, store.ProviderEvent{Provider: "stripe", EventID: "evt_x", Type: store.EventRefunded,
 		PaymentRef: "pi_unknown", Amount: 5}, []byte(`{}`)); err != nil || a.OrderID != "" {

@@ -1,6 +1,7 @@
 // Command dev runs the whole of cartflow locally for `make dev`: PostgreSQL (unless DATABASE_URL
 // is set), the Temporal dev server with its Web UI, stripe-mock behind the Stripe test-mode
-// layer, Mailpit, the worker and the BFF. State lives under .data/, so a restart keeps it.
+// layer, the Braintree double, Mailpit, the worker and the BFF. State lives under .data/, so a
+// restart keeps it (except the Braintree double's, which lives in memory).
 // Ctrl-C stops everything it started.
 package main
 
@@ -34,6 +35,7 @@ const (
 	temporalUIPort  = 8233
 	stripeMockPort  = 12111
 	stripeProxyPort = 12113
+	braintreePort   = 12115
 	mailpitSMTPPort = 1025
 	mailpitUIPort   = 8025
 	apiPort         = 8080
@@ -51,7 +53,7 @@ func run(ctx context.Context, stdout io.Writer) error {
 	stack, err := devstack.StartStack(startCtx, devstack.StackOptions{
 		Dir: dir, Persistent: true, DatabaseURL: os.Getenv("DATABASE_URL"),
 		PostgresPort: postgresPort, TemporalPort: temporalPort, TemporalUIPort: temporalUIPort,
-		StripeMockPort: stripeMockPort, StripeProxyPort: stripeProxyPort, APIPort: apiPort,
+		StripeMockPort: stripeMockPort, StripeProxyPort: stripeProxyPort, BraintreePort: braintreePort, APIPort: apiPort,
 		Mailpit: true, MailpitSMTPPort: mailpitSMTPPort, MailpitUIPort: mailpitUIPort,
 	})
 	if err != nil {
