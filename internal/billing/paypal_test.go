@@ -1,18 +1,12 @@
 package billing_test
 
 import (
-	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"net/http"
 	"net/http/httptest"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,12 +15,15 @@ import (
 	"time"
 
 	"github.com/cartflow/cartflow/internal/billing"
+	"github.com/cartflow/cartflow/internal/paypalmock"
 )
 
-// ppDouble is a small PayPal REST API on httptest: OAuth client credentials, Orders v2 get and
-// capture, Payments v2 refund, and webhook signature verification, as PayPal documents them.
-// It keeps PayPal's idempotency: a request repeated with the same PayPal-Request-Id gets the
-// first answer again and changes nothing.
+// The PayPal tests run the gateway against paypalmock, the local double of PayPal's REST API
+// that the development stack serves too: OAuth client credentials, Orders v2 get and capture,
+// Payments v2 refund, and webhook signature verification, as PayPal documents them. It keeps
+// PayPal's idempotency: a request repeated with the same PayPal-Request-Id gets the first answer
+// again and changes nothing. When a test ends, ppDouble also checks that every request was one
+// the gateway means to send.
 const (
 	ppClientID      = "cartflow-client"
 	ppSecret        = "cartflow-secret"
@@ -34,70 +31,91 @@ const (
 	ppWebhookSecret = "the-double's-signing-key"
 )
 
-// ppDecimals is how many decimals PayPal wants for each currency the tests use; it refuses any other count.
+// ppDecimals is how many decimals PayPal wants for each currency the tests use. The tests write
+// their amounts with it, independently of the double's and the gateway's own tables.
 var ppDecimals = map[string]int{"USD": 2, "EUR": 2, "JPY": 0, "HUF": 0, "KWD": 3}
 
-type ppCapture struct {
-	ID, Status, Currency string
-	Amount               int64 // in PayPal's unit: cents, yen, forints, fils
-	Refunded             int64
-}
-
-type ppOrder struct {
-	ID, Status string // CREATED, APPROVED, COMPLETED
-	Currency   string
-	Amount     int64
-	CustomID   string
-	Captures   []*ppCapture
-	// What the next capture requests meet.
-	Issue      string        // answer 422 with this issue, capturing nothing
-	Pending    bool          // the capture stays PENDING
-	Declined   bool          // the capture is made with status DECLINED, and the order stays approved
-	FailBefore []int         // answer these statuses first, capturing nothing
-	FailAfter  int           // capture, then answer 500 this many times
-	Delay      time.Duration // capture, then answer this late
-	Elsewhere  bool          // someone captures the order just before the request arrives
-}
-
-type ppAnswer struct {
-	status int
-	body   []byte
-}
-
-type ppRefund struct {
-	ID, CaptureID, RequestID, Value string
-}
-
+// ppDouble is a PayPal double served for one test.
 type ppDouble struct {
+	*paypalmock.Server
 	t   *testing.T
 	srv *httptest.Server
 
-	mu         sync.Mutex
-	secret     string // the client secret the token endpoint accepts
-	tokens     map[string]bool
-	tokenCalls int
-	seq        int
-	orders     map[string]*ppOrder
-	captures   map[string]*ppCapture
-	answers    map[string]ppAnswer
-	// captureIDs and refundIDs are the PayPal-Request-Ids of the capture and refund requests received.
-	captureIDs, refundIDs []string
-	replays               int
-	refunds               []ppRefund
-	gets                  int
-	verifyCalls           int
-	verifyStatus          int // answer verification requests with this HTTP status instead
+	mu           sync.Mutex
+	verifyStatus int // answer verification requests with this HTTP status instead (set under mu)
 }
 
 func newPPDouble(t *testing.T) *ppDouble {
 	t.Helper()
-	d := &ppDouble{
-		t: t, secret: ppSecret, tokens: map[string]bool{}, orders: map[string]*ppOrder{},
-		captures: map[string]*ppCapture{}, answers: map[string]ppAnswer{},
-	}
-	d.srv = httptest.NewServer(http.HandlerFunc(d.serve))
+	d := &ppDouble{t: t, Server: paypalmock.New(paypalmock.Config{ClientID: ppClientID, Secret: ppSecret, WebhookSecret: ppWebhookSecret})}
+	// The listener the deliveries are signed for; the tests post deliveries themselves.
+	d.SetWebhook("", ppWebhookID)
+	d.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/notifications/verify-webhook-signature" {
+			d.mu.Lock()
+			status := d.verifyStatus
+			d.mu.Unlock()
+			if status != 0 {
+				d.fault(paypalmock.Fault{Operation: paypalmock.OpVerify, Count: 1, Status: status})
+			}
+		}
+		d.ServeHTTP(w, r)
+	}))
 	t.Cleanup(d.srv.Close)
+	t.Cleanup(d.checkRequests)
 	return d
+}
+
+// fault registers a fault, failing the test if the double refuses it.
+func (d *ppDouble) fault(f paypalmock.Fault) {
+	if err := d.AddFault(f); err != nil {
+		d.t.Error(err)
+	}
+}
+
+// checkRequests fails the test for any request that is not what the gateway means to send:
+// PayPal's paths and methods, JSON asked for and sent, a client_credentials form to the token
+// endpoint, a PayPal-Request-Id of at most 108 characters and the full representation asked
+// for on captures and refunds, and nothing PayPal would refuse as malformed.
+func (d *ppDouble) checkRequests() {
+	for _, r := range d.Requests() {
+		if r.Operation == "" {
+			d.t.Errorf("paypal double: unexpected %s %s", r.Method, r.Path)
+			continue
+		}
+		if r.Accept != "application/json" {
+			d.t.Errorf("paypal double: %s %s with Accept %q", r.Method, r.Path, r.Accept)
+		}
+		if r.Status == http.StatusBadRequest && r.Fault == "" {
+			d.t.Errorf("paypal double: %s %s refused as malformed (%s)", r.Method, r.Path, r.Issue)
+		}
+		switch r.Operation {
+		case paypalmock.OpToken:
+			if r.ContentType != "application/x-www-form-urlencoded" || !slices.Equal(r.Fields, []string{"grant_type"}) {
+				d.t.Errorf("paypal double: token request with Content-Type %q and form fields %q", r.ContentType, r.Fields)
+			}
+			continue
+		case paypalmock.OpGetOrder:
+			continue
+		case paypalmock.OpCapture, paypalmock.OpRefund:
+			if r.RequestID == "" || len(r.RequestID) > 108 {
+				d.t.Errorf("paypal double: %s without a valid PayPal-Request-Id: %q", r.Path, r.RequestID)
+			}
+			if r.Prefer != "return=representation" {
+				d.t.Errorf("paypal double: %s with Prefer %q, want return=representation", r.Path, r.Prefer)
+			}
+		case paypalmock.OpVerify:
+			var body struct {
+				AuthAlgo string `json:"auth_algo"`
+			}
+			if err := json.Unmarshal(r.Body, &body); err == nil && body.AuthAlgo != "SHA256withRSA" {
+				d.t.Errorf("paypal double: auth_algo %q", body.AuthAlgo)
+			}
+		}
+		if r.ContentType != "application/json" {
+			d.t.Errorf("paypal double: %s with Content-Type %q", r.Path, r.ContentType)
+		}
+	}
 }
 
 // gateway returns a gateway with the double's credentials.
@@ -112,427 +130,72 @@ func (d *ppDouble) gateway(t *testing.T, timeout time.Duration) *billing.PayPal 
 	return p
 }
 
-// order adds an order the buyer approved, for amount in PayPal's unit of currency.
-func (d *ppDouble) order(id string, amount int64, currency string) *ppOrder {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	o := &ppOrder{ID: id, Status: "APPROVED", Amount: amount, Currency: currency, CustomID: "order-" + id}
-	d.orders[id] = o
-	return o
-}
-
-// script changes an order under the double's lock.
-func (d *ppDouble) script(id string, f func(o *ppOrder)) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	f(d.orders[id])
-}
-
-// captured lists the captures that exist, by id.
-func (d *ppDouble) captured() []string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	var ids []string
-	for id := range d.captures {
-		ids = append(ids, id)
+// order adds an order the buyer approved, for amount in PayPal's unit of currency; edit
+// scripts it first (an issue, a pending or declined capture, not approved).
+func (d *ppDouble) order(id string, amount int64, currency string, edit ...func(o *paypalmock.NewOrder)) {
+	d.t.Helper()
+	o := paypalmock.NewOrder{ID: id, Value: ppValue(amount, currency), Currency: currency, CustomID: "order-" + id}
+	for _, f := range edit {
+		f(&o)
 	}
-	slices.Sort(ids)
-	return ids
-}
-
-func (d *ppDouble) stats() (captureIDs, refundIDs []string, replays, gets, verifyCalls, tokenCalls int) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return slices.Clone(d.captureIDs), slices.Clone(d.refundIDs), d.replays, d.gets, d.verifyCalls, d.tokenCalls
-}
-
-var (
-	ppOrderPath   = regexp.MustCompile(`^/v2/checkout/orders/([A-Z0-9]+)$`)
-	ppCapturePath = regexp.MustCompile(`^/v2/checkout/orders/([A-Z0-9]+)/capture$`)
-	ppRefundPath  = regexp.MustCompile(`^/v2/payments/captures/([A-Z0-9]+)/refund$`)
-)
-
-func (d *ppDouble) serve(w http.ResponseWriter, r *http.Request) {
-	if r.Method == http.MethodPost && r.URL.Path == "/v1/oauth2/token" {
-		d.token(w, r)
-		return
-	}
-	if r.Header.Get("Accept") != "application/json" {
-		d.t.Errorf("paypal double: %s %s with Accept %q", r.Method, r.URL.Path, r.Header.Get("Accept"))
-	}
-	d.mu.Lock()
-	bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || !d.tokens[bearer] {
-		d.mu.Unlock()
-		// PayPal's answer to a missing, expired or revoked token.
-		ppWrite(w, http.StatusUnauthorized, map[string]any{"error": "invalid_token", "error_description": "Token signature verification failed"})
-		return
-	}
-	d.mu.Unlock()
-
-	var a ppAnswer
-	var delay time.Duration
-	switch m := []string(nil); {
-	case r.Method == http.MethodGet && ppOrderPath.MatchString(r.URL.Path):
-		m = ppOrderPath.FindStringSubmatch(r.URL.Path)
-		a = d.getOrder(m[1])
-	case r.Method == http.MethodPost && ppCapturePath.MatchString(r.URL.Path):
-		m = ppCapturePath.FindStringSubmatch(r.URL.Path)
-		a, delay = d.capture(r, m[1])
-	case r.Method == http.MethodPost && ppRefundPath.MatchString(r.URL.Path):
-		m = ppRefundPath.FindStringSubmatch(r.URL.Path)
-		a = d.refund(r, m[1])
-	case r.Method == http.MethodPost && r.URL.Path == "/v1/notifications/verify-webhook-signature":
-		a = d.verify(r)
-	default:
-		d.t.Errorf("paypal double: unexpected %s %s", r.Method, r.URL.Path)
-		a = ppError(http.StatusNotFound, "RESOURCE_NOT_FOUND", "")
-	}
-	if delay > 0 {
-		// The work is done; only the answer is late, and lost once the client gives up.
-		select {
-		case <-time.After(delay):
-		case <-r.Context().Done():
-			return
-		}
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(a.status)
-	_, _ = w.Write(a.body)
-}
-
-// token is POST /v1/oauth2/token: client credentials in Basic auth.
-func (d *ppDouble) token(w http.ResponseWriter, r *http.Request) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.tokenCalls++
-	if ct := r.Header.Get("Content-Type"); ct != "application/x-www-form-urlencoded" {
-		d.t.Errorf("paypal double: token request with Content-Type %q", ct)
-	}
-	if err := r.ParseForm(); err != nil || r.PostForm.Get("grant_type") != "client_credentials" {
-		d.t.Errorf("paypal double: token request form %v (%v), want grant_type=client_credentials", r.PostForm, err)
-	}
-	user, pass, ok := r.BasicAuth()
-	if !ok || user != ppClientID || pass != d.secret {
-		ppWrite(w, http.StatusUnauthorized, map[string]any{"error": "invalid_client", "error_description": "Client Authentication failed"})
-		return
-	}
-	d.seq++
-	tok := fmt.Sprintf("A21AAtoken%d", d.seq)
-	d.tokens[tok] = true
-	ppWrite(w, http.StatusOK, map[string]any{
-		"scope": "https://uri.paypal.com/services/payments/payment", "access_token": tok,
-		"token_type": "Bearer", "app_id": "APP-80W284485P519543T", "expires_in": 32400, "nonce": "n" + tok,
-	})
-}
-
-// revokeTokens makes every token issued so far invalid, as rotating the app's secret does.
-func (d *ppDouble) revokeTokens() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	clear(d.tokens)
-}
-
-func (d *ppDouble) getOrder(id string) ppAnswer {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.gets++
-	o, ok := d.orders[id]
-	if !ok {
-		return ppError(http.StatusNotFound, "RESOURCE_NOT_FOUND", "INVALID_RESOURCE_ID")
-	}
-	return ppJSON(http.StatusOK, ppOrderJSON(o))
-}
-
-// capture is POST /v2/checkout/orders/{id}/capture.
-func (d *ppDouble) capture(r *http.Request, id string) (ppAnswer, time.Duration) {
-	body := d.jsonBody(r, "payment_source")
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	reqID := d.requestID(r)
-	d.captureIDs = append(d.captureIDs, reqID)
-	key := "capture " + id + " " + reqID
-	if a, ok := d.answers[key]; ok {
-		d.replays++
-		return a, 0
-	}
-	if body == nil {
-		return ppError(http.StatusBadRequest, "INVALID_REQUEST", "MALFORMED_REQUEST_JSON"), 0
-	}
-	o, ok := d.orders[id]
-	if !ok {
-		d.answers[key] = ppError(http.StatusNotFound, "RESOURCE_NOT_FOUND", "INVALID_RESOURCE_ID")
-		return d.answers[key], 0
-	}
-	if len(o.FailBefore) > 0 {
-		status := o.FailBefore[0]
-		o.FailBefore = o.FailBefore[1:]
-		name := "INTERNAL_SERVER_ERROR"
-		if status == http.StatusTooManyRequests {
-			name = "RATE_LIMIT_REACHED"
-		}
-		// Not kept: the request did nothing, so a repeat is processed afresh.
-		return ppError(status, name, ""), 0
-	}
-	if o.Elsewhere {
-		o.Elsewhere = false
-		d.newCapture(o)
-	}
-	switch {
-	case o.Status == "COMPLETED":
-		d.answers[key] = ppError(http.StatusUnprocessableEntity, "UNPROCESSABLE_ENTITY", "ORDER_ALREADY_CAPTURED")
-	case o.Status == "CREATED":
-		d.answers[key] = ppError(http.StatusUnprocessableEntity, "UNPROCESSABLE_ENTITY", "ORDER_NOT_APPROVED")
-	case o.Issue != "":
-		d.answers[key] = ppError(http.StatusUnprocessableEntity, "UNPROCESSABLE_ENTITY", o.Issue)
-	default:
-		d.newCapture(o)
-		d.answers[key] = ppJSON(http.StatusCreated, ppOrderJSON(o))
-	}
-	a := d.answers[key]
-	if o.FailAfter > 0 {
-		o.FailAfter--
-		return ppError(http.StatusInternalServerError, "INTERNAL_SERVER_ERROR", ""), 0
-	}
-	delay := o.Delay
-	o.Delay = 0
-	return a, delay
-}
-
-func (d *ppDouble) newCapture(o *ppOrder) {
-	d.seq++
-	c := &ppCapture{ID: fmt.Sprintf("3C%015d", d.seq), Status: "COMPLETED", Amount: o.Amount, Currency: o.Currency}
-	if o.Pending {
-		c.Status = "PENDING"
-	}
-	o.Captures = append(o.Captures, c)
-	if o.Declined {
-		c.Status = "DECLINED"
-	} else {
-		o.Status = "COMPLETED"
-	}
-	d.captures[c.ID] = c
-}
-
-// complete settles an order's pending captures, as PayPal does once its review passes.
-func (d *ppDouble) complete(id string) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for _, c := range d.orders[id].Captures {
-		c.Status = "COMPLETED"
+	if _, err := d.AddOrder(o); err != nil {
+		d.t.Fatal(err)
 	}
 }
 
-// refund is POST /v2/payments/captures/{id}/refund.
-func (d *ppDouble) refund(r *http.Request, id string) ppAnswer {
-	body := d.jsonBody(r, "amount", "invoice_id", "note_to_payer")
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	reqID := d.requestID(r)
-	d.refundIDs = append(d.refundIDs, reqID)
-	key := "refund " + id + " " + reqID
-	if a, ok := d.answers[key]; ok {
-		d.replays++
-		return a
-	}
-	if body == nil {
-		return ppError(http.StatusBadRequest, "INVALID_REQUEST", "MALFORMED_REQUEST_JSON")
-	}
-	c, ok := d.captures[id]
-	if !ok {
-		d.answers[key] = ppError(http.StatusNotFound, "RESOURCE_NOT_FOUND", "INVALID_RESOURCE_ID")
-		return d.answers[key]
-	}
-	amount := c.Amount - c.Refunded
-	value := ""
-	if raw, ok := body["amount"]; ok {
-		var m struct {
-			Currency string `json:"currency_code"`
-			Value    string `json:"value"`
-		}
-		if err := json.Unmarshal(raw, &m); err != nil || m.Currency == "" || m.Value == "" {
-			d.t.Errorf("paypal double: refund amount %s is not a Money", raw)
-			return ppError(http.StatusBadRequest, "INVALID_REQUEST", "MISSING_REQUIRED_PARAMETER")
-		}
-		n, ok := ppParse(m.Value, m.Currency)
-		switch {
-		case m.Currency != c.Currency:
-			d.answers[key] = ppError(http.StatusUnprocessableEntity, "UNPROCESSABLE_ENTITY", "CURRENCY_MISMATCH")
-			return d.answers[key]
-		case !ok:
-			d.t.Errorf("paypal double: refund value %q has the wrong precision for %s", m.Value, m.Currency)
-			return ppError(http.StatusBadRequest, "INVALID_REQUEST", "DECIMAL_PRECISION")
-		}
-		amount, value = n, m.Value
-	}
-	switch {
-	case c.Refunded == c.Amount:
-		d.answers[key] = ppError(http.StatusUnprocessableEntity, "UNPROCESSABLE_ENTITY", "CAPTURE_FULLY_REFUNDED")
-	case amount > c.Amount-c.Refunded:
-		d.answers[key] = ppError(http.StatusUnprocessableEntity, "UNPROCESSABLE_ENTITY", "REFUND_AMOUNT_EXCEEDED")
-	default:
-		c.Refunded += amount
-		c.Status = "PARTIALLY_REFUNDED"
-		if c.Refunded == c.Amount {
-			c.Status = "REFUNDED"
-		}
-		d.seq++
-		ref := ppRefund{ID: fmt.Sprintf("1R%015d", d.seq), CaptureID: id, RequestID: reqID, Value: value}
-		d.refunds = append(d.refunds, ref)
-		d.answers[key] = ppJSON(http.StatusCreated, map[string]any{
-			"id": ref.ID, "status": "COMPLETED", "amount": ppMoney(amount, c.Currency),
-			"links": []map[string]string{
-				{"href": d.srv.URL + "/v2/payments/refunds/" + ref.ID, "rel": "self", "method": "GET"},
-				{"href": d.srv.URL + "/v2/payments/captures/" + id, "rel": "up", "method": "GET"},
-			},
-		})
-	}
-	return d.answers[key]
-}
-
-// verify is POST /v1/notifications/verify-webhook-signature. PayPal checks the transmission's
-// RSA signature over "id|time|webhook id|crc32(event)"; the double checks an HMAC of the same
-// string under a key it shares with the tests, which fails the same way for a wrong signer, a
-// wrong webhook id or a changed event.
-func (d *ppDouble) verify(r *http.Request) ppAnswer {
-	body := d.jsonBody(r, "auth_algo", "cert_url", "transmission_id", "transmission_sig", "transmission_time", "webhook_id", "webhook_event")
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.verifyCalls++
-	if d.verifyStatus != 0 {
-		return ppError(d.verifyStatus, http.StatusText(d.verifyStatus), "")
-	}
-	field := func(name string) string {
-		var s string
-		if err := json.Unmarshal(body[name], &s); err != nil || s == "" {
-			d.t.Errorf("paypal double: verification request without %s", name)
-		}
-		return s
-	}
-	if body == nil {
-		return ppError(http.StatusBadRequest, "VALIDATION_ERROR", "MALFORMED_REQUEST_JSON")
-	}
-	event := body["webhook_event"]
-	if len(event) == 0 || event[0] != '{' {
-		d.t.Errorf("paypal double: webhook_event %q is not an object", event)
-		return ppError(http.StatusBadRequest, "VALIDATION_ERROR", "INVALID_PARAMETER_SYNTAX")
-	}
-	if algo := field("auth_algo"); algo != "SHA256withRSA" {
-		d.t.Errorf("paypal double: auth_algo %q", algo)
-	}
-	field("cert_url")
-	webhookID := field("webhook_id")
-	want := ppSignature(ppWebhookSecret, field("transmission_id"), field("transmission_time"), ppWebhookID, event)
-	status := "FAILURE"
-	if webhookID == ppWebhookID && hmac.Equal([]byte(field("transmission_sig")), []byte(want)) {
-		status = "SUCCESS"
-	}
-	return ppJSON(http.StatusOK, map[string]string{"verification_status": status})
-}
-
-// ppSignature signs a delivery: an HMAC of "id|time|webhook id|crc32(event)", the event in
-// compact JSON so that white space does not count.
-func ppSignature(secret, transmissionID, transmissionTime, webhookID string, event []byte) string {
-	var compact bytes.Buffer
-	if err := json.Compact(&compact, event); err != nil {
-		compact.Reset()
-		compact.Write(event)
-	}
-	msg := transmissionID + "|" + transmissionTime + "|" + webhookID + "|" + strconv.FormatUint(uint64(crc32.ChecksumIEEE(compact.Bytes())), 10)
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write([]byte(msg))
-	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
-}
-
-// requestID checks and returns the PayPal-Request-Id; the caller holds d.mu.
-func (d *ppDouble) requestID(r *http.Request) string {
-	id := r.Header.Get("PayPal-Request-Id")
-	if id == "" || len(id) > 108 {
-		d.t.Errorf("paypal double: %s without a valid PayPal-Request-Id: %q", r.URL.Path, id)
-	}
-	if p := r.Header.Get("Prefer"); p != "return=representation" {
-		d.t.Errorf("paypal double: %s with Prefer %q, want return=representation", r.URL.Path, p)
-	}
-	return id
-}
-
-// jsonBody decodes a JSON object request body, reporting fields PayPal does not define; nil
-// when the body is not a JSON object.
-func (d *ppDouble) jsonBody(r *http.Request, fields ...string) map[string]json.RawMessage {
-	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
-		d.t.Errorf("paypal double: %s with Content-Type %q", r.URL.Path, ct)
-	}
-	var body map[string]json.RawMessage
-	if err := json.NewDecoder(r.Body).Decode(&body); err != nil || body == nil {
-		d.t.Errorf("paypal double: %s body is not a JSON object: %v", r.URL.Path, err)
-		return nil
-	}
-	for k := range body {
-		if !slices.Contains(fields, k) {
-			d.t.Errorf("paypal double: %s with unknown field %q", r.URL.Path, k)
-		}
-	}
-	return body
-}
-
-func ppOrderJSON(o *ppOrder) map[string]any {
-	var captures []map[string]any
-	for _, c := range o.Captures {
-		cj := map[string]any{"id": c.ID, "status": c.Status, "amount": ppMoney(c.Amount, c.Currency), "final_capture": true}
-		if c.Status == "PENDING" {
-			cj["status_details"] = map[string]string{"reason": "PENDING_REVIEW"}
-		}
-		captures = append(captures, cj)
-	}
-	pu := map[string]any{"reference_id": "default", "custom_id": o.CustomID, "amount": ppMoney(o.Amount, o.Currency)}
-	if captures != nil {
-		pu["payments"] = map[string]any{"captures": captures}
-	}
-	return map[string]any{"id": o.ID, "intent": "CAPTURE", "status": o.Status, "purchase_units": []any{pu}}
-}
-
-// ppMoney writes an amount in PayPal's unit as PayPal's Money, with the currency's decimals.
-func ppMoney(amount int64, currency string) map[string]string {
+// ppValue writes an amount in PayPal's unit as PayPal's decimal value, with the currency's decimals.
+func ppValue(amount int64, currency string) string {
 	exp := ppDecimals[currency]
 	s := strconv.FormatInt(amount, 10)
 	if exp > 0 {
 		s = fmt.Sprintf("%0*d", exp+1, amount)
 		s = s[:len(s)-exp] + "." + s[len(s)-exp:]
 	}
-	return map[string]string{"currency_code": currency, "value": s}
+	return s
 }
 
-// ppParse reads a value with exactly the currency's decimals, as PayPal requires.
-func ppParse(value, currency string) (int64, bool) {
-	whole, frac, _ := strings.Cut(value, ".")
-	if len(frac) != ppDecimals[currency] {
-		return 0, false
+// captured lists the captures that exist, by id.
+func (d *ppDouble) captured() []string {
+	var ids []string
+	for _, c := range d.Captures() {
+		ids = append(ids, c.ID)
 	}
-	n, err := strconv.ParseInt(whole+frac, 10, 64)
-	return n, err == nil
+	slices.Sort(ids)
+	return ids
 }
 
-func ppError(status int, name, issue string) ppAnswer {
-	e := map[string]any{"name": name, "message": "The requested action could not be performed.", "debug_id": "f1d2c3b4a5e6"}
-	if issue != "" {
-		e["details"] = []map[string]string{{"issue": issue, "description": "the double's " + issue}}
+// stats counts what the double received: the PayPal-Request-Ids of the capture and refund
+// requests that carried a valid token, the answers replayed for a repeated PayPal-Request-Id,
+// and the order reads, verification requests and token requests.
+func (d *ppDouble) stats() (captureIDs, refundIDs []string, replays, gets, verifyCalls, tokenCalls int) {
+	for _, r := range d.Requests() {
+		if r.Operation == paypalmock.OpToken {
+			tokenCalls++
+			continue
+		}
+		if !r.Authenticated {
+			continue
+		}
+		switch r.Operation {
+		case paypalmock.OpCapture:
+			captureIDs = append(captureIDs, r.RequestID)
+		case paypalmock.OpRefund:
+			refundIDs = append(refundIDs, r.RequestID)
+		case paypalmock.OpGetOrder:
+			gets++
+		case paypalmock.OpVerify:
+			verifyCalls++
+		}
+		if r.Replayed {
+			replays++
+		}
 	}
-	return ppJSON(status, e)
+	return captureIDs, refundIDs, replays, gets, verifyCalls, tokenCalls
 }
 
-func ppJSON(status int, v any) ppAnswer {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(err)
-	}
-	return ppAnswer{status: status, body: b}
-}
-
-func ppWrite(w http.ResponseWriter, status int, v any) {
-	a := ppJSON(status, v)
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(a.status)
-	_, _ = w.Write(a.body)
+// ppSignature signs a delivery as the double does, so that its verify endpoint accepts it.
+func ppSignature(secret, transmissionID, transmissionTime, webhookID string, event []byte) string {
+	return paypalmock.Sign(secret, transmissionID, transmissionTime, webhookID, event)
 }
 
 // ppCharge is a charge of an approved order of 62.00 USD.
@@ -582,7 +245,7 @@ func TestPayPalChargeCapturesOnce(t *testing.T) {
 func TestPayPalChargeDeclineIsStable(t *testing.T) {
 	t.Parallel()
 	d := newPPDouble(t)
-	d.order("8AA11111111111111", 6200, "USD").Issue = "INSTRUMENT_DECLINED"
+	d.order("8AA11111111111111", 6200, "USD", func(o *paypalmock.NewOrder) { o.Issue = "INSTRUMENT_DECLINED" })
 	p := d.gateway(t, 5*time.Second)
 	req := ppCharge("8AA11111111111111", "checkout-decline/charge")
 
@@ -603,7 +266,7 @@ func TestPayPalChargeDeclineIsStable(t *testing.T) {
 func TestPayPalChargeDeclinedCapture(t *testing.T) {
 	t.Parallel()
 	d := newPPDouble(t)
-	d.order("8AB11111111111111", 6200, "USD").Declined = true
+	d.order("8AB11111111111111", 6200, "USD", func(o *paypalmock.NewOrder) { o.Declined = true })
 	p := d.gateway(t, 5*time.Second)
 	req := ppCharge("8AB11111111111111", "checkout-declined-capture/charge")
 
@@ -643,8 +306,15 @@ func TestPayPalChargeTransientFailures(t *testing.T) {
 			t.Parallel()
 			d := newPPDouble(t)
 			order := fmt.Sprintf("9BB%014d", i)
-			o := d.order(order, 6200, "USD")
-			o.FailBefore, o.FailAfter = tc.failBefore, tc.failAfter
+			d.order(order, 6200, "USD")
+			// PayPal fails before capturing: nothing happens, and a repeat is processed afresh.
+			for _, status := range tc.failBefore {
+				d.fault(paypalmock.Fault{Operation: paypalmock.OpCapture, Resource: order, Count: 1, Status: status})
+			}
+			// PayPal captures, then answers 500: the capture happened, and its answer is kept.
+			if tc.failAfter > 0 {
+				d.fault(paypalmock.Fault{Operation: paypalmock.OpCapture, Resource: order, Count: tc.failAfter, StatusAfter: http.StatusInternalServerError})
+			}
 			p := d.gateway(t, 5*time.Second)
 			req := ppCharge(order, tc.key)
 			var res billing.ChargeResult
@@ -682,7 +352,9 @@ func TestPayPalChargeTransientFailures(t *testing.T) {
 func TestPayPalChargeTimeoutThenResume(t *testing.T) {
 	t.Parallel()
 	d := newPPDouble(t)
-	d.order("7CC22222222222222", 6200, "USD").Delay = 2 * time.Second
+	d.order("7CC22222222222222", 6200, "USD")
+	// The capture is made, and only its answer is late: lost once the client gives up.
+	d.fault(paypalmock.Fault{Operation: paypalmock.OpCapture, Resource: "7CC22222222222222", Count: 1, DelayAfterMS: 2000})
 	p := d.gateway(t, 300*time.Millisecond)
 	req := ppCharge("7CC22222222222222", "checkout-timeout/charge")
 
@@ -707,7 +379,7 @@ func TestPayPalChargeTimeoutThenResume(t *testing.T) {
 func TestPayPalChargePendingThenCompleted(t *testing.T) {
 	t.Parallel()
 	d := newPPDouble(t)
-	d.order("6DD33333333333333", 6200, "USD").Pending = true
+	d.order("6DD33333333333333", 6200, "USD", func(o *paypalmock.NewOrder) { o.Pending = true })
 	p := d.gateway(t, 5*time.Second)
 	req := ppCharge("6DD33333333333333", "checkout-pending/charge")
 
@@ -719,7 +391,9 @@ func TestPayPalChargePendingThenCompleted(t *testing.T) {
 	req.Resume = true
 	_, err = p.Charge(context.Background(), req)
 	ppWantRetryable(t, err)
-	d.complete("6DD33333333333333")
+	if err := d.CompleteCaptures("6DD33333333333333"); err != nil {
+		t.Fatal(err)
+	}
 	res, err := p.Charge(context.Background(), req)
 	if err != nil {
 		t.Fatal(err)
@@ -733,7 +407,8 @@ func TestPayPalChargeCapturedElsewhere(t *testing.T) {
 	t.Parallel()
 	d := newPPDouble(t)
 	// Captured after the gateway read the order and before its capture arrived.
-	d.order("5EE44444444444444", 6200, "USD").Elsewhere = true
+	d.order("5EE44444444444444", 6200, "USD")
+	d.fault(paypalmock.Fault{Operation: paypalmock.OpCapture, Resource: "5EE44444444444444", Count: 1, CaptureFirst: true})
 	p := d.gateway(t, 5*time.Second)
 
 	res, err := p.Charge(context.Background(), ppCharge("5EE44444444444444", "checkout-elsewhere/charge"))
@@ -749,7 +424,7 @@ func TestPayPalChargeRefusals(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
 		name     string
-		setup    func(o *ppOrder)
+		setup    func(o *paypalmock.NewOrder)
 		token    string
 		amount   int64
 		currency string
@@ -757,23 +432,24 @@ func TestPayPalChargeRefusals(t *testing.T) {
 		code     string
 		captures int // capture requests the double should see
 	}{
-		{name: "not approved", setup: func(o *ppOrder) { o.Status = "CREATED" }, code: "order_not_approved", captures: 1},
-		{name: "payer action required", setup: func(o *ppOrder) { o.Issue = "PAYER_ACTION_REQUIRED" }, code: "payer_action_required", captures: 1},
-		{name: "duplicate invoice", setup: func(o *ppOrder) { o.Issue = "DUPLICATE_INVOICE_ID" }, code: "duplicate_invoice_id", captures: 1},
+		{name: "not approved", setup: func(o *paypalmock.NewOrder) { o.Status = "CREATED" }, code: "order_not_approved", captures: 1},
+		{name: "payer action required", setup: func(o *paypalmock.NewOrder) { o.Issue = "PAYER_ACTION_REQUIRED" }, code: "payer_action_required", captures: 1},
+		{name: "duplicate invoice", setup: func(o *paypalmock.NewOrder) { o.Issue = "DUPLICATE_INVOICE_ID" }, code: "duplicate_invoice_id", captures: 1},
 		{name: "unknown order", token: "0ZZ99999999999999", code: "order_not_found"},
 		{name: "not a PayPal id", token: "../../v1/oauth2", code: "invalid_token"},
 		{name: "amount mismatch", amount: 5000, code: "amount_mismatch"},
 		{name: "currency mismatch", currency: "eur", code: "amount_mismatch"},
-		{name: "expired card", setup: func(o *ppOrder) { o.Issue = "CARD_EXPIRED" }, decline: true, code: "card_expired", captures: 1},
+		{name: "expired card", setup: func(o *paypalmock.NewOrder) { o.Issue = "CARD_EXPIRED" }, decline: true, code: "card_expired", captures: 1},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			d := newPPDouble(t)
 			order := fmt.Sprintf("4FF%014d", i)
-			d.order(order, 6200, "USD")
 			if tc.setup != nil {
-				d.script(order, tc.setup)
+				d.order(order, 6200, "USD", tc.setup)
+			} else {
+				d.order(order, 6200, "USD")
 			}
 			req := ppCharge(order, "checkout-refusal/charge")
 			if tc.token != "" {
@@ -811,7 +487,7 @@ func TestPayPalChargeRefusals(t *testing.T) {
 func TestPayPalExpiredCardIsAHardDecline(t *testing.T) {
 	t.Parallel()
 	d := newPPDouble(t)
-	d.order("3GG55555555555555", 6200, "USD").Issue = "CARD_EXPIRED"
+	d.order("3GG55555555555555", 6200, "USD", func(o *paypalmock.NewOrder) { o.Issue = "CARD_EXPIRED" })
 	_, err := d.gateway(t, 5*time.Second).Charge(context.Background(), ppCharge("3GG55555555555555", "k"))
 	var decline *billing.DeclineError
 	if !errors.As(err, &decline) || !decline.Hard() || decline.Reason() != "expired_card" {
@@ -852,10 +528,8 @@ func TestPayPalCurrencies(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			d.mu.Lock()
-			refunds := slices.Clone(d.refunds)
-			d.mu.Unlock()
-			if r.Amount != tc.refund || len(refunds) != 1 || refunds[0].Value != tc.refundValue {
+			refunds := d.Refunds()
+			if r.Amount != tc.refund || len(refunds) != 1 || refunds[0].RequestedValue != tc.refundValue {
 				t.Errorf("refund %+v, at PayPal %+v; want %d refunded as %q", r, refunds, tc.refund, tc.refundValue)
 			}
 		})
@@ -923,12 +597,10 @@ func TestPayPalRefund(t *testing.T) {
 	ppWantRejected(t, err, "capture_not_found")
 
 	_, refundIDs, replays, _, _, _ := d.stats()
-	d.mu.Lock()
-	refunds := slices.Clone(d.refunds)
-	d.mu.Unlock()
+	refunds := d.Refunds()
 	var values []string
 	for _, r := range refunds {
-		values = append(values, r.CaptureID+" "+r.RequestID+" "+r.Value)
+		values = append(values, r.CaptureID+" "+r.RequestID+" "+r.RequestedValue)
 	}
 	want := []string{full + " refund-full ", partial + " refund-p1 10.00", partial + " refund-p2 15.00"}
 	if !slices.Equal(values, want) || len(refundIDs) != 8 || replays != 2 {
@@ -950,9 +622,8 @@ func TestPayPalRefund(t *testing.T) {
 	if err != nil || r.NothingCharged || r.Amount != 6200 {
 		t.Fatalf("refund through the order: %+v %v", r, err)
 	}
-	d.mu.Lock()
-	last := d.refunds[len(d.refunds)-1]
-	d.mu.Unlock()
+	all := d.Refunds()
+	last := all[len(all)-1]
 	if last.CaptureID != lost {
 		t.Fatalf("refunded capture %s, want %s", last.CaptureID, lost)
 	}
@@ -979,17 +650,13 @@ func TestPayPalCredentials(t *testing.T) {
 	req := ppCharge("1KK88888888888888", "checkout-creds/charge")
 
 	// Wrong credentials are retried while ops fix them, and move no money.
-	d.mu.Lock()
-	d.secret = "rotated-secret"
-	d.mu.Unlock()
+	d.SetSecret("rotated-secret")
 	_, err := p.Charge(context.Background(), req)
 	ppWantRetryable(t, err)
 	if strings.Contains(err.Error(), ppSecret) {
 		t.Errorf("the error shows the client secret: %v", err)
 	}
-	d.mu.Lock()
-	d.secret = ppSecret
-	d.mu.Unlock()
+	d.SetSecret(ppSecret)
 	req.Resume = true
 	if _, err := p.Charge(context.Background(), req); err != nil {
 		t.Fatal(err)
@@ -998,7 +665,7 @@ func TestPayPalCredentials(t *testing.T) {
 	// A token PayPal revoked is dropped after the 401, and the retry fetches another.
 	d.order("1KK99999999999999", 6200, "USD")
 	req2 := ppCharge("1KK99999999999999", "checkout-creds-2/charge")
-	d.revokeTokens()
+	d.RevokeTokens()
 	_, err = p.Charge(context.Background(), req2)
 	ppWantRetryable(t, err)
 	req2.Resume = true

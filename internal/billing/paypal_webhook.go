@@ -120,6 +120,10 @@ type paypalResource struct {
 	DisputeOutcome *struct {
 		OutcomeCode string `json:"outcome_code"`
 	} `json:"dispute_outcome"`
+	// SellerPayableBreakdown, on a refund, has the capture's refunded total so far.
+	SellerPayableBreakdown *struct {
+		TotalRefundedAmount *paypal.Money `json:"total_refunded_amount"`
+	} `json:"seller_payable_breakdown"`
 }
 
 // paypalWebhookTypes maps the event types that cartflow acts on.
@@ -152,8 +156,13 @@ func (e paypalEvent) event() WebhookEvent {
 			out.Reason = strings.ToLower(r.StatusDetails.Reason)
 		}
 	case EventRefunded:
-		// The resource is the refund; the capture it returns money from is its "up" link.
+		// The resource is the refund; the capture it returns money from is its "up" link. The
+		// event reports the capture's refunded total, as Stripe's does, so that a late or repeated
+		// delivery can never count a refund twice.
 		out.PaymentRef = paypalLinkedCapture(r.Links)
+		if b := r.SellerPayableBreakdown; b != nil && b.TotalRefundedAmount != nil {
+			money = b.TotalRefundedAmount
+		}
 	case EventDisputeOpened, EventDisputeClosed:
 		if len(r.DisputedTransactions) > 0 {
 			out.PaymentRef = r.DisputedTransactions[0].SellerTransactionID

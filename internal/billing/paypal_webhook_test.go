@@ -64,6 +64,7 @@ const (
   "resource": {
     "id": "1Y107995YT783435V",
     "amount": {"currency_code": "USD", "value": "10.00"},
+    "seller_payable_breakdown": {"total_refunded_amount": {"currency_code": "USD", "value": "30.00"}},
     "custom_id": "order-7d1c",
     "status": "COMPLETED",
     "links": [
@@ -122,7 +123,8 @@ func TestPayPalWebhookParsesEvents(t *testing.T) {
 		}},
 		{ppCaptureRefunded, billing.WebhookEvent{
 			ID: "WH-1GE84257G0350133W-6RW800890C634293G", Type: billing.EventRefunded, ProviderType: "PAYMENT.CAPTURE.REFUNDED",
-			PaymentRef: "42311647XV020574X", OrderID: "order-7d1c", Amount: 1000, Currency: "usd",
+			// The capture's refunded total (this 10.00 refund after an earlier 20.00), not this refund alone.
+			PaymentRef: "42311647XV020574X", OrderID: "order-7d1c", Amount: 3000, Currency: "usd",
 		}},
 		{ppDisputeCreated, billing.WebhookEvent{
 			ID: "WH-4M0448861G563140B-9EX36365822141321", Type: billing.EventDisputeOpened, ProviderType: "CUSTOMER.DISPUTE.CREATED",

@@ -31,7 +31,8 @@ type WebhookEvent struct {
 	PaymentRef string `json:"payment_ref,omitempty"`
 	// OrderID is cartflow's order id when the provider echoes it (metadata, custom_id, orderId).
 	OrderID string `json:"order_id,omitempty"`
-	// Amount and Currency are the event's money (a refund's or a dispute's amount), when it has one.
+	// Amount and Currency are the event's money, when it has one: for a refund, the payment's
+	// refunded total so far (not this refund alone); for a dispute, the disputed amount.
 	Amount   int64  `json:"amount,omitempty"`
 	Currency string `json:"currency,omitempty"`
 	// Reason is the provider's reason, such as a decline code or a dispute reason.

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/cartflow/cartflow/internal/braintreemock"
+	"github.com/cartflow/cartflow/internal/paypalmock"
 	"github.com/cartflow/cartflow/internal/stripeproxy"
 )
 
@@ -38,6 +39,8 @@ type StackOptions struct {
 	PostgresPort, TemporalPort, StripeMockPort, StripeProxyPort, APIPort int
 	// BraintreePort is where the Braintree double listens.
 	BraintreePort int
+	// PayPalPort is where the PayPal double listens.
+	PayPalPort int
 	// TemporalUIPort zero runs Temporal headless.
 	TemporalUIPort int
 	// Mailpit starts Mailpit on these ports (zero: free ports) when true.
@@ -66,12 +69,17 @@ type Stack struct {
 	Braintree *braintreemock.Server
 	// BraintreeURL is the double's base URL; Braintree's GraphQL API is BraintreeURL + "/graphql".
 	BraintreeURL string
-	DatabaseURL  string
-	APIURL       string
+	// PayPal is the PayPal double; its webhook events go to the BFF's /webhooks/paypal.
+	PayPal *paypalmock.Server
+	// PayPalURL is the double's base URL, which the worker and the BFF use as PayPal's API.
+	PayPalURL   string
+	DatabaseURL string
+	APIURL      string
 
 	binDir        string
 	proxyStop     func()
 	braintreeStop func()
+	paypalStop    func()
 
 	mu     sync.Mutex
 	worker *Process
@@ -122,6 +130,9 @@ func StartStack(ctx context.Context, opts StackOptions) (_ *Stack, err error) {
 	if err := s.startBraintree(); err != nil {
 		return nil, err
 	}
+	if err := s.startPayPal(); err != nil {
+		return nil, err
+	}
 	if opts.Mailpit {
 		mopts := MailpitOptions{SMTPPort: opts.MailpitSMTPPort, UIPort: opts.MailpitUIPort, Log: s.log("mailpit")}
 		if opts.Persistent {
@@ -138,6 +149,7 @@ func StartStack(ctx context.Context, opts StackOptions) (_ *Stack, err error) {
 	}
 	s.APIURL = "http://" + addr(apiPort)
 	s.braintreeWebhooksToAPI()
+	s.paypalWebhooksToAPI()
 	// Like Stripe, the layer tells the BFF about payments that complete after the customer authenticates.
 	if err := s.StripeProxy.SetWebhook(s.APIURL+"/webhooks/stripe", LocalStripeWebhookSecret); err != nil {
 		return nil, err
@@ -185,6 +197,7 @@ func (s *Stack) env(extra ...string) []string {
 		"SEED_DEV_CATALOG=true",
 	)
 	env = append(env, s.braintreeEnv()...)
+	env = append(env, s.paypalEnv()...)
 	if s.Mailpit != nil {
 		env = append(env, "SMTP_ADDR="+s.Mailpit.SMTPAddr())
 	}
@@ -261,6 +274,9 @@ func (s *Stack) Stop() {
 	if s.braintreeStop != nil {
 		s.braintreeStop()
 	}
+	if s.paypalStop != nil {
+		s.paypalStop()
+	}
 	if s.StripeMock != nil {
 		_ = s.StripeMock.Stop()
 	}
@@ -328,6 +344,7 @@ func (s *Stack) Ports() map[string]string {
 		"Stripe (test-mode layer)": s.StripeURL,
 		"stripe-mock":              s.StripeMock.URL(),
 		"Braintree (local double)": s.BraintreeURL,
+		"PayPal (local double)":    s.PayPalURL,
 		"PostgreSQL":               s.DatabaseURL,
 	}
 	if ui := s.Temporal.UIURL(); ui != "" {

@@ -36,6 +36,7 @@ const (
 	stripeMockPort  = 12111
 	stripeProxyPort = 12113
 	braintreePort   = 12115
+	paypalPort      = 12117
 	mailpitSMTPPort = 1025
 	mailpitUIPort   = 8025
 	apiPort         = 8080
@@ -53,7 +54,7 @@ func run(ctx context.Context, stdout io.Writer) error {
 	stack, err := devstack.StartStack(startCtx, devstack.StackOptions{
 		Dir: dir, Persistent: true, DatabaseURL: os.Getenv("DATABASE_URL"),
 		PostgresPort: postgresPort, TemporalPort: temporalPort, TemporalUIPort: temporalUIPort,
-		StripeMockPort: stripeMockPort, StripeProxyPort: stripeProxyPort, BraintreePort: braintreePort, APIPort: apiPort,
+		StripeMockPort: stripeMockPort, StripeProxyPort: stripeProxyPort, BraintreePort: braintreePort, PayPalPort: paypalPort, APIPort: apiPort,
 		Mailpit: true, MailpitSMTPPort: mailpitSMTPPort, MailpitUIPort: mailpitUIPort,
 	})
 	if err != nil {

@@ -1,0 +1,375 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cartflow/cartflow/internal/paypalmock"
+	"github.com/cartflow/cartflow/workflows"
+)
+
+// PayPal end to end: the stack serves the PayPal double (internal/paypalmock) and hands the
+// worker and the BFF its URL, the app's credentials and the webhook id, so the worker captures
+// through the PayPal gateway and the BFF verifies the double's webhooks by asking the double, as
+// it would ask PayPal. The storefront's part, a buyer approving an order in PayPal's window, is
+// the double's CreateApprovedOrder.
+
+// paypalBody is a checkout paid with an approved PayPal order, without a provider: the BFF tells
+// PayPal from the order id's shape.
+func paypalBody(email, orderID string) checkoutBody {
+	b := validBody(email, orderID)
+	b.Payment.Provider = ""
+	return b
+}
+
+// paypalApprovedOrder has the double create an order of amount US cents that the buyer approved.
+func paypalApprovedOrder(t *testing.T, amount int64) string {
+	t.Helper()
+	id, err := stack.PayPal.CreateApprovedOrder(amount, "usd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// paypalOrder returns the double's order, failing the test without it.
+func paypalOrder(t *testing.T, id string) paypalmock.Order {
+	t.Helper()
+	o, ok := stack.PayPal.Order(id)
+	if !ok {
+		t.Fatalf("the PayPal double has no order %s", id)
+	}
+	return o
+}
+
+// paypalRequests returns the requests of an operation about a resource (an order or a capture)
+// that the double received with a valid token.
+func paypalRequests(op, resource string) []paypalmock.Request {
+	var out []paypalmock.Request
+	for _, r := range stack.PayPal.Requests() {
+		if r.Operation == op && r.Resource == resource && r.Authenticated {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// paypalPurchase buys the usual cart (62.00 USD) with a newly approved order and returns the
+// cartflow order id and the capture id the order recorded.
+func paypalPurchase(t *testing.T) (orderID, captureID string) {
+	t.Helper()
+	key := newKey(t)
+	code, res := postJSON(t, key, paypalBody(strings.ToLower(key)+"@example.com", paypalApprovedOrder(t, 6200)))
+	if code != http.StatusCreated || res.Status != "completed" {
+		t.Fatalf("PayPal purchase: %d %+v", code, res)
+	}
+	if err := db.QueryRow(context.Background(), `SELECT provider_payment_ref FROM orders WHERE id = $1 AND provider = 'paypal'`,
+		res.OrderID).Scan(&captureID); err != nil {
+		t.Fatalf("order %s: %v", res.OrderID, err)
+	}
+	return res.OrderID, captureID
+}
+
+func TestPayPalPurchaseCompletes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	key := newKey(t)
+	email := strings.ToLower(key) + "@example.com"
+	paypalID := paypalApprovedOrder(t, 6200)
+
+	code, res := postJSON(t, key, paypalBody(email, paypalID))
+
+	if code != http.StatusCreated || res.Status != "completed" || res.Amount != 6200 || res.Currency != "usd" || res.RedirectURL == "" {
+		t.Fatalf("POST = %d %+v", code, res)
+	}
+	waitStatus(t, res.CheckoutID, "completed", 10*time.Second)
+
+	var status, orderProvider, orderRef, paymentStatus, paymentProvider, paymentRef, paymentKey, userStatus string
+	var paid int64
+	if err := db.QueryRow(ctx, `
+		SELECT o.status, o.provider, coalesce(o.provider_payment_ref, ''), p.status, p.provider, coalesce(p.provider_ref, ''),
+			p.idempotency_key, p.amount, u.status
+		FROM orders o JOIN payments p ON p.order_id = o.id AND p.kind = 'charge' JOIN users u ON u.id = o.user_id
+		WHERE o.checkout_id = $1`, res.CheckoutID).
+		Scan(&status, &orderProvider, &orderRef, &paymentStatus, &paymentProvider, &paymentRef, &paymentKey, &paid, &userStatus); err != nil {
+		t.Fatalf("order, payment and user rows: %v", err)
+	}
+	chargeKey := "checkout-" + key + "/charge"
+	if status != "completed" || orderProvider != "paypal" || paymentStatus != "succeeded" || paymentProvider != "paypal" ||
+		paymentRef != orderRef || paymentKey != chargeKey || paid != 6200 || userStatus != "confirmed" {
+		t.Errorf("rows: order %s %s ref %s, payment %s %s ref %s key %s amount %d, user %s",
+			status, orderProvider, orderRef, paymentStatus, paymentProvider, paymentRef, paymentKey, paid, userStatus)
+	}
+
+	// At PayPal: the order was captured once, under the charge's key, and that capture is the
+	// one the order names.
+	o := paypalOrder(t, paypalID)
+	if o.Status != "COMPLETED" || len(o.Captures) != 1 {
+		t.Fatalf("the PayPal order is %+v, want completed with one capture", o)
+	}
+	if c := o.Captures[0]; c.ID != orderRef || c.Status != "COMPLETED" || c.Value != "62.00" || c.Currency != "USD" || c.RequestID != chargeKey {
+		t.Errorf("capture at PayPal = %+v, want %s of 62.00 USD under %s", c, orderRef, chargeKey)
+	}
+	executed := 0
+	for _, r := range paypalRequests(paypalmock.OpCapture, paypalID) {
+		if r.RequestID != chargeKey {
+			t.Errorf("a capture request with PayPal-Request-Id %q, want %q", r.RequestID, chargeKey)
+		}
+		if r.Executed && !r.Replayed {
+			executed++
+		}
+	}
+	if executed != 1 {
+		t.Errorf("%d capture requests executed at PayPal, want 1", executed)
+	}
+	if n := providerRequests(key); n != 0 {
+		t.Errorf("%d requests reached Stripe for a PayPal checkout", n)
+	}
+	if scheduled, attempt := activityRuns(history(t, "checkout-"+key), "Charge"); scheduled != 1 || attempt != 1 {
+		t.Errorf("Charge scheduled %d times, completed on attempt %d", scheduled, attempt)
+	}
+}
+
+func TestPayPalAmountMismatchIsRefused(t *testing.T) {
+	t.Parallel()
+	key := newKey(t)
+	email := strings.ToLower(key) + "@example.com"
+	// The buyer's browser created the order for 50.00; the cart costs 62.00.
+	paypalID := paypalApprovedOrder(t, 5000)
+
+	code, res := postJSON(t, key, paypalBody(email, paypalID))
+
+	if code != http.StatusCreated || res.Status != "failed" || res.Failure == nil || res.Failure.Code != "amount_mismatch" || res.RedirectURL != "" {
+		t.Fatalf("POST = %d %+v failure %+v", code, res, res.Failure)
+	}
+	if got := waitStatus(t, res.CheckoutID, "failed", 5*time.Second); got.Failure == nil || got.Failure.Code != "amount_mismatch" {
+		t.Errorf("GET failure = %+v", got.Failure)
+	}
+	if o := paypalOrder(t, paypalID); o.Status != "APPROVED" || len(o.Captures) != 0 {
+		t.Errorf("the PayPal order is %+v, want it approved and never captured", o)
+	}
+	if reqs := paypalRequests(paypalmock.OpCapture, paypalID); len(reqs) != 0 {
+		t.Errorf("%d capture requests reached PayPal, want none: the amount is checked first", len(reqs))
+	}
+	if n := queryInt(t, `SELECT count(*) FROM payments p JOIN orders o ON o.id = p.order_id
+		WHERE o.idempotency_key = $1 AND p.provider = 'paypal' AND p.status = 'failed' AND p.failure_code = 'amount_mismatch'`, key); n != 1 {
+		t.Errorf("%d failed PayPal ledger rows with amount_mismatch, want 1", n)
+	}
+	if n := queryInt(t, `SELECT count(*) FROM users WHERE email = $1`, email); n != 0 {
+		t.Errorf("%d users registered for a refused checkout, want 0", n)
+	}
+	if scheduled, _ := activityRuns(history(t, "checkout-"+key), "Charge"); scheduled != 1 {
+		t.Errorf("Charge scheduled %d times; a refusal is final", scheduled)
+	}
+}
+
+func TestPayPalRefundsThroughTheBFFShowInPostgresAndAtTheDouble(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	orderID, captureID := paypalPurchase(t)
+
+	partialKey, restKey := newKey(t), newKey(t)
+	if code, body := refundVia(t, orderID, partialKey, staffKey, `{"amount":2000}`); code != http.StatusCreated || !strings.Contains(body, `"partially_refunded"`) {
+		t.Fatalf("partial refund: %d %s", code, body)
+	}
+	// The same key again is the same refund.
+	if code, body := refundVia(t, orderID, partialKey, staffKey, `{"amount":2000}`); code != http.StatusCreated {
+		t.Fatalf("repeated partial refund: %d %s", code, body)
+	}
+	if code, body := refundVia(t, orderID, newKey(t), staffKey, `{"amount":999999}`); code != http.StatusUnprocessableEntity || !strings.Contains(body, "refund_exceeds_captured") {
+		t.Fatalf("over-refund: %d %s", code, body)
+	}
+	if code, body := refundVia(t, orderID, restKey, staffKey, ``); code != http.StatusCreated || !strings.Contains(body, `"order_status":"refunded"`) {
+		t.Fatalf("refund of the rest: %d %s", code, body)
+	}
+
+	var status string
+	var refunded int64
+	if err := db.QueryRow(ctx, `SELECT status, refunded_amount FROM orders WHERE id = $1`, orderID).Scan(&status, &refunded); err != nil {
+		t.Fatal(err)
+	}
+	if status != "refunded" || refunded != 6200 {
+		t.Errorf("order %s, refunded %d; want refunded 6200", status, refunded)
+	}
+	rows, err := db.Query(ctx, `SELECT idempotency_key, coalesce(provider_ref, ''), amount FROM payments
+		WHERE order_id = $1 AND kind = 'refund' AND status = 'succeeded'`, orderID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ledger := map[string]struct {
+		ref    string
+		amount int64
+	}{}
+	for rows.Next() {
+		var key, ref string
+		var amount int64
+		if err := rows.Scan(&key, &ref, &amount); err != nil {
+			t.Fatal(err)
+		}
+		ledger[key] = struct {
+			ref    string
+			amount int64
+		}{ref, amount}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	// At PayPal: two refunds of the capture, each under its refund's key, and the capture
+	// refunded in full. The ledger names them.
+	c, ok := stack.PayPal.Capture(captureID)
+	if !ok || c.Status != "REFUNDED" || c.RefundedValue != "62.00" || len(c.Refunds) != 2 {
+		t.Fatalf("capture at PayPal = %+v, want refunded in full by two refunds", c)
+	}
+	want := []struct {
+		key, value string
+		amount     int64
+	}{
+		{workflows.RefundWorkflowID(orderID, partialKey) + "/refund", "20.00", 2000},
+		{workflows.RefundWorkflowID(orderID, restKey) + "/refund", "42.00", 4200},
+	}
+	if len(ledger) != 2 {
+		t.Errorf("succeeded refund rows %v, want 2", ledger)
+	}
+	for i, w := range want {
+		r := c.Refunds[i]
+		if r.RequestID != w.key || r.Value != w.value || r.RequestedValue != w.value {
+			t.Errorf("refund %d at PayPal = %+v, want %s under %s", i, r, w.value, w.key)
+		}
+		if row := ledger[w.key]; row.ref != r.ID || row.amount != w.amount {
+			t.Errorf("ledger row %s = %+v, want PayPal's refund %s of %d", w.key, row, r.ID, w.amount)
+		}
+	}
+}
+
+// paypalWebhookAnswer is the BFF's answer to a webhook delivery.
+type paypalWebhookAnswer struct {
+	Received  bool   `json:"received"`
+	EventID   string `json:"event_id"`
+	Duplicate bool   `json:"duplicate"`
+}
+
+// paypalDelivered returns the BFF's answer to the event's last delivery, failing the test
+// unless the BFF accepted it.
+func paypalDelivered(t *testing.T, ev paypalmock.Event) paypalWebhookAnswer {
+	t.Helper()
+	if len(ev.Deliveries) == 0 {
+		t.Fatalf("event %s was never delivered", ev.ID)
+	}
+	d := ev.Deliveries[len(ev.Deliveries)-1]
+	var a paypalWebhookAnswer
+	if err := json.Unmarshal([]byte(d.Response), &a); err != nil || d.Status != http.StatusOK || !a.Received || a.EventID != ev.ID {
+		t.Fatalf("the BFF answered the delivery of %s with %d %q (%s)", ev.ID, d.Status, d.Response, d.Error)
+	}
+	return a
+}
+
+func TestPayPalRefundMadeAtPayPalIsRecordedOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	orderID, captureID := paypalPurchase(t)
+
+	// The merchant refunds the payment in PayPal's dashboard; PayPal tells the BFF.
+	ev, err := stack.PayPal.SendWebhook(ctx, paypalmock.EventCaptureRefunded, captureID)
+	if err != nil {
+		t.Fatalf("SendWebhook: %v (deliveries %+v)", err, ev.Deliveries)
+	}
+	if first := paypalDelivered(t, ev); first.Duplicate {
+		t.Errorf("the first delivery was reported as a duplicate")
+	}
+	waitFor(t, "the refund on the order", 20*time.Second, func() bool {
+		return queryInt(t, `SELECT count(*) FROM orders WHERE id = $1 AND refunded_amount = 6200 AND status = 'refunded'`, orderID) == 1
+	})
+
+	// PayPal delivers the same event again, in a transmission of its own.
+	again, err := stack.PayPal.ResendWebhook(ctx, ev.ID)
+	if err != nil {
+		t.Fatalf("ResendWebhook: %v", err)
+	}
+	paypalDelivered(t, again)
+	// Once the first delivery's workflow is done, nothing more can land.
+	waitFor(t, "the event's workflow to finish", 20*time.Second, func() bool {
+		desc, err := temporal.DescribeWorkflowExecution(ctx, workflows.ProviderEventWorkflowID("paypal", ev.ID), "")
+		if err != nil {
+			t.Fatalf("describe the event's workflow: %v", err)
+		}
+		return desc.GetWorkflowExecutionInfo().GetCloseTime() != nil
+	})
+
+	if n := queryInt(t, `SELECT count(*) FROM provider_events WHERE provider = 'paypal' AND event_id = $1`, ev.ID); n != 1 {
+		t.Errorf("%d provider_events rows for the event, want 1", n)
+	}
+	var typ, currency string
+	var amount int64
+	rows := queryInt(t, `SELECT count(*) FROM order_events WHERE order_id = $1`, orderID)
+	if err := db.QueryRow(ctx, `SELECT type, coalesce(amount, 0), coalesce(currency, '') FROM order_events
+		WHERE order_id = $1 AND provider = 'paypal' AND provider_event_id = $2`, orderID, ev.ID).Scan(&typ, &amount, &currency); err != nil || rows != 1 {
+		t.Fatalf("%d order_events rows; the event's: %v", rows, err)
+	}
+	if typ != "refund.created" || amount != 6200 || currency != "usd" {
+		t.Errorf("order event %s %d %s, want refund.created 6200 usd", typ, amount, currency)
+	}
+	var status string
+	var refunded int64
+	if err := db.QueryRow(ctx, `SELECT status, refunded_amount FROM orders WHERE id = $1`, orderID).Scan(&status, &refunded); err != nil {
+		t.Fatal(err)
+	}
+	if status != "refunded" || refunded != 6200 {
+		t.Errorf("after the redelivery: order %s, refunded %d; want refunded 6200", status, refunded)
+	}
+
+	// The refund was PayPal's own: cartflow asked for none.
+	if c, _ := stack.PayPal.Capture(captureID); c.Status != "REFUNDED" || len(c.Refunds) != 1 || c.Refunds[0].RequestID != "" {
+		t.Errorf("capture at PayPal = %+v, want one refund made at PayPal", c)
+	}
+	if reqs := paypalRequests(paypalmock.OpRefund, captureID); len(reqs) != 0 {
+		t.Errorf("cartflow sent %d refund requests for a refund made at PayPal", len(reqs))
+	}
+}
+
+func TestPayPalWebhookWithABadSignatureIsRefused(t *testing.T) {
+	t.Parallel()
+	eventID := "WH-FORGED" + strings.ToUpper(strings.TrimPrefix(newKey(t), "e2e-"))
+	body := `{"id":"` + eventID + `","event_type":"PAYMENT.CAPTURE.REFUNDED","resource_type":"refund",
+		"resource":{"id":"1R000000000000000","amount":{"currency_code":"USD","value":"62.00"},"status":"COMPLETED"}}`
+	// Signed as the double signs, but with a key that is not the double's: PayPal says FAILURE.
+	sent, transmission := time.Now().UTC().Format(time.RFC3339), "6d8e5a9c-0b3f-4c1e-9a7d-2f4b8c6e1a30"
+	req, err := http.NewRequest(http.MethodPost, stack.APIURL+"/webhooks/paypal", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("PAYPAL-TRANSMISSION-ID", transmission)
+	req.Header.Set("PAYPAL-TRANSMISSION-TIME", sent)
+	req.Header.Set("PAYPAL-TRANSMISSION-SIG", paypalmock.Sign("not-the-double's-key", transmission, sent, stack.PayPal.WebhookID(), []byte(body)))
+	req.Header.Set("PAYPAL-CERT-URL", "https://api.sandbox.paypal.com/v1/notifications/certs/CERT-forged")
+	req.Header.Set("PAYPAL-AUTH-ALGO", "SHA256withRSA")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("forged delivery answered %d, want 400", resp.StatusCode)
+	}
+	// The BFF asked PayPal, which refused the signature.
+	asked := false
+	for _, r := range stack.PayPal.Requests() {
+		if r.Operation == paypalmock.OpVerify && strings.Contains(string(r.Body), eventID) {
+			asked = r.Authenticated && r.Status == http.StatusOK
+		}
+	}
+	if !asked {
+		t.Errorf("the BFF did not ask the PayPal double to verify the delivery")
+	}
+	if n := queryInt(t, `SELECT count(*) FROM provider_events WHERE provider = 'paypal' AND event_id = $1`, eventID); n != 0 {
+		t.Errorf("%d provider_events rows for a forged event", n)
+	}
+	if workflowExists(t, workflows.ProviderEventWorkflowID("paypal", eventID)) {
+		t.Errorf("a forged event started a workflow")
+	}
+}
