@@ -474,9 +474,16 @@ func TestOverlappingSweepsRenewEachPeriodOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if progress[0].Due < n || progress[0].Due != progress[1].Due ||
-		progress[0].Started+progress[1].Started != progress[0].Due ||
-		progress[0].AlreadyStarted+progress[1].AlreadyStarted != progress[0].Due {
+	// Each sweep accounts for every due subscription it saw, and between them they started each
+	// of mine once. (The second may see fewer due: renewals the first started can finish, and
+	// extend their periods, before it pages that far.)
+	for _, p := range progress {
+		if p.Started+p.AlreadyStarted != p.Due {
+			t.Fatalf("sweep %+v started or found started fewer renewals than it saw due", p)
+		}
+	}
+	if progress[0].Due < n || progress[0].Started+progress[1].Started < n ||
+		progress[0].Started+progress[1].Started > max(progress[0].Due, progress[1].Due) {
 		t.Fatalf("sweeps %+v and %+v over %d due subscriptions of mine", progress[0], progress[1], n)
 	}
 	waitFor(t, "every renewal", time.Minute, func() bool {
