@@ -16,7 +16,6 @@
 package braintreemock
 
 import (
-	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
@@ -27,10 +26,11 @@ import (
 	"mime"
 	"net/http"
 	"regexp"
-	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/cartflow/cartflow/internal/mockkit"
 )
 
 // Errors of the Go methods; the admin API maps them onto HTTP statuses.
@@ -67,29 +67,21 @@ type Server struct {
 	authorization string
 	currency      string
 	log           *slog.Logger
-	client        *http.Client
+	webhooks      *mockkit.Deliverer
 
 	mu            sync.Mutex
 	txs           []*transaction
 	byLegacyID    map[string]*transaction
 	refundsByID   map[string]*refund
-	consumed      map[string]bool // single-use nonces already charged
-	requests      []*Request      // pointers, so that an answer sent late can complete its record
-	faults        []Fault
+	consumed      map[string]bool           // single-use nonces already charged
+	requests      mockkit.Recorder[Request] // changes under mu, with the state its requests change
+	faults        mockkit.Faults[Fault]
 	webhook       webhookTarget
 	notifications []*Notification
 }
 
 // New returns a Server with no transactions.
 func New(cfg Config) *Server {
-	logger := cfg.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	client := cfg.HTTPClient
-	if client == nil {
-		client = &http.Client{Timeout: 10 * time.Second}
-	}
 	currency := strings.ToUpper(cfg.Currency)
 	if currency == "" {
 		currency = "USD"
@@ -97,8 +89,8 @@ func New(cfg Config) *Server {
 	return &Server{
 		authorization: "Basic " + base64.StdEncoding.EncodeToString([]byte(cfg.PublicKey+":"+cfg.PrivateKey)),
 		currency:      currency,
-		log:           logger,
-		client:        client,
+		log:           mockkit.Logger(cfg.Logger),
+		webhooks:      mockkit.NewDeliverer(cfg.HTTPClient, "braintreemock", ErrNoWebhook),
 		byLegacyID:    map[string]*transaction{},
 		refundsByID:   map[string]*refund{},
 		consumed:      map[string]bool{},
@@ -185,78 +177,49 @@ func (f Fault) describe() string {
 }
 
 // AddFault registers f after the faults already registered.
-func (s *Server) AddFault(f Fault) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults = append(s.faults, f)
-}
+func (s *Server) AddFault(f Fault) { s.faults.Add(f) }
 
 // Faults returns the faults still registered.
-func (s *Server) Faults() []Fault {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.faults)
-}
+func (s *Server) Faults() []Fault { return s.faults.List() }
 
 // ClearFaults removes every registered fault.
-func (s *Server) ClearFaults() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults = nil
-}
+func (s *Server) ClearFaults() { s.faults.Clear() }
 
 // Requests returns copies of the recorded requests, oldest first.
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]Request, len(s.requests))
-	for i, r := range s.requests {
-		out[i] = *r
-	}
-	return out
+	return s.requests.Snapshot()
 }
 
 // ClearRequests forgets the recorded requests; transactions stay, as they would at Braintree.
 func (s *Server) ClearRequests() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.requests = nil
+	s.requests.Clear()
 }
 
-// takeFault returns the first fault matching the operation and uses one of its count.
+// takeFault returns the first fault matching the operation, by root field or operation name,
+// and uses one of its count.
 func (s *Server) takeFault(field, name string) (Fault, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for i, f := range s.faults {
-		if f.Operation != "" && f.Operation != field && f.Operation != name {
-			continue
-		}
-		if f.Count > 0 {
-			if s.faults[i].Count--; s.faults[i].Count == 0 {
-				s.faults = slices.Delete(s.faults, i, i+1)
-			}
-		}
-		return f, true
-	}
-	return Fault{}, false
+	return s.faults.Take(func(f Fault) bool {
+		return f.Operation == "" || f.Operation == field || f.Operation == name
+	}, func(f *Fault) *int { return &f.Count })
 }
 
 // record adds rec to the recorded requests; after that, rec changes only under s.mu.
 func (s *Server) record(rec *Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.requests = append(s.requests, rec)
+	s.requests.Add(rec)
 }
 
 // versionPattern is the Braintree-Version header's shape: the date an integration was written against.
 var versionPattern = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
 
-// maxBody bounds a request body; the gateway's requests are a few KiB.
-const maxBody = 1 << 20
-
 // ServeHTTP answers the GraphQL API at /graphql and the admin API under /__cartflow/.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if strings.HasPrefix(r.URL.Path, adminPrefix) {
+	if strings.HasPrefix(r.URL.Path, mockkit.AdminPrefix) {
 		s.serveAdmin(w, r)
 		return
 	}
@@ -303,7 +266,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Variables     map[string]any `json:"variables"`
 		OperationName string         `json:"operationName"`
 	}
-	if err := json.NewDecoder(io.LimitReader(r.Body, maxBody)).Decode(&body); err != nil {
+	if err := json.NewDecoder(io.LimitReader(r.Body, mockkit.MaxBody)).Decode(&body); err != nil {
 		reply(http.StatusBadRequest, nil, gqlError{Message: "The body is not a JSON GraphQL request."})
 		return
 	}
@@ -338,7 +301,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		reply(http.StatusOK, map[string]any{op.field: nil}, gqlError{Class: f.ErrorClass, Code: f.LegacyCode, Message: msg, Path: op.field})
 		return
-	case faulted && !sleep(r.Context(), f.DelayMS):
+	case faulted && !mockkit.Sleep(r.Context(), f.DelayMS):
 		return // the client gave up during the hang; nothing happened
 	}
 	data, errs := s.execute(op, faulted && f.StaleSearch)
@@ -350,28 +313,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// answer is held back.
 	s.record(rec)
 	recorded = true
-	if faulted && !sleep(r.Context(), f.DelayAfterMS) {
+	if faulted && !mockkit.Sleep(r.Context(), f.DelayAfterMS) {
 		return // the operation happened; only its answer is lost
 	}
 	s.mu.Lock()
 	rec.Status = http.StatusOK
 	s.mu.Unlock()
 	writeGraphQL(w, http.StatusOK, data, errs)
-}
-
-// sleep waits ms milliseconds unless ctx ends first; it reports whether the wait completed.
-func sleep(ctx context.Context, ms int) bool {
-	if ms <= 0 {
-		return true
-	}
-	t := time.NewTimer(time.Duration(ms) * time.Millisecond)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 // gqlError is one entry of a GraphQL response's errors.

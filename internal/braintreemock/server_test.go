@@ -8,7 +8,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/cartflow/cartflow/internal/billing"
 	"github.com/cartflow/cartflow/internal/braintreemock"
+	"github.com/cartflow/cartflow/internal/mockkit"
 )
 
 // These tests speak GraphQL to the double directly, the way Braintree's API is documented; the
@@ -31,9 +31,7 @@ const (
 func start(t *testing.T) (*braintreemock.Server, string) {
 	t.Helper()
 	s := braintreemock.New(braintreemock.Config{PublicKey: publicKey, PrivateKey: privateKey})
-	srv := httptest.NewServer(s)
-	t.Cleanup(srv.Close)
-	return s, srv.URL
+	return s, mockkit.Serve(t, s)
 }
 
 var auth = "Basic " + base64.StdEncoding.EncodeToString([]byte(publicKey+":"+privateKey))
@@ -541,7 +539,7 @@ func newReceiver(t *testing.T) *receiver {
 	t.Helper()
 	verifier := billing.NewBraintreeWebhookVerifier(publicKey, privateKey, time.Now)
 	rcv := &receiver{status: http.StatusOK}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	url := mockkit.Serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		event, err := verifier.Verify(r.Context(), r.Header, body)
 		if err != nil {
@@ -555,8 +553,7 @@ func newReceiver(t *testing.T) *receiver {
 		w.WriteHeader(rcv.status)
 		_, _ = w.Write([]byte(`{"received":true}`))
 	}))
-	t.Cleanup(srv.Close)
-	rcv.url = srv.URL + "/webhooks/braintree"
+	rcv.url = url + "/webhooks/braintree"
 	return rcv
 }
 

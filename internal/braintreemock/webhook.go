@@ -4,14 +4,13 @@ import (
 	"context"
 	"encoding/xml"
 	"fmt"
-	"io"
-	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/cartflow/cartflow/internal/billing"
+	"github.com/cartflow/cartflow/internal/mockkit"
 )
 
 // Braintree's webhooks are form posts of bt_signature and bt_payload, the payload being the
@@ -54,15 +53,7 @@ type Notification struct {
 }
 
 // Delivery is one post of a notification.
-type Delivery struct {
-	At  time.Time `json:"at"`
-	URL string    `json:"url"`
-	// Status is the receiver's HTTP status; 0 when no answer came.
-	Status int `json:"status"`
-	// Response is the start of the receiver's answer (at most 1 KiB).
-	Response string `json:"response,omitempty"`
-	Error    string `json:"error,omitempty"`
-}
+type Delivery = mockkit.Delivery
 
 // WebhookKinds lists the notification kinds SendWebhook makes. All but check are about a
 // transaction; check, Braintree's test notification, has none.
@@ -145,32 +136,10 @@ func (s *Server) deliver(ctx context.Context, n *Notification) (Notification, er
 	s.mu.Lock()
 	destination := s.webhook.url
 	s.mu.Unlock()
-	d := Delivery{At: now(), URL: destination}
-	err := func() error {
-		if destination == "" {
-			return ErrNoWebhook
-		}
-		form := url.Values{"bt_signature": {n.Signature}, "bt_payload": {n.Payload}}
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, destination, strings.NewReader(form.Encode()))
-		if err != nil {
-			return fmt.Errorf("braintreemock: webhook request: %w", err)
-		}
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		resp, err := s.client.Do(req)
-		if err != nil {
-			return fmt.Errorf("braintreemock: webhook delivery: %w", err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-		d.Status, d.Response = resp.StatusCode, string(body)
-		if resp.StatusCode < 200 || resp.StatusCode > 299 {
-			return fmt.Errorf("braintreemock: the webhook receiver answered %d", resp.StatusCode)
-		}
-		return nil
-	}()
-	if err != nil {
-		d.Error = err.Error()
-	}
+	// The form is the same for every delivery: Braintree's signature covers only the payload.
+	form := url.Values{"bt_signature": {n.Signature}, "bt_payload": {n.Payload}}
+	d, err := s.webhooks.Deliver(ctx, mockkit.Post{At: now(), URL: destination,
+		ContentType: "application/x-www-form-urlencoded", Body: []byte(form.Encode())})
 	s.log.Info("braintree webhook", "notification", n.ID, "kind", n.Kind, "transaction", n.TransactionID, "status", d.Status, "error", d.Error)
 	s.mu.Lock()
 	n.Deliveries = append(n.Deliveries, d)

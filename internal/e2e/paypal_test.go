@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -246,26 +245,15 @@ func TestPayPalRefundsThroughTheBFFShowInPostgresAndAtTheDouble(t *testing.T) {
 	}
 }
 
-// paypalWebhookAnswer is the BFF's answer to a webhook delivery.
-type paypalWebhookAnswer struct {
-	Received  bool   `json:"received"`
-	EventID   string `json:"event_id"`
-	Duplicate bool   `json:"duplicate"`
-}
-
 // paypalDelivered returns the BFF's answer to the event's last delivery, failing the test
 // unless the BFF accepted it.
-func paypalDelivered(t *testing.T, ev paypalmock.Event) paypalWebhookAnswer {
+func paypalDelivered(t *testing.T, ev paypalmock.Event) webhookAnswer {
 	t.Helper()
 	if len(ev.Deliveries) == 0 {
 		t.Fatalf("event %s was never delivered", ev.ID)
 	}
 	d := ev.Deliveries[len(ev.Deliveries)-1]
-	var a paypalWebhookAnswer
-	if err := json.Unmarshal([]byte(d.Response), &a); err != nil || d.Status != http.StatusOK || !a.Received || a.EventID != ev.ID {
-		t.Fatalf("the BFF answered the delivery of %s with %d %q (%s)", ev.ID, d.Status, d.Response, d.Error)
-	}
-	return a
+	return webhookAccepted(t, d.Status, d.Response, d.Error, ev.ID)
 }
 
 func TestPayPalRefundMadeAtPayPalIsRecordedOnce(t *testing.T) {
@@ -292,24 +280,7 @@ func TestPayPalRefundMadeAtPayPalIsRecordedOnce(t *testing.T) {
 	}
 	paypalDelivered(t, again)
 	// Once the first delivery's workflow is done, nothing more can land.
-	waitFor(t, "the event's workflow to finish", 20*time.Second, func() bool {
-		desc, err := temporal.DescribeWorkflowExecution(ctx, workflows.ProviderEventWorkflowID("paypal", ev.ID), "")
-		if err != nil {
-			t.Fatalf("describe the event's workflow: %v", err)
-		}
-		return desc.GetWorkflowExecutionInfo().GetCloseTime() != nil
-	})
-
-	if n := queryInt(t, `SELECT count(*) FROM provider_events WHERE provider = 'paypal' AND event_id = $1`, ev.ID); n != 1 {
-		t.Errorf("%d provider_events rows for the event, want 1", n)
-	}
-	var typ, currency string
-	var amount int64
-	rows := queryInt(t, `SELECT count(*) FROM order_events WHERE order_id = $1`, orderID)
-	if err := db.QueryRow(ctx, `SELECT type, coalesce(amount, 0), coalesce(currency, '') FROM order_events
-		WHERE order_id = $1 AND provider = 'paypal' AND provider_event_id = $2`, orderID, ev.ID).Scan(&typ, &amount, &currency); err != nil || rows != 1 {
-		t.Fatalf("%d order_events rows; the event's: %v", rows, err)
-	}
+	typ, amount, currency, _ := providerEventOnce(t, "paypal", ev.ID, orderID)
 	if typ != "refund.created" || amount != 6200 || currency != "usd" {
 		t.Errorf("order event %s %d %s, want refund.created 6200 usd", typ, amount, currency)
 	}

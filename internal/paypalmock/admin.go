@@ -1,15 +1,11 @@
 package paypalmock
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
-	"strings"
-)
 
-// adminPrefix is where the admin API lives, the same place as the other doubles'.
-const adminPrefix = "/__cartflow/"
+	"github.com/cartflow/cartflow/internal/mockkit"
+)
 
 // The admin API, for people running the development stack (curl) and for tests in other
 // processes. Every answer is JSON.
@@ -29,16 +25,23 @@ const adminPrefix = "/__cartflow/"
 //	GET    /__cartflow/requests   DELETE to forget    the recorded API requests
 //	GET    /__cartflow/faults     POST a Fault, DELETE the registered faults
 func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
-	path := strings.TrimPrefix(r.URL.Path, strings.TrimSuffix(adminPrefix, "/"))
+	path := mockkit.AdminPath(r)
+	records := mockkit.Records{
+		Requests: func() any { return s.Requests() }, ClearRequests: s.ClearRequests,
+		Faults: func() any { return s.Faults() }, ClearFaults: s.ClearFaults,
+	}
+	if records.Serve(w, r.Method+" "+path) {
+		return
+	}
 	switch r.Method + " " + path {
 	case "GET /state":
-		writeJSON(w, http.StatusOK, map[string]any{"orders": s.Orders(), "events": s.Events(), "faults": s.Faults(),
+		mockkit.WriteJSON(w, http.StatusOK, map[string]any{"orders": s.Orders(), "events": s.Events(), "faults": s.Faults(),
 			"webhook_url": s.WebhookURL(), "webhook_id": s.WebhookID()})
 	case "GET /orders":
-		writeJSON(w, http.StatusOK, s.Orders())
+		mockkit.WriteJSON(w, http.StatusOK, s.Orders())
 	case "POST /orders":
 		var n NewOrder
-		if !decode(w, r, &n) {
+		if !mockkit.ReadJSON(w, r, &n, "body") {
 			return
 		}
 		o, err := s.AddOrder(n)
@@ -46,43 +49,33 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 			writeError(w, err)
 			return
 		}
-		writeJSON(w, http.StatusCreated, o)
+		mockkit.WriteJSON(w, http.StatusCreated, o)
 	case "GET /captures":
-		writeJSON(w, http.StatusOK, s.Captures())
+		mockkit.WriteJSON(w, http.StatusOK, s.Captures())
 	case "GET /refunds":
-		writeJSON(w, http.StatusOK, s.Refunds())
+		mockkit.WriteJSON(w, http.StatusOK, s.Refunds())
 	case "GET /events":
-		writeJSON(w, http.StatusOK, s.Events())
+		mockkit.WriteJSON(w, http.StatusOK, s.Events())
 	case "POST /webhook":
 		var body struct {
 			URL       string `json:"url"`
 			WebhookID string `json:"webhook_id"`
 		}
-		if !decode(w, r, &body) {
+		if !mockkit.ReadJSON(w, r, &body, "body") {
 			return
 		}
 		s.SetWebhook(body.URL, body.WebhookID)
-		writeJSON(w, http.StatusOK, map[string]string{"webhook_url": body.URL, "webhook_id": body.WebhookID})
-	case "GET /requests":
-		writeJSON(w, http.StatusOK, s.Requests())
-	case "DELETE /requests":
-		s.ClearRequests()
-		w.WriteHeader(http.StatusNoContent)
-	case "GET /faults":
-		writeJSON(w, http.StatusOK, s.Faults())
+		mockkit.WriteJSON(w, http.StatusOK, map[string]string{"webhook_url": body.URL, "webhook_id": body.WebhookID})
 	case "POST /faults":
 		var f Fault
-		if !decode(w, r, &f) {
+		if !mockkit.ReadJSON(w, r, &f, "body") {
 			return
 		}
 		if err := s.AddFault(f); err != nil {
-			writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": err.Error()})
+			mockkit.WriteError(w, http.StatusUnprocessableEntity, err.Error())
 			return
 		}
-		writeJSON(w, http.StatusCreated, f)
-	case "DELETE /faults":
-		s.ClearFaults()
-		w.WriteHeader(http.StatusNoContent)
+		mockkit.WriteJSON(w, http.StatusCreated, f)
 	default:
 		s.serveAdminObject(w, r, path)
 	}
@@ -91,78 +84,52 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 // serveAdminObject answers the admin endpoints about one order, capture or event.
 func (s *Server) serveAdminObject(w http.ResponseWriter, r *http.Request, path string) {
 	switch {
-	case r.Method == http.MethodGet && segment(path, "/orders/", "") != "":
-		o, ok := s.Order(segment(path, "/orders/", ""))
+	case r.Method == http.MethodGet && mockkit.PathSegment(path, "/orders/", "") != "":
+		o, ok := s.Order(mockkit.PathSegment(path, "/orders/", ""))
 		if !ok {
-			writeError(w, fmt.Errorf("%w: order %s", ErrNotFound, segment(path, "/orders/", "")))
+			writeError(w, fmt.Errorf("%w: order %s", ErrNotFound, mockkit.PathSegment(path, "/orders/", "")))
 			return
 		}
-		writeJSON(w, http.StatusOK, o)
-	case r.Method == http.MethodPost && segment(path, "/orders/", "/complete") != "":
-		id := segment(path, "/orders/", "/complete")
+		mockkit.WriteJSON(w, http.StatusOK, o)
+	case r.Method == http.MethodPost && mockkit.PathSegment(path, "/orders/", "/complete") != "":
+		id := mockkit.PathSegment(path, "/orders/", "/complete")
 		if err := s.CompleteCaptures(id); err != nil {
 			writeError(w, err)
 			return
 		}
 		o, _ := s.Order(id)
-		writeJSON(w, http.StatusOK, o)
-	case r.Method == http.MethodPost && segment(path, "/captures/", "/webhooks") != "":
+		mockkit.WriteJSON(w, http.StatusOK, o)
+	case r.Method == http.MethodPost && mockkit.PathSegment(path, "/captures/", "/webhooks") != "":
 		var body struct {
 			EventType string `json:"event_type"`
 		}
-		if !decode(w, r, &body) {
+		if !mockkit.ReadJSON(w, r, &body, "body") {
 			return
 		}
 		writeEvent(w, func() (Event, error) {
-			return s.SendWebhook(r.Context(), body.EventType, segment(path, "/captures/", "/webhooks"))
+			return s.SendWebhook(r.Context(), body.EventType, mockkit.PathSegment(path, "/captures/", "/webhooks"))
 		})
-	case r.Method == http.MethodPost && segment(path, "/events/", "/resend") != "":
+	case r.Method == http.MethodPost && mockkit.PathSegment(path, "/events/", "/resend") != "":
 		writeEvent(w, func() (Event, error) {
-			return s.ResendWebhook(r.Context(), segment(path, "/events/", "/resend"))
+			return s.ResendWebhook(r.Context(), mockkit.PathSegment(path, "/events/", "/resend"))
 		})
 	default:
-		writeJSON(w, http.StatusNotFound, map[string]string{"error": "unknown admin endpoint"})
+		mockkit.WriteError(w, http.StatusNotFound, "unknown admin endpoint")
 	}
-}
-
-// decode reads a JSON body into v, refusing unknown fields so that a misspelt one is noticed;
-// it answers 400 and reports false when the body does not fit.
-func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid body: " + err.Error()})
-		return false
-	}
-	return true
 }
 
 // writeEvent answers with the event once it was made, 201 whether or not its delivery
 // succeeded (the deliveries say), or with the error that kept it from being made.
 func writeEvent(w http.ResponseWriter, send func() (Event, error)) {
 	ev, err := send()
-	if ev.ID == "" {
-		writeError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, ev)
+	mockkit.WriteSent(w, ev.ID != "", ev, err, errorStatuses)
 }
 
-func writeError(w http.ResponseWriter, err error) {
-	status := http.StatusInternalServerError
-	switch {
-	case errors.Is(err, ErrNotFound):
-		status = http.StatusNotFound
-	case errors.Is(err, ErrInvalidState), errors.Is(err, ErrNoWebhook):
-		status = http.StatusConflict
-	case errors.Is(err, ErrInvalidOrder), errors.Is(err, ErrUnknownEventType):
-		status = http.StatusUnprocessableEntity
-	}
-	writeJSON(w, status, map[string]string{"error": err.Error()})
+// errorStatuses map the Go API's errors onto the admin API's statuses.
+var errorStatuses = []mockkit.ErrorStatus{
+	{Err: ErrNotFound, Status: http.StatusNotFound},
+	{Err: ErrInvalidState, Status: http.StatusConflict}, {Err: ErrNoWebhook, Status: http.StatusConflict},
+	{Err: ErrInvalidOrder, Status: http.StatusUnprocessableEntity}, {Err: ErrUnknownEventType, Status: http.StatusUnprocessableEntity},
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
+func writeError(w http.ResponseWriter, err error) { mockkit.WriteErrorFor(w, err, errorStatuses) }

@@ -22,7 +22,6 @@
 package paypalmock
 
 import (
-	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/json"
@@ -37,6 +36,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/cartflow/cartflow/internal/mockkit"
 )
 
 // Errors of the Go methods; the admin API maps them onto HTTP statuses.
@@ -88,7 +89,7 @@ type Server struct {
 	clientID      string
 	webhookSecret string
 	log           *slog.Logger
-	client        *http.Client
+	webhooks      *mockkit.Deliverer
 
 	mu       sync.Mutex
 	secret   string
@@ -97,29 +98,22 @@ type Server struct {
 	byID     map[string]*order
 	captures map[string]*capture
 	refunds  []*refund
-	answers  map[string]answer // by operation, resource and PayPal-Request-Id
-	requests []*Request        // pointers, so that an answer sent late can complete its record
-	faults   []Fault
+	answers  map[string]answer         // by operation, resource and PayPal-Request-Id
+	requests mockkit.Recorder[Request] // changes under mu, with the state its requests change
+	faults   mockkit.Faults[Fault]
 	webhook  webhookTarget
 	events   []*Event
 }
 
 // New returns a Server with no orders.
 func New(cfg Config) *Server {
-	logger := cfg.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	client := cfg.HTTPClient
-	if client == nil {
-		client = &http.Client{Timeout: 10 * time.Second}
-	}
 	secret := cfg.WebhookSecret
 	if secret == "" {
 		secret = rand.Text()
 	}
 	return &Server{
-		clientID: cfg.ClientID, secret: cfg.Secret, webhookSecret: secret, log: logger, client: client,
+		clientID: cfg.ClientID, secret: cfg.Secret, webhookSecret: secret,
+		log: mockkit.Logger(cfg.Logger), webhooks: mockkit.NewDeliverer(cfg.HTTPClient, "paypalmock", ErrNoWebhook),
 		tokens: map[string]bool{}, byID: map[string]*order{}, captures: map[string]*capture{}, answers: map[string]answer{},
 	}
 }
@@ -248,35 +242,24 @@ func (s *Server) AddFault(f Fault) error {
 	if err := f.validate(); err != nil {
 		return fmt.Errorf("paypalmock: %w", err)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults = append(s.faults, f)
+	s.faults.Add(f)
 	return nil
 }
 
 // Faults returns the faults still registered.
-func (s *Server) Faults() []Fault {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.faults)
-}
+func (s *Server) Faults() []Fault { return s.faults.List() }
 
 // ClearFaults removes every registered fault.
-func (s *Server) ClearFaults() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults = nil
-}
+func (s *Server) ClearFaults() { s.faults.Clear() }
 
 // Requests returns copies of the recorded requests, in the order they were recorded: a request
 // that executed is recorded then, others when they are answered.
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]Request, len(s.requests))
-	for i, r := range s.requests {
-		out[i] = *r
-		out[i].Fields = slices.Clone(r.Fields)
+	out := s.requests.Snapshot()
+	for i := range out {
+		out[i].Fields = slices.Clone(out[i].Fields)
 	}
 	return out
 }
@@ -285,29 +268,16 @@ func (s *Server) Requests() []Request {
 func (s *Server) ClearRequests() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.requests = nil
+	s.requests.Clear()
 }
 
-// takeFault returns the first fault matching the request and uses one of its count; the caller
-// holds s.mu.
+// takeFault returns the first fault matching the request's operation and resource and uses one
+// of its count.
 func (s *Server) takeFault(op, resource string) (Fault, bool) {
-	for i, f := range s.faults {
-		if (f.Operation != "" && f.Operation != op) || (f.Resource != "" && f.Resource != resource) {
-			continue
-		}
-		if f.Count > 0 {
-			if s.faults[i].Count--; s.faults[i].Count == 0 {
-				s.faults = slices.Delete(s.faults, i, i+1)
-			}
-		}
-		return f, true
-	}
-	return Fault{}, false
+	return s.faults.Take(func(f Fault) bool {
+		return (f.Operation == "" || f.Operation == op) && (f.Resource == "" || f.Resource == resource)
+	}, func(f *Fault) *int { return &f.Count })
 }
-
-// maxBody bounds a request body; the gateway's requests are a few KiB, a webhook event to
-// verify a few more.
-const maxBody = 1 << 20
 
 // answer is an HTTP answer of PayPal's API. minimal, when set, is the answer to a client that
 // did not ask for the full representation.
@@ -327,12 +297,12 @@ func route(method, path string) (op, resource, allowed string) {
 		op, want = OpToken, http.MethodPost
 	case path == "/v1/notifications/verify-webhook-signature":
 		op, want = OpVerify, http.MethodPost
-	case segment(path, "/v2/checkout/orders/", "/capture") != "":
-		op, resource, want = OpCapture, segment(path, "/v2/checkout/orders/", "/capture"), http.MethodPost
-	case segment(path, "/v2/checkout/orders/", "") != "":
-		op, resource, want = OpGetOrder, segment(path, "/v2/checkout/orders/", ""), http.MethodGet
-	case segment(path, "/v2/payments/captures/", "/refund") != "":
-		op, resource, want = OpRefund, segment(path, "/v2/payments/captures/", "/refund"), http.MethodPost
+	case mockkit.PathSegment(path, "/v2/checkout/orders/", "/capture") != "":
+		op, resource, want = OpCapture, mockkit.PathSegment(path, "/v2/checkout/orders/", "/capture"), http.MethodPost
+	case mockkit.PathSegment(path, "/v2/checkout/orders/", "") != "":
+		op, resource, want = OpGetOrder, mockkit.PathSegment(path, "/v2/checkout/orders/", ""), http.MethodGet
+	case mockkit.PathSegment(path, "/v2/payments/captures/", "/refund") != "":
+		op, resource, want = OpRefund, mockkit.PathSegment(path, "/v2/payments/captures/", "/refund"), http.MethodPost
 	default:
 		return "", "", ""
 	}
@@ -342,21 +312,9 @@ func route(method, path string) (op, resource, allowed string) {
 	return op, resource, ""
 }
 
-// segment returns the single path segment between prefix and suffix, or "".
-func segment(path, prefix, suffix string) string {
-	id, ok := strings.CutPrefix(path, prefix)
-	if !ok {
-		return ""
-	}
-	if id, ok = strings.CutSuffix(id, suffix); !ok || id == "" || strings.Contains(id, "/") {
-		return ""
-	}
-	return id
-}
-
 // ServeHTTP answers PayPal's API and, under /__cartflow/, the admin API.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if strings.HasPrefix(r.URL.Path, adminPrefix) {
+	if strings.HasPrefix(r.URL.Path, mockkit.AdminPrefix) {
 		s.serveAdmin(w, r)
 		return
 	}
@@ -368,7 +326,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		s.mu.Lock()
 		if !recorded {
-			s.requests = append(s.requests, rec)
+			s.requests.Add(rec)
 		}
 		log := []any{"operation", rec.Operation, "resource", rec.Resource, "status", rec.Status, "executed", rec.Executed,
 			"replayed", rec.Replayed, "fault", rec.Fault, "issue", rec.Issue}
@@ -389,7 +347,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		send(apiError(http.StatusNotFound, "RESOURCE_NOT_FOUND", "", "The specified resource does not exist."))
 		return
 	}
-	raw, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
+	raw, err := io.ReadAll(io.LimitReader(r.Body, mockkit.MaxBody))
 	if err != nil {
 		send(apiError(http.StatusBadRequest, "INVALID_REQUEST", "MALFORMED_REQUEST", "The request body could not be read."))
 		return
@@ -418,9 +376,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	s.mu.Lock()
 	f, faulted := s.takeFault(op, resource)
-	s.mu.Unlock()
 	if faulted {
 		rec.Fault = f.describe()
 	}
@@ -428,7 +384,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case faulted && f.Status != 0:
 		send(statusError(f.Status))
 		return
-	case faulted && !sleep(r.Context(), f.DelayMS):
+	case faulted && !mockkit.Sleep(r.Context(), f.DelayMS):
 		return // the client gave up during the hang; nothing happened
 	}
 
@@ -451,14 +407,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Recorded as soon as the state changed, so that a test sees the operation even while its
 	// answer is held back.
 	rec.Status, rec.Issue = a.status, a.issue
-	s.requests = append(s.requests, rec)
+	s.requests.Add(rec)
 	recorded = true
 	s.mu.Unlock()
 
 	if faulted && f.StatusAfter != 0 {
 		a = statusError(f.StatusAfter)
 	}
-	if faulted && !sleep(r.Context(), f.DelayAfterMS) {
+	if faulted && !mockkit.Sleep(r.Context(), f.DelayAfterMS) {
 		s.mu.Lock()
 		rec.Status = 0 // the operation happened; only its answer is lost
 		s.mu.Unlock()
@@ -553,21 +509,6 @@ func unknownField(body map[string]json.RawMessage, allowed ...string) *answer {
 		}
 	}
 	return nil
-}
-
-// sleep waits ms milliseconds unless ctx ends first; it reports whether the wait completed.
-func sleep(ctx context.Context, ms int) bool {
-	if ms <= 0 {
-		return true
-	}
-	t := time.NewTimer(time.Duration(ms) * time.Millisecond)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 // write sends a, in the minimal representation unless the client asked for the full one.

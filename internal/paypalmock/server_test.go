@@ -8,7 +8,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"regexp"
 	"strings"
 	"sync"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cartflow/cartflow/internal/billing"
+	"github.com/cartflow/cartflow/internal/mockkit"
 	"github.com/cartflow/cartflow/internal/paypalmock"
 )
 
@@ -32,9 +32,7 @@ const (
 func start(t *testing.T) (*paypalmock.Server, string) {
 	t.Helper()
 	s := paypalmock.New(paypalmock.Config{ClientID: clientID, Secret: secret})
-	srv := httptest.NewServer(s)
-	t.Cleanup(srv.Close)
-	return s, srv.URL
+	return s, mockkit.Serve(t, s)
 }
 
 // call sends a request and decodes a JSON answer; header holds name, value pairs.
@@ -471,7 +469,7 @@ func newReceiver(t *testing.T, base, webhookID string) (*receiver, string) {
 		t.Fatal(err)
 	}
 	rcv := &receiver{t: t, verifier: billing.NewPayPalWebhookVerifier(p, webhookID)}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	url := mockkit.Serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		ev, err := rcv.verifier.Verify(r.Context(), r.Header, body)
 		rcv.mu.Lock()
@@ -486,8 +484,7 @@ func newReceiver(t *testing.T, base, webhookID string) (*receiver, string) {
 		}
 		_, _ = w.Write([]byte(`{"received":true}`))
 	}))
-	t.Cleanup(srv.Close)
-	return rcv, srv.URL
+	return rcv, url
 }
 
 // captured makes an order and captures it through the API, returning the capture id.

@@ -10,11 +10,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/crc32"
-	"io"
 	"net/http"
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/cartflow/cartflow/internal/mockkit"
 )
 
 // PayPal posts each webhook event as JSON with PAYPAL-TRANSMISSION-ID, -TIME and -SIG, the
@@ -71,7 +72,8 @@ type Event struct {
 	Deliveries []Delivery      `json:"deliveries"`
 }
 
-// Delivery is one transmission of an event.
+// Delivery is one transmission of an event. It spells out mockkit.Delivery's fields rather than
+// embedding it, so that its JSON keeps the transmission id after the URL.
 type Delivery struct {
 	At             time.Time `json:"at"`
 	URL            string    `json:"url"`
@@ -269,38 +271,18 @@ func (s *Server) deliver(ctx context.Context, ev *Event) (Event, error) {
 	s.mu.Lock()
 	target := s.webhook
 	s.mu.Unlock()
-	d := Delivery{At: time.Now().UTC(), URL: target.url, TransmissionID: newUUID()}
-	err := func() error {
-		if target.url == "" {
-			return ErrNoWebhook
-		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, target.url, bytes.NewReader(ev.Body))
-		if err != nil {
-			return fmt.Errorf("paypalmock: webhook request: %w", err)
-		}
-		sent := d.At.Format(time.RFC3339)
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("User-Agent", "PayPal/AUHD-214.0-58873395")
-		req.Header.Set("PAYPAL-TRANSMISSION-ID", d.TransmissionID)
-		req.Header.Set("PAYPAL-TRANSMISSION-TIME", sent)
-		req.Header.Set("PAYPAL-TRANSMISSION-SIG", Sign(s.webhookSecret, d.TransmissionID, sent, target.id, ev.Body))
-		req.Header.Set("PAYPAL-CERT-URL", certURL)
-		req.Header.Set("PAYPAL-AUTH-ALGO", authAlgo)
-		resp, err := s.client.Do(req)
-		if err != nil {
-			return fmt.Errorf("paypalmock: webhook delivery: %w", err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-		d.Status, d.Response = resp.StatusCode, string(body)
-		if resp.StatusCode < 200 || resp.StatusCode > 299 {
-			return fmt.Errorf("paypalmock: the webhook receiver answered %d", resp.StatusCode)
-		}
-		return nil
-	}()
-	if err != nil {
-		d.Error = err.Error()
-	}
+	at, transmission := time.Now().UTC(), newUUID()
+	sent := at.Format(time.RFC3339)
+	p, err := s.webhooks.Deliver(ctx, mockkit.Post{At: at, URL: target.url, ContentType: "application/json", Body: ev.Body,
+		Header: func(h http.Header) {
+			h.Set("User-Agent", "PayPal/AUHD-214.0-58873395")
+			h.Set("PAYPAL-TRANSMISSION-ID", transmission)
+			h.Set("PAYPAL-TRANSMISSION-TIME", sent)
+			h.Set("PAYPAL-TRANSMISSION-SIG", Sign(s.webhookSecret, transmission, sent, target.id, ev.Body))
+			h.Set("PAYPAL-CERT-URL", certURL)
+			h.Set("PAYPAL-AUTH-ALGO", authAlgo)
+		}})
+	d := Delivery{At: p.At, URL: p.URL, TransmissionID: transmission, Status: p.Status, Response: p.Response, Error: p.Error}
 	s.log.Info("paypal webhook", "event", ev.ID, "event_type", ev.EventType, "capture", ev.CaptureID, "status", d.Status, "error", d.Error)
 	s.mu.Lock()
 	ev.Deliveries = append(ev.Deliveries, d)

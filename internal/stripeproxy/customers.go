@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/cartflow/cartflow/internal/mockkit"
 )
 
 // This file emulates what saving a card for later needs: Customers, attaching PaymentMethods
@@ -140,7 +142,7 @@ func (p *Proxy) serveSetCardOutcome(w http.ResponseWriter, r *http.Request, id s
 	p.mu.Lock()
 	pm := p.pms[id].snapshot()
 	p.mu.Unlock()
-	writeJSON(w, http.StatusOK, pm)
+	mockkit.WriteJSON(w, http.StatusOK, pm)
 }
 
 // paymentMethod looks a PaymentMethod up, magic or made; the caller holds p.mu.

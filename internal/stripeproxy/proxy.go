@@ -27,6 +27,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/cartflow/cartflow/internal/mockkit"
 )
 
 // Request is one request the proxy answered, as recorded for tests.
@@ -191,7 +193,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeResponse(w, res, key, false)
 		return
 	}
-	if faulted && !sleep(r.Context(), f.DelayMS) {
+	if faulted && !mockkit.Sleep(r.Context(), f.DelayMS) {
 		return
 	}
 	res, replayed := p.handle(r, body, params, key)
@@ -209,7 +211,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		panic(http.ErrAbortHandler)
-	case faulted && !sleep(r.Context(), f.DelayAfterMS):
+	case faulted && !mockkit.Sleep(r.Context(), f.DelayAfterMS):
 		return // state is committed; only the answer is lost
 	}
 	writeResponse(w, res, key, replayed)
@@ -372,7 +374,7 @@ func (p *Proxy) record(rec Request) {
 func (p *Proxy) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	switch r.Method + " " + strings.TrimPrefix(r.URL.Path, "/__cartflow") {
 	case "GET /requests":
-		writeJSON(w, http.StatusOK, p.Requests())
+		mockkit.WriteJSON(w, http.StatusOK, p.Requests())
 	case "DELETE /requests":
 		p.mu.Lock()
 		p.requests = nil
@@ -382,7 +384,7 @@ func (p *Proxy) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		p.mu.Lock()
 		faults := slices.Clone(p.faults)
 		p.mu.Unlock()
-		writeJSON(w, http.StatusOK, faults)
+		mockkit.WriteJSON(w, http.StatusOK, faults)
 	case "POST /faults":
 		var f Fault
 		if err := json.NewDecoder(r.Body).Decode(&f); err != nil {
@@ -390,20 +392,20 @@ func (p *Proxy) serveAdmin(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		p.AddFault(f)
-		writeJSON(w, http.StatusCreated, f)
+		mockkit.WriteJSON(w, http.StatusCreated, f)
 	case "DELETE /faults":
 		p.mu.Lock()
 		p.faults = nil
 		p.mu.Unlock()
 		w.WriteHeader(http.StatusNoContent)
 	case "GET /payment_intents":
-		writeJSON(w, http.StatusOK, p.PaymentIntents())
+		mockkit.WriteJSON(w, http.StatusOK, p.PaymentIntents())
 	case "GET /customers":
-		writeJSON(w, http.StatusOK, p.Customers())
+		mockkit.WriteJSON(w, http.StatusOK, p.Customers())
 	case "GET /payment_methods":
-		writeJSON(w, http.StatusOK, p.PaymentMethods())
+		mockkit.WriteJSON(w, http.StatusOK, p.PaymentMethods())
 	case "GET /webhooks":
-		writeJSON(w, http.StatusOK, p.WebhookDeliveries())
+		mockkit.WriteJSON(w, http.StatusOK, p.WebhookDeliveries())
 	case "POST /webhook":
 		p.serveSetWebhook(w, r)
 	default:
@@ -429,12 +431,6 @@ func pathID(path, prefix, suffix string) string {
 		return ""
 	}
 	return id
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
 }
 
 func writeResponse(w http.ResponseWriter, res *response, key string, replayed bool) {
@@ -518,20 +514,6 @@ func redact(params url.Values) map[string][]string {
 		return nil
 	}
 	return out
-}
-
-func sleep(ctx context.Context, ms int) bool {
-	if ms <= 0 {
-		return true
-	}
-	t := time.NewTimer(time.Duration(ms) * time.Millisecond)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 func newID(prefix string) string { return prefix + rand.Text() }
