@@ -8,7 +8,8 @@ import (
 )
 
 // New returns a JSON logger at the named level ("debug", "info", "warn", "error"; unknown means info),
-// tagged with the process name so that shipped logs can be told apart.
+// tagged with the process name so that shipped logs can be told apart. Every line goes through
+// the redaction layer (Redact).
 func New(w io.Writer, level, process string) *slog.Logger {
 	var lvl slog.Level
 	switch strings.ToLower(level) {
@@ -21,5 +22,5 @@ func New(w io.Writer, level, process string) *slog.Logger {
 	default:
 		lvl = slog.LevelInfo
 	}
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: lvl})).With("process", process)
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: lvl, ReplaceAttr: redactAttr})).With("process", process)
 }

@@ -1,0 +1,48 @@
+package logging
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestRedactionKeepsSecretsOutOfLogLines(t *testing.T) {
+	var buf bytes.Buffer
+	log := New(&buf, "debug", "test")
+	secrets := []string{
+		"sk_test_4eC39HqLyjWDarjtT1zdp7dc", "whsec_abcdef123456", "pm_1NqAbcDEFghiJKLmno", "tok_visa_debit_x",
+		"4242424242424242", "4000 0566 5566 5556", "5555-5555-5555-4444", "ada.lovelace@example.com", "fake-valid-nonce",
+		"Bearer abcdefghijkl0123",
+	}
+	log.Info("charging ada.lovelace@example.com with pm_1NqAbcDEFghiJKLmno",
+		"error", errors.New("stripe said: card 4242424242424242 declined for key sk_test_4eC39HqLyjWDarjtT1zdp7dc"),
+		"header", "Authorization: Bearer abcdefghijkl0123",
+		"card_like", "4000 0566 5566 5556",
+		"note", "nonce fake-valid-nonce, card 5555-5555-5555-4444, tok_visa_debit_x, whsec_abcdef123456",
+		"customer_email", "anything",
+		"api_key", "k-123",
+	)
+	line := buf.String()
+	for _, s := range secrets {
+		if strings.Contains(line, s) {
+			t.Errorf("log line keeps %q:\n%s", s, line)
+		}
+	}
+	for _, want := range []string{"[email]", "[token]", "[card]", "[secret]", `"customer_email":"[redacted]"`, `"api_key":"[redacted]"`} {
+		if !strings.Contains(line, want) {
+			t.Errorf("log line lacks %s:\n%s", want, line)
+		}
+	}
+}
+
+func TestRedactionKeepsOrdinaryValues(t *testing.T) {
+	for _, s := range []string{
+		"checkout-e2e-abc/charge", "pi_3NqAbc", "order 9b2f6c9e-55a2-4c55-9d2c-2b4b4f3f6a10",
+		"renewal-36a40ad1-90aa-4c05-bedd-396038cba041-20260501T090000Z", "amount 6200 usd", "1795614323000000000",
+	} {
+		if got := Redact(s); got != s {
+			t.Errorf("Redact(%q) = %q", s, got)
+		}
+	}
+}
