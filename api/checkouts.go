@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base32"
+	"encoding/hex"
 	"errors"
 	"net/http"
 	"regexp"
@@ -169,7 +171,7 @@ func (s *server) createCheckout(c *gin.Context) {
 
 	in := req.purchaseInput(newCheckoutID(), key, hash)
 	in.AuthenticationTimeout = s.cfg.AuthenticationTimeout
-	state, err := s.startAndAwait(ctx, in)
+	state, err := s.startAndAwait(ctx, in, s.searchEmail(customer.Email))
 	switch {
 	case err == nil:
 		c.JSON(http.StatusCreated, s.stateResponse(state))
@@ -182,8 +184,19 @@ func (s *server) createCheckout(c *gin.Context) {
 	}
 }
 
+// searchEmail is the customer's email as the CustomerEmail search attribute holds it: its
+// SHA-256 (hex) by default, so that the Temporal cluster holds no email addresses, or the address
+// itself when SEARCH_EMAIL_MODE is plain. Ops hash an address the same way to search for it.
+func (s *server) searchEmail(email string) string {
+	if s.cfg.SearchEmailMode == "plain" {
+		return email
+	}
+	sum := sha256.Sum256([]byte(email))
+	return hex.EncodeToString(sum[:])
+}
+
 // startAndAwait sends Update-With-Start and waits, at most CheckoutWait, for the payment outcome.
-func (s *server) startAndAwait(ctx context.Context, in workflows.PurchaseInput) (workflows.CheckoutState, error) {
+func (s *server) startAndAwait(ctx context.Context, in workflows.PurchaseInput, searchEmail string) (workflows.CheckoutState, error) {
 	var state workflows.CheckoutState
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.CheckoutWait)
 	defer cancel()
@@ -194,6 +207,11 @@ func (s *server) startAndAwait(ctx context.Context, in workflows.PurchaseInput) 
 		// A finished checkout's ID is never reused: a late duplicate must not buy again.
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		Memo:                  map[string]any{workflows.MemoCheckoutID: in.CheckoutID},
+		// What ops search checkouts by in the Temporal UI; the workflow adds the order and amount.
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			workflows.SearchCustomerEmail.ValueSet(searchEmail),
+			workflows.SearchCheckoutStatus.ValueSet(string(workflows.StatusPending)),
+		),
 	}, workflows.PurchaseWorkflowType, in)
 	handle, err := s.temporal.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
 		StartWorkflowOperation: start,

@@ -7,11 +7,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 
 	"github.com/cartflow/cartflow/activities"
@@ -68,6 +73,9 @@ func run(ctx context.Context, stdout io.Writer) error {
 	workflows.Register(w)
 	w.RegisterActivity(acts)
 
+	if err := ensureSearchAttributes(ctx, deps.Temporal, cfg.TemporalNamespace); err != nil {
+		return err
+	}
 	// Schedules are written before polling starts, so that a worker that cannot reach them fails loudly.
 	if _, err := schedules.Sync(ctx, deps.Temporal, schedules.Cartflow(scheduleSettings(cfg)), log); err != nil {
 		return fmt.Errorf("schedules: %w", err)
@@ -78,6 +86,36 @@ func run(ctx context.Context, stdout io.Writer) error {
 		return fmt.Errorf("worker: %w", err)
 	}
 	log.Info("worker stopped")
+	return nil
+}
+
+// ensureSearchAttributes checks that the namespace has cartflow's custom search attributes with
+// their types, and adds the missing ones, so that a checkout never fails to index itself and ops
+// can search by customer, order, status and amount. A name taken with another type is an error
+// for ops to resolve.
+func ensureSearchAttributes(ctx context.Context, c client.Client, namespace string) error {
+	have, err := c.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
+	if err != nil {
+		return fmt.Errorf("list search attributes: %w", err)
+	}
+	missing := map[string]enumspb.IndexedValueType{}
+	for name, want := range workflows.SearchAttributes {
+		got, ok := have.GetCustomAttributes()[name]
+		switch {
+		case !ok:
+			missing[name] = want
+		case got != want:
+			return fmt.Errorf("search attribute %s is %s in namespace %s, cartflow needs %s", name, got, namespace, want)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	if _, err := c.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{
+		Namespace: namespace, SearchAttributes: missing,
+	}); err != nil {
+		return fmt.Errorf("add search attributes %v: %w", slices.Sorted(maps.Keys(missing)), err)
+	}
 	return nil
 }
 

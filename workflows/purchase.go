@@ -22,7 +22,10 @@ func Purchase(ctx workflow.Context, in PurchaseInput) (CheckoutState, error) {
 	if err := p.setup(ctx); err != nil {
 		return p.state, err
 	}
+	// Runs recorded before search attributes existed replay without them.
+	p.searchable = workflow.GetVersion(ctx, "search-attributes", workflow.DefaultVersion, 1) == 1
 	state, err := p.run(ctx)
+	p.index(ctx, SearchCheckoutStatus.ValueSet(string(p.state.Status)))
 	// Runs recorded before receipts existed replay without one.
 	if err == nil && state.Status == StatusCompleted && workflow.GetVersion(ctx, "receipt-email", workflow.DefaultVersion, 1) == 1 {
 		p.sendReceipt(ctx)
@@ -46,6 +49,19 @@ type purchase struct {
 	plan                         *activities.Plan
 	// periodEnd is the end of the first period (or the trial) of a plan bought.
 	periodEnd *time.Time
+	// searchable says the run keeps its search attributes up to date (runs since that version).
+	searchable bool
+}
+
+// index updates the run's search attributes, so that ops can find it by order, status and
+// amount. It never fails the checkout: a search attribute is a convenience for ops.
+func (p *purchase) index(ctx workflow.Context, updates ...temporal.SearchAttributeUpdate) {
+	if !p.searchable {
+		return
+	}
+	if err := workflow.UpsertTypedSearchAttributes(ctx, updates...); err != nil {
+		workflow.GetLogger(ctx).Warn("search attributes not updated", "error", err)
+	}
 }
 
 // sendReceipt emails the customer the receipt of a completed checkout.
@@ -124,6 +140,7 @@ func (p *purchase) run(ctx workflow.Context) (CheckoutState, error) {
 		return p.state, err
 	}
 	p.state.OrderID, p.state.Amount, p.state.Currency = order.OrderID, order.Amount, order.Currency
+	p.index(ctx, SearchOrderID.ValueSet(order.OrderID), SearchAmount.ValueSet(order.Amount))
 	p.customer, p.plan = customer, order.Plan
 	if order.Failure != nil {
 		return p.fail(*order.Failure), nil
@@ -185,6 +202,7 @@ func (p *purchase) charge(ctx workflow.Context, in activities.ChargeInput, order
 // is canceled and the order expires. done is true when the checkout ended here.
 func (p *purchase) authenticate(ctx workflow.Context, charge activities.ChargeInput, res activities.ChargeResult) (done bool, err error) {
 	p.state.Status = StatusRequiresAction
+	p.index(ctx, SearchCheckoutStatus.ValueSet(string(StatusRequiresAction)))
 	p.state.Action = &PaymentAction{ClientSecret: res.Action.ClientSecret, Type: res.Action.Type, RedirectURL: res.Action.RedirectURL}
 	timeout := p.in.AuthenticationTimeout
 	if timeout <= 0 {

@@ -113,6 +113,8 @@ type API struct {
 	StaffAPIKey string `envconfig:"STAFF_API_KEY" default:""`
 	// StripeWebhookSecret verifies POST /webhooks/stripe (whsec_…); empty disables the endpoint.
 	StripeWebhookSecret string `envconfig:"STRIPE_WEBHOOK_SECRET" default:""`
+	// SearchEmailMode is how the CustomerEmail search attribute holds the email: hashed (SHA-256) or plain.
+	SearchEmailMode string `envconfig:"SEARCH_EMAIL_MODE" default:"hashed"`
 
 	// CardProcessors lists the card processors the storefront may tokenize with, primary first.
 	CardProcessors []string `envconfig:"CARD_PROCESSORS" default:"stripe,braintree"`

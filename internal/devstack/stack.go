@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	enumspb "go.temporal.io/api/enums/v1"
 	"io"
 	"net"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 	"github.com/cartflow/cartflow/internal/braintreemock"
 	"github.com/cartflow/cartflow/internal/paypalmock"
 	"github.com/cartflow/cartflow/internal/stripeproxy"
+	"github.com/cartflow/cartflow/workflows"
 )
 
 // LocalStripeKey is the Stripe secret key the local stack hands the worker. stripe-mock accepts
@@ -114,7 +116,8 @@ func StartStack(ctx context.Context, opts StackOptions) (_ *Stack, err error) {
 		s.DatabaseURL = s.Postgres.URL()
 	}
 
-	topts := TemporalOptions{Port: opts.TemporalPort, UIPort: opts.TemporalUIPort, Log: s.log("temporal")}
+	topts := TemporalOptions{Port: opts.TemporalPort, UIPort: opts.TemporalUIPort, Log: s.log("temporal"),
+		SearchAttributes: cartflowSearchAttributes()}
 	if opts.Persistent {
 		topts.DBFile = filepath.Join(opts.Dir, "temporal.db")
 	}
@@ -162,6 +165,21 @@ func StartStack(ctx context.Context, opts StackOptions) (_ *Stack, err error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// cartflowSearchAttributes are cartflow's custom search attributes in start-dev's notation, so
+// that the dev server has them from its first start (the worker would add them otherwise).
+func cartflowSearchAttributes() map[string]string {
+	out := map[string]string{}
+	for name, t := range workflows.SearchAttributes {
+		switch t {
+		case enumspb.INDEXED_VALUE_TYPE_INT:
+			out[name] = "Int"
+		default:
+			out[name] = "Keyword"
+		}
+	}
+	return out
 }
 
 // startStripeProxy serves the Stripe test-mode layer in this process, so that tests can read
