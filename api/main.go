@@ -71,7 +71,7 @@ func run(ctx context.Context, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	s := &server{cfg: cfg, store: store.New(deps.Pool), temporal: deps.Temporal, log: log, webhooks: webhooks}
+	s := &server{cfg: cfg, store: store.New(deps.Pool), temporal: deps.Temporal, log: log, webhooks: webhooks, metrics: deps.Metrics}
 	srv := &http.Server{
 		Addr:              cfg.HTTPAddr,
 		Handler:           s.routes(),

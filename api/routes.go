@@ -8,12 +8,14 @@ import (
 func (s *server) routes() *gin.Engine {
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
-	r.Use(requestID(), accessLog(s.log), recoverJSON(s.log))
+	// Metrics first, so that they also see 404s and requests the middleware after it aborts.
+	r.Use(s.metrics.Gin(), requestID(), accessLog(s.log), recoverJSON(s.log))
 	r.NoRoute(func(c *gin.Context) { writeError(c, errNotFound) })
 	r.NoMethod(func(c *gin.Context) { writeError(c, errMethodNotAllowed) })
 
 	r.GET("/healthz", s.healthz)
 	r.GET("/readyz", s.readyz)
+	r.GET("/metrics", gin.WrapH(s.metrics.Handler()))
 
 	v1 := r.Group("/api/v1")
 	v1.GET("/products", s.listProducts)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cartflow/cartflow/internal/billing"
 	"github.com/cartflow/cartflow/internal/config"
+	"github.com/cartflow/cartflow/internal/metrics"
 	"github.com/cartflow/cartflow/internal/store"
 )
 
@@ -37,6 +38,8 @@ type server struct {
 	// webhooks verifies each provider's webhooks, by provider name; a provider without one has
 	// no webhook endpoint.
 	webhooks map[string]billing.WebhookVerifier
+	// metrics records HTTP latency and status by route and serves /metrics.
+	metrics *metrics.Registry
 }
 
 func (s *server) healthz(c *gin.Context) {

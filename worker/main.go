@@ -24,6 +24,7 @@ import (
 	"github.com/cartflow/cartflow/internal/billing"
 	"github.com/cartflow/cartflow/internal/config"
 	"github.com/cartflow/cartflow/internal/mailer"
+	"github.com/cartflow/cartflow/internal/metrics"
 	"github.com/cartflow/cartflow/internal/schedules"
 	"github.com/cartflow/cartflow/internal/store"
 	"github.com/cartflow/cartflow/workflows"
@@ -51,6 +52,13 @@ func run(ctx context.Context, stdout io.Writer) error {
 	defer deps.Close()
 	log := deps.Log
 
+	if cfg.MetricsAddr != "" {
+		go func() {
+			if err := metrics.Serve(ctx, cfg.MetricsAddr, deps.Metrics.Handler(), log); err != nil {
+				log.Error("metrics listener", "error", err)
+			}
+		}()
+	}
 	gws, err := gateways(cfg, log)
 	if err != nil {
 		return err

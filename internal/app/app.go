@@ -14,6 +14,7 @@ import (
 
 	"github.com/cartflow/cartflow/internal/config"
 	"github.com/cartflow/cartflow/internal/logging"
+	"github.com/cartflow/cartflow/internal/metrics"
 	"github.com/cartflow/cartflow/internal/store"
 	"github.com/cartflow/cartflow/migrations"
 )
@@ -23,6 +24,8 @@ type Deps struct {
 	Log      *slog.Logger
 	Pool     *pgxpool.Pool
 	Temporal client.Client
+	// Metrics is the process's Prometheus registry; the Temporal client reports into it.
+	Metrics *metrics.Registry
 }
 
 // Close releases the clients.
@@ -33,12 +36,13 @@ func (d *Deps) Close() {
 	if d.Pool != nil {
 		d.Pool.Close()
 	}
+	_ = d.Metrics.Close()
 }
 
 // Start sets up JSON logging for process, opens the database (migrating and seeding it as
 // configured) and connects to Temporal. On error nothing stays open.
 func Start(ctx context.Context, cfg config.Common, process string, stdout io.Writer) (_ *Deps, err error) {
-	d := &Deps{Log: logging.New(stdout, cfg.LogLevel, process)}
+	d := &Deps{Log: logging.New(stdout, cfg.LogLevel, process), Metrics: metrics.New()}
 	slog.SetDefault(d.Log)
 	defer func() {
 		if err != nil {
@@ -61,7 +65,8 @@ func Start(ctx context.Context, cfg config.Common, process string, stdout io.Wri
 	}
 	d.Temporal, err = client.DialContext(ctx, client.Options{
 		HostPort: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace,
-		Logger: tlog.NewStructuredLogger(d.Log.With("component", "temporal")),
+		Logger:         tlog.NewStructuredLogger(d.Log.With("component", "temporal")),
+		MetricsHandler: d.Metrics.TemporalMetricsHandler(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("connect to Temporal at %s: %w", cfg.TemporalAddress, err)

@@ -53,6 +53,8 @@ type Worker struct {
 	StripeAPIURL    string `envconfig:"STRIPE_API_URL" default:"https://api.stripe.com"`
 	// StripeTimeout bounds one HTTP call to Stripe; the charge activity's own timeout is longer.
 	StripeTimeout time.Duration `envconfig:"STRIPE_TIMEOUT" default:"10s"`
+	// MetricsAddr is where the worker serves Prometheus /metrics; empty serves none.
+	MetricsAddr string `envconfig:"METRICS_ADDR" default:"127.0.0.1:9090"`
 	// MaxConcurrentActivities caps how many activities this worker runs at once.
 	MaxConcurrentActivities int `envconfig:"WORKER_MAX_CONCURRENT_ACTIVITIES" default:"200"`
 

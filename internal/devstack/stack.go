@@ -77,11 +77,15 @@ type Stack struct {
 	PayPalURL   string
 	DatabaseURL string
 	APIURL      string
+	// WorkerMetricsURL is the worker's Prometheus /metrics.
+	WorkerMetricsURL string
 
 	binDir        string
 	proxyStop     func()
 	braintreeStop func()
-	paypalStop    func()
+	// workerMetricsAddr is where the worker serves /metrics, a free port so that stacks run side by side.
+	workerMetricsAddr string
+	paypalStop        func()
 
 	mu     sync.Mutex
 	worker *Process
@@ -150,6 +154,12 @@ func StartStack(ctx context.Context, opts StackOptions) (_ *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
+	metricsPort, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	s.workerMetricsAddr = addr(metricsPort)
+	s.WorkerMetricsURL = "http://" + s.workerMetricsAddr + "/metrics"
 	s.APIURL = "http://" + addr(apiPort)
 	s.braintreeWebhooksToAPI()
 	s.paypalWebhooksToAPI()
@@ -213,6 +223,7 @@ func (s *Stack) env(extra ...string) []string {
 		"STRIPE_API_URL="+s.StripeURL,
 		"STRIPE_WEBHOOK_SECRET="+LocalStripeWebhookSecret,
 		"SEED_DEV_CATALOG=true",
+		"METRICS_ADDR="+s.workerMetricsAddr,
 	)
 	env = append(env, s.braintreeEnv()...)
 	env = append(env, s.paypalEnv()...)
@@ -364,6 +375,7 @@ func (s *Stack) Ports() map[string]string {
 		"Braintree (local double)": s.BraintreeURL,
 		"PayPal (local double)":    s.PayPalURL,
 		"PostgreSQL":               s.DatabaseURL,
+		"Metrics (BFF / worker)":   s.APIURL + "/metrics  " + s.WorkerMetricsURL,
 	}
 	if ui := s.Temporal.UIURL(); ui != "" {
 		m["Temporal Web UI"] = ui

@@ -1,0 +1,45 @@
+package e2e
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// scrape returns a /metrics page.
+func scrape(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("%s: %d", url, resp.StatusCode)
+	}
+	return string(body)
+}
+
+func TestMetricsMoveAfterAPurchase(t *testing.T) {
+	key := newKey(t)
+	if code, res := postJSON(t, key, validBody(strings.ToLower(key)+"@example.com", "pm_card_visa")); code != http.StatusCreated || res.Status != "completed" {
+		t.Fatalf("purchase: %d %+v", code, res)
+	}
+	api := scrape(t, stack.APIURL+"/metrics")
+	for _, want := range []string{
+		`cartflow_http_requests_total{method="POST",route="/api/v1/checkouts",status="201"}`,
+		`cartflow_http_request_duration_seconds_count{method="POST",route="/api/v1/checkouts",status="201"}`,
+	} {
+		if !strings.Contains(api, want) {
+			t.Errorf("BFF /metrics lacks %s", want)
+		}
+	}
+	// The worker's Temporal SDK metrics are reported every second.
+	waitFor(t, "the worker's Temporal metrics", 10*time.Second, func() bool {
+		return strings.Contains(scrape(t, stack.WorkerMetricsURL), `temporal_workflow_completed_total{`) &&
+			strings.Contains(scrape(t, stack.WorkerMetricsURL), `workflow_type="Purchase"`)
+	})
+}
