@@ -3,6 +3,8 @@ module github.com/cartflow/cartflow
 go 1.26.8
 
 require (
+	github.com/getsentry/sentry-go v0.35.3
+	github.com/getsentry/sentry-go/gin v0.35.3
 	github.com/gin-gonic/gin v1.10.1
 	github.com/jackc/pgx/v5 v5.7.4
 	github.com/jackc/tern/v2 v2.3.3
@@ -30,8 +32,6 @@ require (
 	github.com/davecgh/go-spew v1.1.1 // indirect
 	github.com/facebookgo/clock v0.0.0-20150410010913-600d898af40a // indirect
 	github.com/gabriel-vasile/mimetype v1.4.3 // indirect
-	github.com/getsentry/sentry-go v0.35.3 // indirect
-	github.com/getsentry/sentry-go/gin v0.35.3 // indirect
 	github.com/gin-contrib/sse v0.1.0 // indirect
 	github.com/go-playground/locales v0.14.1 // indirect
 	github.com/go-playground/universal-translator v0.18.1 // indirect

@@ -13,9 +13,11 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/cartflow/cartflow/internal/analytics"
 	"github.com/cartflow/cartflow/internal/billing"
 	"github.com/cartflow/cartflow/internal/directory"
 	"github.com/cartflow/cartflow/internal/mailer"
+	"github.com/cartflow/cartflow/internal/metrics"
 	"github.com/cartflow/cartflow/internal/store"
 )
 
@@ -50,6 +52,10 @@ type Activities struct {
 	// HeartbeatInterval is how often provider calls heartbeat, so that a worker that dies mid-call
 	// is noticed within the activity's heartbeat timeout instead of its whole start-to-close timeout.
 	HeartbeatInterval time.Duration
+	// Analytics sends the funnel events to Mixpanel, best-effort; nil sends none.
+	Analytics *analytics.Client
+	// Metrics counts business outcomes (charges, refunds, renewals) for Prometheus; nil counts nothing.
+	Metrics *metrics.Registry
 }
 
 // Failure is a final outcome's code and customer-facing message, carried as error details.
@@ -83,6 +89,7 @@ func (a *Activities) RegisterUser(ctx context.Context, c directory.Customer) (st
 		return "", final("the user directory refused the registration", ErrTypeInvalidCustomer, err,
 			Failure{Code: "registration_rejected", Message: "the account could not be registered"})
 	}
+	a.trackUserRegistered(ctx, u, err)
 	return u.ID, err
 }
 

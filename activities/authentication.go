@@ -43,7 +43,7 @@ func (a *Activities) VerifyAuthentication(ctx context.Context, in Authentication
 	res, err := gw.PaymentOutcome(ctx, in.PaymentRef)
 	log := a.logger(ctx).With("order_id", in.OrderID, "provider", in.Provider, "provider_ref", in.PaymentRef)
 	if err != nil {
-		return AuthenticationResult{}, a.failed(ctx, log, in.ChargeKey, err, "", false)
+		return AuthenticationResult{}, a.trackPayment(ctx, in.OrderID, in.ChargeKey, false, a.failed(ctx, log, in.ChargeKey, err, "", false))
 	}
 	if res.Action != nil {
 		return AuthenticationResult{Status: AuthenticationPending}, nil
@@ -52,6 +52,7 @@ func (a *Activities) VerifyAuthentication(ctx context.Context, in Authentication
 		return AuthenticationResult{}, err
 	}
 	log.InfoContext(ctx, "authenticated payment succeeded")
+	a.trackPayment(ctx, in.OrderID, in.ChargeKey, false, nil)
 	return AuthenticationResult{Status: AuthenticationSucceeded}, nil
 }
 
@@ -78,6 +79,7 @@ func (a *Activities) ExpireAuthentication(ctx context.Context, in Authentication
 		Failure: &authenticationTimeout}); err != nil {
 		return AuthenticationResult{}, err
 	}
+	a.Metrics.CheckoutOutcome(store.StatusExpired)
 	a.logger(ctx).InfoContext(ctx, "payment canceled after the authentication timeout", "order_id", in.OrderID)
 	return AuthenticationResult{Status: AuthenticationExpired}, nil
 }

@@ -58,16 +58,20 @@ func (a *Activities) Charge(ctx context.Context, in ChargeInput) (billing.Charge
 	})
 	stop()
 	a.recordHealth(ctx, in.Provider, err)
+	a.Metrics.Charge(in.Provider, chargeOutcome(res, err))
+	if billing.IsFinal(err) && !in.KeepOrderOpen {
+		a.Metrics.CheckoutOutcome(store.StatusFailed)
+	}
 	log := a.logger(ctx).With("order_id", in.OrderID, "provider", in.Provider)
 	if err != nil {
-		return billing.ChargeResult{}, a.failed(ctx, log, in.IdempotencyKey, err, "", in.KeepOrderOpen)
+		return billing.ChargeResult{}, a.trackPayment(ctx, in.OrderID, in.IdempotencyKey, in.OffSession, a.failed(ctx, log, in.IdempotencyKey, err, "", in.KeepOrderOpen))
 	}
 	if res.Action != nil && in.OffSession {
 		// Nobody is there to authenticate an off-session charge: the bank's request is a decline.
-		return billing.ChargeResult{}, a.failed(ctx, log, in.IdempotencyKey, &billing.DeclineError{
+		return billing.ChargeResult{}, a.trackPayment(ctx, in.OrderID, in.IdempotencyKey, in.OffSession, a.failed(ctx, log, in.IdempotencyKey, &billing.DeclineError{
 			Code: "authentication_required", DeclineCode: "authentication_required",
 			Message: "your bank asks you to authenticate this payment; please update your payment method",
-		}, "", in.KeepOrderOpen)
+		}, "", in.KeepOrderOpen))
 	}
 	if res.Action != nil {
 		// No money has moved: the customer must authenticate first, and the workflow waits for it.
@@ -82,6 +86,7 @@ func (a *Activities) Charge(ctx context.Context, in ChargeInput) (billing.Charge
 		return billing.ChargeResult{}, err
 	}
 	log.InfoContext(ctx, "charge succeeded", "provider_ref", res.ProviderRef)
+	a.trackPayment(ctx, in.OrderID, in.IdempotencyKey, in.OffSession, nil)
 	return res, nil
 }
 
@@ -133,9 +138,13 @@ func (a *Activities) Refund(ctx context.Context, in RefundInput) (billing.Refund
 		Amount: in.Amount, Currency: in.Currency,
 	})
 	stop()
+	a.Metrics.Refund(in.Provider, chargeOutcome(billing.ChargeResult{}, err))
 	log := a.logger(ctx).With("order_id", in.OrderID, "provider", in.Provider)
 	if err != nil {
 		return res, a.failed(ctx, log, in.IdempotencyKey, err, ErrTypeRefundRejected, false)
+	}
+	if in.Reason.Code != "" && !res.NothingCharged {
+		a.Metrics.CheckoutOutcome(store.StatusRefunded)
 	}
 	if res.NothingCharged {
 		nothing := Failure{Code: "nothing_charged", Message: "no successful payment was found to refund"}
@@ -151,7 +160,25 @@ func (a *Activities) Refund(ctx context.Context, in RefundInput) (billing.Refund
 		return res, err
 	}
 	log.InfoContext(ctx, "refund succeeded", "provider_ref", res.ProviderRef, "amount", res.Amount)
+	a.trackRefund(ctx, in, res)
 	return res, nil
+}
+
+// chargeOutcome names a provider call's outcome for the business counters.
+func chargeOutcome(res billing.ChargeResult, err error) string {
+	var d *billing.DeclineError
+	var r *billing.RejectedError
+	switch {
+	case err == nil && res.Action != nil:
+		return "requires_action"
+	case err == nil:
+		return "succeeded"
+	case errors.As(err, &d):
+		return "declined"
+	case errors.As(err, &r):
+		return "rejected"
+	}
+	return "error"
 }
 
 // recordHealth counts the provider call's technical outcome for the card processors' circuit

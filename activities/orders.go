@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"github.com/cartflow/cartflow/internal/directory"
 	"github.com/cartflow/cartflow/internal/store"
@@ -77,6 +78,7 @@ func (a *Activities) CreateOrder(ctx context.Context, in CreateOrderInput) (Orde
 				BillingInterval: p.BillingInterval, TrialDays: p.TrialDays}
 		}
 	}
+	a.trackCheckoutStarted(ctx, in, o.CreatedAt, s)
 	return s, nil
 }
 
@@ -88,7 +90,11 @@ type OrderFailure struct {
 
 // FailOrder records that a checkout failed before any money moved.
 func (a *Activities) FailOrder(ctx context.Context, in OrderFailure) error {
-	return orderStateError(a.Store.FailOrder(ctx, in.OrderID, in.Failure))
+	err := orderStateError(a.Store.FailOrder(ctx, in.OrderID, in.Failure))
+	if err == nil && strings.HasPrefix(runningWorkflowID(ctx), "checkout-") {
+		a.Metrics.CheckoutOutcome(store.StatusFailed)
+	}
+	return err
 }
 
 // CompleteOrderInput names the order and the confirmed user who placed it.
@@ -99,7 +105,12 @@ type CompleteOrderInput struct {
 
 // CompleteOrder links the order to its user and marks it completed.
 func (a *Activities) CompleteOrder(ctx context.Context, in CompleteOrderInput) error {
-	return orderStateError(a.Store.CompleteOrder(ctx, in.OrderID, in.UserID))
+	err := orderStateError(a.Store.CompleteOrder(ctx, in.OrderID, in.UserID))
+	if err == nil && strings.HasPrefix(runningWorkflowID(ctx), "checkout-") {
+		a.Metrics.CheckoutOutcome(store.StatusCompleted)
+	}
+	a.trackCheckoutCompleted(ctx, in.OrderID, err)
+	return err
 }
 
 // orderStateError makes a forbidden status change final: retrying cannot make it allowed.

@@ -20,6 +20,7 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/cartflow/cartflow/activities"
+	"github.com/cartflow/cartflow/internal/analytics"
 	"github.com/cartflow/cartflow/internal/app"
 	"github.com/cartflow/cartflow/internal/billing"
 	"github.com/cartflow/cartflow/internal/config"
@@ -59,6 +60,17 @@ func run(ctx context.Context, stdout io.Writer) error {
 			}
 		}()
 	}
+	// Funnel analytics are best-effort: events queued when the worker stops get five seconds to go out.
+	mp, err := analytics.New(analytics.Config{Token: cfg.MixpanelToken, APIURL: cfg.MixpanelAPIURL,
+		BatchSize: cfg.MixpanelBatchSize, FlushInterval: cfg.MixpanelFlushInterval, Logger: log.With("component", "mixpanel")})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		closeCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = mp.Close(closeCtx)
+	}()
 	gws, err := gateways(cfg, log)
 	if err != nil {
 		return err
@@ -71,6 +83,8 @@ func run(ctx context.Context, stdout io.Writer) error {
 			Timeout: cfg.SMTP.Timeout,
 		}),
 		Temporal:          deps.Temporal,
+		Analytics:         mp,
+		Metrics:           deps.Metrics,
 		Logger:            log,
 		HeartbeatInterval: time.Second,
 	}

@@ -53,6 +53,12 @@ type Worker struct {
 	StripeAPIURL    string `envconfig:"STRIPE_API_URL" default:"https://api.stripe.com"`
 	// StripeTimeout bounds one HTTP call to Stripe; the charge activity's own timeout is longer.
 	StripeTimeout time.Duration `envconfig:"STRIPE_TIMEOUT" default:"10s"`
+	// Mixpanel receives the funnel events; an empty token turns analytics off.
+	MixpanelToken         string        `envconfig:"MIXPANEL_TOKEN" default:""`
+	MixpanelAPIURL        string        `envconfig:"MIXPANEL_API_URL" default:"https://api.mixpanel.com"`
+	MixpanelBatchSize     int           `envconfig:"MIXPANEL_BATCH_SIZE" default:"50"`
+	MixpanelFlushInterval time.Duration `envconfig:"MIXPANEL_FLUSH_INTERVAL" default:"2s"`
+
 	// MetricsAddr is where the worker serves Prometheus /metrics; empty serves none.
 	MetricsAddr string `envconfig:"METRICS_ADDR" default:"127.0.0.1:9090"`
 	// MaxConcurrentActivities caps how many activities this worker runs at once.

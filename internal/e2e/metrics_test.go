@@ -3,6 +3,7 @@ package e2e
 import (
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -37,9 +38,32 @@ func TestMetricsMoveAfterAPurchase(t *testing.T) {
 			t.Errorf("BFF /metrics lacks %s", want)
 		}
 	}
+	// The business counters moved on the worker.
+	worker := scrape(t, stack.WorkerMetricsURL)
+	for _, series := range []string{
+		`cartflow_charges_total{outcome="succeeded",provider="stripe"}`,
+		`cartflow_checkouts_total{outcome="completed"}`,
+	} {
+		if v := metricValue(worker, series); v < 1 {
+			t.Errorf("worker %s = %v, want at least 1", series, v)
+		}
+	}
 	// The worker's Temporal SDK metrics are reported every second.
 	waitFor(t, "the worker's Temporal metrics", 10*time.Second, func() bool {
 		return strings.Contains(scrape(t, stack.WorkerMetricsURL), `temporal_workflow_completed_total{`) &&
 			strings.Contains(scrape(t, stack.WorkerMetricsURL), `workflow_type="Purchase"`)
 	})
+}
+
+// metricValue is the value of one series in a scrape, or -1 when it is absent.
+func metricValue(page, series string) float64 {
+	for _, line := range strings.Split(page, "\n") {
+		if rest, ok := strings.CutPrefix(line, series+" "); ok {
+			v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+			if err == nil {
+				return v
+			}
+		}
+	}
+	return -1
 }
