@@ -19,6 +19,7 @@ import (
 	"github.com/cartflow/cartflow/internal/app"
 	"github.com/cartflow/cartflow/internal/billing"
 	"github.com/cartflow/cartflow/internal/config"
+	"github.com/cartflow/cartflow/internal/errorreport"
 	"github.com/cartflow/cartflow/internal/store"
 )
 
@@ -67,11 +68,18 @@ func run(ctx context.Context, stdout io.Writer) error {
 	log := deps.Log
 
 	gin.SetMode(gin.ReleaseMode)
+	reporter, err := errorreport.New(errorreport.Config{DSN: cfg.SentryDSN, Release: cfg.SentryRelease,
+		Environment: cfg.SentryEnvironment, Logger: log.With("component", "sentry")})
+	if err != nil {
+		return err
+	}
+	// Deferred first, so it runs last: after the server has drained its requests.
+	defer reporter.Flush(2 * time.Second)
 	webhooks, err := webhookVerifiers(cfg)
 	if err != nil {
 		return err
 	}
-	s := &server{cfg: cfg, store: store.New(deps.Pool), temporal: deps.Temporal, log: log, webhooks: webhooks, metrics: deps.Metrics}
+	s := &server{cfg: cfg, store: store.New(deps.Pool), temporal: deps.Temporal, log: log, webhooks: webhooks, metrics: deps.Metrics, reporter: reporter}
 	srv := &http.Server{
 		Addr:              cfg.HTTPAddr,
 		Handler:           s.routes(),

@@ -9,7 +9,9 @@ func (s *server) routes() *gin.Engine {
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	// Metrics first, so that they also see 404s and requests the middleware after it aborts.
-	r.Use(s.metrics.Gin(), requestID(), accessLog(s.log), recoverJSON(s.log))
+	// Sentry sits inside recoverJSON: it sees a panic first, reports it with the request id and
+	// route, and re-panics for recoverJSON to answer 500.
+	r.Use(s.metrics.Gin(), requestID(), accessLog(s.log), recoverJSON(s.log), s.reporter.Gin())
 	r.NoRoute(func(c *gin.Context) { writeError(c, errNotFound) })
 	r.NoMethod(func(c *gin.Context) { writeError(c, errMethodNotAllowed) })
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cartflow/cartflow/internal/billing"
 	"github.com/cartflow/cartflow/internal/config"
+	"github.com/cartflow/cartflow/internal/errorreport"
 	"github.com/cartflow/cartflow/internal/metrics"
 	"github.com/cartflow/cartflow/internal/store"
 )
@@ -40,6 +41,8 @@ type server struct {
 	webhooks map[string]billing.WebhookVerifier
 	// metrics records HTTP latency and status by route and serves /metrics.
 	metrics *metrics.Registry
+	// reporter sends panics to Sentry, when configured.
+	reporter *errorreport.Reporter
 }
 
 func (s *server) healthz(c *gin.Context) {

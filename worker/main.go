@@ -17,6 +17,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/worker"
 
 	"github.com/cartflow/cartflow/activities"
@@ -24,6 +25,7 @@ import (
 	"github.com/cartflow/cartflow/internal/app"
 	"github.com/cartflow/cartflow/internal/billing"
 	"github.com/cartflow/cartflow/internal/config"
+	"github.com/cartflow/cartflow/internal/errorreport"
 	"github.com/cartflow/cartflow/internal/mailer"
 	"github.com/cartflow/cartflow/internal/metrics"
 	"github.com/cartflow/cartflow/internal/schedules"
@@ -88,7 +90,19 @@ func run(ctx context.Context, stdout io.Writer) error {
 		Logger:            log,
 		HeartbeatInterval: time.Second,
 	}
+	reporter, err := errorreport.New(errorreport.Config{DSN: cfg.SentryDSN, Release: cfg.SentryRelease,
+		Environment: cfg.SentryEnvironment, Logger: log.With("component", "sentry"),
+		// Business outcomes (a decline, a refused change) are answers, not errors.
+		ExpectedErrorTypes: []string{activities.ErrTypeCardDeclined, activities.ErrTypeCardDeclinedHard,
+			activities.ErrTypePaymentRejected, activities.ErrTypeInvalidCustomer, activities.ErrTypeRefundRejected,
+			activities.ErrTypeOrderState, activities.ErrTypeSubscriptionState, activities.ErrTypePeriodMoved,
+			workflows.ErrTypeIdempotencyKeyReused}})
+	if err != nil {
+		return err
+	}
+	defer reporter.Flush(5 * time.Second)
 	w := worker.New(deps.Temporal, workflows.TaskQueue, worker.Options{
+		Interceptors:                       []interceptor.WorkerInterceptor{reporter.WorkerInterceptor()},
 		MaxConcurrentActivityExecutionSize: cfg.MaxConcurrentActivities,
 		WorkerStopTimeout:                  10 * time.Second,
 	})

@@ -21,6 +21,11 @@ type Common struct {
 
 	LogLevel string `envconfig:"LOG_LEVEL" default:"info"`
 
+	// Sentry reports errors; an empty DSN turns it off. The DSN is never logged.
+	SentryDSN         string `envconfig:"SENTRY_DSN" default:""`
+	SentryRelease     string `envconfig:"SENTRY_RELEASE" default:""`
+	SentryEnvironment string `envconfig:"SENTRY_ENVIRONMENT" default:"development"`
+
 	PayPal
 	Braintree
 }
