@@ -44,12 +44,14 @@ func runMain(m *testing.M) int {
 	defer os.RemoveAll(dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
+	obsEnv, stopCollector := observabilityEnv()
+	defer stopCollector()
 	stack, err = devstack.StartStack(ctx, devstack.StackOptions{
 		Dir: dir, DatabaseURL: os.Getenv("DATABASE_URL"), Mailpit: true,
 		// A short wait makes the 202 path cheap to reach in the crash test. The schedules stay
 		// paused so that only the tests trigger them.
-		Env: []string{"CHECKOUT_WAIT=5s", "LOG_LEVEL=info", "SCHEDULES_PAUSED=true", "STAFF_API_KEY=" + staffKey,
-			"AUTHENTICATION_TIMEOUT=10s"},
+		Env: append([]string{"CHECKOUT_WAIT=5s", "LOG_LEVEL=info", "SCHEDULES_PAUSED=true", "STAFF_API_KEY=" + staffKey,
+			"AUTHENTICATION_TIMEOUT=10s"}, obsEnv...),
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: start stack:", err)
