@@ -286,19 +286,26 @@ func (s *server) answerFromReadModel(c *gin.Context, key, hash string, cause err
 
 // getCheckout serves a checkout's status from the PostgreSQL read model, never from Temporal.
 func (s *server) getCheckout(c *gin.Context) {
+	if o, ok := s.checkoutParam(c); ok {
+		s.writeOrder(c, http.StatusOK, o, nil)
+	}
+}
+
+// checkoutParam reads the checkout named by the :id parameter from the read model; it answers
+// the error itself (404 for an id that cannot exist or does not) and reports false.
+func (s *server) checkoutParam(c *gin.Context) (store.Order, bool) {
 	id := c.Param("id")
 	if !checkoutIDPattern.MatchString(id) {
 		writeError(c, errCheckoutNotFound)
-		return
+		return store.Order{}, false
 	}
 	o, err := s.store.CheckoutByID(c.Request.Context(), id)
 	if errors.Is(err, store.ErrNotFound) {
-		writeError(c, errCheckoutNotFound)
-		return
+		err = errCheckoutNotFound
 	}
 	if err != nil {
 		writeError(c, err)
-		return
+		return store.Order{}, false
 	}
-	s.writeOrder(c, http.StatusOK, o, nil)
+	return o, true
 }

@@ -83,20 +83,11 @@ func (s *server) receiveWebhook(c *gin.Context) {
 // (3-D Secure). It only prompts the checkout to ask the provider, which alone decides; the
 // answer is the checkout's state after that check.
 func (s *server) completeAuthentication(c *gin.Context) {
-	id := c.Param("id")
-	if !checkoutIDPattern.MatchString(id) {
-		writeError(c, errCheckoutNotFound)
+	o, ok := s.checkoutParam(c)
+	if !ok {
 		return
 	}
-	o, err := s.store.CheckoutByID(c.Request.Context(), id)
-	if errors.Is(err, store.ErrNotFound) {
-		writeError(c, errCheckoutNotFound)
-		return
-	}
-	if err != nil {
-		writeError(c, err)
-		return
-	}
+	id := o.CheckoutID
 	if workflows.Status(o.Status) != workflows.StatusRequiresAction {
 		if workflows.Status(o.Status).Final() {
 			s.writeOrder(c, http.StatusOK, o, nil)

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"slices"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -59,10 +60,7 @@ func chargeOptions(ctx workflow.Context) workflow.Context {
 		ScheduleToCloseTimeout: time.Hour,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute,
-			NonRetryableErrorTypes: []string{
-				activities.ErrTypeCardDeclined, activities.ErrTypeCardDeclinedHard, activities.ErrTypePaymentRejected,
-				activities.ErrTypeUnknownProvider,
-			},
+			NonRetryableErrorTypes: paymentRefusals,
 		},
 	})
 }
@@ -105,10 +103,7 @@ func renewalChargeOptions(ctx workflow.Context) workflow.Context {
 		ScheduleToCloseTimeout: 72 * time.Hour,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 10 * time.Minute,
-			NonRetryableErrorTypes: []string{
-				activities.ErrTypeCardDeclined, activities.ErrTypeCardDeclinedHard, activities.ErrTypePaymentRejected,
-				activities.ErrTypeUnknownProvider, activities.ErrTypeOrderState,
-			},
+			NonRetryableErrorTypes: append(slices.Clone(paymentRefusals), activities.ErrTypeOrderState),
 		},
 	})
 }
@@ -139,34 +134,33 @@ func sweepOptions(ctx workflow.Context) workflow.Context {
 	})
 }
 
+// paymentRefusals are the final answers about a payment: retrying the same call cannot change them.
+var paymentRefusals = []string{
+	activities.ErrTypeCardDeclined, activities.ErrTypeCardDeclinedHard, activities.ErrTypePaymentRejected,
+	activities.ErrTypeUnknownProvider,
+}
+
 // authenticationOptions: one look at a payment waiting for authentication. A failure is not
 // retried for long: the next prompt, or the timer, looks again.
 func authenticationOptions(ctx workflow.Context) workflow.Context {
-	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout:    30 * time.Second,
-		ScheduleToCloseTimeout: 2 * time.Minute,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 30 * time.Second,
-			NonRetryableErrorTypes: []string{
-				activities.ErrTypeCardDeclined, activities.ErrTypeCardDeclinedHard, activities.ErrTypePaymentRejected,
-				activities.ErrTypeUnknownProvider,
-			},
-		},
-	})
+	return paymentCheckOptions(ctx, 2*time.Minute, 30*time.Second)
 }
 
 // expireOptions: canceling a payment whose authentication timed out must happen, so that no
 // late authentication can charge the customer for an expired order: it retries for a day.
 func expireOptions(ctx workflow.Context) workflow.Context {
+	return paymentCheckOptions(ctx, 24*time.Hour, 5*time.Minute)
+}
+
+// paymentCheckOptions: one provider call about an existing payment, retried for up to within,
+// backing off to maxInterval; refusals are final.
+func paymentCheckOptions(ctx workflow.Context, within, maxInterval time.Duration) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout:    30 * time.Second,
-		ScheduleToCloseTimeout: 24 * time.Hour,
+		ScheduleToCloseTimeout: within,
 		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 5 * time.Minute,
-			NonRetryableErrorTypes: []string{
-				activities.ErrTypeCardDeclined, activities.ErrTypeCardDeclinedHard, activities.ErrTypePaymentRejected,
-				activities.ErrTypeUnknownProvider,
-			},
+			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: maxInterval,
+			NonRetryableErrorTypes: paymentRefusals,
 		},
 	})
 }
