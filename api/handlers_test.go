@@ -37,7 +37,6 @@ var (
 
 func TestCreateCheckoutRejectsBadInput(t *testing.T) {
 	t.Parallel()
-	cardLike := strings.Repeat("4242", 4) // built at run time: no card number sits in the source
 	valid := checkoutJSON(nil)
 	tooManyLines := make([]any, store.MaxCartLines+1)
 	for i := range tooManyLines {
@@ -152,15 +151,7 @@ func TestCreateCheckoutRejectsBadInput(t *testing.T) {
 			}
 			rec := serve(env.handler, req)
 
-			got := decodeError(t, rec, tc.wantStatus)
-			if got.Code != tc.wantCode || got.Field != tc.wantField {
-				t.Errorf("error = {code %q, field %q}, want {code %q, field %q}; message %q",
-					got.Code, got.Field, tc.wantCode, tc.wantField, got.Message)
-			}
-			if strings.Contains(rec.Body.String(), cardLike) {
-				t.Errorf("the response echoes the card number: %s", rec.Body)
-			}
-			env.assertTemporalUntouched(t)
+			env.assertBadInputRefused(t, rec, tc.wantStatus, tc.wantCode, tc.wantField)
 			if n := env.store.callCount("CheckoutByIdempotencyKey"); n != 0 {
 				t.Errorf("read model looked up the key %d times for a refused request, want 0", n)
 			}

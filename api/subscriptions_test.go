@@ -732,7 +732,6 @@ func TestChangeSubscriptionTemporalFails(t *testing.T) {
 
 func TestChangeSubscriptionRejectsBadInput(t *testing.T) {
 	t.Parallel()
-	cardLike := strings.Repeat("4242", 4) // built at run time: no card number sits in the source
 	cancelPath := "/api/v1/subscriptions/" + sub1 + "/cancel"
 	resumePath := "/api/v1/subscriptions/" + sub1 + "/resume"
 	pmPath := "/api/v1/subscriptions/" + sub1 + "/payment-method"
@@ -845,15 +844,7 @@ func TestChangeSubscriptionRejectsBadInput(t *testing.T) {
 			}
 			rec := serve(env.handler, req)
 
-			got := decodeError(t, rec, tc.wantStatus)
-			if got.Code != tc.wantCode || got.Field != tc.wantField {
-				t.Errorf("error = {code %q, field %q}, want {code %q, field %q}; message %q",
-					got.Code, got.Field, tc.wantCode, tc.wantField, got.Message)
-			}
-			if strings.Contains(rec.Body.String(), cardLike) {
-				t.Errorf("the response echoes the card number: %s", rec.Body)
-			}
-			env.assertTemporalUntouched(t)
+			env.assertBadInputRefused(t, rec, tc.wantStatus, tc.wantCode, tc.wantField)
 			env.temporal.AssertNotCalled(t, "ExecuteWorkflow", mock.Anything, mock.Anything, mock.Anything, mock.Anything)
 			want := 0
 			if tc.queries {

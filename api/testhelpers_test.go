@@ -419,6 +419,25 @@ type errorBody struct {
 }
 
 // decodeError checks that rec is a JSON error response with the given status and returns its error object.
+// cardLike is a card-like number that tests send where a token belongs. It is built at run time,
+// so that no card number sits in the source.
+var cardLike = strings.Repeat("4242", 4)
+
+// assertBadInputRefused checks the answer to a request refused for bad input: the status, the
+// error's code and field, no card number echoed, and no Temporal call at all.
+func (e *testEnv) assertBadInputRefused(t *testing.T, rec *httptest.ResponseRecorder, wantStatus int, wantCode, wantField string) {
+	t.Helper()
+	got := decodeError(t, rec, wantStatus)
+	if got.Code != wantCode || got.Field != wantField {
+		t.Errorf("error = {code %q, field %q}, want {code %q, field %q}; message %q",
+			got.Code, got.Field, wantCode, wantField, got.Message)
+	}
+	if strings.Contains(rec.Body.String(), cardLike) {
+		t.Errorf("the response echoes the card number: %s", rec.Body)
+	}
+	e.assertTemporalUntouched(t)
+}
+
 func decodeError(t *testing.T, rec *httptest.ResponseRecorder, wantStatus int) errorBody {
 	t.Helper()
 	if rec.Code != wantStatus {
