@@ -236,7 +236,7 @@ func TestTheTokenChoosesTheProvider(t *testing.T) {
 		{"", "tokencc_bc_abc123", "braintree", ""},
 		{"stripe", "pm_card_visa", "stripe", ""},
 		{"braintree", "pm_card_visa", "", "token_provider_mismatch"},
-		{"", "4242424242424242", "", "invalid_token"},
+		{"", cardLike, "", "invalid_token"},
 		{"", "", "", "invalid_token"},
 		{"bitcoin", "pm_card_visa", "", "unknown_provider"},
 	} {
