@@ -50,6 +50,7 @@ type Fault struct {
 	PathPrefix   string `json:"path_prefix"` // e.g. "/v1/payment_intents"
 	Count        int    `json:"count"`       // 0 applies until faults are cleared
 	Status       int    `json:"status"`      // answer this status without executing
+	ErrorCode    string `json:"error_code"`  // with Status: an invalid_request_error with this code, e.g. parameter_unknown
 	DelayMS      int    `json:"delay_ms"`    // wait before executing
 	DelayAfterMS int    `json:"delay_after_ms"`
 	DropAfter    bool   `json:"drop_after"` // execute, then close the connection unanswered
@@ -188,7 +189,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	f, faulted := p.takeFault(r.Method, r.URL.Path)
 	if faulted && f.Status != 0 {
-		res := faultResponse(f.Status)
+		res := faultResponse(f.Status, f.ErrorCode)
 		rec.Status = res.status
 		writeResponse(w, res, key, false)
 		return
@@ -447,13 +448,22 @@ func writeResponse(w http.ResponseWriter, res *response, key string, replayed bo
 	_, _ = w.Write(res.body)
 }
 
-func faultResponse(status int) *response {
+// faultResponse is a fault's answer: Stripe's rate-limit error for 429, an invalid_request_error
+// with code when one is given, and an api_error otherwise.
+func faultResponse(status int, code string) *response {
+	if code != "" {
+		return stripeError(status, "invalid_request_error", code, faultParam,
+			fmt.Sprintf("Invalid request (injected fault %s): %s", code, faultParam))
+	}
 	if status == http.StatusTooManyRequests {
 		return stripeError(status, "invalid_request_error", "rate_limit", "",
 			"Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits.")
 	}
 	return stripeError(status, "api_error", "", "", "An unknown error occurred (injected fault).")
 }
+
+// faultParam is the parameter an injected invalid_request_error names.
+const faultParam = "cartflow_injected_fault"
 
 // stripeError builds Stripe's {"error":{...}} body; empty fields are omitted.
 func stripeError(status int, typ, code, param, msg string) *response {

@@ -338,6 +338,35 @@ func TestFaultThenSuccess(t *testing.T) {
 	}
 }
 
+// A fault with an error code answers Stripe's invalid_request_error for a request refused as
+// sent, naming a parameter, and executes nothing; the admin API takes it as error_code.
+func TestFaultWithErrorCode(t *testing.T) {
+	e := newEnv(t)
+	e.proxy.AddFault(Fault{Method: "POST", PathPrefix: "/v1/payment_intents", Count: 1, Status: 400, ErrorCode: "parameter_unknown"})
+	_, err := e.charge("pm_card_visa", "bad-param-1", 1000, nil)
+	if se := stripeErr(t, err); se.HTTPStatusCode != 400 || se.Type != stripe.ErrorTypeInvalidRequest ||
+		se.Code != stripe.ErrorCodeParameterUnknown || se.Param == "" || se.Msg == "" {
+		t.Fatalf("fault: %+v", se)
+	}
+	if n := len(e.proxy.PaymentIntents()); n != 0 {
+		t.Fatalf("an error-code fault must not execute, got %d PaymentIntents", n)
+	}
+
+	body := `{"method":"POST","path_prefix":"/v1/payment_intents","count":1,"status":400,"error_code":"parameter_missing"}`
+	res, err := http.Post(e.url+"/__cartflow/faults", "application/json", strings.NewReader(body))
+	if err != nil || res.StatusCode != http.StatusCreated {
+		t.Fatalf("POST fault: %v %v", res, err)
+	}
+	res.Body.Close()
+	_, err = e.charge("pm_card_visa", "bad-param-2", 1000, nil)
+	if se := stripeErr(t, err); se.HTTPStatusCode != 400 || se.Code != stripe.ErrorCodeParameterMissing {
+		t.Fatalf("fault from the admin API: %+v", se)
+	}
+	if _, err := e.charge("pm_card_visa", "bad-param-2", 1000, nil); err != nil {
+		t.Fatalf("after the fault: %v", err)
+	}
+}
+
 func TestUnknownOutcomes(t *testing.T) {
 	e := newEnv(t)
 	e.proxy.AddFault(Fault{Method: "POST", PathPrefix: "/v1/payment_intents", Count: 1, DropAfter: true})
