@@ -213,6 +213,9 @@ var hardDeclines = map[string]bool{
 type RejectedError struct {
 	Code    string
 	Message string
+	// Malformed says the provider found cartflow's request itself wrong (a missing, unknown or
+	// invalid parameter): a bug for the team to fix, not something the customer's input caused.
+	Malformed bool
 }
 
 func (e *RejectedError) Error() string {

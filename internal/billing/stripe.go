@@ -376,8 +376,18 @@ func classifyStripe(err error) error {
 		if code == "" {
 			code = string(se.Type)
 		}
-		return &RejectedError{Code: code, Message: customerMessage(se.Msg)}
+		return &RejectedError{Code: code, Message: customerMessage(se.Msg), Malformed: malformedRequest(se)}
 	}
+}
+
+// malformedRequest reports whether Stripe refused the request's parameters themselves
+// (parameter_missing, parameter_unknown, parameter_invalid_*, parameters_exclusive): only a bug
+// in how cartflow builds the request causes those. Other invalid requests, such as an unknown
+// token (resource_missing), come from what the storefront sent.
+func malformedRequest(se *stripe.Error) bool {
+	code := string(se.Code)
+	return se.Type == stripe.ErrorTypeInvalidRequest &&
+		(strings.HasPrefix(code, "parameter_") || code == "parameters_exclusive")
 }
 
 // customerMessage keeps the provider's explanation, which Stripe writes for end users, with a fallback.

@@ -330,7 +330,9 @@ func TestStripeChargeUnknownTokenIsRejected(t *testing.T) {
 			e := sharedEnv(t)
 			key := newKey(t, "charge")
 			_, err := e.gw.Charge(context.Background(), chargeReq(key, tc.token))
-			wantRejected(t, err, "resource_missing")
+			if r := wantRejected(t, err, "resource_missing"); r.Malformed {
+				t.Fatalf("an unknown token is the storefront's input, not a malformed request: %+v", r)
+			}
 			if pis := e.intents(key); len(pis) != 0 {
 				t.Fatalf("a rejected charge created PaymentIntents %+v", pis)
 			}
@@ -380,13 +382,52 @@ func TestStripeChargeInvalidRequestIsRejected(t *testing.T) {
 			tc.setup(t, e, &req)
 			before := e.intents(key)
 			_, err := e.gw.Charge(context.Background(), req)
-			wantRejected(t, err, tc.code)
+			if r := wantRejected(t, err, tc.code); r.Malformed {
+				t.Fatalf("%s is not a malformed request: %+v", tc.code, r)
+			}
 			posts := e.requests(http.MethodPost, "/v1/payment_intents", key)
 			if last := posts[len(posts)-1]; last.Status != http.StatusBadRequest || param(last, "amount") != fmt.Sprint(req.Amount) {
 				t.Fatalf("last request %+v, want a 400 for amount %d", last, req.Amount)
 			}
 			if after := e.intents(key); len(after) != len(before) {
 				t.Fatalf("a rejected request changed the PaymentIntents from %+v to %+v", before, after)
+			}
+		})
+	}
+}
+
+// Stripe's parameter errors say cartflow built the request wrong, a bug for the team; other
+// invalid requests come from the storefront's input. Both stay final rejections.
+func TestStripeChargeMalformedRequest(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		code      string
+		malformed bool
+	}{
+		{"parameter_invalid_empty", true},
+		{"parameter_invalid_integer", true},
+		{"parameter_invalid_string_blank", true},
+		{"parameter_invalid_string_empty", true},
+		{"parameter_missing", true},
+		{"parameter_unknown", true},
+		{"parameters_exclusive", true},
+		{"resource_missing", false},
+		{"amount_too_small", false},
+		{"payment_intent_unexpected_state", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.code, func(t *testing.T) {
+			t.Parallel()
+			e := privateEnv(t)
+			key := newKey(t, "charge")
+			e.proxy.AddFault(stripeproxy.Fault{Method: http.MethodPost, PathPrefix: "/v1/payment_intents", Count: 1,
+				Status: http.StatusBadRequest, ErrorCode: tc.code})
+			_, err := e.gw.Charge(context.Background(), chargeReq(key, "pm_card_visa"))
+			if r := wantRejected(t, err, tc.code); r.Malformed != tc.malformed {
+				t.Fatalf("Malformed = %v, want %v", r.Malformed, tc.malformed)
+			}
+			if pis := e.intents(key); len(pis) != 0 {
+				t.Fatalf("a refused request created PaymentIntents %+v", pis)
 			}
 		})
 	}
