@@ -37,6 +37,8 @@ const (
 	ErrTypeSubscriptionState = "SubscriptionState"
 	// ErrTypePeriodMoved is a renewal step for a period the subscription has already left.
 	ErrTypePeriodMoved = "PeriodMoved"
+	// ErrTypePaymentRequestInvalid is a payment refused because cartflow built the request wrong: final, and a bug to report.
+	ErrTypePaymentRequestInvalid = "PaymentRequestInvalid"
 )
 
 // Activities holds the dependencies of every activity.

@@ -159,7 +159,7 @@ func (a *Activities) trackPayment(ctx context.Context, orderID, key string, offS
 			return err
 		}
 		switch appErr.Type() {
-		case ErrTypeCardDeclined, ErrTypeCardDeclinedHard, ErrTypePaymentRejected:
+		case ErrTypeCardDeclined, ErrTypeCardDeclinedHard, ErrTypePaymentRejected, ErrTypePaymentRequestInvalid:
 		default:
 			return err
 		}

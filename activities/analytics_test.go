@@ -66,12 +66,16 @@ func (f *fakeIngestion) got() ([]mixpanelEvent, string) {
 	return append([]mixpanelEvent(nil), f.events...), strings.Join(f.bodies, "\n")
 }
 
-// fakeGateway charges every token but "decline", which the bank refuses.
+// fakeGateway charges every token but "decline", which the bank refuses, and "malformed", whose
+// request the provider refuses as cartflow's bug.
 type fakeGateway struct{}
 
 func (fakeGateway) Charge(_ context.Context, req billing.ChargeRequest) (billing.ChargeResult, error) {
-	if req.Token == "decline" {
+	switch req.Token {
+	case "decline":
 		return billing.ChargeResult{}, &billing.DeclineError{Code: "card_declined", DeclineCode: "insufficient_funds", Message: "declined"}
+	case "malformed":
+		return billing.ChargeResult{}, &billing.RejectedError{Code: "parameter_unknown", Message: malformedMessage, Malformed: true}
 	}
 	return billing.ChargeResult{ProviderRef: "pi_" + req.IdempotencyKey}, nil
 }

@@ -183,8 +183,9 @@ func chargeOutcome(res billing.ChargeResult, err error) string {
 
 // recordHealth counts the provider call's technical outcome for the card processors' circuit
 // breaker: only a technical failure (timeout, 5xx, network) counts against the provider; a
-// decline or a refusal says nothing about its health. Counting is best-effort: it never fails
-// the payment.
+// decline or a refusal says nothing about its health. That includes a malformed request: the
+// provider answered correctly, the fault is cartflow's, and opening the breaker would only stop
+// the well-formed payments too. Counting is best-effort: it never fails the payment.
 func (a *Activities) recordHealth(ctx context.Context, provider string, err error) {
 	healthy := err == nil || billing.IsFinal(err)
 	if herr := a.Store.RecordProviderOutcome(context.WithoutCancel(ctx), provider, healthy); herr != nil {
@@ -241,7 +242,12 @@ func (a *Activities) failed(ctx context.Context, log *slog.Logger, key string, e
 	if errType == "" {
 		errType = class
 	}
-	log.InfoContext(ctx, "provider refused", "code", failure.Code, "type", errType)
+	if class == ErrTypePaymentRequestInvalid {
+		// The failure hides the provider's code and message from the customer; the log keeps them.
+		log.ErrorContext(ctx, "provider refused a malformed request", "type", errType, "error", err)
+	} else {
+		log.InfoContext(ctx, "provider refused", "code", failure.Code, "type", errType)
+	}
 	if serr := a.Store.SettlePayment(ctx, key, store.PaymentOutcome{Status: store.PaymentFailed, Failure: &failure, KeepOrderOpen: keepOrderOpen}); serr != nil {
 		return serr
 	}
@@ -260,8 +266,17 @@ func finalPaymentFailure(err error) (Failure, string, bool) {
 		return Failure{Code: d.Code, DeclineCode: d.DeclineCode, Message: d.Message}, errType, true
 	}
 	var r *billing.RejectedError
+	if errors.As(err, &r) && r.Malformed {
+		// The provider's message is written for developers and may name cartflow's parameters:
+		// the customer gets a generic failure, and the team gets the provider's error as the
+		// cause of a reported (not expected) error type.
+		return invalidPaymentRequest, ErrTypePaymentRequestInvalid, true
+	}
 	if errors.As(err, &r) {
 		return Failure{Code: r.Code, Message: r.Message}, ErrTypePaymentRejected, true
 	}
 	return Failure{}, "", false
 }
+
+// invalidPaymentRequest is what the customer is told about a payment request cartflow built wrong.
+var invalidPaymentRequest = Failure{Code: "payment_request_invalid", Message: "the payment could not be completed"}

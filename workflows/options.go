@@ -137,7 +137,7 @@ func sweepOptions(ctx workflow.Context) workflow.Context {
 // paymentRefusals are the final answers about a payment: retrying the same call cannot change them.
 var paymentRefusals = []string{
 	activities.ErrTypeCardDeclined, activities.ErrTypeCardDeclinedHard, activities.ErrTypePaymentRejected,
-	activities.ErrTypeUnknownProvider,
+	activities.ErrTypePaymentRequestInvalid, activities.ErrTypeUnknownProvider,
 }
 
 // authenticationOptions: one look at a payment waiting for authentication. A failure is not

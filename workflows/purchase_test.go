@@ -160,6 +160,26 @@ func TestPurchaseDeclineFailsWithoutRegistering(t *testing.T) {
 	env.AssertNotCalled(t, "Refund", mock.Anything, mock.Anything)
 }
 
+// A payment request the provider refuses as malformed (cartflow's bug) ends the checkout failed
+// with the activity's generic failure, after one charge.
+func TestPurchaseInvalidPaymentRequestFails(t *testing.T) {
+	env := newEnv(t)
+	mockOrder(env)
+	invalid := temporal.NewNonRetryableApplicationError("the payment could not be completed", activities.ErrTypePaymentRequestInvalid, nil,
+		activities.Failure{Code: "payment_request_invalid", Message: "the payment could not be completed"})
+	env.OnActivity(a.Charge, mock.Anything, mock.Anything).Return(activities.ChargeResult{}, invalid).Once()
+
+	env.ExecuteWorkflow(Purchase, testInput)
+
+	st := result(t, env)
+	if st.Status != StatusFailed || st.FailureCode != "payment_request_invalid" || st.FailureMessage != "the payment could not be completed" {
+		t.Fatalf("state = %+v", st)
+	}
+	env.AssertNumberOfCalls(t, "Charge", 1)
+	env.AssertNotCalled(t, "RegisterUser", mock.Anything, mock.Anything)
+	env.AssertNotCalled(t, "Refund", mock.Anything, mock.Anything)
+}
+
 func TestPurchaseRetriesTechnicalChargeFailure(t *testing.T) {
 	env := newEnv(t)
 	mockOrder(env)
