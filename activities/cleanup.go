@@ -55,6 +55,6 @@ func (a *Activities) CleanupBatch(ctx context.Context, in CleanupBatchInput) (in
 	if err != nil {
 		return 0, err
 	}
-	a.logger(ctx).Info("cleanup batch", "task", in.Task, "older_than", in.OlderThan, "limit", in.Limit, "count", n)
+	a.logger(ctx).InfoContext(ctx, "cleanup batch", "task", in.Task, "older_than", in.OlderThan, "limit", in.Limit, "count", n)
 	return n, nil
 }

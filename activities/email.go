@@ -113,7 +113,7 @@ func (a *Activities) SendEmail(ctx context.Context, in EmailInput) (EmailResult,
 		return EmailResult{}, err
 	}
 	if !claimed {
-		log.Info("email already handled for this event")
+		log.InfoContext(ctx, "email already handled for this event")
 		return EmailResult{AlreadyHandled: true}, nil
 	}
 
@@ -129,9 +129,9 @@ func (a *Activities) SendEmail(ctx context.Context, in EmailInput) (EmailResult,
 	case err == nil:
 		if err := retryStore(recordCtx, func(ctx context.Context) error { return a.Store.MarkEmailSent(ctx, in.EventKey) }); err != nil {
 			// The email went out; the row stays "sending", which still keeps it from going out twice.
-			log.Error("email sent but not recorded as sent", "error", redact(err, to.Address))
+			log.ErrorContext(ctx, "email sent but not recorded as sent", "error", redact(err, to.Address))
 		} else {
-			log.Info("email sent")
+			log.InfoContext(ctx, "email sent")
 		}
 		return EmailResult{Sent: true}, nil
 
@@ -139,9 +139,9 @@ func (a *Activities) SendEmail(ctx context.Context, in EmailInput) (EmailResult,
 		logErr := redact(err, to.Address)
 		if rerr := retryStore(recordCtx, func(ctx context.Context) error { return a.Store.ReleaseEmail(ctx, in.EventKey) }); rerr != nil {
 			// Still claimed: no later attempt will send it, which is the safe side.
-			log.Error("email not sent, and its claim could not be released", "error", logErr, "release_error", rerr)
+			log.ErrorContext(ctx, "email not sent, and its claim could not be released", "error", logErr, "release_error", rerr)
 		} else {
-			log.Warn("email not sent; a retry may send it", "error", logErr)
+			log.WarnContext(ctx, "email not sent; a retry may send it", "error", logErr)
 		}
 		if errors.Is(err, mailer.ErrInvalidMessage) {
 			return EmailResult{}, final("the email cannot be sent: "+logErr, ErrTypeInvalidEmail, errors.New(logErr),
@@ -152,9 +152,9 @@ func (a *Activities) SendEmail(ctx context.Context, in EmailInput) (EmailResult,
 
 	default:
 		if merr := retryStore(recordCtx, func(ctx context.Context) error { return a.Store.MarkEmailFailed(ctx, in.EventKey) }); merr != nil {
-			log.Error("email outcome unknown and not recorded", "error", redact(err, to.Address), "mark_error", merr)
+			log.ErrorContext(ctx, "email outcome unknown and not recorded", "error", redact(err, to.Address), "mark_error", merr)
 		} else {
-			log.Error("email outcome unknown; it will not be sent again", "error", redact(err, to.Address))
+			log.ErrorContext(ctx, "email outcome unknown; it will not be sent again", "error", redact(err, to.Address))
 		}
 		return EmailResult{}, nil
 	}

@@ -35,6 +35,6 @@ func (a *Activities) ComputeDailySummary(ctx context.Context, day string) (maile
 	for i, r := range f.Revenue {
 		s.Revenue[i] = mailer.Money{Currency: r.Currency, Amount: r.Amount}
 	}
-	a.logger(ctx).Info("daily summary computed", "day", s.Day, "new_orders", s.NewOrders, "currencies", len(s.Revenue))
+	a.logger(ctx).InfoContext(ctx, "daily summary computed", "day", s.Day, "new_orders", s.NewOrders, "currencies", len(s.Revenue))
 	return s, nil
 }

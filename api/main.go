@@ -79,7 +79,8 @@ func run(ctx context.Context, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	s := &server{cfg: cfg, store: store.New(deps.Pool), temporal: deps.Temporal, log: log, webhooks: webhooks, metrics: deps.Metrics, reporter: reporter}
+	s := &server{cfg: cfg, store: store.New(deps.Pool), temporal: deps.Temporal, log: log, webhooks: webhooks, metrics: deps.Metrics, reporter: reporter,
+		telemetry: deps.Telemetry}
 	srv := &http.Server{
 		Addr:              cfg.HTTPAddr,
 		Handler:           s.routes(),

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/cartflow/cartflow/internal/logging"
 )
 
 const requestIDKey = "request_id"
@@ -17,6 +19,7 @@ const requestIDKey = "request_id"
 var safeRequestID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
 // requestID takes the caller's X-Request-Id when it is safe to log, or makes one, and echoes it.
+// The request's context carries it, so every line logged for the request names it.
 func requestID() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		id := c.GetHeader("X-Request-Id")
@@ -27,6 +30,7 @@ func requestID() gin.HandlerFunc {
 		}
 		c.Set(requestIDKey, id)
 		c.Header("X-Request-Id", id)
+		c.Request = c.Request.WithContext(logging.ContextWith(c.Request.Context(), slog.String(requestIDKey, id)))
 		c.Next()
 	}
 }
@@ -37,7 +41,6 @@ func accessLog(log *slog.Logger) gin.HandlerFunc {
 		start := time.Now()
 		c.Next()
 		log.LogAttrs(c.Request.Context(), slog.LevelInfo, "http request",
-			slog.String("request_id", c.GetString(requestIDKey)),
 			slog.String("method", c.Request.Method),
 			slog.String("route", c.FullPath()),
 			slog.Int("status", c.Writer.Status()),
@@ -53,7 +56,7 @@ func recoverJSON(log *slog.Logger) gin.HandlerFunc {
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
-				log.ErrorContext(c.Request.Context(), "handler panicked", "panic", p, "request_id", c.GetString(requestIDKey))
+				log.ErrorContext(c.Request.Context(), "handler panicked", "panic", p)
 				writeError(c, errInternal)
 			}
 		}()

@@ -10,8 +10,9 @@ func (s *server) routes() *gin.Engine {
 	r.HandleMethodNotAllowed = true
 	// Metrics first, so that they also see 404s and requests the middleware after it aborts.
 	// Sentry sits inside recoverJSON: it sees a panic first, reports it with the request id and
-	// route, and re-panics for recoverJSON to answer 500.
-	r.Use(s.metrics.Gin(), requestID(), accessLog(s.log), recoverJSON(s.log), s.reporter.Gin())
+	// route, and re-panics for recoverJSON to answer 500. The trace starts after the request id
+	// is known, so that the access log line carries both.
+	r.Use(s.metrics.Gin(), requestID(), s.telemetry.Gin("/healthz", "/readyz", "/metrics"), accessLog(s.log), recoverJSON(s.log), s.reporter.Gin())
 	r.NoRoute(func(c *gin.Context) { writeError(c, errNotFound) })
 	r.NoMethod(func(c *gin.Context) { writeError(c, errMethodNotAllowed) })
 

@@ -14,6 +14,7 @@ import (
 	"github.com/cartflow/cartflow/internal/errorreport"
 	"github.com/cartflow/cartflow/internal/metrics"
 	"github.com/cartflow/cartflow/internal/store"
+	"github.com/cartflow/cartflow/internal/telemetry"
 )
 
 // checkoutStore is what the BFF reads from PostgreSQL; the handler tests fake it.
@@ -43,6 +44,8 @@ type server struct {
 	metrics *metrics.Registry
 	// reporter sends panics to Sentry, when configured.
 	reporter *errorreport.Reporter
+	// telemetry traces each request into the workflows it starts, when configured.
+	telemetry *telemetry.Telemetry
 }
 
 func (s *server) healthz(c *gin.Context) {

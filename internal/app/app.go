@@ -1,5 +1,5 @@
-// Package app holds the start-up that the worker and the BFF share: logging, the PostgreSQL
-// pool with migrations, and the Temporal client.
+// Package app holds the start-up that the worker and the BFF share: logging and telemetry, the
+// PostgreSQL pool with migrations, and the Temporal client.
 package app
 
 import (
@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
 
@@ -16,6 +18,7 @@ import (
 	"github.com/cartflow/cartflow/internal/logging"
 	"github.com/cartflow/cartflow/internal/metrics"
 	"github.com/cartflow/cartflow/internal/store"
+	"github.com/cartflow/cartflow/internal/telemetry"
 	"github.com/cartflow/cartflow/migrations"
 )
 
@@ -26,6 +29,8 @@ type Deps struct {
 	Temporal client.Client
 	// Metrics is the process's Prometheus registry; the Temporal client reports into it.
 	Metrics *metrics.Registry
+	// Telemetry traces requests, workflows and activities, and ships logs, as configured.
+	Telemetry *telemetry.Telemetry
 }
 
 // Close releases the clients.
@@ -37,18 +42,40 @@ func (d *Deps) Close() {
 		d.Pool.Close()
 	}
 	_ = d.Metrics.Close()
+	if d.Telemetry != nil {
+		// Last, so that the lines logged while closing are shipped too.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = d.Telemetry.Shutdown(ctx)
+	}
 }
 
-// Start sets up JSON logging for process, opens the database (migrating and seeding it as
-// configured) and connects to Temporal. On error nothing stays open.
+// Start sets up telemetry and JSON logging for process, opens the database (migrating and
+// seeding it as configured) and connects to Temporal. On error nothing stays open.
 func Start(ctx context.Context, cfg config.Common, process string, stdout io.Writer) (_ *Deps, err error) {
-	d := &Deps{Log: logging.New(stdout, cfg.LogLevel, process), Metrics: metrics.New()}
+	tel, err := telemetry.Setup(ctx, telemetry.Config{
+		Process: process, Release: cfg.SentryRelease, Environment: cfg.SentryEnvironment,
+		TracesEndpoint: cfg.OTLPEndpoint, TraceSampleRatio: cfg.TraceSampleRatio,
+		Coralogix: telemetry.Coralogix{Endpoint: cfg.CoralogixEndpoint, PrivateKey: cfg.CoralogixPrivateKey,
+			ApplicationName: cfg.CoralogixApplicationName, SubsystemName: cfg.CoralogixSubsystemName},
+	})
+	if err != nil {
+		return nil, err
+	}
+	d := &Deps{Log: logging.New(stdout, cfg.LogLevel, process, tel.LogHandlers()...), Metrics: metrics.New(), Telemetry: tel}
 	slog.SetDefault(d.Log)
+	// An export failure is written to stdout only: shipping it would queue more of what failed.
+	stdoutOnly := logging.New(stdout, cfg.LogLevel, process).With("component", "opentelemetry")
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { stdoutOnly.Warn("telemetry export failed", "error", err) }))
 	defer func() {
 		if err != nil {
 			d.Close()
 		}
 	}()
+	interceptors, err := tel.TemporalInterceptors()
+	if err != nil {
+		return nil, err
+	}
 
 	if d.Pool, err = store.Open(ctx, cfg.DatabaseURL, cfg.DatabaseMaxConns); err != nil {
 		return nil, err
@@ -67,6 +94,7 @@ func Start(ctx context.Context, cfg config.Common, process string, stdout io.Wri
 		HostPort: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace,
 		Logger:         tlog.NewStructuredLogger(d.Log.With("component", "temporal")),
 		MetricsHandler: d.Metrics.TemporalMetricsHandler(),
+		Interceptors:   interceptors,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("connect to Temporal at %s: %w", cfg.TemporalAddress, err)

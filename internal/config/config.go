@@ -26,8 +26,25 @@ type Common struct {
 	SentryRelease     string `envconfig:"SENTRY_RELEASE" default:""`
 	SentryEnvironment string `envconfig:"SENTRY_ENVIRONMENT" default:"development"`
 
+	// OTLPEndpoint receives traces over OTLP/HTTP (http://collector:4318); empty turns tracing off.
+	OTLPEndpoint string `envconfig:"OTEL_EXPORTER_OTLP_ENDPOINT" default:""`
+	// TraceSampleRatio is the share of new traces recorded; a continued trace follows its caller's choice.
+	TraceSampleRatio float64 `envconfig:"TRACE_SAMPLE_RATIO" default:"1"`
+
+	Coralogix
 	PayPal
 	Braintree
+}
+
+// Coralogix ships a copy of every log line to Coralogix over OTLP/HTTP; without an endpoint it is
+// off. The private key is never logged.
+type Coralogix struct {
+	// CoralogixEndpoint is the OTLP ingress of the account's domain, e.g. https://ingress.eu2.coralogix.com.
+	CoralogixEndpoint        string `envconfig:"CORALOGIX_ENDPOINT" default:""`
+	CoralogixPrivateKey      string `envconfig:"CORALOGIX_PRIVATE_KEY" default:""`
+	CoralogixApplicationName string `envconfig:"CORALOGIX_APPLICATION_NAME" default:"cartflow"`
+	// CoralogixSubsystemName defaults to the process: api or worker.
+	CoralogixSubsystemName string `envconfig:"CORALOGIX_SUBSYSTEM_NAME" default:""`
 }
 
 // PayPal configures the PayPal gateway (worker) and PayPal webhook verification (BFF). Without a

@@ -77,12 +77,16 @@ func (c *collector) sentryEventsMentioning(s string) int {
 // observed is the collector the e2e stack's worker and BFF report to.
 var observed = &collector{}
 
-// observabilityEnv points the stack's Mixpanel and Sentry at the collector.
+// observabilityEnv points the stack's Mixpanel and Sentry at the collector, and its traces and
+// Coralogix log shipping at the OTLP collector, all on one local server.
 func observabilityEnv() (env []string, stop func()) {
-	srv := httptest.NewServer(observed)
+	mux := http.NewServeMux()
+	mux.Handle("/v1/", shipped)
+	mux.Handle("/", observed)
+	srv := httptest.NewServer(mux)
 	dsn := "http://public@" + strings.TrimPrefix(srv.URL, "http://") + "/1"
-	return []string{"MIXPANEL_TOKEN=e2e-project-token", "MIXPANEL_API_URL=" + srv.URL, "MIXPANEL_FLUSH_INTERVAL=200ms",
-		"SENTRY_DSN=" + dsn, "SENTRY_ENVIRONMENT=e2e"}, srv.Close
+	return append([]string{"MIXPANEL_TOKEN=e2e-project-token", "MIXPANEL_API_URL=" + srv.URL, "MIXPANEL_FLUSH_INTERVAL=200ms",
+		"SENTRY_DSN=" + dsn, "SENTRY_ENVIRONMENT=e2e"}, otlpEnv(srv.URL)...), srv.Close
 }
 
 func TestFunnelEventsArriveInOrderOnceEach(t *testing.T) {

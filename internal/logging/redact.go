@@ -38,16 +38,16 @@ func Redact(s string) string {
 	})
 }
 
-// redactAttr is the handler's ReplaceAttr: it redacts string values (and errors and other
-// values that print as text) and drops the values of sensitive keys.
-func redactAttr(_ []string, a slog.Attr) slog.Attr {
+// redactAttr redacts string values (and errors and other values that print as text) and drops
+// the values of sensitive keys.
+func redactAttr(a slog.Attr) slog.Attr {
 	key := strings.ToLower(a.Key)
 	for _, k := range sensitiveKeys {
 		if strings.Contains(key, k) && a.Value.Kind() != slog.KindGroup {
 			return slog.String(a.Key, "[redacted]")
 		}
 	}
-	v := a.Value.Resolve()
+	v := a.Value
 	switch v.Kind() {
 	case slog.KindString:
 		return slog.String(a.Key, Redact(v.String()))
