@@ -85,6 +85,11 @@ func (r *renewal) run(ctx workflow.Context) (RenewalResult, error) {
 		}
 		r.state.LastDecline = reason
 		var appErr *temporal.ApplicationError
+		if errors.As(err, &appErr) && appErr.Type() == activities.ErrTypePaymentRequestInvalid {
+			// cartflow's own request was wrong, not the customer's card: neither dunning emails nor a
+			// cancellation. The run fails, which reports it, and ops reset it once the fix is out.
+			return RenewalResult{}, err
+		}
 		if errors.As(err, &appErr) && appErr.Type() != activities.ErrTypeCardDeclined {
 			// A hard decline, or a payment method the provider refuses outright: no retry can succeed.
 			return r.cancel(ctx, "renewal declined for good: "+reason, true, &failure)

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"sync"
@@ -234,6 +235,22 @@ func TestRenewalHardDeclineIsNotRetried(t *testing.T) {
 	}
 	if !slices.Equal(h.emails, []string{"payment-failed/" + renewalWFID + "/final"}) {
 		t.Fatalf("emails %v", h.emails)
+	}
+}
+
+func TestRenewalMalformedRequestFailsTheRunAndLeavesTheSubscription(t *testing.T) {
+	h := newRenewalHarness(t, SubscriptionActive)
+	h.outcome = func(int) error {
+		return temporal.NewNonRetryableApplicationError("malformed", activities.ErrTypePaymentRequestInvalid, nil,
+			activities.Failure{Code: "payment_request_invalid", Message: "the payment could not be completed"})
+	}
+	h.env.ExecuteWorkflow(Renewal, RenewalInput{SubscriptionID: "sub-1", PeriodEnd: periodEnd, Dunning: testLadder})
+	var appErr *temporal.ApplicationError
+	if err := h.env.GetWorkflowError(); !errors.As(err, &appErr) || appErr.Type() != activities.ErrTypePaymentRequestInvalid {
+		t.Fatalf("renewal error %v, want the PaymentRequestInvalid failure for ops", err)
+	}
+	if len(h.charges) != 1 || h.sub.Status != SubscriptionActive || h.sub.DunningAttempts != 0 || len(h.emails) != 0 {
+		t.Fatalf("after cartflow's own bug: %d charges, subscription %+v, emails %v", len(h.charges), h.sub, h.emails)
 	}
 }
 
