@@ -7,6 +7,7 @@ import (
 	"encoding/base32"
 	"encoding/hex"
 	"errors"
+	"log/slog"
 	"net/http"
 	"regexp"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/cartflow/cartflow/internal/logging"
 	"github.com/cartflow/cartflow/internal/store"
 	"github.com/cartflow/cartflow/workflows"
 )
@@ -122,12 +124,14 @@ var replayed = http.Header{"Idempotent-Replayed": {"true"}}
 // status URL. The workflow ID comes from the Idempotency-Key, so a repeated request joins the
 // checkout it repeats instead of starting another.
 func (s *server) createCheckout(c *gin.Context) {
-	ctx := c.Request.Context()
 	key := c.GetHeader("Idempotency-Key")
 	if err := validIdempotencyKey(key); err != nil {
 		writeError(c, err)
 		return
 	}
+	// From here on, the request's log lines (the access log too) name the checkout's workflow.
+	ctx := logging.ContextWith(c.Request.Context(), slog.String("workflow_id", workflows.CheckoutWorkflowID(key)))
+	c.Request = c.Request.WithContext(ctx)
 	req, err := decodeCheckout(c.Request.Body)
 	if err != nil {
 		writeError(c, err)
@@ -249,7 +253,7 @@ func (s *server) answerPending(c *gin.Context, key string) {
 	if err != nil {
 		var notFound *serviceerror.NotFound
 		if !errors.As(err, &notFound) {
-			s.log.WarnContext(ctx, "describe checkout workflow", "error", err, "request_id", c.GetString(requestIDKey))
+			s.log.WarnContext(ctx, "describe checkout workflow", "error", err)
 		}
 		writeError(c, errUnavailable)
 		return
@@ -279,7 +283,7 @@ func (s *server) answerFromReadModel(c *gin.Context, key, hash string, cause err
 	case err == nil:
 		s.writeOrder(c, http.StatusCreated, o, replayed)
 	default:
-		s.log.ErrorContext(c.Request.Context(), "start checkout", "error", cause, "request_id", c.GetString(requestIDKey))
+		s.log.ErrorContext(c.Request.Context(), "start checkout", "error", cause)
 		writeError(c, errUnavailable)
 	}
 }

@@ -51,7 +51,7 @@ func (s *server) receiveWebhook(c *gin.Context) {
 	}
 	event, err := verifier.Verify(c.Request.Context(), c.Request.Header, body)
 	if errors.Is(err, billing.ErrBadSignature) {
-		s.log.WarnContext(c.Request.Context(), "webhook refused", "provider", provider, "reason", err.Error(), "request_id", c.GetString(requestIDKey))
+		s.log.WarnContext(c.Request.Context(), "webhook refused", "provider", provider, "reason", err.Error())
 		writeError(c, errBadSignature)
 		return
 	}
@@ -113,7 +113,7 @@ func (s *server) completeAuthentication(c *gin.Context) {
 			return
 		}
 		// The checkout may have just finished: the read model has its outcome.
-		s.log.WarnContext(c.Request.Context(), "authentication report", "error", err, "request_id", c.GetString(requestIDKey))
+		s.log.WarnContext(c.Request.Context(), "authentication report", "error", err)
 		if o, rerr := s.store.CheckoutByID(c.Request.Context(), id); rerr == nil && workflows.Status(o.Status).Final() {
 			s.writeOrder(c, http.StatusOK, o, nil)
 			return
@@ -201,7 +201,7 @@ func (s *server) createRefund(c *gin.Context) {
 	case deadlineAware(ctx, err) == context.DeadlineExceeded:
 		c.JSON(http.StatusAccepted, gin.H{"refund": gin.H{"order_id": o.ID, "status": "pending"}})
 	default:
-		s.log.ErrorContext(c.Request.Context(), "refund", "error", err, "request_id", c.GetString(requestIDKey))
+		s.log.ErrorContext(c.Request.Context(), "refund", "error", err)
 		writeError(c, errUnavailable)
 	}
 }

@@ -282,7 +282,7 @@ func (s *server) changeSubscription(c *gin.Context, key string, in workflows.Sub
 		writeError(c, ae)
 		return
 	case err != nil:
-		s.log.ErrorContext(ctx, "subscription change", "error", err, "action", in.Action, "request_id", c.GetString(requestIDKey))
+		s.log.ErrorContext(ctx, "subscription change", "error", err, "action", in.Action)
 		writeError(c, errUnavailable)
 		return
 	case res.FailureCode != "":

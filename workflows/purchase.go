@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -53,6 +54,11 @@ type purchase struct {
 	searchable bool
 }
 
+// logger names the checkout's order on its lines, beside the workflow and run ids the SDK adds.
+func (p *purchase) logger(ctx workflow.Context) log.Logger {
+	return log.With(workflow.GetLogger(ctx), "order_id", p.state.OrderID)
+}
+
 // index updates the run's search attributes, so that ops can find it by order, status and
 // amount. It never fails the checkout: a search attribute is a convenience for ops.
 func (p *purchase) index(ctx workflow.Context, updates ...temporal.SearchAttributeUpdate) {
@@ -60,7 +66,7 @@ func (p *purchase) index(ctx workflow.Context, updates ...temporal.SearchAttribu
 		return
 	}
 	if err := workflow.UpsertTypedSearchAttributes(ctx, updates...); err != nil {
-		workflow.GetLogger(ctx).Warn("search attributes not updated", "error", err)
+		p.logger(ctx).Warn("search attributes not updated", "error", err)
 	}
 }
 
@@ -156,7 +162,7 @@ func (p *purchase) run(ctx workflow.Context) (CheckoutState, error) {
 		return p.state, err
 	}
 	if err := p.registerAndComplete(ctx, customer, order.OrderID, nil); err != nil {
-		workflow.GetLogger(ctx).Error("registration failed after payment; refunding", "error", err)
+		p.logger(ctx).Error("registration failed after payment; refunding", "error", err)
 		return p.compensate(ctx, chargeKey, charge.ProviderRef, registrationFailed)
 	}
 	p.state.Status = StatusCompleted
@@ -241,7 +247,7 @@ func (p *purchase) authenticate(ctx workflow.Context, charge activities.ChargeIn
 				return true, err // the cancel itself kept failing: ops must look
 			}
 			// The provider could not be asked just now; the next prompt or the timer tries again.
-			workflow.GetLogger(ctx).Warn("authentication check failed", "error", err)
+			p.logger(ctx).Warn("authentication check failed", "error", err)
 			continue
 		}
 		switch outcome.Status {
@@ -294,7 +300,7 @@ func (p *purchase) subscribe(ctx workflow.Context, customer directory.Customer, 
 		}
 	}
 	if err := p.registerAndComplete(ctx, customer, order.OrderID, &saved); err != nil {
-		workflow.GetLogger(ctx).Error("registration failed after the payment method was saved", "error", err)
+		p.logger(ctx).Error("registration failed after the payment method was saved", "error", err)
 		if order.Amount > 0 {
 			return p.compensate(ctx, chargeKey, charge.ProviderRef, registrationFailed)
 		}

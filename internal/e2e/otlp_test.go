@@ -228,35 +228,30 @@ func TestCheckoutIsOneTraceAndItsLogsAreShipped(t *testing.T) {
 		}
 	}
 
-	// The logs: the worker's lines name the workflow, the BFF's the request, and both the trace.
+	// The logs: every line about the checkout names its workflow, the BFF's also the request,
+	// and all carry the trace; each process ships under its own subsystem.
 	workflowID := "checkout-" + key
-	var worker, api []shippedLog
+	var lines []shippedLog
 	waitFor(t, "the checkout's log lines at the Coralogix endpoint", 15*time.Second, func() bool {
-		worker, api = shipped.logsWhere("workflow_id", workflowID), shipped.logsWhere("request_id", requestID)
-		return slices.ContainsFunc(worker, func(l shippedLog) bool { return l.Body == "charge succeeded" }) && len(api) > 0
+		lines = shipped.logsWhere("workflow_id", workflowID)
+		return slices.ContainsFunc(lines, func(l shippedLog) bool { return l.Body == "charge succeeded" }) &&
+			slices.ContainsFunc(lines, func(l shippedLog) bool { return l.Body == "http request" })
 	})
-	for _, l := range append(worker, api...) {
-		if l.Authorization != "Bearer "+coralogixKey {
+	for _, l := range lines {
+		process := l.Attrs["process"]
+		switch {
+		case l.Authorization != "Bearer "+coralogixKey:
 			t.Errorf("a log batch came without the Coralogix key: %q", l.Authorization)
-		}
-		if l.Resource["cx.application.name"] != "cartflow-e2e" {
-			t.Errorf("application name %q, want cartflow-e2e", l.Resource["cx.application.name"])
-		}
-		if l.TraceID != traceID {
+		case l.Resource["cx.application.name"] != "cartflow-e2e" || l.Resource["cx.subsystem.name"] != process:
+			t.Errorf("%s line %q filed under %q / %q", process, l.Body, l.Resource["cx.application.name"], l.Resource["cx.subsystem.name"])
+		case l.TraceID != traceID:
 			t.Errorf("log line %q carries trace %q, want %q", l.Body, l.TraceID, traceID)
-		}
-	}
-	for _, l := range worker {
-		if l.Resource["cx.subsystem.name"] != "worker" || l.Attrs["run_id"] == "" {
-			t.Errorf("worker line %q: subsystem %q, run id %q", l.Body, l.Resource["cx.subsystem.name"], l.Attrs["run_id"])
-		}
-		if l.Body == "charge succeeded" && (l.Attrs["activity"] != "Charge" || l.Attrs["order_id"] == "") {
+		case process == "worker" && l.Attrs["run_id"] == "":
+			t.Errorf("worker line %q has no run id: %v", l.Body, l.Attrs)
+		case process == "api" && l.Attrs["request_id"] != requestID:
+			t.Errorf("BFF line %q has request id %q, want %q", l.Body, l.Attrs["request_id"], requestID)
+		case l.Body == "charge succeeded" && (l.Attrs["activity"] != "Charge" || l.Attrs["order_id"] == ""):
 			t.Errorf("the charge's line lacks its activity or order: %v", l.Attrs)
-		}
-	}
-	for _, l := range api {
-		if l.Resource["cx.subsystem.name"] != "api" {
-			t.Errorf("BFF line %q under subsystem %q", l.Body, l.Resource["cx.subsystem.name"])
 		}
 	}
 	// Redaction applies to the shipped copy too.
