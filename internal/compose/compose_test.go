@@ -33,6 +33,7 @@ const root = "../.."
 const (
 	postgresImagePort   = 5432  // the postgres image
 	stripeMockImagePort = 12111 // stripe/stripe-mock's ENTRYPOINT passes -http-port 12111
+	jaegerOTLPHTTPPort  = 4318  // jaegertracing/all-in-one's OTLP/HTTP receiver
 )
 
 // apps are the compose services that run a binary configured by envconfig: the Dockerfile target
@@ -271,6 +272,8 @@ func TestServicesReachEachOther(t *testing.T) {
 		{"temporal healthcheck --address", flagValue(temporalHealth, "address"), "temporal", temporalPort},
 		{"worker STRIPE_API_URL", worker["STRIPE_API_URL"], "stripe", stripePort},
 		{"stripe -upstream", flagValue(stripe.Command, "upstream"), "stripe-mock", stripeMockImagePort},
+		{"worker OTEL_EXPORTER_OTLP_ENDPOINT", worker["OTEL_EXPORTER_OTLP_ENDPOINT"], "jaeger", jaegerOTLPHTTPPort},
+		{"api OTEL_EXPORTER_OTLP_ENDPOINT", api["OTEL_EXPORTER_OTLP_ENDPOINT"], "jaeger", jaegerOTLPHTTPPort},
 	}
 	for _, server := range nginxUpstreamServers(s.nginx) {
 		links = append(links, link{"gateway upstream " + server, server, "api", apiPort})
@@ -301,6 +304,10 @@ func TestPublishedPorts(t *testing.T) {
 		t.Fatalf("stripe: -listen: %v", err)
 	}
 	temporalPort := defaultPort(t, &config.Worker{}, "TEMPORAL_ADDRESS")
+	_, metricsPort, err := hostPort(s.envOf(t, "worker")["METRICS_ADDR"])
+	if err != nil {
+		t.Fatalf("worker: METRICS_ADDR: %v", err)
+	}
 	published := []struct {
 		name, service   string
 		host, container int
@@ -309,6 +316,8 @@ func TestPublishedPorts(t *testing.T) {
 			defaultPort(t, &config.API{}, "HTTP_ADDR"), nginxListenPort(t, s.nginx)},
 		{"Temporal on TEMPORAL_ADDRESS's default port", "temporal", temporalPort, temporalPort},
 		{"the Stripe layer on its -listen port", "stripe", stripePort, stripePort},
+		{"the worker's metrics on METRICS_ADDR's default port", "worker",
+			defaultPort(t, &config.Worker{}, "METRICS_ADDR"), metricsPort},
 	}
 	for _, p := range published {
 		ports := s.service(t, p.service).Ports
@@ -351,6 +360,10 @@ func TestGatewayMatchesTheBFF(t *testing.T) {
 	}
 	if got, err := nginxDuration(nginxDirective(s.nginx, "proxy_read_timeout")); err != nil || got <= wait {
 		t.Errorf("nginx proxy_read_timeout is %v (%v), want more than CHECKOUT_WAIT = %v", got, err, wait)
+	}
+	// The BFF serves /metrics to whoever reaches it; the public gateway must not pass it on.
+	if !regexp.MustCompile(`location = /metrics \{[^}]*return 404`).MatchString(s.nginx) {
+		t.Errorf("nginx passes /metrics through to the BFF; want location = /metrics answering 404")
 	}
 }
 
