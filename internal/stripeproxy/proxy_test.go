@@ -545,6 +545,21 @@ func (e *env) newCustomer(t *testing.T, key string) *stripe.Customer {
 	return c
 }
 
+// paymentMethodFrom returns the PaymentMethod id for a test source: a pm_ id as it is, a tok_
+// token turned into a card PaymentMethod first, as a storefront's older integration would.
+func (e *env) paymentMethodFrom(t *testing.T, source string) string {
+	t.Helper()
+	if !strings.HasPrefix(source, "tok_") {
+		return source
+	}
+	pm, err := e.sc.PaymentMethods.New(&stripe.PaymentMethodParams{Type: stripe.String("card"),
+		Card: &stripe.PaymentMethodCardParams{Token: stripe.String(source)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pm.ID
+}
+
 func (e *env) attach(pm, customer string) (*stripe.PaymentMethod, error) {
 	return e.sc.PaymentMethods.Attach(pm, &stripe.PaymentMethodAttachParams{Customer: stripe.String(customer)})
 }
@@ -631,15 +646,7 @@ func TestAttachAndChargeOffSession(t *testing.T) {
 	c := e.newCustomer(t, "")
 	for _, source := range []string{"pm_card_visa", "tok_visa"} {
 		t.Run(source, func(t *testing.T) {
-			pmID := source
-			if strings.HasPrefix(source, "tok_") {
-				pm, err := e.sc.PaymentMethods.New(&stripe.PaymentMethodParams{Type: stripe.String("card"),
-					Card: &stripe.PaymentMethodCardParams{Token: stripe.String(source)}})
-				if err != nil {
-					t.Fatal(err)
-				}
-				pmID = pm.ID
-			}
+			pmID := e.paymentMethodFrom(t, source)
 			pm, err := e.attach(pmID, c.ID)
 			if err != nil {
 				t.Fatal(err)
@@ -794,16 +801,7 @@ func TestChargeCustomerFail(t *testing.T) {
 	e := newEnv(t)
 	c := e.newCustomer(t, "")
 	for _, source := range []string{"pm_card_chargeCustomerFail", "tok_chargeCustomerFail"} {
-		pmID := source
-		if strings.HasPrefix(source, "tok_") {
-			pm, err := e.sc.PaymentMethods.New(&stripe.PaymentMethodParams{Type: stripe.String("card"),
-				Card: &stripe.PaymentMethodCardParams{Token: stripe.String(source)}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			pmID = pm.ID
-		}
-		pm, err := e.attach(pmID, c.ID)
+		pm, err := e.attach(e.paymentMethodFrom(t, source), c.ID)
 		if err != nil {
 			t.Fatalf("%s must attach: %v", source, err)
 		}
