@@ -3,7 +3,7 @@
 # One build, one small image per binary. Pick the binary with --target (docker-compose.yml does):
 #   docker build --target worker      -t cartflow-worker .
 #   docker build --target api         -t cartflow-api .
-#   docker build --target stripeproxy -t cartflow-stripeproxy .
+#   docker build --target stripefake  -t cartflow-stripefake .
 # Without --target the last stage (api) is built.
 
 # The build runs on the builder's own platform and cross-compiles, so a multi-platform build
@@ -27,18 +27,18 @@ RUN --mount=type=cache,target=/go/pkg/mod \
     --mount=type=cache,target=/root/.cache/go-build \
     CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH \
     go build -trimpath -buildvcs=false -ldflags="-s -w" -o /out/ \
-        ./worker ./api ./internal/cmd/stripeproxy
+        ./worker ./api ./internal/dev/cmd/stripefake
 
 # distroless/static has CA certificates (the worker calls Stripe over TLS) and tzdata, but no
 # shell, so containers built from it cannot run shell health checks. :nonroot runs as uid 65532.
 
 # The Stripe test-mode layer in front of stripe-mock. It listens on loopback by default, which
 # is unreachable from other containers, so the image default binds every interface.
-FROM gcr.io/distroless/static-debian12:nonroot AS stripeproxy
-COPY --from=build /out/stripeproxy /stripeproxy
+FROM gcr.io/distroless/static-debian12:nonroot AS stripefake
+COPY --from=build /out/stripefake /stripefake
 USER nonroot:nonroot
 EXPOSE 12113
-ENTRYPOINT ["/stripeproxy"]
+ENTRYPOINT ["/stripefake"]
 CMD ["-listen", "0.0.0.0:12113", "-upstream", "http://stripe-mock:12111"]
 
 # The Temporal worker. Configured entirely by environment (README, Configuration).

@@ -18,7 +18,7 @@ TOOL_BINS := $(TOOLS)/temporal $(TOOLS)/stripe-mock $(TOOLS)/mailpit $(TOOLS)/st
 
 ## dev: run Postgres, Temporal (+ Web UI), stripe-mock, Mailpit, the worker and the BFF.
 dev: tools
-	go build -o $(TOOLS)/cartflow-dev ./internal/cmd/dev
+	go build -o $(TOOLS)/cartflow-dev ./internal/dev/cmd/dev
 	$(TOOLS)/cartflow-dev
 
 ## test: lint, then unit, integration and end-to-end tests against real components.

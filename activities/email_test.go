@@ -21,9 +21,9 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/cartflow/cartflow/activities"
-	"github.com/cartflow/cartflow/internal/devstack"
+	"github.com/cartflow/cartflow/internal/dev/mailpit"
+	"github.com/cartflow/cartflow/internal/dev/stack"
 	"github.com/cartflow/cartflow/internal/mailer"
-	"github.com/cartflow/cartflow/internal/mailer/mailpittest"
 	"github.com/cartflow/cartflow/internal/store"
 )
 
@@ -76,7 +76,7 @@ func emailStatus(t *testing.T, pool *pgxpool.Pool, key string) string {
 
 func closedSMTPAddr(t *testing.T) string {
 	t.Helper()
-	port, err := devstack.FreePort()
+	port, err := stack.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ var receiptInput = activities.EmailInput{
 func TestSendEmail(t *testing.T) {
 	t.Run("twice with one key delivers one message", func(t *testing.T) {
 		t.Parallel()
-		pool, mp := pg.NewDB(t), mailpittest.Start(t)
+		pool, mp := pg.NewDB(t), mailpit.Start(t)
 		var logs lockedBuffer
 		acts := &activities.Activities{Store: store.New(pool), Mailer: mailer.New(mailer.Config{Addr: mp.SMTPAddr(), From: testFrom}),
 			Logger: slog.New(slog.NewJSONHandler(&logs, nil))}
@@ -141,7 +141,7 @@ func TestSendEmail(t *testing.T) {
 
 	t.Run("racing attempts deliver one message", func(t *testing.T) {
 		t.Parallel()
-		pool, mp := pg.NewDB(t), mailpittest.Start(t)
+		pool, mp := pg.NewDB(t), mailpit.Start(t)
 		acts := &activities.Activities{Store: store.New(pool), Mailer: mailer.New(mailer.Config{Addr: mp.SMTPAddr(), From: testFrom})}
 		const racers = 8
 		var sent, handled atomic.Int32
@@ -176,7 +176,7 @@ func TestSendEmail(t *testing.T) {
 
 	t.Run("not sent is released and retried", func(t *testing.T) {
 		t.Parallel()
-		pool, mp := pg.NewDB(t), mailpittest.Start(t)
+		pool, mp := pg.NewDB(t), mailpit.Start(t)
 		st := store.New(pool)
 		down := &activities.Activities{Store: st, Mailer: mailer.New(mailer.Config{Addr: closedSMTPAddr(t), From: testFrom, Timeout: 5 * time.Second})}
 
@@ -213,7 +213,7 @@ func TestSendEmail(t *testing.T) {
 
 	t.Run("unknown outcome is never sent again", func(t *testing.T) {
 		t.Parallel()
-		pool, mp := pg.NewDB(t), mailpittest.Start(t)
+		pool, mp := pg.NewDB(t), mailpit.Start(t)
 		st := store.New(pool)
 		flaky := startHangUpSMTP(t)
 		acts := &activities.Activities{Store: st, Mailer: mailer.New(mailer.Config{Addr: flaky.addr, From: testFrom, Timeout: 5 * time.Second})}

@@ -4,7 +4,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/cartflow/cartflow/internal/testdb"
+	"github.com/cartflow/cartflow/internal/dev/testdb"
 )
 
 // The package's tests share one PostgreSQL server (see testdb), started once rather than per

@@ -11,8 +11,8 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/cartflow/cartflow/activities"
+	"github.com/cartflow/cartflow/internal/dev/mailpit"
 	"github.com/cartflow/cartflow/internal/mailer"
-	"github.com/cartflow/cartflow/internal/mailer/mailpittest"
 	"github.com/cartflow/cartflow/internal/store"
 )
 
@@ -35,7 +35,7 @@ func runComputeDailySummary(t *testing.T, acts *activities.Activities, day strin
 func TestComputeDailySummaryStoresAndMails(t *testing.T) {
 	t.Parallel()
 	pool := pg.NewDB(t)
-	mp := mailpittest.Start(t)
+	mp := mailpit.Start(t)
 	ctx := context.Background()
 	exec := func(sql string, args ...any) {
 		t.Helper()

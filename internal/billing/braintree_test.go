@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/cartflow/cartflow/internal/billing"
-	"github.com/cartflow/cartflow/internal/braintreemock"
+	braintreefake "github.com/cartflow/cartflow/internal/dev/fake/braintree"
 )
 
 // The Braintree tests run the gateway against braintreemock, the local double of Braintree's
@@ -31,7 +31,7 @@ const (
 
 // btDouble is a Braintree double served for one test.
 type btDouble struct {
-	*braintreemock.Server
+	*braintreefake.Server
 	t   *testing.T
 	url string
 }
@@ -44,7 +44,7 @@ func newBTDouble(t *testing.T) *btDouble {
 // newBTDoubleIn returns a double whose merchant account charges in currency.
 func newBTDoubleIn(t *testing.T, currency string) *btDouble {
 	t.Helper()
-	d := &btDouble{t: t, Server: braintreemock.New(braintreemock.Config{
+	d := &btDouble{t: t, Server: braintreefake.New(braintreefake.Config{
 		PublicKey: btPublicKey, PrivateKey: btPrivateKey, Currency: currency,
 	})}
 	srv := httptest.NewServer(d.Server)
@@ -132,8 +132,8 @@ func (d *btDouble) settle(legacyID string) {
 
 // snapshot returns the transactions and the operations that ran so far (not the requests that
 // were refused or answered by a fault).
-func (d *btDouble) snapshot() ([]braintreemock.Transaction, []braintreemock.Request) {
-	var calls []braintreemock.Request
+func (d *btDouble) snapshot() ([]braintreefake.Transaction, []braintreefake.Request) {
+	var calls []braintreefake.Request
 	for _, r := range d.Requests() {
 		if r.Executed {
 			calls = append(calls, r)
@@ -322,7 +322,7 @@ func TestBraintreeChargeRefusesBadRequestsWithoutCalling(t *testing.T) {
 
 func TestBraintreeChargeTechnicalFailuresAreRetryable(t *testing.T) {
 	t.Parallel()
-	tests := map[string]braintreemock.Fault{
+	tests := map[string]braintreefake.Fault{
 		"http 500": {Count: 1, Status: 500},
 		"http 503": {Count: 1, Status: 503},
 		"http 429": {Count: 1, Status: 429},
@@ -387,7 +387,7 @@ func TestBraintreeChargeWrongKeysAreRetryable(t *testing.T) {
 func TestBraintreeChargeTimeoutThenResumeChargesOnce(t *testing.T) {
 	t.Parallel()
 	d := newBTDouble(t)
-	d.AddFault(braintreemock.Fault{Operation: "chargePaymentMethod", Count: 1, DelayAfterMS: 500})
+	d.AddFault(braintreefake.Fault{Operation: "chargePaymentMethod", Count: 1, DelayAfterMS: 500})
 	gw := d.gateway(100 * time.Millisecond)
 	key := "timeout/charge"
 	_, err := gw.Charge(t.Context(), btCharge(key, "fake-valid-nonce"))
@@ -415,13 +415,13 @@ func TestBraintreeChargeTimeoutThenResumeChargesOnce(t *testing.T) {
 func TestBraintreeChargeResumeWithLaggingSearch(t *testing.T) {
 	t.Parallel()
 	d := newBTDouble(t)
-	d.AddFault(braintreemock.Fault{Operation: "chargePaymentMethod", Count: 1, DelayAfterMS: 500})
+	d.AddFault(braintreefake.Fault{Operation: "chargePaymentMethod", Count: 1, DelayAfterMS: 500})
 	gw := d.gateway(100 * time.Millisecond)
 	key := "lag/charge"
 	if _, err := gw.Charge(t.Context(), btCharge(key, "tokencc_lagging")); err == nil {
 		t.Fatal("the first charge should have timed out")
 	}
-	d.AddFault(braintreemock.Fault{Operation: "transactions", Count: 2, StaleSearch: true})
+	d.AddFault(braintreefake.Fault{Operation: "transactions", Count: 2, StaleSearch: true})
 	req := btCharge(key, "tokencc_lagging")
 	req.Resume = true
 	_, err := gw.Charge(t.Context(), req)
@@ -634,7 +634,7 @@ func TestBraintreeRefundFallsBackToReversal(t *testing.T) {
 	d := newBTDouble(t)
 	gw := d.gateway(5 * time.Second)
 	ref := chargeSettled(t, d, gw, "fallback/charge", true)
-	d.AddFault(braintreemock.Fault{Operation: "refundTransaction", ErrorClass: "VALIDATION", LegacyCode: "91506",
+	d.AddFault(braintreefake.Fault{Operation: "refundTransaction", ErrorClass: "VALIDATION", LegacyCode: "91506",
 		Message: "Cannot refund transaction unless it is settled."})
 	res, err := gw.Refund(t.Context(), billing.RefundRequest{IdempotencyKey: "fallback/refund", PaymentRef: ref, Amount: 2500, Currency: "usd"})
 	if err != nil {

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/cartflow/cartflow/internal/billing"
-	"github.com/cartflow/cartflow/internal/paypalmock"
+	paypalfake "github.com/cartflow/cartflow/internal/dev/fake/paypal"
 )
 
 // The PayPal tests run the gateway against paypalmock, the local double of PayPal's REST API
@@ -37,7 +37,7 @@ var ppDecimals = map[string]int{"USD": 2, "EUR": 2, "JPY": 0, "HUF": 0, "KWD": 3
 
 // ppDouble is a PayPal double served for one test.
 type ppDouble struct {
-	*paypalmock.Server
+	*paypalfake.Server
 	t   *testing.T
 	srv *httptest.Server
 
@@ -47,7 +47,7 @@ type ppDouble struct {
 
 func newPPDouble(t *testing.T) *ppDouble {
 	t.Helper()
-	d := &ppDouble{t: t, Server: paypalmock.New(paypalmock.Config{ClientID: ppClientID, Secret: ppSecret, WebhookSecret: ppWebhookSecret})}
+	d := &ppDouble{t: t, Server: paypalfake.New(paypalfake.Config{ClientID: ppClientID, Secret: ppSecret, WebhookSecret: ppWebhookSecret})}
 	// The listener the deliveries are signed for; the tests post deliveries themselves.
 	d.SetWebhook("", ppWebhookID)
 	d.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -56,7 +56,7 @@ func newPPDouble(t *testing.T) *ppDouble {
 			status := d.verifyStatus
 			d.mu.Unlock()
 			if status != 0 {
-				d.fault(paypalmock.Fault{Operation: paypalmock.OpVerify, Count: 1, Status: status})
+				d.fault(paypalfake.Fault{Operation: paypalfake.OpVerify, Count: 1, Status: status})
 			}
 		}
 		d.ServeHTTP(w, r)
@@ -67,7 +67,7 @@ func newPPDouble(t *testing.T) *ppDouble {
 }
 
 // fault registers a fault, failing the test if the double refuses it.
-func (d *ppDouble) fault(f paypalmock.Fault) {
+func (d *ppDouble) fault(f paypalfake.Fault) {
 	if err := d.AddFault(f); err != nil {
 		d.t.Error(err)
 	}
@@ -90,21 +90,21 @@ func (d *ppDouble) checkRequests() {
 			d.t.Errorf("paypal double: %s %s refused as malformed (%s)", r.Method, r.Path, r.Issue)
 		}
 		switch r.Operation {
-		case paypalmock.OpToken:
+		case paypalfake.OpToken:
 			if r.ContentType != "application/x-www-form-urlencoded" || !slices.Equal(r.Fields, []string{"grant_type"}) {
 				d.t.Errorf("paypal double: token request with Content-Type %q and form fields %q", r.ContentType, r.Fields)
 			}
 			continue
-		case paypalmock.OpGetOrder:
+		case paypalfake.OpGetOrder:
 			continue
-		case paypalmock.OpCapture, paypalmock.OpRefund:
+		case paypalfake.OpCapture, paypalfake.OpRefund:
 			if r.RequestID == "" || len(r.RequestID) > 108 {
 				d.t.Errorf("paypal double: %s without a valid PayPal-Request-Id: %q", r.Path, r.RequestID)
 			}
 			if r.Prefer != "return=representation" {
 				d.t.Errorf("paypal double: %s with Prefer %q, want return=representation", r.Path, r.Prefer)
 			}
-		case paypalmock.OpVerify:
+		case paypalfake.OpVerify:
 			var body struct {
 				AuthAlgo string `json:"auth_algo"`
 			}
@@ -132,9 +132,9 @@ func (d *ppDouble) gateway(t *testing.T, timeout time.Duration) *billing.PayPal 
 
 // order adds an order the buyer approved, for amount in PayPal's unit of currency; edit
 // scripts it first (an issue, a pending or declined capture, not approved).
-func (d *ppDouble) order(id string, amount int64, currency string, edit ...func(o *paypalmock.NewOrder)) {
+func (d *ppDouble) order(id string, amount int64, currency string, edit ...func(o *paypalfake.NewOrder)) {
 	d.t.Helper()
-	o := paypalmock.NewOrder{ID: id, Value: ppValue(amount, currency), Currency: currency, CustomID: "order-" + id}
+	o := paypalfake.NewOrder{ID: id, Value: ppValue(amount, currency), Currency: currency, CustomID: "order-" + id}
 	for _, f := range edit {
 		f(&o)
 	}
@@ -169,7 +169,7 @@ func (d *ppDouble) captured() []string {
 // and the order reads, verification requests and token requests.
 func (d *ppDouble) stats() (captureIDs, refundIDs []string, replays, gets, verifyCalls, tokenCalls int) {
 	for _, r := range d.Requests() {
-		if r.Operation == paypalmock.OpToken {
+		if r.Operation == paypalfake.OpToken {
 			tokenCalls++
 			continue
 		}
@@ -177,13 +177,13 @@ func (d *ppDouble) stats() (captureIDs, refundIDs []string, replays, gets, verif
 			continue
 		}
 		switch r.Operation {
-		case paypalmock.OpCapture:
+		case paypalfake.OpCapture:
 			captureIDs = append(captureIDs, r.RequestID)
-		case paypalmock.OpRefund:
+		case paypalfake.OpRefund:
 			refundIDs = append(refundIDs, r.RequestID)
-		case paypalmock.OpGetOrder:
+		case paypalfake.OpGetOrder:
 			gets++
-		case paypalmock.OpVerify:
+		case paypalfake.OpVerify:
 			verifyCalls++
 		}
 		if r.Replayed {
@@ -195,7 +195,7 @@ func (d *ppDouble) stats() (captureIDs, refundIDs []string, replays, gets, verif
 
 // ppSignature signs a delivery as the double does, so that its verify endpoint accepts it.
 func ppSignature(secret, transmissionID, transmissionTime, webhookID string, event []byte) string {
-	return paypalmock.Sign(secret, transmissionID, transmissionTime, webhookID, event)
+	return paypalfake.Sign(secret, transmissionID, transmissionTime, webhookID, event)
 }
 
 // ppCharge is a charge of an approved order of 62.00 USD.
@@ -245,7 +245,7 @@ func TestPayPalChargeCapturesOnce(t *testing.T) {
 func TestPayPalChargeDeclineIsStable(t *testing.T) {
 	t.Parallel()
 	d := newPPDouble(t)
-	d.order("8AA11111111111111", 6200, "USD", func(o *paypalmock.NewOrder) { o.Issue = "INSTRUMENT_DECLINED" })
+	d.order("8AA11111111111111", 6200, "USD", func(o *paypalfake.NewOrder) { o.Issue = "INSTRUMENT_DECLINED" })
 	p := d.gateway(t, 5*time.Second)
 	req := ppCharge("8AA11111111111111", "checkout-decline/charge")
 
@@ -266,7 +266,7 @@ func TestPayPalChargeDeclineIsStable(t *testing.T) {
 func TestPayPalChargeDeclinedCapture(t *testing.T) {
 	t.Parallel()
 	d := newPPDouble(t)
-	d.order("8AB11111111111111", 6200, "USD", func(o *paypalmock.NewOrder) { o.Declined = true })
+	d.order("8AB11111111111111", 6200, "USD", func(o *paypalfake.NewOrder) { o.Declined = true })
 	p := d.gateway(t, 5*time.Second)
 	req := ppCharge("8AB11111111111111", "checkout-declined-capture/charge")
 
@@ -309,11 +309,11 @@ func TestPayPalChargeTransientFailures(t *testing.T) {
 			d.order(order, 6200, "USD")
 			// PayPal fails before capturing: nothing happens, and a repeat is processed afresh.
 			for _, status := range tc.failBefore {
-				d.fault(paypalmock.Fault{Operation: paypalmock.OpCapture, Resource: order, Count: 1, Status: status})
+				d.fault(paypalfake.Fault{Operation: paypalfake.OpCapture, Resource: order, Count: 1, Status: status})
 			}
 			// PayPal captures, then answers 500: the capture happened, and its answer is kept.
 			if tc.failAfter > 0 {
-				d.fault(paypalmock.Fault{Operation: paypalmock.OpCapture, Resource: order, Count: tc.failAfter, StatusAfter: http.StatusInternalServerError})
+				d.fault(paypalfake.Fault{Operation: paypalfake.OpCapture, Resource: order, Count: tc.failAfter, StatusAfter: http.StatusInternalServerError})
 			}
 			p := d.gateway(t, 5*time.Second)
 			req := ppCharge(order, tc.key)
@@ -354,7 +354,7 @@ func TestPayPalChargeTimeoutThenResume(t *testing.T) {
 	d := newPPDouble(t)
 	d.order("7CC22222222222222", 6200, "USD")
 	// The capture is made, and only its answer is late: lost once the client gives up.
-	d.fault(paypalmock.Fault{Operation: paypalmock.OpCapture, Resource: "7CC22222222222222", Count: 1, DelayAfterMS: 2000})
+	d.fault(paypalfake.Fault{Operation: paypalfake.OpCapture, Resource: "7CC22222222222222", Count: 1, DelayAfterMS: 2000})
 	p := d.gateway(t, 300*time.Millisecond)
 	req := ppCharge("7CC22222222222222", "checkout-timeout/charge")
 
@@ -379,7 +379,7 @@ func TestPayPalChargeTimeoutThenResume(t *testing.T) {
 func TestPayPalChargePendingThenCompleted(t *testing.T) {
 	t.Parallel()
 	d := newPPDouble(t)
-	d.order("6DD33333333333333", 6200, "USD", func(o *paypalmock.NewOrder) { o.Pending = true })
+	d.order("6DD33333333333333", 6200, "USD", func(o *paypalfake.NewOrder) { o.Pending = true })
 	p := d.gateway(t, 5*time.Second)
 	req := ppCharge("6DD33333333333333", "checkout-pending/charge")
 
@@ -408,7 +408,7 @@ func TestPayPalChargeCapturedElsewhere(t *testing.T) {
 	d := newPPDouble(t)
 	// Captured after the gateway read the order and before its capture arrived.
 	d.order("5EE44444444444444", 6200, "USD")
-	d.fault(paypalmock.Fault{Operation: paypalmock.OpCapture, Resource: "5EE44444444444444", Count: 1, CaptureFirst: true})
+	d.fault(paypalfake.Fault{Operation: paypalfake.OpCapture, Resource: "5EE44444444444444", Count: 1, CaptureFirst: true})
 	p := d.gateway(t, 5*time.Second)
 
 	res, err := p.Charge(context.Background(), ppCharge("5EE44444444444444", "checkout-elsewhere/charge"))
@@ -424,7 +424,7 @@ func TestPayPalChargeRefusals(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
 		name     string
-		setup    func(o *paypalmock.NewOrder)
+		setup    func(o *paypalfake.NewOrder)
 		token    string
 		amount   int64
 		currency string
@@ -432,14 +432,14 @@ func TestPayPalChargeRefusals(t *testing.T) {
 		code     string
 		captures int // capture requests the double should see
 	}{
-		{name: "not approved", setup: func(o *paypalmock.NewOrder) { o.Status = "CREATED" }, code: "order_not_approved", captures: 1},
-		{name: "payer action required", setup: func(o *paypalmock.NewOrder) { o.Issue = "PAYER_ACTION_REQUIRED" }, code: "payer_action_required", captures: 1},
-		{name: "duplicate invoice", setup: func(o *paypalmock.NewOrder) { o.Issue = "DUPLICATE_INVOICE_ID" }, code: "duplicate_invoice_id", captures: 1},
+		{name: "not approved", setup: func(o *paypalfake.NewOrder) { o.Status = "CREATED" }, code: "order_not_approved", captures: 1},
+		{name: "payer action required", setup: func(o *paypalfake.NewOrder) { o.Issue = "PAYER_ACTION_REQUIRED" }, code: "payer_action_required", captures: 1},
+		{name: "duplicate invoice", setup: func(o *paypalfake.NewOrder) { o.Issue = "DUPLICATE_INVOICE_ID" }, code: "duplicate_invoice_id", captures: 1},
 		{name: "unknown order", token: "0ZZ99999999999999", code: "order_not_found"},
 		{name: "not a PayPal id", token: "../../v1/oauth2", code: "invalid_token"},
 		{name: "amount mismatch", amount: 5000, code: "amount_mismatch"},
 		{name: "currency mismatch", currency: "eur", code: "amount_mismatch"},
-		{name: "expired card", setup: func(o *paypalmock.NewOrder) { o.Issue = "CARD_EXPIRED" }, decline: true, code: "card_expired", captures: 1},
+		{name: "expired card", setup: func(o *paypalfake.NewOrder) { o.Issue = "CARD_EXPIRED" }, decline: true, code: "card_expired", captures: 1},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -487,7 +487,7 @@ func TestPayPalChargeRefusals(t *testing.T) {
 func TestPayPalExpiredCardIsAHardDecline(t *testing.T) {
 	t.Parallel()
 	d := newPPDouble(t)
-	d.order("3GG55555555555555", 6200, "USD", func(o *paypalmock.NewOrder) { o.Issue = "CARD_EXPIRED" })
+	d.order("3GG55555555555555", 6200, "USD", func(o *paypalfake.NewOrder) { o.Issue = "CARD_EXPIRED" })
 	_, err := d.gateway(t, 5*time.Second).Charge(context.Background(), ppCharge("3GG55555555555555", "k"))
 	var decline *billing.DeclineError
 	if !errors.As(err, &decline) || !decline.Hard() || decline.Reason() != "expired_card" {

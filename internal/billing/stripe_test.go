@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/cartflow/cartflow/internal/billing"
-	"github.com/cartflow/cartflow/internal/devstack"
-	"github.com/cartflow/cartflow/internal/stripeproxy"
+	stripefake "github.com/cartflow/cartflow/internal/dev/fake/stripe"
+	"github.com/cartflow/cartflow/internal/dev/stack"
 )
 
 // The package's tests share one stripe-mock and one Stripe test-mode layer (stripeproxy) in
@@ -24,7 +24,7 @@ import (
 var (
 	mockURL  string
 	proxyURL string
-	proxy    *stripeproxy.Proxy
+	proxy    *stripefake.Proxy
 )
 
 // secretKey is a test-mode key in the only form stripe-mock accepts (no underscores after sk_test_).
@@ -35,7 +35,7 @@ func TestMain(m *testing.M) { os.Exit(runMain(m)) }
 func runMain(m *testing.M) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	mock, err := devstack.StartStripeMock(ctx, 0, nil)
+	mock, err := stack.StartStripeMock(ctx, 0, nil)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "billing tests: start stripe-mock:", err)
 		return 1
@@ -47,7 +47,7 @@ func runMain(m *testing.M) int {
 	}()
 	mockURL = mock.URL()
 	var stop func()
-	proxyURL, proxy, stop, err = stripeproxy.Start(context.Background(), mockURL)
+	proxyURL, proxy, stop, err = stripefake.Start(context.Background(), mockURL)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "billing tests: start stripeproxy:", err)
 		return 1
@@ -59,7 +59,7 @@ func runMain(m *testing.M) int {
 // env is what a test talks to: a gateway of its own over the shared proxy or a private one.
 type env struct {
 	gw    *billing.Stripe
-	proxy *stripeproxy.Proxy
+	proxy *stripefake.Proxy
 }
 
 // sharedEnv returns a fresh gateway over the shared proxy.
@@ -74,7 +74,7 @@ func sharedEnv(t *testing.T) *env {
 // a DropAfter fault, and the gateway's http.Client shares http.DefaultTransport's pool.
 func privateEnv(t *testing.T) *env {
 	t.Helper()
-	url, p, stop, err := stripeproxy.Start(t.Context(), mockURL)
+	url, p, stop, err := stripefake.Start(t.Context(), mockURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,8 +99,8 @@ func chargeReq(key, token string) billing.ChargeRequest {
 
 // requests returns the recorded requests matching method and path with the given
 // Idempotency-Key (any key when key is "*").
-func (e *env) requests(method, path, key string) []stripeproxy.Request {
-	var out []stripeproxy.Request
+func (e *env) requests(method, path, key string) []stripefake.Request {
+	var out []stripefake.Request
 	for _, r := range e.proxy.Requests() {
 		if r.Method == method && r.Path == path && (key == "*" || r.IdempotencyKey == key) {
 			out = append(out, r)
@@ -110,8 +110,8 @@ func (e *env) requests(method, path, key string) []stripeproxy.Request {
 }
 
 // executed returns the requests that ran (neither replays nor answered by a fault status).
-func executed(reqs []stripeproxy.Request) []stripeproxy.Request {
-	var out []stripeproxy.Request
+func executed(reqs []stripefake.Request) []stripefake.Request {
+	var out []stripefake.Request
 	for _, r := range reqs {
 		if !r.Replayed && r.ObjectID != "" {
 			out = append(out, r)
@@ -121,8 +121,8 @@ func executed(reqs []stripeproxy.Request) []stripeproxy.Request {
 }
 
 // searches returns the recorded PaymentIntent searches for the charge key.
-func (e *env) searches(chargeKey string) []stripeproxy.Request {
-	var out []stripeproxy.Request
+func (e *env) searches(chargeKey string) []stripefake.Request {
+	var out []stripefake.Request
 	for _, r := range e.requests(http.MethodGet, "/v1/payment_intents/search", "*") {
 		if slices.ContainsFunc(r.Params["query"], func(q string) bool { return strings.Contains(q, chargeKey) }) {
 			out = append(out, r)
@@ -132,8 +132,8 @@ func (e *env) searches(chargeKey string) []stripeproxy.Request {
 }
 
 // intents returns the stored PaymentIntents created for the charge key.
-func (e *env) intents(chargeKey string) []stripeproxy.PaymentIntent {
-	var out []stripeproxy.PaymentIntent
+func (e *env) intents(chargeKey string) []stripefake.PaymentIntent {
+	var out []stripefake.PaymentIntent
 	for _, pi := range e.proxy.PaymentIntents() {
 		if pi.Metadata["cartflow_idempotency_key"] == chargeKey {
 			out = append(out, pi)
@@ -142,7 +142,7 @@ func (e *env) intents(chargeKey string) []stripeproxy.PaymentIntent {
 	return out
 }
 
-func param(r stripeproxy.Request, name string) string {
+func param(r stripefake.Request, name string) string {
 	if v := r.Params[name]; len(v) == 1 {
 		return v[0]
 	}
@@ -420,7 +420,7 @@ func TestStripeChargeMalformedRequest(t *testing.T) {
 			t.Parallel()
 			e := privateEnv(t)
 			key := newKey(t, "charge")
-			e.proxy.AddFault(stripeproxy.Fault{Method: http.MethodPost, PathPrefix: "/v1/payment_intents", Count: 1,
+			e.proxy.AddFault(stripefake.Fault{Method: http.MethodPost, PathPrefix: "/v1/payment_intents", Count: 1,
 				Status: http.StatusBadRequest, ErrorCode: tc.code})
 			_, err := e.gw.Charge(context.Background(), chargeReq(key, "pm_card_visa"))
 			if r := wantRejected(t, err, tc.code); r.Malformed != tc.malformed {
@@ -440,7 +440,7 @@ func TestStripeChargeTemporaryFailures(t *testing.T) {
 			t.Parallel()
 			e := privateEnv(t)
 			key := newKey(t, "charge")
-			e.proxy.AddFault(stripeproxy.Fault{Method: http.MethodPost, PathPrefix: "/v1/payment_intents", Count: 1, Status: status})
+			e.proxy.AddFault(stripefake.Fault{Method: http.MethodPost, PathPrefix: "/v1/payment_intents", Count: 1, Status: status})
 			_, err := e.gw.Charge(context.Background(), chargeReq(key, "pm_card_visa"))
 			wantNonFinal(t, err)
 			if pis := e.intents(key); len(pis) != 0 {
@@ -465,7 +465,7 @@ func TestStripeChargeDroppedConnectionResumes(t *testing.T) {
 	t.Parallel()
 	e := privateEnv(t)
 	key := newKey(t, "charge")
-	e.proxy.AddFault(stripeproxy.Fault{Method: http.MethodPost, PathPrefix: "/v1/payment_intents", Count: 1, DropAfter: true})
+	e.proxy.AddFault(stripefake.Fault{Method: http.MethodPost, PathPrefix: "/v1/payment_intents", Count: 1, DropAfter: true})
 
 	_, err := e.gw.Charge(context.Background(), chargeReq(key, "pm_card_visa"))
 	wantNonFinal(t, err)
@@ -517,10 +517,10 @@ func TestStripeChargeResumeWithoutEarlierAttempt(t *testing.T) {
 	}
 	// The lookup came first.
 	reqs := e.proxy.Requests()
-	search := slices.IndexFunc(reqs, func(r stripeproxy.Request) bool {
+	search := slices.IndexFunc(reqs, func(r stripefake.Request) bool {
 		return r.Path == "/v1/payment_intents/search" && strings.Contains(param(r, "query"), key)
 	})
-	create := slices.IndexFunc(reqs, func(r stripeproxy.Request) bool { return r.IdempotencyKey == key })
+	create := slices.IndexFunc(reqs, func(r stripefake.Request) bool { return r.IdempotencyKey == key })
 	if search < 0 || create < 0 || search > create {
 		t.Fatalf("lookup at %d, charge at %d; want the lookup first", search, create)
 	}
@@ -656,8 +656,8 @@ func (e *env) save(t *testing.T, req billing.SavePaymentMethodRequest) billing.S
 }
 
 // customers returns the stored customers created for the reference.
-func (e *env) customers(reference string) []stripeproxy.Customer {
-	var out []stripeproxy.Customer
+func (e *env) customers(reference string) []stripefake.Customer {
+	var out []stripefake.Customer
 	for _, c := range e.proxy.Customers() {
 		if c.Metadata["cartflow_reference"] == reference {
 			out = append(out, c)
@@ -667,8 +667,8 @@ func (e *env) customers(reference string) []stripeproxy.Customer {
 }
 
 // paymentMethodsOf returns the stored PaymentMethods attached to the customer.
-func (e *env) paymentMethodsOf(customer string) []stripeproxy.PaymentMethod {
-	var out []stripeproxy.PaymentMethod
+func (e *env) paymentMethodsOf(customer string) []stripefake.PaymentMethod {
+	var out []stripefake.PaymentMethod
 	for _, pm := range e.proxy.PaymentMethods() {
 		if pm.Customer == customer {
 			out = append(out, pm)
@@ -762,7 +762,7 @@ func TestStripeSavePaymentMethodRetryAfterFailure(t *testing.T) {
 	key := newKey(t, "save")
 	req := saveReq(key, "pm_card_visa")
 	// Setting the default fails once, after the customer exists and the card is attached.
-	e.proxy.AddFault(stripeproxy.Fault{Method: http.MethodPost, PathPrefix: "/v1/customers/", Count: 1, Status: http.StatusServiceUnavailable})
+	e.proxy.AddFault(stripefake.Fault{Method: http.MethodPost, PathPrefix: "/v1/customers/", Count: 1, Status: http.StatusServiceUnavailable})
 	_, err := e.gw.SavePaymentMethod(context.Background(), req)
 	wantNonFinal(t, err)
 
@@ -832,7 +832,7 @@ func TestStripeSaveDecliningCardFailsAtAttach(t *testing.T) {
 			if pms := e.paymentMethodsOf(cs[0].ID); len(pms) != 0 {
 				t.Fatalf("a declined card was attached: %+v", pms)
 			}
-			var attach []stripeproxy.Request
+			var attach []stripefake.Request
 			for _, r := range e.proxy.Requests() {
 				if r.IdempotencyKey == key+"/attach" {
 					attach = append(attach, r)
@@ -1026,7 +1026,7 @@ func TestStripeChargeSavedDroppedConnectionResumes(t *testing.T) {
 	// lose the reuse of their idle connections, which none relies on.
 	http.DefaultTransport.(*http.Transport).CloseIdleConnections()
 	key := newKey(t, "renewal")
-	e.proxy.AddFault(stripeproxy.Fault{Method: http.MethodPost, PathPrefix: "/v1/payment_intents", Count: 1, DropAfter: true})
+	e.proxy.AddFault(stripefake.Fault{Method: http.MethodPost, PathPrefix: "/v1/payment_intents", Count: 1, DropAfter: true})
 
 	_, err := e.gw.Charge(context.Background(), renewalReq(key, saved))
 	wantNonFinal(t, err)
@@ -1110,7 +1110,7 @@ func TestStripeContextEndIsRetryable(t *testing.T) {
 	t.Run("deadline while Stripe works", func(t *testing.T) {
 		t.Parallel()
 		e := privateEnv(t)
-		e.proxy.AddFault(stripeproxy.Fault{Method: http.MethodPost, PathPrefix: "/v1/payment_intents", Count: 1, DelayAfterMS: 5000})
+		e.proxy.AddFault(stripefake.Fault{Method: http.MethodPost, PathPrefix: "/v1/payment_intents", Count: 1, DelayAfterMS: 5000})
 		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 		defer cancel()
 		key := newKey(t, "charge")
@@ -1129,7 +1129,7 @@ func TestStripeContextEndIsRetryable(t *testing.T) {
 
 // wantAction fails unless res is a payment waiting for 3-D Secure, whose client secret is the
 // stored PaymentIntent's, and returns that PaymentIntent.
-func (e *env) wantAction(t *testing.T, key string, res billing.ChargeResult) stripeproxy.PaymentIntent {
+func (e *env) wantAction(t *testing.T, key string, res billing.ChargeResult) stripefake.PaymentIntent {
 	t.Helper()
 	pis := e.intents(key)
 	if len(pis) != 1 || pis[0].ID != res.ProviderRef || pis[0].Status != "requires_action" || pis[0].AmountReceived != 0 {
@@ -1246,7 +1246,7 @@ func TestStripePaymentOutcome(t *testing.T) {
 }
 
 // cancels returns the recorded cancel requests for the PaymentIntent.
-func (e *env) cancels(ref string) []stripeproxy.Request {
+func (e *env) cancels(ref string) []stripefake.Request {
 	return e.requests(http.MethodPost, "/v1/payment_intents/"+ref+"/cancel", "*")
 }
 
@@ -1282,7 +1282,7 @@ func TestStripeCancelPayment(t *testing.T) {
 	}
 
 	// The customer can no longer complete it, and the checkout sees it canceled.
-	if err := e.proxy.Authenticate(res.ProviderRef, true); !errors.Is(err, stripeproxy.ErrNotAwaitingAuthentication) {
+	if err := e.proxy.Authenticate(res.ProviderRef, true); !errors.Is(err, stripefake.ErrNotAwaitingAuthentication) {
 		t.Fatalf("authentication after the cancel: %v", err)
 	}
 	_, err := e.gw.PaymentOutcome(ctx, res.ProviderRef)
@@ -1321,7 +1321,7 @@ func TestStripeCancelPaymentFailures(t *testing.T) {
 	key := newKey(t, "charge")
 	res := e.waiting(t, key, "pm_card_authenticationRequired")
 	cancelKey := newKey(t, "cancel")
-	e.proxy.AddFault(stripeproxy.Fault{Method: http.MethodPost, PathPrefix: "/v1/payment_intents/" + res.ProviderRef + "/cancel",
+	e.proxy.AddFault(stripefake.Fault{Method: http.MethodPost, PathPrefix: "/v1/payment_intents/" + res.ProviderRef + "/cancel",
 		Count: 1, Status: http.StatusServiceUnavailable})
 	wantNonFinal(t, e.gw.CancelPayment(ctx, res.ProviderRef, cancelKey))
 	if pis := e.intents(key); pis[0].Status != "requires_action" {

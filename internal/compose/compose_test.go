@@ -50,7 +50,7 @@ var apps = []struct {
 var binaries = []struct{ target, pkg string }{
 	{"worker", "./worker"},
 	{"api", "./api"},
-	{"stripeproxy", "./internal/cmd/stripeproxy"},
+	{"stripefake", "./internal/dev/cmd/stripefake"},
 }
 
 // TestBuildTargetsExist: `docker compose build` fails late and far from the cause when a

@@ -6,13 +6,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cartflow/cartflow/internal/stripeproxy"
+	stripefake "github.com/cartflow/cartflow/internal/dev/fake/stripe"
 	"github.com/cartflow/cartflow/workflows"
 )
 
 // authCheckout starts a checkout with Stripe's card that always asks for 3-D Secure and returns
 // the key, the answer and the PaymentIntent waiting for authentication.
-func authCheckout(t *testing.T) (string, checkoutResp, stripeproxy.PaymentIntent) {
+func authCheckout(t *testing.T) (string, checkoutResp, stripefake.PaymentIntent) {
 	t.Helper()
 	key := newKey(t)
 	code, res := postJSON(t, key, validBody(strings.ToLower(key)+"@example.com", "pm_card_authenticationRequired"))
@@ -33,7 +33,7 @@ func authCheckout(t *testing.T) (string, checkoutResp, stripeproxy.PaymentIntent
 
 func TestAuthenticationCompletedByTheProvidersWebhook(t *testing.T) {
 	key, res, pi := authCheckout(t)
-	if err := stack.StripeProxy.Authenticate(pi.ID, true); err != nil {
+	if err := dev.StripeProxy.Authenticate(pi.ID, true); err != nil {
 		t.Fatal(err)
 	}
 	// The layer sends payment_intent.succeeded to /webhooks/stripe; nothing else prompts the checkout.
@@ -58,7 +58,7 @@ func TestAuthenticationReportedByTheStorefront(t *testing.T) {
 	if code != http.StatusOK || !strings.Contains(raw, `"status":"requires_action"`) {
 		t.Fatalf("early report: %d %s", code, raw)
 	}
-	if err := stack.StripeProxy.Authenticate(pi.ID, true); err != nil {
+	if err := dev.StripeProxy.Authenticate(pi.ID, true); err != nil {
 		t.Fatal(err)
 	}
 	code, raw = doJSON(t, http.MethodPost, "/api/v1/checkouts/"+res.CheckoutID+"/authentication", "", "")
@@ -70,7 +70,7 @@ func TestAuthenticationReportedByTheStorefront(t *testing.T) {
 
 func TestAuthenticationFailedFailsTheCheckout(t *testing.T) {
 	_, res, pi := authCheckout(t)
-	if err := stack.StripeProxy.Authenticate(pi.ID, false); err != nil {
+	if err := dev.StripeProxy.Authenticate(pi.ID, false); err != nil {
 		t.Fatal(err)
 	}
 	got := waitStatus(t, res.CheckoutID, "failed", 20*time.Second)
@@ -94,7 +94,7 @@ func TestAuthenticationTimeoutCancelsThePayment(t *testing.T) {
 	}
 	recordHistory(t, "checkout-"+key, "purchase_3ds_expired")
 	// Authenticating now, too late, charges nothing.
-	if err := stack.StripeProxy.Authenticate(chargesFor(key)[0].ID, true); err == nil {
+	if err := dev.StripeProxy.Authenticate(chargesFor(key)[0].ID, true); err == nil {
 		t.Fatal("a canceled PaymentIntent could still be authenticated")
 	}
 }
@@ -102,7 +102,7 @@ func TestAuthenticationTimeoutCancelsThePayment(t *testing.T) {
 func TestStripeWebhookWithABadSignatureIsRefused(t *testing.T) {
 	before := queryInt(t, `SELECT count(*) FROM provider_events`)
 	for _, sig := range []string{"", "t=1,v1=deadbeef"} {
-		req, _ := http.NewRequest(http.MethodPost, stack.APIURL+"/webhooks/stripe", strings.NewReader(`{"id":"evt_forged","type":"payment_intent.succeeded"}`))
+		req, _ := http.NewRequest(http.MethodPost, dev.APIURL+"/webhooks/stripe", strings.NewReader(`{"id":"evt_forged","type":"payment_intent.succeeded"}`))
 		if sig != "" {
 			req.Header.Set("Stripe-Signature", sig)
 		}

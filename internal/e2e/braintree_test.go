@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cartflow/cartflow/internal/braintreemock"
-	"github.com/cartflow/cartflow/internal/stripeproxy"
+	braintreefake "github.com/cartflow/cartflow/internal/dev/fake/braintree"
+	stripefake "github.com/cartflow/cartflow/internal/dev/fake/stripe"
 )
 
 // Braintree end to end: the stack serves the Braintree double (internal/braintreemock) and hands
@@ -26,9 +26,9 @@ func braintreeBody(email, nonce, provider string) checkoutBody {
 
 // braintreeCharges returns the double's transactions for an order. The gateway sends the order
 // id, a slash and a digest of the idempotency key as the transaction's orderId.
-func braintreeCharges(orderID string) []braintreemock.Transaction {
-	var out []braintreemock.Transaction
-	for _, tx := range stack.Braintree.Transactions() {
+func braintreeCharges(orderID string) []braintreefake.Transaction {
+	var out []braintreefake.Transaction
+	for _, tx := range dev.Braintree.Transactions() {
 		if strings.HasPrefix(tx.OrderID, orderID+"/") {
 			out = append(out, tx)
 		}
@@ -37,9 +37,9 @@ func braintreeCharges(orderID string) []braintreemock.Transaction {
 }
 
 // braintreeTransaction returns the double's transaction by legacy id, failing the test without it.
-func braintreeTransaction(t *testing.T, legacyID string) braintreemock.Transaction {
+func braintreeTransaction(t *testing.T, legacyID string) braintreefake.Transaction {
 	t.Helper()
-	tx, ok := stack.Braintree.Transaction(legacyID)
+	tx, ok := dev.Braintree.Transaction(legacyID)
 	if !ok {
 		t.Fatalf("the Braintree double has no transaction %s", legacyID)
 	}
@@ -175,7 +175,7 @@ func TestBraintreeRefundsThroughTheBFFShowInPostgresAndAtTheDouble(t *testing.T)
 		t.Parallel()
 		orderID, ref := braintreePurchase(t)
 		// Braintree settles once a day; only a settled payment can be refunded in part.
-		if err := stack.Braintree.Settle(ref); err != nil {
+		if err := dev.Braintree.Settle(ref); err != nil {
 			t.Fatal(err)
 		}
 		if code, body := refundVia(t, orderID, newKey(t), staffKey, `{"amount":2000}`); code != http.StatusCreated || !strings.Contains(body, `"partially_refunded"`) {
@@ -221,7 +221,7 @@ func TestBraintreeRefundsThroughTheBFFShowInPostgresAndAtTheDouble(t *testing.T)
 
 // deliveryAnswer is the BFF's answer to the notification's last delivery, failing the test
 // unless the BFF accepted it. Braintree's notifications carry no id: the BFF makes one.
-func deliveryAnswer(t *testing.T, n braintreemock.Notification) webhookAnswer {
+func deliveryAnswer(t *testing.T, n braintreefake.Notification) webhookAnswer {
 	t.Helper()
 	d := n.Deliveries[len(n.Deliveries)-1]
 	return webhookAccepted(t, d.Status, d.Response, d.Error, "")
@@ -233,7 +233,7 @@ func TestBraintreeDisputeWebhookIsRecordedOnce(t *testing.T) {
 	orderID, ref := braintreePurchase(t)
 
 	// The double signs a dispute_opened notification for the payment and posts it to the BFF.
-	n, err := stack.Braintree.SendWebhook(ctx, "dispute_opened", ref)
+	n, err := dev.Braintree.SendWebhook(ctx, "dispute_opened", ref)
 	if err != nil {
 		t.Fatalf("SendWebhook: %v (deliveries %+v)", err, n.Deliveries)
 	}
@@ -246,7 +246,7 @@ func TestBraintreeDisputeWebhookIsRecordedOnce(t *testing.T) {
 	})
 
 	// Braintree resends a notification, byte for byte, until it is acknowledged: the same event.
-	again, err := stack.Braintree.ResendWebhook(ctx, n.ID)
+	again, err := dev.Braintree.ResendWebhook(ctx, n.ID)
 	if err != nil {
 		t.Fatalf("ResendWebhook: %v", err)
 	}
@@ -313,10 +313,10 @@ func TestBraintreeTakesOverWhenStripeFails(t *testing.T) {
 	// The Stripe layer answers the next two charges with 503: the charge activity retries, and
 	// each failed attempt counts against Stripe's health.
 	before := stripeFailures(t)
-	stack.StripeProxy.AddFault(stripeproxy.Fault{Method: http.MethodPost, PathPrefix: "/v1/payment_intents", Count: 2, Status: http.StatusServiceUnavailable})
+	dev.StripeProxy.AddFault(stripefake.Fault{Method: http.MethodPost, PathPrefix: "/v1/payment_intents", Count: 2, Status: http.StatusServiceUnavailable})
 	t.Cleanup(func() {
 		// Whatever happened, no fault may outlive the test.
-		req, _ := http.NewRequest(http.MethodDelete, stack.StripeURL+"/__cartflow/faults", nil)
+		req, _ := http.NewRequest(http.MethodDelete, dev.StripeURL+"/__cartflow/faults", nil)
 		if resp, err := http.DefaultClient.Do(req); err == nil {
 			resp.Body.Close()
 		}

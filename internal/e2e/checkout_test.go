@@ -17,7 +17,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 
-	"github.com/cartflow/cartflow/internal/stripeproxy"
+	stripefake "github.com/cartflow/cartflow/internal/dev/fake/stripe"
 )
 
 // history returns a workflow's events.
@@ -214,7 +214,7 @@ func TestWorkerKilledAfterChargeRequest(t *testing.T) {
 	key := newKey(t)
 	body := validBody(strings.ToLower(key)+"@example.com", "pm_card_visa")
 	// The provider takes the money at once but holds its answer back for a long time.
-	stack.StripeProxy.AddFault(stripeproxy.Fault{Method: http.MethodPost, PathPrefix: "/v1/payment_intents", Count: 1, DelayAfterMS: 60_000})
+	dev.StripeProxy.AddFault(stripefake.Fault{Method: http.MethodPost, PathPrefix: "/v1/payment_intents", Count: 1, DelayAfterMS: 60_000})
 
 	type outcome struct {
 		code int
@@ -233,7 +233,7 @@ func TestWorkerKilledAfterChargeRequest(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if err := stack.KillWorker(); err != nil {
+	if err := dev.KillWorker(); err != nil {
 		t.Fatal(err)
 	}
 	// The BFF's bounded wait runs out while no worker is running: 202 and a status URL.
@@ -241,7 +241,7 @@ func TestWorkerKilledAfterChargeRequest(t *testing.T) {
 	if o.code != http.StatusAccepted || o.res.Status != "pending" || !checkoutIDShape.MatchString(o.res.CheckoutID) {
 		t.Fatalf("POST while the worker is down = %d %+v, want 202 pending", o.code, o.res)
 	}
-	if err := stack.StartWorker(context.Background()); err != nil {
+	if err := dev.StartWorker(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 
@@ -427,7 +427,7 @@ func TestRegistrationFailureRefunds(t *testing.T) {
 		t.Fatalf("provider holds %+v, want one PaymentIntent refunded in full", pis)
 	}
 	refunds := 0
-	for _, r := range stack.StripeProxy.Requests() {
+	for _, r := range dev.StripeProxy.Requests() {
 		if r.Path == "/v1/refunds" && r.IdempotencyKey == "checkout-"+key+"/refund" && !r.Replayed {
 			refunds++
 		}

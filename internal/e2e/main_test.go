@@ -21,12 +21,12 @@ import (
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
 
-	"github.com/cartflow/cartflow/internal/devstack"
-	"github.com/cartflow/cartflow/internal/stripeproxy"
+	stripefake "github.com/cartflow/cartflow/internal/dev/fake/stripe"
+	"github.com/cartflow/cartflow/internal/dev/stack"
 )
 
 var (
-	stack    *devstack.Stack
+	dev      *stack.Stack
 	db       *pgxpool.Pool
 	temporal client.Client
 )
@@ -46,7 +46,7 @@ func runMain(m *testing.M) int {
 	defer cancel()
 	obsEnv, stopCollector := observabilityEnv()
 	defer stopCollector()
-	stack, err = devstack.StartStack(ctx, devstack.StackOptions{
+	dev, err = stack.Start(ctx, stack.Options{
 		Dir: dir, DatabaseURL: os.Getenv("DATABASE_URL"), Mailpit: true,
 		// A short wait makes the 202 path cheap to reach in the crash test. The schedules stay
 		// paused so that only the tests trigger them.
@@ -57,14 +57,14 @@ func runMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "e2e: start stack:", err)
 		return 1
 	}
-	defer stack.Stop()
-	if db, err = pgxpool.New(ctx, stack.DatabaseURL); err != nil {
+	defer dev.Stop()
+	if db, err = pgxpool.New(ctx, dev.DatabaseURL); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	defer db.Close()
 	quiet := tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
-	if temporal, err = client.Dial(client.Options{HostPort: stack.Temporal.HostPort(), Logger: quiet}); err != nil {
+	if temporal, err = client.Dial(client.Options{HostPort: dev.Temporal.HostPort(), Logger: quiet}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -152,7 +152,7 @@ type checkoutResp struct {
 // post sends a checkout with raw as the body and key as the Idempotency-Key (none when empty).
 func post(t testing.TB, key string, raw []byte) (int, checkoutResp) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, stack.APIURL+"/api/v1/checkouts", bytes.NewReader(raw))
+	req, _ := http.NewRequest(http.MethodPost, dev.APIURL+"/api/v1/checkouts", bytes.NewReader(raw))
 	req.Header.Set("Content-Type", "application/json")
 	if key != "" {
 		req.Header.Set("Idempotency-Key", key)
@@ -168,7 +168,7 @@ func postJSON(t testing.TB, key string, body checkoutBody) (int, checkoutResp) {
 
 func get(t testing.TB, path string) (int, checkoutResp) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, stack.APIURL+path, nil)
+	req, err := http.NewRequest(http.MethodGet, dev.APIURL+path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,9 +211,9 @@ func waitStatus(t testing.TB, checkoutID, want string, within time.Duration) che
 }
 
 // chargesFor returns the PaymentIntents the Stripe layer holds for a checkout's charge key.
-func chargesFor(key string) []stripeproxy.PaymentIntent {
-	var out []stripeproxy.PaymentIntent
-	for _, pi := range stack.StripeProxy.PaymentIntents() {
+func chargesFor(key string) []stripefake.PaymentIntent {
+	var out []stripefake.PaymentIntent
+	for _, pi := range dev.StripeProxy.PaymentIntents() {
 		if pi.Metadata["cartflow_idempotency_key"] == "checkout-"+key+"/charge" {
 			out = append(out, pi)
 		}
@@ -224,7 +224,7 @@ func chargesFor(key string) []stripeproxy.PaymentIntent {
 // executedCreates counts PaymentIntent creations for the key that ran (not idempotent replays).
 func executedCreates(key string) int {
 	n := 0
-	for _, r := range stack.StripeProxy.Requests() {
+	for _, r := range dev.StripeProxy.Requests() {
 		if r.Method == http.MethodPost && r.Path == "/v1/payment_intents" && r.IdempotencyKey == "checkout-"+key+"/charge" && !r.Replayed {
 			n++
 		}
@@ -235,7 +235,7 @@ func executedCreates(key string) int {
 // providerRequests counts every request the Stripe layer saw whose idempotency key belongs to the checkout.
 func providerRequests(key string) int {
 	n := 0
-	for _, r := range stack.StripeProxy.Requests() {
+	for _, r := range dev.StripeProxy.Requests() {
 		if strings.HasPrefix(r.IdempotencyKey, "checkout-"+key+"/") {
 			n++
 		}

@@ -29,7 +29,7 @@ func TestMetricsMoveAfterAPurchase(t *testing.T) {
 	if code, res := postJSON(t, key, validBody(strings.ToLower(key)+"@example.com", "pm_card_visa")); code != http.StatusCreated || res.Status != "completed" {
 		t.Fatalf("purchase: %d %+v", code, res)
 	}
-	api := scrape(t, stack.APIURL+"/metrics")
+	api := scrape(t, dev.APIURL+"/metrics")
 	for _, want := range []string{
 		`cartflow_http_requests_total{method="POST",route="/api/v1/checkouts",status="201"}`,
 		`cartflow_http_request_duration_seconds_count{method="POST",route="/api/v1/checkouts",status="201"}`,
@@ -39,7 +39,7 @@ func TestMetricsMoveAfterAPurchase(t *testing.T) {
 		}
 	}
 	// The business counters moved on the worker.
-	worker := scrape(t, stack.WorkerMetricsURL)
+	worker := scrape(t, dev.WorkerMetricsURL)
 	for _, series := range []string{
 		`cartflow_charges_total{outcome="succeeded",provider="stripe"}`,
 		`cartflow_checkouts_total{outcome="completed"}`,
@@ -50,8 +50,8 @@ func TestMetricsMoveAfterAPurchase(t *testing.T) {
 	}
 	// The worker's Temporal SDK metrics are reported every second.
 	waitFor(t, "the worker's Temporal metrics", 10*time.Second, func() bool {
-		return strings.Contains(scrape(t, stack.WorkerMetricsURL), `temporal_workflow_completed_total{`) &&
-			strings.Contains(scrape(t, stack.WorkerMetricsURL), `workflow_type="Purchase"`)
+		return strings.Contains(scrape(t, dev.WorkerMetricsURL), `temporal_workflow_completed_total{`) &&
+			strings.Contains(scrape(t, dev.WorkerMetricsURL), `workflow_type="Purchase"`)
 	})
 }
 

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/cartflow/cartflow/internal/analytics"
-	"github.com/cartflow/cartflow/internal/stripeproxy"
+	stripefake "github.com/cartflow/cartflow/internal/dev/fake/stripe"
 )
 
 // collector stands in for Mixpanel's ingestion API and Sentry's envelope endpoint: it records
@@ -94,7 +94,7 @@ func TestFunnelEventsArriveInOrderOnceEach(t *testing.T) {
 	// The first charge attempt hits a Stripe 500: the activity retries, and its retry must
 	// neither count twice in Mixpanel nor reach Sentry.
 	// The test is not parallel, so no other checkout takes the fault.
-	stack.StripeProxy.AddFault(stripeproxy.Fault{Method: http.MethodPost, PathPrefix: "/v1/payment_intents", Count: 1, Status: http.StatusInternalServerError})
+	dev.StripeProxy.AddFault(stripefake.Fault{Method: http.MethodPost, PathPrefix: "/v1/payment_intents", Count: 1, Status: http.StatusInternalServerError})
 	email := strings.ToLower(key) + "@example.com"
 	code, res := postJSON(t, key, validBody(email, "pm_card_visa"))
 	if code != http.StatusCreated && code != http.StatusAccepted {

@@ -187,7 +187,7 @@ func TestCheckoutIsOneTraceAndItsLogsAreShipped(t *testing.T) {
 	traceID, parentID := hex.EncodeToString(randomBytes(16)), hex.EncodeToString(randomBytes(8))
 	requestID := "req-" + key
 	raw, _ := json.Marshal(validBody(email, "pm_card_visa"))
-	req, _ := http.NewRequest(http.MethodPost, stack.APIURL+"/api/v1/checkouts", bytes.NewReader(raw))
+	req, _ := http.NewRequest(http.MethodPost, dev.APIURL+"/api/v1/checkouts", bytes.NewReader(raw))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Idempotency-Key", key)
 	req.Header.Set("X-Request-Id", requestID)

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cartflow/cartflow/internal/paypalmock"
+	paypalfake "github.com/cartflow/cartflow/internal/dev/fake/paypal"
 	"github.com/cartflow/cartflow/workflows"
 )
 
@@ -28,7 +28,7 @@ func paypalBody(email, orderID string) checkoutBody {
 // paypalApprovedOrder has the double create an order of amount US cents that the buyer approved.
 func paypalApprovedOrder(t *testing.T, amount int64) string {
 	t.Helper()
-	id, err := stack.PayPal.CreateApprovedOrder(amount, "usd")
+	id, err := dev.PayPal.CreateApprovedOrder(amount, "usd")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,9 +36,9 @@ func paypalApprovedOrder(t *testing.T, amount int64) string {
 }
 
 // paypalOrder returns the double's order, failing the test without it.
-func paypalOrder(t *testing.T, id string) paypalmock.Order {
+func paypalOrder(t *testing.T, id string) paypalfake.Order {
 	t.Helper()
-	o, ok := stack.PayPal.Order(id)
+	o, ok := dev.PayPal.Order(id)
 	if !ok {
 		t.Fatalf("the PayPal double has no order %s", id)
 	}
@@ -47,9 +47,9 @@ func paypalOrder(t *testing.T, id string) paypalmock.Order {
 
 // paypalRequests returns the requests of an operation about a resource (an order or a capture)
 // that the double received with a valid token.
-func paypalRequests(op, resource string) []paypalmock.Request {
-	var out []paypalmock.Request
-	for _, r := range stack.PayPal.Requests() {
+func paypalRequests(op, resource string) []paypalfake.Request {
+	var out []paypalfake.Request
+	for _, r := range dev.PayPal.Requests() {
 		if r.Operation == op && r.Resource == resource && r.Authenticated {
 			out = append(out, r)
 		}
@@ -114,7 +114,7 @@ func TestPayPalPurchaseCompletes(t *testing.T) {
 		t.Errorf("capture at PayPal = %+v, want %s of 62.00 USD under %s", c, orderRef, chargeKey)
 	}
 	executed := 0
-	for _, r := range paypalRequests(paypalmock.OpCapture, paypalID) {
+	for _, r := range paypalRequests(paypalfake.OpCapture, paypalID) {
 		if r.RequestID != chargeKey {
 			t.Errorf("a capture request with PayPal-Request-Id %q, want %q", r.RequestID, chargeKey)
 		}
@@ -151,7 +151,7 @@ func TestPayPalAmountMismatchIsRefused(t *testing.T) {
 	if o := paypalOrder(t, paypalID); o.Status != "APPROVED" || len(o.Captures) != 0 {
 		t.Errorf("the PayPal order is %+v, want it approved and never captured", o)
 	}
-	if reqs := paypalRequests(paypalmock.OpCapture, paypalID); len(reqs) != 0 {
+	if reqs := paypalRequests(paypalfake.OpCapture, paypalID); len(reqs) != 0 {
 		t.Errorf("%d capture requests reached PayPal, want none: the amount is checked first", len(reqs))
 	}
 	if n := queryInt(t, `SELECT count(*) FROM payments p JOIN orders o ON o.id = p.order_id
@@ -220,7 +220,7 @@ func TestPayPalRefundsThroughTheBFFShowInPostgresAndAtTheDouble(t *testing.T) {
 
 	// At PayPal: two refunds of the capture, each under its refund's key, and the capture
 	// refunded in full. The ledger names them.
-	c, ok := stack.PayPal.Capture(captureID)
+	c, ok := dev.PayPal.Capture(captureID)
 	if !ok || c.Status != "REFUNDED" || c.RefundedValue != "62.00" || len(c.Refunds) != 2 {
 		t.Fatalf("capture at PayPal = %+v, want refunded in full by two refunds", c)
 	}
@@ -247,7 +247,7 @@ func TestPayPalRefundsThroughTheBFFShowInPostgresAndAtTheDouble(t *testing.T) {
 
 // paypalDelivered returns the BFF's answer to the event's last delivery, failing the test
 // unless the BFF accepted it.
-func paypalDelivered(t *testing.T, ev paypalmock.Event) webhookAnswer {
+func paypalDelivered(t *testing.T, ev paypalfake.Event) webhookAnswer {
 	t.Helper()
 	if len(ev.Deliveries) == 0 {
 		t.Fatalf("event %s was never delivered", ev.ID)
@@ -262,7 +262,7 @@ func TestPayPalRefundMadeAtPayPalIsRecordedOnce(t *testing.T) {
 	orderID, captureID := paypalPurchase(t)
 
 	// The merchant refunds the payment in PayPal's dashboard; PayPal tells the BFF.
-	ev, err := stack.PayPal.SendWebhook(ctx, paypalmock.EventCaptureRefunded, captureID)
+	ev, err := dev.PayPal.SendWebhook(ctx, paypalfake.EventCaptureRefunded, captureID)
 	if err != nil {
 		t.Fatalf("SendWebhook: %v (deliveries %+v)", err, ev.Deliveries)
 	}
@@ -274,7 +274,7 @@ func TestPayPalRefundMadeAtPayPalIsRecordedOnce(t *testing.T) {
 	})
 
 	// PayPal delivers the same event again, in a transmission of its own.
-	again, err := stack.PayPal.ResendWebhook(ctx, ev.ID)
+	again, err := dev.PayPal.ResendWebhook(ctx, ev.ID)
 	if err != nil {
 		t.Fatalf("ResendWebhook: %v", err)
 	}
@@ -294,10 +294,10 @@ func TestPayPalRefundMadeAtPayPalIsRecordedOnce(t *testing.T) {
 	}
 
 	// The refund was PayPal's own: cartflow asked for none.
-	if c, _ := stack.PayPal.Capture(captureID); c.Status != "REFUNDED" || len(c.Refunds) != 1 || c.Refunds[0].RequestID != "" {
+	if c, _ := dev.PayPal.Capture(captureID); c.Status != "REFUNDED" || len(c.Refunds) != 1 || c.Refunds[0].RequestID != "" {
 		t.Errorf("capture at PayPal = %+v, want one refund made at PayPal", c)
 	}
-	if reqs := paypalRequests(paypalmock.OpRefund, captureID); len(reqs) != 0 {
+	if reqs := paypalRequests(paypalfake.OpRefund, captureID); len(reqs) != 0 {
 		t.Errorf("cartflow sent %d refund requests for a refund made at PayPal", len(reqs))
 	}
 }
@@ -309,14 +309,14 @@ func TestPayPalWebhookWithABadSignatureIsRefused(t *testing.T) {
 		"resource":{"id":"1R000000000000000","amount":{"currency_code":"USD","value":"62.00"},"status":"COMPLETED"}}`
 	// Signed as the double signs, but with a key that is not the double's: PayPal says FAILURE.
 	sent, transmission := time.Now().UTC().Format(time.RFC3339), "6d8e5a9c-0b3f-4c1e-9a7d-2f4b8c6e1a30"
-	req, err := http.NewRequest(http.MethodPost, stack.APIURL+"/webhooks/paypal", strings.NewReader(body))
+	req, err := http.NewRequest(http.MethodPost, dev.APIURL+"/webhooks/paypal", strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("PAYPAL-TRANSMISSION-ID", transmission)
 	req.Header.Set("PAYPAL-TRANSMISSION-TIME", sent)
-	req.Header.Set("PAYPAL-TRANSMISSION-SIG", paypalmock.Sign("not-the-double's-key", transmission, sent, stack.PayPal.WebhookID(), []byte(body)))
+	req.Header.Set("PAYPAL-TRANSMISSION-SIG", paypalfake.Sign("not-the-double's-key", transmission, sent, dev.PayPal.WebhookID(), []byte(body)))
 	req.Header.Set("PAYPAL-CERT-URL", "https://api.sandbox.paypal.com/v1/notifications/certs/CERT-forged")
 	req.Header.Set("PAYPAL-AUTH-ALGO", "SHA256withRSA")
 	resp, err := http.DefaultClient.Do(req)
@@ -329,8 +329,8 @@ func TestPayPalWebhookWithABadSignatureIsRefused(t *testing.T) {
 	}
 	// The BFF asked PayPal, which refused the signature.
 	asked := false
-	for _, r := range stack.PayPal.Requests() {
-		if r.Operation == paypalmock.OpVerify && strings.Contains(string(r.Body), eventID) {
+	for _, r := range dev.PayPal.Requests() {
+		if r.Operation == paypalfake.OpVerify && strings.Contains(string(r.Body), eventID) {
 			asked = r.Authenticated && r.Status == http.StatusOK
 		}
 	}

@@ -13,7 +13,7 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/cartflow/cartflow/internal/billing"
-	"github.com/cartflow/cartflow/internal/devstack"
+	"github.com/cartflow/cartflow/internal/dev/stack"
 	"github.com/cartflow/cartflow/workflows"
 )
 
@@ -53,7 +53,7 @@ func BenchmarkRenewalSweep(b *testing.B) {
 	prefix := strings.ToLower(newKey(b))
 
 	// One customer with a saved card at the Stripe layer pays for every seeded subscription.
-	gw := billing.NewStripe(billing.StripeConfig{SecretKey: devstack.LocalStripeKey, APIURL: stack.StripeURL, Timeout: 10 * time.Second})
+	gw := billing.NewStripe(billing.StripeConfig{SecretKey: stack.LocalStripeKey, APIURL: dev.StripeURL, Timeout: 10 * time.Second})
 	saved, err := gw.SavePaymentMethod(ctx, billing.SavePaymentMethodRequest{
 		IdempotencyKey: prefix + "/save", Token: "pm_card_visa", Email: prefix + "@example.com", Name: "Bench",
 	})

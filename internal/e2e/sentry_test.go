@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cartflow/cartflow/internal/stripeproxy"
+	stripefake "github.com/cartflow/cartflow/internal/dev/fake/stripe"
 )
 
 // A checkout whose payment request Stripe refuses as malformed (an unknown parameter: cartflow's
@@ -20,7 +20,7 @@ func TestMalformedPaymentRequestFailsAndReachesSentryOnce(t *testing.T) {
 	wfID := "checkout-" + key
 	email := strings.ToLower(key) + "@example.com"
 	const token = "pm_card_visa"
-	stack.StripeProxy.AddFault(stripeproxy.Fault{Method: http.MethodPost, PathPrefix: "/v1/payment_intents", Count: 1,
+	dev.StripeProxy.AddFault(stripefake.Fault{Method: http.MethodPost, PathPrefix: "/v1/payment_intents", Count: 1,
 		Status: http.StatusBadRequest, ErrorCode: "parameter_unknown"})
 
 	code, res := postJSON(t, key, validBody(email, token))

@@ -29,7 +29,7 @@ type mailpitMessage struct {
 // emailsTo lists the messages Mailpit holds for addr, through its HTTP API.
 func emailsTo(t testing.TB, addr string) []mailpitMessage {
 	t.Helper()
-	resp, err := http.Get(stack.Mailpit.UIURL() + "/api/v1/search?limit=200&query=" + url.QueryEscape("to:"+addr))
+	resp, err := http.Get(dev.Mailpit.UIURL() + "/api/v1/search?limit=200&query=" + url.QueryEscape("to:"+addr))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func emailsTo(t testing.TB, addr string) []mailpitMessage {
 // emailText returns a message's plain-text body.
 func emailText(t testing.TB, id string) string {
 	t.Helper()
-	resp, err := http.Get(stack.Mailpit.UIURL() + "/api/v1/message/" + id)
+	resp, err := http.Get(dev.Mailpit.UIURL() + "/api/v1/message/" + id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,13 +158,13 @@ func TestTrialSubscriptionRenewsWhenTheScheduleRuns(t *testing.T) {
 	}
 	// The card was saved with Stripe, attached to the customer, and nothing was charged.
 	saved := false
-	for _, pm := range stack.StripeProxy.PaymentMethods() {
+	for _, pm := range dev.StripeProxy.PaymentMethods() {
 		saved = saved || (pm.ID == pmRef && pm.Customer == customerRef)
 	}
 	if !saved {
 		t.Fatalf("payment method %s is not attached to %s at Stripe", pmRef, customerRef)
 	}
-	for _, pi := range stack.StripeProxy.PaymentIntents() {
+	for _, pi := range dev.StripeProxy.PaymentIntents() {
 		if pi.Customer == customerRef {
 			t.Fatalf("a trial charged %+v", pi)
 		}
@@ -197,7 +197,7 @@ func TestTrialSubscriptionRenewsWhenTheScheduleRuns(t *testing.T) {
 	}
 	// Stripe received one off-session charge of the saved card, keyed by the renewal workflow.
 	var charged []string
-	for _, pi := range stack.StripeProxy.PaymentIntents() {
+	for _, pi := range dev.StripeProxy.PaymentIntents() {
 		if pi.Customer == customerRef {
 			charged = append(charged, pi.Metadata["cartflow_idempotency_key"])
 			if !pi.OffSession || pi.PaymentMethod != pmRef || pi.Amount != 900 || pi.Status != "succeeded" {
@@ -289,7 +289,7 @@ func TestDeclinedRenewalEntersDunning(t *testing.T) {
 // further headers given as name, value pairs, and returns the status and the raw body.
 func doJSON(t testing.TB, method, path, key, body string, header ...string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest(method, stack.APIURL+path, strings.NewReader(body))
+	req, _ := http.NewRequest(method, dev.APIURL+path, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	if key != "" {
 		req.Header.Set("Idempotency-Key", key)
@@ -399,7 +399,7 @@ func TestPaidPlanChargesTheFirstPeriodWithTheSavedCard(t *testing.T) {
 	}
 	// One on-session charge of the saved card, set up for the renewals to come.
 	var charges []string
-	for _, pi := range stack.StripeProxy.PaymentIntents() {
+	for _, pi := range dev.StripeProxy.PaymentIntents() {
 		if pi.Customer == customerRef {
 			charges = append(charges, pi.ID)
 			if pi.PaymentMethod != pmRef || pi.Amount != 9000 || pi.Status != "succeeded" || pi.OffSession || pi.SetupFutureUsage != "off_session" {
@@ -496,7 +496,7 @@ func TestOverlappingSweepsRenewEachPeriodOnce(t *testing.T) {
 		t.Fatalf("%d renewal orders for %d subscriptions", got, n)
 	}
 	keys := map[string]bool{}
-	for _, pi := range stack.StripeProxy.PaymentIntents() {
+	for _, pi := range dev.StripeProxy.PaymentIntents() {
 		if pi.Customer == customerRef {
 			if keys[pi.Metadata["cartflow_idempotency_key"]] {
 				t.Fatalf("two charges with key %s", pi.Metadata["cartflow_idempotency_key"])
@@ -535,7 +535,7 @@ func TestNewCardDuringDunningRenewsAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	var attempts []string
-	for _, pi := range stack.StripeProxy.PaymentIntents() {
+	for _, pi := range dev.StripeProxy.PaymentIntents() {
 		key := pi.Metadata["cartflow_idempotency_key"]
 		if strings.HasPrefix(key, renewalID+"/charge/") {
 			attempts = append(attempts, key+" "+pi.Status)

@@ -11,14 +11,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cartflow/cartflow/internal/devstack"
+	"github.com/cartflow/cartflow/internal/dev/mailpit"
+	"github.com/cartflow/cartflow/internal/dev/stack"
 	"github.com/cartflow/cartflow/internal/mailer"
-	"github.com/cartflow/cartflow/internal/mailer/mailpittest"
 )
 
 func TestSendDeliversToMailpit(t *testing.T) {
 	t.Parallel()
-	mp := mailpittest.Start(t)
+	mp := mailpit.Start(t)
 	m := mailer.New(mailer.Config{Addr: mp.SMTPAddr(), From: "cartflow <shop@example.com>", Timeout: 10 * time.Second})
 	ctx := context.Background()
 
@@ -62,7 +62,7 @@ func TestSendDeliversToMailpit(t *testing.T) {
 
 func TestSendIsNotSentWhenPortClosed(t *testing.T) {
 	t.Parallel()
-	port, err := devstack.FreePort()
+	port, err := stack.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}

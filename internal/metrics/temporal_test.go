@@ -12,7 +12,7 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/cartflow/cartflow/internal/devstack"
+	"github.com/cartflow/cartflow/internal/dev/stack"
 	"github.com/cartflow/cartflow/internal/metrics"
 )
 
@@ -38,7 +38,7 @@ func TestTemporalMetricsReachTheScrape(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
-	srv, err := devstack.StartTemporal(ctx, devstack.TemporalOptions{})
+	srv, err := stack.StartTemporal(ctx, stack.TemporalOptions{})
 	if err != nil {
 		t.Fatalf("start Temporal: %v", err)
 	}

@@ -17,7 +17,7 @@ import (
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/log"
 
-	"github.com/cartflow/cartflow/internal/devstack"
+	"github.com/cartflow/cartflow/internal/dev/stack"
 	"github.com/cartflow/cartflow/internal/schedules"
 	"github.com/cartflow/cartflow/workflows"
 )
@@ -35,7 +35,7 @@ func TestMain(m *testing.M) { os.Exit(runMain(m)) }
 func runMain(m *testing.M) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	srv, err := devstack.StartTemporal(ctx, devstack.TemporalOptions{})
+	srv, err := stack.StartTemporal(ctx, stack.TemporalOptions{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "schedules tests: start Temporal:", err)
 		return 1

@@ -16,8 +16,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/cartflow/cartflow/internal/dev/testdb"
 	"github.com/cartflow/cartflow/internal/store"
-	"github.com/cartflow/cartflow/internal/testdb"
 )
 
 // The package's tests share one PostgreSQL server (see testdb); each test gets its own

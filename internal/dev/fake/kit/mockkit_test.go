@@ -1,0 +1,220 @@
+package kit_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cartflow/cartflow/internal/dev/fake/kit"
+)
+
+type fault struct {
+	Op    string
+	Count int
+}
+
+func take(fs *kit.Faults[fault], op string) (fault, bool) {
+	return fs.Take(func(f fault) bool { return f.Op == "" || f.Op == op }, func(f *fault) *int { return &f.Count })
+}
+
+func TestFaultsApplyInOrderAndRunOut(t *testing.T) {
+	t.Parallel()
+	var fs kit.Faults[fault]
+	fs.Add(fault{Op: "charge", Count: 2})
+	fs.Add(fault{Op: "", Count: 0}) // every operation, until cleared
+
+	for i, want := range []struct {
+		op    string
+		fault fault
+	}{
+		{"refund", fault{Op: ""}},
+		{"charge", fault{Op: "charge", Count: 2}},
+		{"charge", fault{Op: "charge", Count: 1}},
+		{"charge", fault{Op: ""}}, // the first fault ran out
+	} {
+		got, ok := take(&fs, want.op)
+		if !ok || got != want.fault {
+			t.Errorf("take %d (%s) = %+v, %v; want %+v", i, want.op, got, ok, want.fault)
+		}
+	}
+	if list := fs.List(); len(list) != 1 || list[0] != (fault{}) {
+		t.Errorf("faults left = %+v, want only the unlimited one", list)
+	}
+	fs.Clear()
+	if _, ok := take(&fs, "charge"); ok || len(fs.List()) != 0 {
+		t.Errorf("a fault applied after Clear")
+	}
+}
+
+func TestRecorderSnapshotsAreCopies(t *testing.T) {
+	t.Parallel()
+	type req struct{ Status int }
+	var rc kit.Recorder[req]
+	r := &req{}
+	rc.Add(r)
+	r.Status = 200 // a late answer completes the record
+	snap := rc.Snapshot()
+	snap[0].Status = 500
+	if got := rc.Snapshot(); len(got) != 1 || got[0].Status != 200 {
+		t.Errorf("snapshot = %+v, want the completed record, unchanged by the caller's copy", got)
+	}
+	rc.Clear()
+	if got := rc.Snapshot(); len(got) != 0 {
+		t.Errorf("after Clear: %+v", got)
+	}
+}
+
+func TestDeliverer(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var bodies, sigs, types []string
+	status := http.StatusOK
+	url := kit.Serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		bodies, sigs, types = append(bodies, string(body)), append(sigs, r.Header.Get("Sig")), append(types, r.Header.Get("Content-Type"))
+		w.WriteHeader(status)
+		_, _ = w.Write([]byte(strings.Repeat("x", 2000)))
+	}))
+	errNoURL := errors.New("no destination")
+	d := kit.NewDeliverer(nil, "testmock", errNoURL)
+	n := 0
+	post := func(at time.Time) kit.Post {
+		return kit.Post{At: at, URL: url, ContentType: "application/json", Body: []byte(`{"id":1}`),
+			Header: func(h http.Header) { n++; h.Set("Sig", strings.Repeat("s", n)) }}
+	}
+
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	rec, err := d.Deliver(context.Background(), post(at))
+	if err != nil || rec.Status != http.StatusOK || len(rec.Response) != 1024 || rec.Error != "" || !rec.At.Equal(at) || rec.URL != url {
+		t.Errorf("delivery = %+v, %v; want 200 with the first KiB of the answer", rec, err)
+	}
+	mu.Lock()
+	status = http.StatusInternalServerError
+	mu.Unlock()
+	rec, err = d.Deliver(context.Background(), post(at))
+	if err == nil || rec.Status != http.StatusInternalServerError || rec.Error != "testmock: the webhook receiver answered 500" {
+		t.Errorf("delivery = %+v, %v; want the 500 recorded as an error", rec, err)
+	}
+	mu.Lock()
+	if len(bodies) != 2 || bodies[1] != `{"id":1}` || sigs[0] != "s" || sigs[1] != "ss" || types[0] != "application/json" {
+		t.Errorf("receiver got bodies %q, signatures %q, types %q; want each post signed anew", bodies, sigs, types)
+	}
+	mu.Unlock()
+
+	rec, err = d.Deliver(context.Background(), kit.Post{At: at})
+	if !errors.Is(err, errNoURL) || rec.Error != errNoURL.Error() || rec.Status != 0 {
+		t.Errorf("delivery without a URL = %+v, %v", rec, err)
+	}
+	rec, err = d.Deliver(context.Background(), kit.Post{At: at, URL: "http://127.0.0.1:1/"})
+	if err == nil || !strings.HasPrefix(rec.Error, "testmock: webhook delivery: ") || rec.Status != 0 {
+		t.Errorf("delivery to a closed port = %+v, %v", rec, err)
+	}
+}
+
+func TestAdminHelpers(t *testing.T) {
+	t.Parallel()
+	cleared := ""
+	records := kit.Records{
+		Requests: func() any { return []string{"r1"} }, ClearRequests: func() { cleared += "requests " },
+		Faults: func() any { return []int{} }, ClearFaults: func() { cleared += "faults" },
+	}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		route := r.Method + " " + kit.AdminPath(r)
+		if records.Serve(w, route) {
+			return
+		}
+		if route == "POST /faults" {
+			var f fault
+			if kit.ReadJSON(w, r, &f, "fault") {
+				kit.WriteJSON(w, http.StatusCreated, f)
+			}
+			return
+		}
+		kit.WriteError(w, http.StatusNotFound, "unknown admin endpoint")
+	})
+	for _, tc := range []struct {
+		method, path, body string
+		status             int
+		answer             string
+	}{
+		{"GET", "/__cartflow/requests", "", 200, "[\"r1\"]\n"},
+		{"GET", "/__cartflow/faults", "", 200, "[]\n"},
+		{"DELETE", "/__cartflow/requests", "", 204, ""},
+		{"DELETE", "/__cartflow/faults", "", 204, ""},
+		{"POST", "/__cartflow/faults", `{"Op":"charge","Count":1}`, 201, "{\"Op\":\"charge\",\"Count\":1}\n"},
+		{"POST", "/__cartflow/faults", `{"Opp":"charge"}`, 400, "{\"error\":\"invalid fault: json: unknown field \\\"Opp\\\"\"}\n"},
+		{"GET", "/__cartflow/nothing", "", 404, "{\"error\":\"unknown admin endpoint\"}\n"},
+	} {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(tc.method, tc.path, strings.NewReader(tc.body)))
+		if w.Code != tc.status || w.Body.String() != tc.answer {
+			t.Errorf("%s %s = %d %q, want %d %q", tc.method, tc.path, w.Code, w.Body.String(), tc.status, tc.answer)
+		}
+		if w.Code != http.StatusNoContent && w.Header().Get("Content-Type") != "application/json" {
+			t.Errorf("%s %s answered Content-Type %q", tc.method, tc.path, w.Header().Get("Content-Type"))
+		}
+	}
+	if cleared != "requests faults" {
+		t.Errorf("cleared %q, want requests then faults", cleared)
+	}
+}
+
+func TestPathSegment(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ path, prefix, suffix, want string }{
+		{"/orders/O-1/capture", "/orders/", "/capture", "O-1"},
+		{"/orders/O-1", "/orders/", "", "O-1"},
+		{"/orders//capture", "/orders/", "/capture", ""},
+		{"/orders/a/b/capture", "/orders/", "/capture", ""},
+		{"/captures/C-1/capture", "/orders/", "/capture", ""},
+	} {
+		if got := kit.PathSegment(tc.path, tc.prefix, tc.suffix); got != tc.want {
+			t.Errorf("PathSegment(%q, %q, %q) = %q, want %q", tc.path, tc.prefix, tc.suffix, got, tc.want)
+		}
+	}
+}
+
+func TestSleepStopsWithTheContext(t *testing.T) {
+	t.Parallel()
+	if !kit.Sleep(context.Background(), 1) || !kit.Sleep(context.Background(), 0) {
+		t.Errorf("a short sleep did not complete")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if kit.Sleep(ctx, 60_000) || time.Since(start) > 10*time.Second {
+		t.Errorf("Sleep outlived its context")
+	}
+}
+
+func TestWriteSentMapsErrors(t *testing.T) {
+	t.Parallel()
+	errGone, errBusy := errors.New("gone"), errors.New("busy")
+	statuses := []kit.ErrorStatus{{Err: errGone, Status: http.StatusNotFound}, {Err: errBusy, Status: http.StatusConflict}}
+	for _, tc := range []struct {
+		made   bool
+		err    error
+		status int
+		answer string
+	}{
+		{true, errBusy, http.StatusCreated, "{\"id\":\"m1\"}\n"}, // made, though its delivery failed
+		{false, fmt.Errorf("wrapped: %w", errBusy), http.StatusConflict, "{\"error\":\"wrapped: busy\"}\n"},
+		{false, errGone, http.StatusNotFound, "{\"error\":\"gone\"}\n"},
+		{false, errors.New("other"), http.StatusInternalServerError, "{\"error\":\"other\"}\n"},
+	} {
+		w := httptest.NewRecorder()
+		kit.WriteSent(w, tc.made, map[string]string{"id": "m1"}, tc.err, statuses)
+		if w.Code != tc.status || w.Body.String() != tc.answer {
+			t.Errorf("WriteSent(%v, %v) = %d %q, want %d %q", tc.made, tc.err, w.Code, w.Body.String(), tc.status, tc.answer)
+		}
+	}
+}
