@@ -16,6 +16,7 @@ import (
 	"github.com/cartflow/cartflow/internal/analytics"
 	"github.com/cartflow/cartflow/internal/billing"
 	"github.com/cartflow/cartflow/internal/directory"
+	"github.com/cartflow/cartflow/internal/domain"
 	"github.com/cartflow/cartflow/internal/mailer"
 	"github.com/cartflow/cartflow/internal/metrics"
 	"github.com/cartflow/cartflow/internal/store"
@@ -60,9 +61,6 @@ type Activities struct {
 	Metrics *metrics.Registry
 }
 
-// Failure is a final outcome's code and customer-facing message, carried as error details.
-type Failure = store.Failure
-
 // CustomerInput is the customer as the storefront sent it.
 type CustomerInput struct {
 	Email string `json:"email"`
@@ -75,9 +73,9 @@ func (a *Activities) StandardizeCustomer(_ context.Context, in CustomerInput) (d
 	c, err := directory.Standardize(in.Email, in.Name)
 	switch {
 	case errors.Is(err, directory.ErrInvalidEmail):
-		return c, final("the email address is not valid", ErrTypeInvalidCustomer, err, Failure{Code: "invalid_email", Message: "the email address is not valid"})
+		return c, final("the email address is not valid", ErrTypeInvalidCustomer, err, domain.Failure{Code: "invalid_email", Message: "the email address is not valid"})
 	case errors.Is(err, directory.ErrInvalidName):
-		return c, final("the name is not valid", ErrTypeInvalidCustomer, err, Failure{Code: "invalid_name", Message: "the name is empty or too long"})
+		return c, final("the name is not valid", ErrTypeInvalidCustomer, err, domain.Failure{Code: "invalid_name", Message: "the name is empty or too long"})
 	}
 	return c, err
 }
@@ -89,7 +87,7 @@ func (a *Activities) RegisterUser(ctx context.Context, c directory.Customer) (st
 	u, err := a.Store.RegisterUser(ctx, c.Email, c.Name)
 	if store.IsIntegrityViolation(err) {
 		return "", final("the user directory refused the registration", ErrTypeInvalidCustomer, err,
-			Failure{Code: "registration_rejected", Message: "the account could not be registered"})
+			domain.Failure{Code: "registration_rejected", Message: "the account could not be registered"})
 	}
 	a.trackUserRegistered(ctx, u, err)
 	return u.ID, err
@@ -102,7 +100,7 @@ func (a *Activities) ConfirmUser(ctx context.Context, userID string) error {
 }
 
 // final wraps err as a non-retryable application error of errType carrying failure as details.
-func final(msg, errType string, err error, failure Failure) error {
+func final(msg, errType string, err error, failure domain.Failure) error {
 	return temporal.NewNonRetryableApplicationError(msg, errType, err, failure)
 }
 

@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/cartflow/cartflow/internal/analytics"
+	"github.com/cartflow/cartflow/internal/domain"
 	"github.com/cartflow/cartflow/internal/store"
 )
 
@@ -152,7 +153,7 @@ func (a *Activities) trackPayment(ctx context.Context, orderID, key string, offS
 		return err
 	}
 	name := FunnelPaymentSucceeded
-	var failure Failure
+	var failure domain.Failure
 	if err != nil {
 		var appErr *temporal.ApplicationError
 		if !errors.As(err, &appErr) || !appErr.NonRetryable() {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/cartflow/cartflow/internal/billing"
+	"github.com/cartflow/cartflow/internal/domain"
 	"github.com/cartflow/cartflow/internal/store"
 )
 
@@ -48,7 +49,7 @@ func (a *Activities) VerifyAuthentication(ctx context.Context, in Authentication
 	if res.Action != nil {
 		return AuthenticationResult{Status: AuthenticationPending}, nil
 	}
-	if err := a.Store.SettlePayment(ctx, in.ChargeKey, store.PaymentOutcome{Status: store.PaymentSucceeded, ProviderRef: res.ProviderRef}); err != nil {
+	if err := a.Store.SettlePayment(ctx, in.ChargeKey, store.PaymentOutcome{Status: domain.PaymentSucceeded, ProviderRef: res.ProviderRef}); err != nil {
 		return AuthenticationResult{}, err
 	}
 	log.InfoContext(ctx, "authenticated payment succeeded")
@@ -57,7 +58,7 @@ func (a *Activities) VerifyAuthentication(ctx context.Context, in Authentication
 }
 
 // authenticationTimeout is what an order that expired waiting for authentication says.
-var authenticationTimeout = Failure{Code: "authentication_timeout",
+var authenticationTimeout = domain.Failure{Code: "authentication_timeout",
 	Message: "the payment was not authenticated in time and has been canceled; nothing was charged"}
 
 // ExpireAuthentication cancels a payment whose customer did not authenticate in time, and the
@@ -75,11 +76,11 @@ func (a *Activities) ExpireAuthentication(ctx context.Context, in Authentication
 	if err != nil {
 		return AuthenticationResult{}, err
 	}
-	if err := a.Store.SettlePayment(ctx, in.ChargeKey, store.PaymentOutcome{Status: store.PaymentFailed, Expire: true,
+	if err := a.Store.SettlePayment(ctx, in.ChargeKey, store.PaymentOutcome{Status: domain.PaymentFailed, Expire: true,
 		Failure: &authenticationTimeout}); err != nil {
 		return AuthenticationResult{}, err
 	}
-	a.Metrics.CheckoutOutcome(store.StatusExpired)
+	a.Metrics.CheckoutOutcome(domain.OrderExpired)
 	a.logger(ctx).InfoContext(ctx, "payment canceled after the authentication timeout", "order_id", in.OrderID)
 	return AuthenticationResult{Status: AuthenticationExpired}, nil
 }
@@ -92,39 +93,17 @@ func (a *Activities) authenticating(provider string) (billing.AuthenticatingGate
 	auth, ok := gw.(billing.AuthenticatingGateway)
 	if !ok {
 		err := fmt.Errorf("provider %q has no customer authentication", provider)
-		return nil, final(err.Error(), ErrTypeUnknownProvider, err, Failure{Code: "unknown_provider", Message: err.Error()})
+		return nil, final(err.Error(), ErrTypeUnknownProvider, err, domain.Failure{Code: "unknown_provider", Message: err.Error()})
 	}
 	return auth, nil
-}
-
-// Provider event types that a checkout acts on.
-const (
-	EventPaymentSucceeded = store.EventPaymentSucceeded
-	EventPaymentFailed    = store.EventPaymentFailed
-)
-
-// ProviderEventInput is a verified webhook event with its raw payload.
-type ProviderEventInput struct {
-	Provider   string `json:"provider"`
-	ID         string `json:"id"`
-	Type       string `json:"type"`
-	PaymentRef string `json:"payment_ref,omitempty"`
-	OrderID    string `json:"order_id,omitempty"`
-	Amount     int64  `json:"amount,omitempty"`
-	Currency   string `json:"currency,omitempty"`
-	Reason     string `json:"reason,omitempty"`
-	Payload    []byte `json:"payload"`
 }
 
 // AppliedEvent says what recording a provider event did.
 type AppliedEvent = store.AppliedEvent
 
 // RecordProviderEvent stores a webhook event once and applies it to its order.
-func (a *Activities) RecordProviderEvent(ctx context.Context, in ProviderEventInput) (AppliedEvent, error) {
-	applied, err := a.Store.RecordProviderEvent(ctx, store.ProviderEvent{
-		Provider: in.Provider, EventID: in.ID, Type: in.Type, PaymentRef: in.PaymentRef, OrderID: in.OrderID,
-		Amount: in.Amount, Currency: in.Currency, Reason: in.Reason,
-	}, in.Payload)
+func (a *Activities) RecordProviderEvent(ctx context.Context, in domain.WebhookEvent) (AppliedEvent, error) {
+	applied, err := a.Store.RecordProviderEvent(ctx, in)
 	if err == nil {
 		a.logger(ctx).InfoContext(ctx, "provider event recorded", "provider", in.Provider, "event_id", in.ID, "type", in.Type,
 			"order_id", applied.OrderID, "duplicate", applied.Duplicate)

@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/activity"
 
 	"github.com/cartflow/cartflow/internal/billing"
+	"github.com/cartflow/cartflow/internal/domain"
 	"github.com/cartflow/cartflow/internal/store"
 )
 
@@ -38,12 +39,12 @@ type ChargeInput struct {
 }
 
 // Charge takes the payment through the order's provider and records the attempt and its outcome
-// in the ledger and on the order. A decline or a rejected request is final and carries a Failure
+// in the ledger and on the order. A decline or a rejected request is final and carries a domain.Failure
 // as details; any other error is a technical failure, retried under the same idempotency key,
 // and every retry looks the payment up before it charges.
 func (a *Activities) Charge(ctx context.Context, in ChargeInput) (billing.ChargeResult, error) {
 	gw, err := a.begin(ctx, store.PaymentAttempt{
-		OrderID: in.OrderID, Kind: store.PaymentCharge, Provider: in.Provider,
+		OrderID: in.OrderID, Kind: domain.PaymentCharge, Provider: in.Provider,
 		IdempotencyKey: in.IdempotencyKey, Amount: in.Amount, Currency: in.Currency,
 	})
 	if err != nil {
@@ -60,7 +61,7 @@ func (a *Activities) Charge(ctx context.Context, in ChargeInput) (billing.Charge
 	a.recordHealth(ctx, in.Provider, err)
 	a.Metrics.Charge(in.Provider, chargeOutcome(res, err))
 	if billing.IsFinal(err) && !in.KeepOrderOpen {
-		a.Metrics.CheckoutOutcome(store.StatusFailed)
+		a.Metrics.CheckoutOutcome(domain.OrderFailed)
 	}
 	log := a.logger(ctx).With("order_id", in.OrderID, "provider", in.Provider)
 	if err != nil {
@@ -81,7 +82,7 @@ func (a *Activities) Charge(ctx context.Context, in ChargeInput) (billing.Charge
 		log.InfoContext(ctx, "charge waits for customer authentication", "provider_ref", res.ProviderRef, "action", res.Action.Type)
 		return res, nil
 	}
-	if err := a.Store.SettlePayment(ctx, in.IdempotencyKey, store.PaymentOutcome{Status: store.PaymentSucceeded, ProviderRef: res.ProviderRef}); err != nil {
+	if err := a.Store.SettlePayment(ctx, in.IdempotencyKey, store.PaymentOutcome{Status: domain.PaymentSucceeded, ProviderRef: res.ProviderRef}); err != nil {
 		// The money moved; the retry finds the payment by lookup and records it then.
 		return billing.ChargeResult{}, err
 	}
@@ -105,7 +106,7 @@ type RefundInput struct {
 	Currency       string `json:"currency"`
 	// Reason is recorded on the order: why it was refunded. Empty for a refund staff asked for,
 	// which leaves the order's failure fields alone.
-	Reason Failure `json:"reason"`
+	Reason domain.Failure `json:"reason"`
 	// Requested marks a refund that staff asked for after the purchase: it may be partial, and
 	// it is refused when it and every other refund would exceed what was captured.
 	Requested bool `json:"requested,omitempty"`
@@ -116,7 +117,7 @@ type RefundInput struct {
 // ledger shows the attempt as failed with code nothing_charged.
 func (a *Activities) Refund(ctx context.Context, in RefundInput) (billing.RefundResult, error) {
 	attempt := store.PaymentAttempt{
-		OrderID: in.OrderID, Kind: store.PaymentRefund, Provider: in.Provider,
+		OrderID: in.OrderID, Kind: domain.PaymentRefund, Provider: in.Provider,
 		IdempotencyKey: in.IdempotencyKey, Amount: in.Amount, Currency: in.Currency,
 	}
 	var gw billing.Gateway
@@ -144,18 +145,18 @@ func (a *Activities) Refund(ctx context.Context, in RefundInput) (billing.Refund
 		return res, a.failed(ctx, log, in.IdempotencyKey, err, ErrTypeRefundRejected, false)
 	}
 	if in.Reason.Code != "" && !res.NothingCharged {
-		a.Metrics.CheckoutOutcome(store.StatusRefunded)
+		a.Metrics.CheckoutOutcome(domain.OrderRefunded)
 	}
 	if res.NothingCharged {
-		nothing := Failure{Code: "nothing_charged", Message: "no successful payment was found to refund"}
-		return res, a.Store.SettlePayment(ctx, in.IdempotencyKey, store.PaymentOutcome{Status: store.PaymentFailed, Failure: &nothing})
+		nothing := domain.Failure{Code: "nothing_charged", Message: "no successful payment was found to refund"}
+		return res, a.Store.SettlePayment(ctx, in.IdempotencyKey, store.PaymentOutcome{Status: domain.PaymentFailed, Failure: &nothing})
 	}
-	var reason *Failure
+	var reason *domain.Failure
 	if in.Reason.Code != "" {
 		reason = &in.Reason
 	}
 	if err := a.Store.SettlePayment(ctx, in.IdempotencyKey, store.PaymentOutcome{
-		Status: store.PaymentSucceeded, ProviderRef: res.ProviderRef, OrderReason: reason,
+		Status: domain.PaymentSucceeded, ProviderRef: res.ProviderRef, OrderReason: reason,
 	}); err != nil {
 		return res, err
 	}
@@ -199,12 +200,12 @@ func refundRefused(err error) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, store.ErrOverRefund):
-		return final(err.Error(), ErrTypeRefundRejected, err, Failure{Code: "refund_exceeds_captured",
+		return final(err.Error(), ErrTypeRefundRejected, err, domain.Failure{Code: "refund_exceeds_captured",
 			Message: "the refund would return more than was captured"})
 	case errors.Is(err, store.ErrTransition):
-		return final(err.Error(), ErrTypeRefundRejected, err, Failure{Code: "order_not_refundable", Message: "this order has no payment to refund"})
+		return final(err.Error(), ErrTypeRefundRejected, err, domain.Failure{Code: "order_not_refundable", Message: "this order has no payment to refund"})
 	case errors.Is(err, store.ErrNotFound):
-		return final(err.Error(), ErrTypeRefundRejected, err, Failure{Code: "order_not_found", Message: "no such order"})
+		return final(err.Error(), ErrTypeRefundRejected, err, domain.Failure{Code: "order_not_found", Message: "no such order"})
 	}
 	return err
 }
@@ -214,7 +215,7 @@ func (a *Activities) gateway(provider string) (billing.Gateway, error) {
 	gw, ok := a.Gateways[provider]
 	if !ok {
 		err := fmt.Errorf("no gateway for provider %q", provider)
-		return nil, final(err.Error(), ErrTypeUnknownProvider, err, Failure{Code: "unknown_provider", Message: "this payment provider is not available"})
+		return nil, final(err.Error(), ErrTypeUnknownProvider, err, domain.Failure{Code: "unknown_provider", Message: "this payment provider is not available"})
 	}
 	return gw, nil
 }
@@ -248,7 +249,7 @@ func (a *Activities) failed(ctx context.Context, log *slog.Logger, key string, e
 	} else {
 		log.InfoContext(ctx, "provider refused", "code", failure.Code, "type", errType)
 	}
-	if serr := a.Store.SettlePayment(ctx, key, store.PaymentOutcome{Status: store.PaymentFailed, Failure: &failure, KeepOrderOpen: keepOrderOpen}); serr != nil {
+	if serr := a.Store.SettlePayment(ctx, key, store.PaymentOutcome{Status: domain.PaymentFailed, Failure: &failure, KeepOrderOpen: keepOrderOpen}); serr != nil {
 		return serr
 	}
 	return final(failure.Message, errType, err, failure)
@@ -256,14 +257,14 @@ func (a *Activities) failed(ctx context.Context, log *slog.Logger, key string, e
 
 // finalPaymentFailure reports whether err is final and, if so, the failure to record and the
 // application error type to raise.
-func finalPaymentFailure(err error) (Failure, string, bool) {
+func finalPaymentFailure(err error) (domain.Failure, string, bool) {
 	var d *billing.DeclineError
 	if errors.As(err, &d) {
 		errType := ErrTypeCardDeclined
 		if d.Hard() {
 			errType = ErrTypeCardDeclinedHard
 		}
-		return Failure{Code: d.Code, DeclineCode: d.DeclineCode, Message: d.Message}, errType, true
+		return domain.Failure{Code: d.Code, DeclineCode: d.DeclineCode, Message: d.Message}, errType, true
 	}
 	var r *billing.RejectedError
 	if errors.As(err, &r) && r.Malformed {
@@ -273,10 +274,10 @@ func finalPaymentFailure(err error) (Failure, string, bool) {
 		return invalidPaymentRequest, ErrTypePaymentRequestInvalid, true
 	}
 	if errors.As(err, &r) {
-		return Failure{Code: r.Code, Message: r.Message}, ErrTypePaymentRejected, true
+		return domain.Failure{Code: r.Code, Message: r.Message}, ErrTypePaymentRejected, true
 	}
-	return Failure{}, "", false
+	return domain.Failure{}, "", false
 }
 
 // invalidPaymentRequest is what the customer is told about a payment request cartflow built wrong.
-var invalidPaymentRequest = Failure{Code: "payment_request_invalid", Message: "the payment could not be completed"}
+var invalidPaymentRequest = domain.Failure{Code: "payment_request_invalid", Message: "the payment could not be completed"}

@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/cartflow/cartflow/activities"
+	"github.com/cartflow/cartflow/internal/domain"
 	"github.com/cartflow/cartflow/internal/store"
 )
 
@@ -31,7 +32,7 @@ func TestChargeMalformedRequestFailsGenerically(t *testing.T) {
 	if !errors.As(err, &appErr) || appErr.Type() != activities.ErrTypePaymentRequestInvalid || !appErr.NonRetryable() {
 		t.Fatalf("Charge error = %v, want a non-retryable %s", err, activities.ErrTypePaymentRequestInvalid)
 	}
-	var f activities.Failure
+	var f domain.Failure
 	if err := appErr.Details(&f); err != nil || f.Code != "payment_request_invalid" || f.Message != "the payment could not be completed" {
 		t.Fatalf("failure details %+v (%v), want the generic payment_request_invalid", f, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/cartflow/cartflow/internal/domain"
 	"github.com/cartflow/cartflow/internal/store"
 )
 
@@ -35,7 +36,7 @@ type CleanupBatchInput struct {
 func (a *Activities) CleanupBatch(ctx context.Context, in CleanupBatchInput) (int, error) {
 	if in.Limit <= 0 {
 		return 0, final(fmt.Sprintf("cleanup batch limit %d is not positive", in.Limit), ErrTypeInvalidCleanupBatch, nil,
-			Failure{Code: "invalid_cleanup_batch", Message: "the cleanup batch limit must be positive"})
+			domain.Failure{Code: "invalid_cleanup_batch", Message: "the cleanup batch limit must be positive"})
 	}
 	var run func(*store.Store, context.Context, time.Time, int) (int, error)
 	switch in.Task {
@@ -49,7 +50,7 @@ func (a *Activities) CleanupBatch(ctx context.Context, in CleanupBatchInput) (in
 		run = (*store.Store).PruneProviderEvents
 	default:
 		return 0, final(fmt.Sprintf("unknown cleanup task %q", in.Task), ErrTypeInvalidCleanupBatch, nil,
-			Failure{Code: "unknown_cleanup_task", Message: "the cleanup task is not known"})
+			domain.Failure{Code: "unknown_cleanup_task", Message: "the cleanup task is not known"})
 	}
 	n, err := run(a.Store, ctx, in.OlderThan, in.Limit)
 	if err != nil {

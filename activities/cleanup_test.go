@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/cartflow/cartflow/activities"
+	"github.com/cartflow/cartflow/internal/domain"
 )
 
 // Input that can never succeed fails for good at once, before the store is touched (it is nil here).
@@ -34,7 +35,7 @@ func TestCleanupBatchRefusesInvalidInput(t *testing.T) {
 			if !errors.As(err, &appErr) || appErr.Type() != activities.ErrTypeInvalidCleanupBatch || !appErr.NonRetryable() {
 				t.Fatalf("got %v, want a non-retryable %s error", err, activities.ErrTypeInvalidCleanupBatch)
 			}
-			var f activities.Failure
+			var f domain.Failure
 			if err := appErr.Details(&f); err != nil || f.Code != tc.code {
 				t.Fatalf("details %+v (%v), want code %s", f, err, tc.code)
 			}

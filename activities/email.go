@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cartflow/cartflow/internal/domain"
 	"github.com/cartflow/cartflow/internal/mailer"
 	"github.com/cartflow/cartflow/internal/store"
 )
@@ -95,16 +96,16 @@ func (a *Activities) SendEmail(ctx context.Context, in EmailInput) (EmailResult,
 		}
 	}
 	if err != nil {
-		return EmailResult{}, final(err.Error(), ErrTypeInvalidEmail, err, Failure{Code: "invalid_email", Message: err.Error()})
+		return EmailResult{}, final(err.Error(), ErrTypeInvalidEmail, err, domain.Failure{Code: "invalid_email", Message: err.Error()})
 	}
 	if a.Mailer == nil {
 		err := errors.New("the worker has no mailer")
-		return EmailResult{}, final(err.Error(), ErrTypeMailerNotConfigured, err, Failure{Code: "mailer_not_configured", Message: err.Error()})
+		return EmailResult{}, final(err.Error(), ErrTypeMailerNotConfigured, err, domain.Failure{Code: "mailer_not_configured", Message: err.Error()})
 	}
 	content, err := mailer.Render(data)
 	if err != nil {
 		// Rendering is deterministic: the same input fails the same way every time.
-		return EmailResult{}, final(err.Error(), ErrTypeInvalidEmail, err, Failure{Code: "invalid_email", Message: "the email could not be rendered"})
+		return EmailResult{}, final(err.Error(), ErrTypeInvalidEmail, err, domain.Failure{Code: "invalid_email", Message: "the email could not be rendered"})
 	}
 
 	log := a.logger(ctx).With("event_key", in.EventKey, "kind", content.Kind, "to", maskAddress(to.Address))
@@ -145,7 +146,7 @@ func (a *Activities) SendEmail(ctx context.Context, in EmailInput) (EmailResult,
 		}
 		if errors.Is(err, mailer.ErrInvalidMessage) {
 			return EmailResult{}, final("the email cannot be sent: "+logErr, ErrTypeInvalidEmail, errors.New(logErr),
-				Failure{Code: "invalid_email", Message: "the email cannot be sent"})
+				domain.Failure{Code: "invalid_email", Message: "the email cannot be sent"})
 		}
 		// Temporal records the error in the workflow history: the server's reply may quote the address.
 		return EmailResult{}, fmt.Errorf("send email %s: %s", in.EventKey, logErr)

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/cartflow/cartflow/internal/directory"
+	"github.com/cartflow/cartflow/internal/domain"
 	"github.com/cartflow/cartflow/internal/store"
 )
 
@@ -19,16 +20,16 @@ type CreateOrderInput struct {
 	Provider       string              `json:"provider"`
 	Lines          []store.LineRequest `json:"lines"`
 	// Rejection records the checkout as failed without pricing it.
-	Rejection *Failure `json:"rejection,omitempty"`
+	Rejection *domain.Failure `json:"rejection,omitempty"`
 }
 
 // OrderSummary is the order as written.
 type OrderSummary struct {
-	OrderID  string   `json:"order_id"`
-	Status   string   `json:"status"`
-	Amount   int64    `json:"amount"`
-	Currency string   `json:"currency"`
-	Failure  *Failure `json:"failure,omitempty"`
+	OrderID  string             `json:"order_id"`
+	Status   domain.OrderStatus `json:"status"`
+	Amount   int64              `json:"amount"`
+	Currency string             `json:"currency"`
+	Failure  *domain.Failure    `json:"failure,omitempty"`
 	// Plan is the subscription plan the order buys, if it buys one.
 	Plan *Plan `json:"plan,omitempty"`
 }
@@ -63,7 +64,7 @@ func (a *Activities) CreateOrder(ctx context.Context, in CreateOrderInput) (Orde
 	}
 	s := OrderSummary{OrderID: o.ID, Status: o.Status, Amount: o.TotalAmount, Currency: o.Currency}
 	if o.FailureCode != "" {
-		s.Failure = &Failure{Code: o.FailureCode, Message: o.FailureMessage}
+		s.Failure = &domain.Failure{Code: o.FailureCode, Message: o.FailureMessage}
 		return s, nil
 	}
 	// Pricing allows a plan only alone in its cart.
@@ -84,15 +85,15 @@ func (a *Activities) CreateOrder(ctx context.Context, in CreateOrderInput) (Orde
 
 // OrderFailure names an order and why it failed.
 type OrderFailure struct {
-	OrderID string  `json:"order_id"`
-	Failure Failure `json:"failure"`
+	OrderID string         `json:"order_id"`
+	Failure domain.Failure `json:"failure"`
 }
 
 // FailOrder records that a checkout failed before any money moved.
 func (a *Activities) FailOrder(ctx context.Context, in OrderFailure) error {
 	err := orderStateError(a.Store.FailOrder(ctx, in.OrderID, in.Failure))
 	if err == nil && strings.HasPrefix(runningWorkflowID(ctx), "checkout-") {
-		a.Metrics.CheckoutOutcome(store.StatusFailed)
+		a.Metrics.CheckoutOutcome(domain.OrderFailed)
 	}
 	return err
 }
@@ -107,7 +108,7 @@ type CompleteOrderInput struct {
 func (a *Activities) CompleteOrder(ctx context.Context, in CompleteOrderInput) error {
 	err := orderStateError(a.Store.CompleteOrder(ctx, in.OrderID, in.UserID))
 	if err == nil && strings.HasPrefix(runningWorkflowID(ctx), "checkout-") {
-		a.Metrics.CheckoutOutcome(store.StatusCompleted)
+		a.Metrics.CheckoutOutcome(domain.OrderCompleted)
 	}
 	a.trackCheckoutCompleted(ctx, in.OrderID, err)
 	return err
@@ -116,27 +117,27 @@ func (a *Activities) CompleteOrder(ctx context.Context, in CompleteOrderInput) e
 // orderStateError makes a forbidden status change final: retrying cannot make it allowed.
 func orderStateError(err error) error {
 	if errors.Is(err, store.ErrTransition) {
-		return final(err.Error(), ErrTypeOrderState, err, Failure{Code: "order_state", Message: "the order cannot make this change"})
+		return final(err.Error(), ErrTypeOrderState, err, domain.Failure{Code: "order_state", Message: "the order cannot make this change"})
 	}
 	return err
 }
 
 // OrderView is an order as the refund workflow needs it.
 type OrderView struct {
-	OrderID        string `json:"order_id"`
-	Status         string `json:"status"`
-	Provider       string `json:"provider"`
-	PaymentRef     string `json:"payment_ref"`
-	Amount         int64  `json:"amount"`
-	Currency       string `json:"currency"`
-	RefundedAmount int64  `json:"refunded_amount"`
+	OrderID        string             `json:"order_id"`
+	Status         domain.OrderStatus `json:"status"`
+	Provider       string             `json:"provider"`
+	PaymentRef     string             `json:"payment_ref"`
+	Amount         int64              `json:"amount"`
+	Currency       string             `json:"currency"`
+	RefundedAmount int64              `json:"refunded_amount"`
 }
 
 // LoadOrder reads an order. One that does not exist is final.
 func (a *Activities) LoadOrder(ctx context.Context, orderID string) (OrderView, error) {
 	o, err := a.Store.OrderByID(ctx, orderID)
 	if errors.Is(err, store.ErrNotFound) {
-		return OrderView{}, final("no such order", ErrTypeRefundRejected, err, Failure{Code: "order_not_found", Message: "no such order"})
+		return OrderView{}, final("no such order", ErrTypeRefundRejected, err, domain.Failure{Code: "order_not_found", Message: "no such order"})
 	}
 	if err != nil {
 		return OrderView{}, err

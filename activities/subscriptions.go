@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cartflow/cartflow/internal/billing"
+	"github.com/cartflow/cartflow/internal/domain"
 	"github.com/cartflow/cartflow/internal/store"
 )
 
@@ -39,7 +40,7 @@ func (a *Activities) SavePaymentMethod(ctx context.Context, in SavePaymentMethod
 	if !ok || !canSave {
 		err := fmt.Errorf("provider %q cannot keep payment methods", in.Provider)
 		return SavedPaymentMethod{}, a.refuseSave(ctx, in.OrderID, ErrTypeUnknownProvider, err,
-			Failure{Code: "subscriptions_unsupported", Message: "this payment provider cannot be used for subscriptions"})
+			domain.Failure{Code: "subscriptions_unsupported", Message: "this payment provider cannot be used for subscriptions"})
 	}
 	reference := in.SubscriptionID
 	if reference == "" {
@@ -69,7 +70,7 @@ func (a *Activities) SavePaymentMethod(ctx context.Context, in SavePaymentMethod
 }
 
 // refuseSave records a refused payment method on the checkout's order, if any, and returns it as final.
-func (a *Activities) refuseSave(ctx context.Context, orderID, errType string, err error, failure Failure) error {
+func (a *Activities) refuseSave(ctx context.Context, orderID, errType string, err error, failure domain.Failure) error {
 	if orderID != "" {
 		if ferr := a.Store.FailOrder(ctx, orderID, failure); ferr != nil && !errors.Is(ferr, store.ErrTransition) {
 			return ferr
@@ -178,11 +179,11 @@ func subscriptionError(err error) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, store.ErrNotFound):
-		return final(err.Error(), ErrTypeSubscriptionState, err, Failure{Code: "subscription_not_found", Message: "no such subscription"})
+		return final(err.Error(), ErrTypeSubscriptionState, err, domain.Failure{Code: "subscription_not_found", Message: "no such subscription"})
 	case errors.Is(err, store.ErrPeriodMoved):
-		return final(err.Error(), ErrTypePeriodMoved, err, Failure{Code: "period_moved", Message: "the subscription has moved on from this period"})
+		return final(err.Error(), ErrTypePeriodMoved, err, domain.Failure{Code: "period_moved", Message: "the subscription has moved on from this period"})
 	case errors.Is(err, store.ErrTransition):
-		return final(err.Error(), ErrTypeSubscriptionState, err, Failure{Code: "subscription_state", Message: "the subscription cannot make this change"})
+		return final(err.Error(), ErrTypeSubscriptionState, err, domain.Failure{Code: "subscription_state", Message: "the subscription cannot make this change"})
 	}
 	return err
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/cartflow/cartflow/internal/domain"
 	"github.com/cartflow/cartflow/internal/mailer"
 )
 
@@ -18,7 +19,7 @@ func (a *Activities) ComputeDailySummary(ctx context.Context, day string) (maile
 	d, err := time.Parse(time.DateOnly, day)
 	if err != nil {
 		msg := fmt.Sprintf("the day %q is not a YYYY-MM-DD date", day)
-		return mailer.DailySummary{}, final(msg, ErrTypeInvalidDay, err, Failure{Code: "invalid_day", Message: msg})
+		return mailer.DailySummary{}, final(msg, ErrTypeInvalidDay, err, domain.Failure{Code: "invalid_day", Message: msg})
 	}
 	f, err := a.Store.ComputeDailyFigures(ctx, d)
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/cartflow/cartflow/internal/domain"
 	"github.com/cartflow/cartflow/internal/logging"
 	"github.com/cartflow/cartflow/internal/store"
 	"github.com/cartflow/cartflow/workflows"
@@ -36,15 +37,15 @@ func newCheckoutID() string {
 
 // checkoutResponse is a checkout as the storefront sees it.
 type checkoutResponse struct {
-	CheckoutID  string         `json:"checkout_id"`
-	Status      string         `json:"status"`
-	OrderID     string         `json:"order_id,omitempty"`
-	Amount      int64          `json:"amount"`
-	Currency    string         `json:"currency,omitempty"`
-	Failure     *store.Failure `json:"failure,omitempty"`
-	RedirectURL string         `json:"redirect_url,omitempty"`
-	StatusURL   string         `json:"status_url"`
-	Items       []checkoutLine `json:"items,omitempty"`
+	CheckoutID  string          `json:"checkout_id"`
+	Status      string          `json:"status"`
+	OrderID     string          `json:"order_id,omitempty"`
+	Amount      int64           `json:"amount"`
+	Currency    string          `json:"currency,omitempty"`
+	Failure     *domain.Failure `json:"failure,omitempty"`
+	RedirectURL string          `json:"redirect_url,omitempty"`
+	StatusURL   string          `json:"status_url"`
+	Items       []checkoutLine  `json:"items,omitempty"`
 	// SubscriptionID is the subscription the checkout started, when it bought a plan. Only the
 	// buyer receives it, and it is what authorizes /api/v1/subscriptions/{id}.
 	SubscriptionID string `json:"subscription_id,omitempty"`
@@ -61,7 +62,7 @@ type checkoutLine struct {
 	LineAmount int64  `json:"line_amount"`
 }
 
-func (s *server) response(checkoutID string, status workflows.Status, orderID string, amount int64, currency string, failure store.Failure) checkoutResponse {
+func (s *server) response(checkoutID string, status domain.OrderStatus, orderID string, amount int64, currency string, failure domain.Failure) checkoutResponse {
 	r := checkoutResponse{
 		CheckoutID: checkoutID, Status: string(status), OrderID: orderID, Amount: amount, Currency: currency,
 		StatusURL: "/api/v1/checkouts/" + checkoutID,
@@ -69,7 +70,7 @@ func (s *server) response(checkoutID string, status workflows.Status, orderID st
 	if failure.Code != "" {
 		r.Failure = &failure
 	}
-	if status == workflows.StatusCompleted {
+	if status == domain.OrderCompleted {
 		r.RedirectURL = strings.TrimRight(s.cfg.StorefrontURL, "/") + "/orders/" + checkoutID + "/confirmation"
 	}
 	return r
@@ -77,12 +78,12 @@ func (s *server) response(checkoutID string, status workflows.Status, orderID st
 
 // orderResponse is a checkout as the read model has it, with the subscription the order bought, if any.
 func (s *server) orderResponse(ctx context.Context, o store.Order) (checkoutResponse, error) {
-	r := s.response(o.CheckoutID, workflows.Status(o.Status), o.ID, o.TotalAmount, o.Currency,
-		store.Failure{Code: o.FailureCode, DeclineCode: o.DeclineCode, Message: o.FailureMessage})
+	r := s.response(o.CheckoutID, o.Status, o.ID, o.TotalAmount, o.Currency,
+		domain.Failure{Code: o.FailureCode, DeclineCode: o.DeclineCode, Message: o.FailureMessage})
 	for _, l := range o.Lines {
 		r.Items = append(r.Items, checkoutLine{SKU: l.SKU, Name: l.Name, Quantity: l.Quantity, UnitAmount: l.UnitAmount, LineAmount: l.LineAmount})
 	}
-	if workflows.Status(o.Status) == workflows.StatusRequiresAction {
+	if o.Status == domain.OrderRequiresAction {
 		r.Action = s.actionFor(ctx, o.WorkflowID)
 	}
 	sub, err := s.store.SubscriptionByOrder(ctx, o.ID)
@@ -97,7 +98,7 @@ func (s *server) orderResponse(ctx context.Context, o store.Order) (checkoutResp
 
 func (s *server) stateResponse(st workflows.CheckoutState) checkoutResponse {
 	r := s.response(st.CheckoutID, st.Status, st.OrderID, st.Amount, st.Currency,
-		store.Failure{Code: st.FailureCode, DeclineCode: st.DeclineCode, Message: st.FailureMessage})
+		domain.Failure{Code: st.FailureCode, DeclineCode: st.DeclineCode, Message: st.FailureMessage})
 	r.SubscriptionID, r.Action = st.SubscriptionID, st.Action
 	return r
 }
@@ -164,7 +165,7 @@ func (s *server) createCheckout(c *gin.Context) {
 			writeError(c, errIdempotencyReused)
 			return
 		}
-		if workflows.Status(o.Status).Final() {
+		if o.Status.Final() {
 			s.writeOrder(c, http.StatusCreated, o, replayed)
 			return
 		}
@@ -214,7 +215,7 @@ func (s *server) startAndAwait(ctx context.Context, in workflows.PurchaseInput, 
 		// What ops search checkouts by in the Temporal UI; the workflow adds the order and amount.
 		TypedSearchAttributes: temporal.NewSearchAttributes(
 			workflows.SearchCustomerEmail.ValueSet(searchEmail),
-			workflows.SearchCheckoutStatus.ValueSet(string(workflows.StatusPending)),
+			workflows.SearchCheckoutStatus.ValueSet(string(domain.OrderPending)),
 		),
 	}, workflows.PurchaseWorkflowType, in)
 	handle, err := s.temporal.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
@@ -267,7 +268,7 @@ func (s *server) answerPending(c *gin.Context, key string) {
 		return
 	}
 	c.Header("Location", "/api/v1/checkouts/"+checkoutID)
-	c.JSON(http.StatusAccepted, s.response(checkoutID, workflows.StatusPending, "", 0, "", store.Failure{}))
+	c.JSON(http.StatusAccepted, s.response(checkoutID, domain.OrderPending, "", 0, "", domain.Failure{}))
 }
 
 // answerFromReadModel answers a request whose workflow could not take the update, most often
@@ -277,7 +278,7 @@ func (s *server) answerFromReadModel(c *gin.Context, key, hash string, cause err
 	switch {
 	case err == nil && o.RequestHash != hash:
 		writeError(c, errIdempotencyReused)
-	case err == nil && !workflows.Status(o.Status).Final():
+	case err == nil && !o.Status.Final():
 		// Known but unfinished: the storefront polls, as after any 202.
 		s.writeOrder(c, http.StatusAccepted, o, http.Header{"Location": {"/api/v1/checkouts/" + o.CheckoutID}})
 	case err == nil:

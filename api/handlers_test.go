@@ -25,6 +25,7 @@ import (
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/cartflow/cartflow/internal/domain"
 	"github.com/cartflow/cartflow/internal/store"
 	"github.com/cartflow/cartflow/workflows"
 )
@@ -313,19 +314,19 @@ func TestCreateCheckoutReplaysFromReadModel(t *testing.T) {
 
 	cases := []struct {
 		name        string
-		status      string
+		status      domain.OrderStatus
 		hash        string
 		wantStatus  int
 		wantCode    string // for an error response
 		wantTemporl bool
 	}{
-		{name: "completed, same request", status: store.StatusCompleted, hash: hash, wantStatus: http.StatusCreated},
-		{name: "failed, same request", status: store.StatusFailed, hash: hash, wantStatus: http.StatusCreated},
-		{name: "completed, different request", status: store.StatusCompleted, hash: strings.Repeat("0", 64),
+		{name: "completed, same request", status: domain.OrderCompleted, hash: hash, wantStatus: http.StatusCreated},
+		{name: "failed, same request", status: domain.OrderFailed, hash: hash, wantStatus: http.StatusCreated},
+		{name: "completed, different request", status: domain.OrderCompleted, hash: strings.Repeat("0", 64),
 			wantStatus: http.StatusUnprocessableEntity, wantCode: "idempotency_key_reused"},
-		{name: "pending, different request", status: store.StatusPending, hash: strings.Repeat("0", 64),
+		{name: "pending, different request", status: domain.OrderPending, hash: strings.Repeat("0", 64),
 			wantStatus: http.StatusUnprocessableEntity, wantCode: "idempotency_key_reused"},
-		{name: "pending, same request joins the workflow", status: store.StatusPending, hash: hash,
+		{name: "pending, same request joins the workflow", status: domain.OrderPending, hash: hash,
 			wantStatus: http.StatusCreated, wantTemporl: true},
 	}
 	for _, tc := range cases {
@@ -340,7 +341,7 @@ func TestCreateCheckoutReplaysFromReadModel(t *testing.T) {
 					{LineNo: 2, SKU: "MUG", Name: "Mug", Quantity: 1, UnitAmount: 1200, LineAmount: 1200},
 				},
 			}
-			if tc.status == store.StatusFailed {
+			if tc.status == domain.OrderFailed {
 				order.FailureCode, order.DeclineCode, order.FailureMessage = "card_declined", "insufficient_funds", "Your card has insufficient funds."
 			}
 			env.store.addOrder(order)
@@ -369,10 +370,10 @@ func TestCreateCheckoutReplaysFromReadModel(t *testing.T) {
 				if h := rec.Header().Get("Idempotent-Replayed"); h != "true" {
 					t.Errorf("Idempotent-Replayed = %q, want true", h)
 				}
-				if got.CheckoutID != checkout1 || got.OrderID != "ord_1" || got.Status != tc.status || got.Amount != 6200 || len(got.Items) != 2 {
+				if got.CheckoutID != checkout1 || got.OrderID != "ord_1" || got.Status != string(tc.status) || got.Amount != 6200 || len(got.Items) != 2 {
 					t.Errorf("replayed checkout = %+v, want the stored order", got)
 				}
-				if tc.status == store.StatusFailed && (got.Failure == nil || got.Failure.DeclineCode != "insufficient_funds" || got.RedirectURL != "") {
+				if tc.status == domain.OrderFailed && (got.Failure == nil || got.Failure.DeclineCode != "insufficient_funds" || got.RedirectURL != "") {
 					t.Errorf("replayed failed checkout = %+v, want its failure and no redirect", got)
 				}
 			}
@@ -393,15 +394,15 @@ func TestCreateCheckoutFallsBackToReadModel(t *testing.T) {
 
 	cases := []struct {
 		name       string
-		status     string
+		status     domain.OrderStatus
 		hash       string
 		wantStatus int
 		wantCode   string
 	}{
-		{name: "completed, same request", status: store.StatusCompleted, hash: hash, wantStatus: http.StatusCreated},
-		{name: "completed, different request", status: store.StatusCompleted, hash: strings.Repeat("0", 64),
+		{name: "completed, same request", status: domain.OrderCompleted, hash: hash, wantStatus: http.StatusCreated},
+		{name: "completed, different request", status: domain.OrderCompleted, hash: strings.Repeat("0", 64),
 			wantStatus: http.StatusUnprocessableEntity, wantCode: "idempotency_key_reused"},
-		{name: "still charging, same request", status: store.StatusCharging, hash: hash, wantStatus: http.StatusAccepted},
+		{name: "still charging, same request", status: domain.OrderCharging, hash: hash, wantStatus: http.StatusAccepted},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -420,7 +421,7 @@ func TestCreateCheckoutFallsBackToReadModel(t *testing.T) {
 				}
 			} else {
 				got, _ := decodeCheckoutBody(t, rec, tc.wantStatus)
-				if got.CheckoutID != checkout1 || got.Status != tc.status {
+				if got.CheckoutID != checkout1 || got.Status != string(tc.status) {
 					t.Errorf("checkout = %+v, want %s %s", got, checkout1, tc.status)
 				}
 				if tc.wantStatus == http.StatusCreated && rec.Header().Get("Idempotent-Replayed") != "true" {
@@ -589,7 +590,7 @@ func TestGetCheckout(t *testing.T) {
 	t.Parallel()
 	completed := store.Order{
 		ID: "ord_1", CheckoutID: checkout1, IdempotencyKey: testKey, Email: "ann@example.com", Name: "Ann Lee",
-		Status: store.StatusCompleted, TotalAmount: 6200, Currency: "EUR",
+		Status: domain.OrderCompleted, TotalAmount: 6200, Currency: "EUR",
 		Lines: []store.PricedLine{
 			{LineNo: 1, SKU: "TSHIRT-M", Name: "T-shirt (M)", Quantity: 2, UnitAmount: 2500, LineAmount: 5000},
 			{LineNo: 2, SKU: "MUG", Name: "Mug", Quantity: 1, UnitAmount: 1200, LineAmount: 1200},
@@ -597,12 +598,12 @@ func TestGetCheckout(t *testing.T) {
 	}
 	failed := store.Order{
 		ID: "ord_2", CheckoutID: checkout2, IdempotencyKey: "other-key-123", Email: "bob@example.com", Name: "Bob",
-		Status: store.StatusFailed, TotalAmount: 1200, Currency: "EUR",
+		Status: domain.OrderFailed, TotalAmount: 1200, Currency: "EUR",
 		FailureCode: "card_declined", DeclineCode: "insufficient_funds", FailureMessage: "Your card has insufficient funds.",
 		Lines: []store.PricedLine{{LineNo: 1, SKU: "MUG", Name: "Mug", Quantity: 1, UnitAmount: 1200, LineAmount: 1200}},
 	}
 	pendingID := "chk_" + strings.Repeat("p", 26)
-	pending := store.Order{ID: "ord_3", CheckoutID: pendingID, Email: "cy@example.com", Status: store.StatusPending, TotalAmount: 1200, Currency: "EUR"}
+	pending := store.Order{ID: "ord_3", CheckoutID: pendingID, Email: "cy@example.com", Status: domain.OrderPending, TotalAmount: 1200, Currency: "EUR"}
 
 	t.Run("not found", func(t *testing.T) {
 		t.Parallel()

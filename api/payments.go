@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/cartflow/cartflow/internal/billing"
+	"github.com/cartflow/cartflow/internal/domain"
 	"github.com/cartflow/cartflow/internal/store"
 	"github.com/cartflow/cartflow/workflows"
 )
@@ -66,7 +67,7 @@ func (s *server) receiveWebhook(c *gin.Context) {
 		TaskQueue:                workflows.TaskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-	}, workflows.ProviderEventWorkflowType, workflows.WebhookEvent{
+	}, workflows.ProviderEventWorkflowType, domain.WebhookEvent{
 		Provider: provider, ID: event.ID, Type: event.Type, ProviderType: event.ProviderType, PaymentRef: event.PaymentRef,
 		OrderID: event.OrderID, Amount: event.Amount, Currency: event.Currency, Reason: event.Reason, Payload: body,
 	})
@@ -88,8 +89,8 @@ func (s *server) completeAuthentication(c *gin.Context) {
 		return
 	}
 	id := o.CheckoutID
-	if workflows.Status(o.Status) != workflows.StatusRequiresAction {
-		if workflows.Status(o.Status).Final() {
+	if o.Status != domain.OrderRequiresAction {
+		if o.Status.Final() {
 			s.writeOrder(c, http.StatusOK, o, nil)
 			return
 		}
@@ -109,12 +110,12 @@ func (s *server) completeAuthentication(c *gin.Context) {
 	if err != nil {
 		if deadlineAware(ctx, err) == context.DeadlineExceeded {
 			c.Header("Location", "/api/v1/checkouts/"+id)
-			c.JSON(http.StatusAccepted, s.response(id, workflows.StatusRequiresAction, o.ID, o.TotalAmount, o.Currency, store.Failure{}))
+			c.JSON(http.StatusAccepted, s.response(id, domain.OrderRequiresAction, o.ID, o.TotalAmount, o.Currency, domain.Failure{}))
 			return
 		}
 		// The checkout may have just finished: the read model has its outcome.
 		s.log.WarnContext(c.Request.Context(), "authentication report", "error", err)
-		if o, rerr := s.store.CheckoutByID(c.Request.Context(), id); rerr == nil && workflows.Status(o.Status).Final() {
+		if o, rerr := s.store.CheckoutByID(c.Request.Context(), id); rerr == nil && o.Status.Final() {
 			s.writeOrder(c, http.StatusOK, o, nil)
 			return
 		}

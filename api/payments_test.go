@@ -16,29 +16,30 @@ import (
 	"go.temporal.io/sdk/mocks"
 
 	"github.com/cartflow/cartflow/internal/billing"
+	"github.com/cartflow/cartflow/internal/domain"
 	"github.com/cartflow/cartflow/internal/store"
 	"github.com/cartflow/cartflow/workflows"
 )
 
 // fakeVerifier accepts a request whose X-Test-Signature header is "good".
-type fakeVerifier struct{ event billing.WebhookEvent }
+type fakeVerifier struct{ event domain.WebhookEvent }
 
-func (f fakeVerifier) Verify(_ context.Context, h http.Header, _ []byte) (billing.WebhookEvent, error) {
+func (f fakeVerifier) Verify(_ context.Context, h http.Header, _ []byte) (domain.WebhookEvent, error) {
 	switch h.Get("X-Test-Signature") {
 	case "good":
 		return f.event, nil
 	case "unreachable":
-		return billing.WebhookEvent{}, errors.New("provider unreachable")
+		return domain.WebhookEvent{}, errors.New("provider unreachable")
 	}
-	return billing.WebhookEvent{}, fmt.Errorf("test scheme: %w", billing.ErrBadSignature)
+	return domain.WebhookEvent{}, fmt.Errorf("test scheme: %w", billing.ErrBadSignature)
 }
 
 // paymentsEnv is a testEnv whose server also has webhook verifiers and a staff key.
 func paymentsEnv(t *testing.T) (*testEnv, *server) {
 	env := newTestEnv(t)
 	s := env.server
-	s.webhooks = map[string]billing.WebhookVerifier{"stripe": fakeVerifier{event: billing.WebhookEvent{
-		Provider: "stripe", ID: "evt_1", Type: billing.EventRefunded, PaymentRef: "pi_1", Amount: 500, Currency: "usd"}}}
+	s.webhooks = map[string]billing.WebhookVerifier{"stripe": fakeVerifier{event: domain.WebhookEvent{
+		Provider: "stripe", ID: "evt_1", Type: domain.EventRefunded, PaymentRef: "pi_1", Amount: 500, Currency: "usd"}}}
 	s.cfg.StaffAPIKey = "staff-secret-key"
 	s.cfg.CardProcessors = []string{"stripe", "braintree"}
 	s.cfg.BreakerMinFailures = 5
@@ -76,11 +77,11 @@ func TestWebhookWithABadSignatureStoresAndStartsNothing(t *testing.T) {
 func TestVerifiedWebhookStartsOneProviderEventWorkflow(t *testing.T) {
 	env, _ := paymentsEnv(t)
 	var got []client.StartWorkflowOptions
-	var input workflows.WebhookEvent
+	var input domain.WebhookEvent
 	env.temporal.On("ExecuteWorkflow", mock.Anything, mock.Anything, workflows.ProviderEventWorkflowType, mock.Anything).
 		Return(func(_ context.Context, opts client.StartWorkflowOptions, _ any, args ...any) (client.WorkflowRun, error) {
 			got = append(got, opts)
-			input = args[0].(workflows.WebhookEvent)
+			input = args[0].(domain.WebhookEvent)
 			return mocks.NewWorkflowRun(t), nil
 		}).Once()
 	rec := postWebhook(env, "stripe", "good", `{"id":"evt_1"}`)
@@ -92,7 +93,7 @@ func TestVerifiedWebhookStartsOneProviderEventWorkflow(t *testing.T) {
 		got[0].WorkflowIDReusePolicy != enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE {
 		t.Fatalf("start options %+v", got)
 	}
-	if input.ID != "evt_1" || input.Type != billing.EventRefunded || input.PaymentRef != "pi_1" || input.Amount != 500 ||
+	if input.ID != "evt_1" || input.Type != domain.EventRefunded || input.PaymentRef != "pi_1" || input.Amount != 500 ||
 		string(input.Payload) != `{"id":"evt_1"}` {
 		t.Fatalf("workflow input %+v", input)
 	}
@@ -215,7 +216,7 @@ func TestAuthenticationReportOnlyForAWaitingCheckout(t *testing.T) {
 	env.store.orders[0].Status = "requires_action"
 	handle := mocks.NewWorkflowUpdateHandle(t)
 	handle.On("Get", mock.Anything, mock.Anything).Return(func(_ context.Context, ptr any) error {
-		*ptr.(*workflows.CheckoutState) = workflows.CheckoutState{CheckoutID: id, OrderID: "o-1", Status: workflows.StatusPaid, Amount: 100, Currency: "usd"}
+		*ptr.(*workflows.CheckoutState) = workflows.CheckoutState{CheckoutID: id, OrderID: "o-1", Status: domain.OrderPaid, Amount: 100, Currency: "usd"}
 		return nil
 	}).Once()
 	env.temporal.On("UpdateWorkflow", mock.Anything, mock.MatchedBy(func(o client.UpdateWorkflowOptions) bool {

@@ -22,6 +22,7 @@ import (
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/cartflow/cartflow/internal/domain"
 	"github.com/cartflow/cartflow/internal/store"
 	"github.com/cartflow/cartflow/workflows"
 )
@@ -53,34 +54,34 @@ var (
 // subscriptionView is a subscription as its buyer sees it. Every field is always present;
 // absent times are null.
 type subscriptionView struct {
-	ID                 string                  `json:"id"`
-	Status             string                  `json:"status"`
-	SKU                string                  `json:"sku"`
-	PlanName           string                  `json:"plan_name"`
-	PriceAmount        int64                   `json:"price_amount"`
-	Currency           string                  `json:"currency"`
-	BillingInterval    string                  `json:"billing_interval"`
-	CurrentPeriodStart time.Time               `json:"current_period_start"`
-	CurrentPeriodEnd   time.Time               `json:"current_period_end"`
-	TrialEnd           *time.Time              `json:"trial_end"`
-	CancelAtPeriodEnd  bool                    `json:"cancel_at_period_end"`
-	CanceledAt         *time.Time              `json:"canceled_at"`
-	DunningAttempts    int                     `json:"dunning_attempts"`
-	History            []subscriptionEventView `json:"history"`
+	ID                 string                    `json:"id"`
+	Status             domain.SubscriptionStatus `json:"status"`
+	SKU                string                    `json:"sku"`
+	PlanName           string                    `json:"plan_name"`
+	PriceAmount        int64                     `json:"price_amount"`
+	Currency           string                    `json:"currency"`
+	BillingInterval    string                    `json:"billing_interval"`
+	CurrentPeriodStart time.Time                 `json:"current_period_start"`
+	CurrentPeriodEnd   time.Time                 `json:"current_period_end"`
+	TrialEnd           *time.Time                `json:"trial_end"`
+	CancelAtPeriodEnd  bool                      `json:"cancel_at_period_end"`
+	CanceledAt         *time.Time                `json:"canceled_at"`
+	DunningAttempts    int                       `json:"dunning_attempts"`
+	History            []subscriptionEventView   `json:"history"`
 }
 
 // subscriptionEventView is one state change; from is null for the first one.
 type subscriptionEventView struct {
-	From   *string   `json:"from"`
-	To     string    `json:"to"`
-	Reason string    `json:"reason"`
-	At     time.Time `json:"at"`
+	From   *domain.SubscriptionStatus `json:"from"`
+	To     domain.SubscriptionStatus  `json:"to"`
+	Reason string                     `json:"reason"`
+	At     time.Time                  `json:"at"`
 }
 
 // changeView is the change a request made; status is the subscription's status right after it.
 type changeView struct {
-	Action string `json:"action"`
-	Status string `json:"status"`
+	Action string                    `json:"action"`
+	Status domain.SubscriptionStatus `json:"status"`
 }
 
 // utcPtr shows an optional time in UTC, whatever the time zone of the database session.

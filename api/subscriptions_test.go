@@ -26,6 +26,7 @@ import (
 	"go.temporal.io/sdk/mocks"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/cartflow/cartflow/internal/domain"
 	"github.com/cartflow/cartflow/internal/store"
 	"github.com/cartflow/cartflow/workflows"
 )
@@ -52,7 +53,7 @@ func testSubscription() store.Subscription {
 	trialEnd := time.Date(2025, 3, 1, 10, 0, 0, 0, cet)
 	return store.Subscription{
 		ID: sub1, UserID: "8a1d2c3b-4e5f-4a6b-9c7d-8e9f0a1b2c3d", Email: subEmail, Name: "Ann Lee",
-		SKU: "pro-monthly", PlanName: "Pro plan", OrderID: "ord_1", Status: store.SubscriptionActive, Provider: "stripe",
+		SKU: "pro-monthly", PlanName: "Pro plan", OrderID: "ord_1", Status: domain.SubscriptionActive, Provider: "stripe",
 		CustomerRef: subCustomerRef, PaymentMethodRef: subPMRef, PriceAmount: 1500, Currency: "eur", BillingInterval: "month",
 		CurrentPeriodStart: start, CurrentPeriodEnd: start.AddDate(0, 1, 0), TrialEnd: &trialEnd,
 	}
@@ -61,8 +62,8 @@ func testSubscription() store.Subscription {
 // testHistory is testSubscription's history: a trial, then a paid period.
 func testHistory() []store.SubscriptionEvent {
 	return []store.SubscriptionEvent{
-		{To: store.SubscriptionTrialing, Reason: "purchased in checkout", At: time.Date(2025, 2, 15, 10, 0, 0, 0, cet)},
-		{From: store.SubscriptionTrialing, To: store.SubscriptionActive, Reason: "renewed", At: time.Date(2025, 3, 15, 10, 0, 1, 0, cet)},
+		{To: domain.SubscriptionTrialing, Reason: "purchased in checkout", At: time.Date(2025, 2, 15, 10, 0, 0, 0, cet)},
+		{From: domain.SubscriptionTrialing, To: domain.SubscriptionActive, Reason: "renewed", At: time.Date(2025, 3, 15, 10, 0, 1, 0, cet)},
 	}
 }
 
@@ -243,8 +244,8 @@ func applyChange(fs *fakeStore) func(context.Context, workflows.SubscriptionChan
 		switch in.Action {
 		case workflows.ChangeCancelNow:
 			at := time.Date(2025, 3, 20, 9, 30, 0, 0, cet)
-			sub.Status, sub.CanceledAt = store.SubscriptionCanceled, &at
-			history = append(history, store.SubscriptionEvent{From: store.SubscriptionActive, To: store.SubscriptionCanceled,
+			sub.Status, sub.CanceledAt = domain.SubscriptionCanceled, &at
+			history = append(history, store.SubscriptionEvent{From: domain.SubscriptionActive, To: domain.SubscriptionCanceled,
 				Reason: "canceled by the customer", At: at})
 		case workflows.ChangeCancelAtPeriodEnd:
 			sub.CancelAtPeriodEnd = true
@@ -919,7 +920,7 @@ func TestCheckoutCarriesSubscriptionID(t *testing.T) {
 		t.Parallel()
 		env := newTestEnv(t)
 		env.expectUpdateWithStart(t, workflowBehavior{get: func(_ context.Context, in workflows.PurchaseInput, st *workflows.CheckoutState) error {
-			*st = workflows.CheckoutState{CheckoutID: in.CheckoutID, OrderID: "ord_1", Status: workflows.StatusCompleted,
+			*st = workflows.CheckoutState{CheckoutID: in.CheckoutID, OrderID: "ord_1", Status: domain.OrderCompleted,
 				Amount: 0, Currency: "EUR", SubscriptionID: sub1}
 			return nil
 		}})
@@ -943,9 +944,9 @@ func TestCheckoutCarriesSubscriptionID(t *testing.T) {
 	})
 
 	planOrder := store.Order{ID: "ord_1", CheckoutID: checkout1, IdempotencyKey: testKey, RequestHash: requestHashOf(t, planBody),
-		Status: store.StatusCompleted, TotalAmount: 0, Currency: "EUR",
+		Status: domain.OrderCompleted, TotalAmount: 0, Currency: "EUR",
 		Lines: []store.PricedLine{{LineNo: 1, SKU: "PRO-MONTHLY", Name: "Pro plan", Quantity: 1, UnitAmount: 1500, LineAmount: 1500}}}
-	oneOff := store.Order{ID: "ord_2", CheckoutID: checkout2, IdempotencyKey: "other-key-123", Status: store.StatusCompleted,
+	oneOff := store.Order{ID: "ord_2", CheckoutID: checkout2, IdempotencyKey: "other-key-123", Status: domain.OrderCompleted,
 		TotalAmount: 1200, Currency: "EUR"}
 
 	t.Run("from the read model", func(t *testing.T) {

@@ -19,6 +19,7 @@ import (
 	"go.temporal.io/sdk/mocks"
 
 	"github.com/cartflow/cartflow/internal/config"
+	"github.com/cartflow/cartflow/internal/domain"
 	"github.com/cartflow/cartflow/internal/store"
 	"github.com/cartflow/cartflow/workflows"
 )
@@ -341,7 +342,7 @@ func (e *testEnv) expectUpdateWithStart(t *testing.T, b workflowBehavior) *start
 
 // completedCheckout is a workflow that completes the checkout it was started for.
 func completedCheckout(_ context.Context, in workflows.PurchaseInput, st *workflows.CheckoutState) error {
-	*st = workflows.CheckoutState{CheckoutID: in.CheckoutID, OrderID: "ord_1", Status: workflows.StatusCompleted, Amount: 6200, Currency: "EUR"}
+	*st = workflows.CheckoutState{CheckoutID: in.CheckoutID, OrderID: "ord_1", Status: domain.OrderCompleted, Amount: 6200, Currency: "EUR"}
 	return nil
 }
 

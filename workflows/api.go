@@ -2,7 +2,11 @@
 // imports: task queue, workflow IDs, handler names, input and result types, statuses.
 package workflows
 
-import "time"
+import (
+	"time"
+
+	"github.com/cartflow/cartflow/internal/domain"
+)
 
 // TaskQueue is the task queue the worker polls for checkout work.
 const TaskQueue = "cartflow-checkout"
@@ -29,31 +33,6 @@ const MemoCheckoutID = "checkout_id"
 // ErrTypeIdempotencyKeyReused is the application error type of an UpdateAwaitOutcome refused
 // because the same Idempotency-Key came with a different request.
 const ErrTypeIdempotencyKeyReused = "IdempotencyKeyReused"
-
-// Status is a checkout's status.
-type Status string
-
-// Checkout statuses. They match the order statuses in the database.
-const (
-	StatusPending  Status = "pending"
-	StatusCharging Status = "charging"
-	// StatusRequiresAction: the customer must authenticate the payment (3-D Secure); the state
-	// carries what the storefront needs in Action.
-	StatusRequiresAction Status = "requires_action"
-	StatusPaid           Status = "paid"
-	StatusCompleted      Status = "completed"
-	StatusFailed         Status = "failed"
-	StatusRefunded       Status = "refunded"
-	// StatusPartiallyRefunded: part of the payment was returned after the checkout completed.
-	StatusPartiallyRefunded Status = "partially_refunded"
-	// StatusExpired is a checkout abandoned before payment, expired by the nightly cleanup.
-	StatusExpired Status = "expired"
-)
-
-// Final reports whether the checkout will not change any more.
-func (s Status) Final() bool {
-	return s == StatusCompleted || s == StatusFailed || s == StatusRefunded || s == StatusExpired || s == StatusPartiallyRefunded
-}
 
 // Item is one cart line: a SKU and a quantity, never a price.
 type Item struct {
@@ -98,8 +77,8 @@ const SignalPaymentOutcome = "payment-outcome"
 // PaymentOutcomeSignal is the payload of SignalPaymentOutcome.
 type PaymentOutcomeSignal struct {
 	// EventType is the webhook's normalized type (payment.succeeded or payment.failed).
-	EventType  string `json:"event_type"`
-	PaymentRef string `json:"payment_ref"`
+	EventType  domain.EventType `json:"event_type"`
+	PaymentRef string           `json:"payment_ref"`
 }
 
 // PaymentAction is what the storefront needs to let the customer authenticate.
@@ -117,14 +96,14 @@ type AwaitOutcomeRequest struct {
 
 // CheckoutState is the checkout as the workflow sees it; the query and the update return it.
 type CheckoutState struct {
-	CheckoutID     string `json:"checkout_id"`
-	OrderID        string `json:"order_id,omitempty"`
-	Status         Status `json:"status"`
-	Amount         int64  `json:"amount"`
-	Currency       string `json:"currency,omitempty"`
-	FailureCode    string `json:"failure_code,omitempty"`
-	DeclineCode    string `json:"decline_code,omitempty"`
-	FailureMessage string `json:"failure_message,omitempty"`
+	CheckoutID     string             `json:"checkout_id"`
+	OrderID        string             `json:"order_id,omitempty"`
+	Status         domain.OrderStatus `json:"status"`
+	Amount         int64              `json:"amount"`
+	Currency       string             `json:"currency,omitempty"`
+	FailureCode    string             `json:"failure_code,omitempty"`
+	DeclineCode    string             `json:"decline_code,omitempty"`
+	FailureMessage string             `json:"failure_message,omitempty"`
 	// SubscriptionID is set when the checkout bought a plan and the subscription has started.
 	SubscriptionID string `json:"subscription_id,omitempty"`
 	// Action is set while Status is requires_action.
@@ -138,21 +117,6 @@ const ProviderEventWorkflowType = "ProviderEvent"
 // webhook joins the handling of the first delivery instead of starting another.
 func ProviderEventWorkflowID(provider, eventID string) string {
 	return "provider-event-" + provider + "-" + eventID
-}
-
-// WebhookEvent is a provider's webhook event that the BFF verified.
-type WebhookEvent struct {
-	Provider     string `json:"provider"`
-	ID           string `json:"id"`
-	Type         string `json:"type"`
-	ProviderType string `json:"provider_type"`
-	PaymentRef   string `json:"payment_ref,omitempty"`
-	OrderID      string `json:"order_id,omitempty"`
-	Amount       int64  `json:"amount,omitempty"`
-	Currency     string `json:"currency,omitempty"`
-	Reason       string `json:"reason,omitempty"`
-	// Payload is the request body as the provider sent it, stored with the event.
-	Payload []byte `json:"payload"`
 }
 
 // RefundWorkflowType is the registered name of the Refund workflow.
@@ -179,10 +143,10 @@ type RefundOutcome struct {
 	Currency    string `json:"currency,omitempty"`
 	ProviderRef string `json:"provider_ref,omitempty"`
 	// OrderStatus and RefundedTotal are the order after the refund.
-	OrderStatus    string `json:"order_status,omitempty"`
-	RefundedTotal  int64  `json:"refunded_total"`
-	FailureCode    string `json:"failure_code,omitempty"`
-	FailureMessage string `json:"failure_message,omitempty"`
+	OrderStatus    domain.OrderStatus `json:"order_status,omitempty"`
+	RefundedTotal  int64              `json:"refunded_total"`
+	FailureCode    string             `json:"failure_code,omitempty"`
+	FailureMessage string             `json:"failure_message,omitempty"`
 }
 
 // Refund outcomes.

@@ -4,21 +4,19 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/cartflow/cartflow/activities"
+	"github.com/cartflow/cartflow/internal/domain"
 )
 
 // ProviderEvent handles one verified webhook event: it stores the event once and records it on
 // its order (a refund made at the provider, a dispute), and passes a payment's outcome to the
 // checkout that made the payment, which may be waiting for it (3-D Secure). A redelivered event
 // finds itself stored and changes nothing.
-func ProviderEvent(ctx workflow.Context, in WebhookEvent) (activities.AppliedEvent, error) {
+func ProviderEvent(ctx workflow.Context, in domain.WebhookEvent) (activities.AppliedEvent, error) {
 	var applied activities.AppliedEvent
-	if err := workflow.ExecuteActivity(providerEventOptions(ctx), a.RecordProviderEvent, activities.ProviderEventInput{
-		Provider: in.Provider, ID: in.ID, Type: in.Type, PaymentRef: in.PaymentRef, OrderID: in.OrderID,
-		Amount: in.Amount, Currency: in.Currency, Reason: in.Reason, Payload: in.Payload,
-	}).Get(ctx, &applied); err != nil {
+	if err := workflow.ExecuteActivity(providerEventOptions(ctx), a.RecordProviderEvent, in).Get(ctx, &applied); err != nil {
 		return applied, err
 	}
-	outcome := in.Type == activities.EventPaymentSucceeded || in.Type == activities.EventPaymentFailed
+	outcome := in.Type == domain.EventPaymentSucceeded || in.Type == domain.EventPaymentFailed
 	if applied.Duplicate || !outcome || applied.WorkflowID == "" {
 		return applied, nil
 	}

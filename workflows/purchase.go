@@ -11,6 +11,7 @@ import (
 
 	"github.com/cartflow/cartflow/activities"
 	"github.com/cartflow/cartflow/internal/directory"
+	"github.com/cartflow/cartflow/internal/domain"
 	"github.com/cartflow/cartflow/internal/store"
 )
 
@@ -19,7 +20,7 @@ import (
 // a refund. Business outcomes (a decline, a refund) end the workflow successfully with the
 // final CheckoutState; only an unexpected failure fails it.
 func Purchase(ctx workflow.Context, in PurchaseInput) (CheckoutState, error) {
-	p := &purchase{in: in, state: CheckoutState{CheckoutID: in.CheckoutID, Status: StatusPending}}
+	p := &purchase{in: in, state: CheckoutState{CheckoutID: in.CheckoutID, Status: domain.OrderPending}}
 	if err := p.setup(ctx); err != nil {
 		return p.state, err
 	}
@@ -28,7 +29,7 @@ func Purchase(ctx workflow.Context, in PurchaseInput) (CheckoutState, error) {
 	state, err := p.run(ctx)
 	p.index(ctx, SearchCheckoutStatus.ValueSet(string(p.state.Status)))
 	// Runs recorded before receipts existed replay without one.
-	if err == nil && state.Status == StatusCompleted && workflow.GetVersion(ctx, "receipt-email", workflow.DefaultVersion, 1) == 1 {
+	if err == nil && state.Status == domain.OrderCompleted && workflow.GetVersion(ctx, "receipt-email", workflow.DefaultVersion, 1) == 1 {
 		p.sendReceipt(ctx)
 	}
 	// Let every waiting BFF request receive the outcome before the run closes.
@@ -98,7 +99,7 @@ func (p *purchase) setup(ctx workflow.Context) error {
 	if err := workflow.SetUpdateHandler(ctx, UpdateAuthenticationCompleted, func(ctx workflow.Context) (CheckoutState, error) {
 		p.authReports++
 		report := p.authReports
-		err := workflow.Await(ctx, func() bool { return p.authChecked >= report || p.state.Status != StatusRequiresAction })
+		err := workflow.Await(ctx, func() bool { return p.authChecked >= report || p.state.Status != domain.OrderRequiresAction })
 		return p.state, err
 	}); err != nil {
 		return err
@@ -106,7 +107,7 @@ func (p *purchase) setup(ctx workflow.Context) error {
 	return workflow.SetUpdateHandlerWithOptions(ctx, UpdateAwaitOutcome,
 		func(ctx workflow.Context, _ AwaitOutcomeRequest) (CheckoutState, error) {
 			// The storefront needs the outcome, or what to show the customer to authenticate.
-			err := workflow.Await(ctx, func() bool { return p.state.Status.Final() || p.state.Status == StatusRequiresAction })
+			err := workflow.Await(ctx, func() bool { return p.state.Status.Final() || p.state.Status == domain.OrderRequiresAction })
 			return p.state, err
 		},
 		workflow.UpdateHandlerOptions{Validator: func(_ workflow.Context, req AwaitOutcomeRequest) error {
@@ -122,7 +123,7 @@ func (p *purchase) run(ctx workflow.Context) (CheckoutState, error) {
 	workflowID := workflow.GetInfo(ctx).WorkflowExecution.ID
 
 	var customer directory.Customer
-	var rejection *store.Failure
+	var rejection *domain.Failure
 	err := workflow.ExecuteLocalActivity(standardizeOptions(ctx), a.StandardizeCustomer,
 		activities.CustomerInput{Email: p.in.Email, Name: p.in.Name}).Get(ctx, &customer)
 	if err != nil {
@@ -165,11 +166,11 @@ func (p *purchase) run(ctx workflow.Context) (CheckoutState, error) {
 		p.logger(ctx).Error("registration failed after payment; refunding", "error", err)
 		return p.compensate(ctx, chargeKey, charge.ProviderRef, registrationFailed)
 	}
-	p.state.Status = StatusCompleted
+	p.state.Status = domain.OrderCompleted
 	return p.state, nil
 }
 
-var registrationFailed = store.Failure{
+var registrationFailed = domain.Failure{
 	Code: "registration_failed", Message: "we could not set up your account, so your payment has been refunded",
 }
 
@@ -178,7 +179,7 @@ var registrationFailed = store.Failure{
 func (p *purchase) charge(ctx workflow.Context, in activities.ChargeInput, order activities.OrderSummary) (activities.ChargeResult, bool, error) {
 	in.OrderID, in.Provider, in.Amount, in.Currency = order.OrderID, p.in.Payment.Provider, order.Amount, order.Currency
 	in.Description = "cartflow checkout " + p.in.CheckoutID
-	p.state.Status = StatusCharging
+	p.state.Status = domain.OrderCharging
 	var charge activities.ChargeResult
 	err := workflow.ExecuteActivity(chargeOptions(ctx), a.Charge, in).Get(ctx, &charge)
 	if err != nil {
@@ -188,7 +189,7 @@ func (p *purchase) charge(ctx workflow.Context, in activities.ChargeInput, order
 			return charge, true, nil
 		}
 		// Retries ran out with the outcome unknown: money may have moved, so compensate.
-		_, err := p.compensate(ctx, in.IdempotencyKey, "", store.Failure{
+		_, err := p.compensate(ctx, in.IdempotencyKey, "", domain.Failure{
 			Code: "payment_unavailable", Message: "the payment could not be completed; any amount taken has been refunded",
 		})
 		return charge, true, err
@@ -198,7 +199,7 @@ func (p *purchase) charge(ctx workflow.Context, in activities.ChargeInput, order
 			return charge, true, err
 		}
 	}
-	p.state.Status = StatusPaid
+	p.state.Status = domain.OrderPaid
 	return charge, false, nil
 }
 
@@ -207,8 +208,8 @@ func (p *purchase) charge(ctx workflow.Context, in activities.ChargeInput, order
 // check with the provider, which alone settles the payment; when the timer runs out the payment
 // is canceled and the order expires. done is true when the checkout ended here.
 func (p *purchase) authenticate(ctx workflow.Context, charge activities.ChargeInput, res activities.ChargeResult) (done bool, err error) {
-	p.state.Status = StatusRequiresAction
-	p.index(ctx, SearchCheckoutStatus.ValueSet(string(StatusRequiresAction)))
+	p.state.Status = domain.OrderRequiresAction
+	p.index(ctx, SearchCheckoutStatus.ValueSet(string(domain.OrderRequiresAction)))
 	p.state.Action = &PaymentAction{ClientSecret: res.Action.ClientSecret, Type: res.Action.Type, RedirectURL: res.Action.RedirectURL}
 	timeout := p.in.AuthenticationTimeout
 	if timeout <= 0 {
@@ -256,7 +257,7 @@ func (p *purchase) authenticate(ctx workflow.Context, charge activities.ChargeIn
 			return false, nil
 		case activities.AuthenticationExpired:
 			p.state.Action = nil
-			p.state.Status, p.state.FailureCode = StatusExpired, "authentication_timeout"
+			p.state.Status, p.state.FailureCode = domain.OrderExpired, "authentication_timeout"
 			p.state.FailureMessage = "the payment was not authenticated in time and has been canceled; nothing was charged"
 			return true, nil
 		}
@@ -280,7 +281,7 @@ func (p *purchase) subscribe(ctx workflow.Context, customer directory.Customer, 
 			return p.fail(f), nil
 		}
 		// Saving a card moves no money, so giving up needs no refund.
-		unavailable := store.Failure{Code: "payment_unavailable", Message: "your payment method could not be saved; nothing was charged"}
+		unavailable := domain.Failure{Code: "payment_unavailable", Message: "your payment method could not be saved; nothing was charged"}
 		if err := workflow.ExecuteLocalActivity(orderOptions(ctx), a.FailOrder,
 			activities.OrderFailure{OrderID: order.OrderID, Failure: unavailable}).Get(ctx, nil); err != nil {
 			return p.state, err
@@ -304,14 +305,14 @@ func (p *purchase) subscribe(ctx workflow.Context, customer directory.Customer, 
 		if order.Amount > 0 {
 			return p.compensate(ctx, chargeKey, charge.ProviderRef, registrationFailed)
 		}
-		noAccount := store.Failure{Code: "registration_failed", Message: "we could not set up your account; nothing was charged"}
+		noAccount := domain.Failure{Code: "registration_failed", Message: "we could not set up your account; nothing was charged"}
 		if err := workflow.ExecuteLocalActivity(orderOptions(ctx), a.FailOrder,
 			activities.OrderFailure{OrderID: order.OrderID, Failure: noAccount}).Get(ctx, nil); err != nil {
 			return p.state, err
 		}
 		return p.fail(noAccount), nil
 	}
-	p.state.Status = StatusCompleted
+	p.state.Status = domain.OrderCompleted
 	return p.state, nil
 }
 
@@ -344,7 +345,7 @@ func (p *purchase) registerAndComplete(ctx workflow.Context, customer directory.
 
 // compensate refunds whatever the charge took. It runs on a disconnected context so that it
 // completes even if the workflow is being canceled.
-func (p *purchase) compensate(ctx workflow.Context, chargeKey, paymentRef string, reason store.Failure) (CheckoutState, error) {
+func (p *purchase) compensate(ctx workflow.Context, chargeKey, paymentRef string, reason domain.Failure) (CheckoutState, error) {
 	ctx, _ = workflow.NewDisconnectedContext(ctx)
 	var refund activities.RefundResult
 	err := workflow.ExecuteActivity(refundOptions(ctx), a.Refund, activities.RefundInput{
@@ -365,24 +366,24 @@ func (p *purchase) compensate(ctx workflow.Context, chargeKey, paymentRef string
 		}
 		return p.fail(reason), nil
 	}
-	p.state.Status, p.state.FailureCode, p.state.FailureMessage = StatusRefunded, reason.Code, reason.Message
+	p.state.Status, p.state.FailureCode, p.state.FailureMessage = domain.OrderRefunded, reason.Code, reason.Message
 	return p.state, nil
 }
 
-func (p *purchase) fail(f store.Failure) CheckoutState {
-	p.state.Status, p.state.FailureCode, p.state.DeclineCode, p.state.FailureMessage = StatusFailed, f.Code, f.DeclineCode, f.Message
+func (p *purchase) fail(f domain.Failure) CheckoutState {
+	p.state.Status, p.state.FailureCode, p.state.DeclineCode, p.state.FailureMessage = domain.OrderFailed, f.Code, f.DeclineCode, f.Message
 	return p.state
 }
 
 // finalFailure extracts the Failure carried by a final application error.
-func finalFailure(err error) (store.Failure, bool) {
+func finalFailure(err error) (domain.Failure, bool) {
 	var appErr *temporal.ApplicationError
 	if !errors.As(err, &appErr) || !appErr.NonRetryable() {
-		return store.Failure{}, false
+		return domain.Failure{}, false
 	}
-	var f store.Failure
+	var f domain.Failure
 	if !appErr.HasDetails() || appErr.Details(&f) != nil || f.Code == "" {
-		f = store.Failure{Code: "failed", Message: appErr.Message()}
+		f = domain.Failure{Code: "failed", Message: appErr.Message()}
 	}
 	return f, true
 }

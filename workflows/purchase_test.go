@@ -14,6 +14,7 @@ import (
 	"github.com/cartflow/cartflow/activities"
 	"github.com/cartflow/cartflow/internal/billing"
 	"github.com/cartflow/cartflow/internal/directory"
+	"github.com/cartflow/cartflow/internal/domain"
 )
 
 const testWorkflowID = "checkout-key-1"
@@ -78,7 +79,7 @@ func result(t *testing.T, env *testsuite.TestWorkflowEnvironment) CheckoutState 
 	return st
 }
 
-func queryStatus(t *testing.T, env *testsuite.TestWorkflowEnvironment) Status {
+func queryStatus(t *testing.T, env *testsuite.TestWorkflowEnvironment) domain.OrderStatus {
 	t.Helper()
 	v, err := env.QueryWorkflow(QueryStatus)
 	if err != nil {
@@ -101,7 +102,7 @@ func TestPurchaseCompletes(t *testing.T) {
 	env.ExecuteWorkflow(Purchase, testInput)
 
 	st := result(t, env)
-	want := CheckoutState{CheckoutID: "chk_test", OrderID: "order-1", Status: StatusCompleted, Amount: 5000, Currency: "usd"}
+	want := CheckoutState{CheckoutID: "chk_test", OrderID: "order-1", Status: domain.OrderCompleted, Amount: 5000, Currency: "usd"}
 	if st != want {
 		t.Fatalf("state = %+v, want %+v", st, want)
 	}
@@ -109,7 +110,7 @@ func TestPurchaseCompletes(t *testing.T) {
 
 func TestPurchaseStatusQueryAtEachStage(t *testing.T) {
 	env := newEnv(t)
-	seen := map[string]Status{}
+	seen := map[string]domain.OrderStatus{}
 	// Writing the order takes a minute; the query then must see pending.
 	env.OnActivity(a.CreateOrder, mock.Anything, mock.Anything).After(time.Minute).
 		Return(activities.OrderSummary{OrderID: "order-1", Status: "pending", Amount: 5000, Currency: "usd"}, nil).Once()
@@ -125,19 +126,19 @@ func TestPurchaseStatusQueryAtEachStage(t *testing.T) {
 
 	env.ExecuteWorkflow(Purchase, testInput)
 
-	if st := result(t, env); st.Status != StatusCompleted {
+	if st := result(t, env); st.Status != domain.OrderCompleted {
 		t.Fatalf("final status %s", st.Status)
 	}
-	if seen["during order creation"] != StatusPending {
+	if seen["during order creation"] != domain.OrderPending {
 		t.Errorf("status during order creation = %q, want pending", seen["during order creation"])
 	}
-	if seen["during charge"] != StatusCharging {
+	if seen["during charge"] != domain.OrderCharging {
 		t.Errorf("status during charge = %q, want charging", seen["during charge"])
 	}
-	if seen["during registration"] != StatusPaid {
+	if seen["during registration"] != domain.OrderPaid {
 		t.Errorf("status during registration = %q, want paid", seen["during registration"])
 	}
-	if s := queryStatus(t, env); s != StatusCompleted {
+	if s := queryStatus(t, env); s != domain.OrderCompleted {
 		t.Errorf("status after completion = %q", s)
 	}
 }
@@ -146,13 +147,13 @@ func TestPurchaseDeclineFailsWithoutRegistering(t *testing.T) {
 	env := newEnv(t)
 	mockOrder(env)
 	decline := temporal.NewNonRetryableApplicationError("Your card was declined.", activities.ErrTypeCardDeclined, nil,
-		activities.Failure{Code: "card_declined", DeclineCode: "insufficient_funds", Message: "Your card was declined."})
+		domain.Failure{Code: "card_declined", DeclineCode: "insufficient_funds", Message: "Your card was declined."})
 	env.OnActivity(a.Charge, mock.Anything, mock.Anything).Return(activities.ChargeResult{}, decline).Once()
 
 	env.ExecuteWorkflow(Purchase, testInput)
 
 	st := result(t, env)
-	if st.Status != StatusFailed || st.FailureCode != "card_declined" || st.DeclineCode != "insufficient_funds" ||
+	if st.Status != domain.OrderFailed || st.FailureCode != "card_declined" || st.DeclineCode != "insufficient_funds" ||
 		st.FailureMessage != "Your card was declined." {
 		t.Fatalf("state = %+v", st)
 	}
@@ -166,13 +167,13 @@ func TestPurchaseInvalidPaymentRequestFails(t *testing.T) {
 	env := newEnv(t)
 	mockOrder(env)
 	invalid := temporal.NewNonRetryableApplicationError("the payment could not be completed", activities.ErrTypePaymentRequestInvalid, nil,
-		activities.Failure{Code: "payment_request_invalid", Message: "the payment could not be completed"})
+		domain.Failure{Code: "payment_request_invalid", Message: "the payment could not be completed"})
 	env.OnActivity(a.Charge, mock.Anything, mock.Anything).Return(activities.ChargeResult{}, invalid).Once()
 
 	env.ExecuteWorkflow(Purchase, testInput)
 
 	st := result(t, env)
-	if st.Status != StatusFailed || st.FailureCode != "payment_request_invalid" || st.FailureMessage != "the payment could not be completed" {
+	if st.Status != domain.OrderFailed || st.FailureCode != "payment_request_invalid" || st.FailureMessage != "the payment could not be completed" {
 		t.Fatalf("state = %+v", st)
 	}
 	env.AssertNumberOfCalls(t, "Charge", 1)
@@ -189,7 +190,7 @@ func TestPurchaseRetriesTechnicalChargeFailure(t *testing.T) {
 
 	env.ExecuteWorkflow(Purchase, testInput)
 
-	if st := result(t, env); st.Status != StatusCompleted {
+	if st := result(t, env); st.Status != domain.OrderCompleted {
 		t.Fatalf("state = %+v", st)
 	}
 	env.AssertNumberOfCalls(t, "Charge", 3)
@@ -208,7 +209,7 @@ func TestPurchaseRefundsWhenRegistrationFails(t *testing.T) {
 	env.ExecuteWorkflow(Purchase, testInput)
 
 	st := result(t, env)
-	if st.Status != StatusRefunded || st.FailureCode != "registration_failed" {
+	if st.Status != domain.OrderRefunded || st.FailureCode != "registration_failed" {
 		t.Fatalf("state = %+v", st)
 	}
 	env.AssertNotCalled(t, "CompleteOrder", mock.Anything, mock.Anything)
@@ -228,7 +229,7 @@ func TestPurchaseCompensatesUnknownChargeOutcome(t *testing.T) {
 	env.ExecuteWorkflow(Purchase, testInput)
 
 	st := result(t, env)
-	if st.Status != StatusFailed || st.FailureCode != "payment_unavailable" {
+	if st.Status != domain.OrderFailed || st.FailureCode != "payment_unavailable" {
 		t.Fatalf("state = %+v", st)
 	}
 	env.AssertNotCalled(t, "RegisterUser", mock.Anything, mock.Anything)
@@ -238,13 +239,13 @@ func TestPurchaseRecordsInvalidEmailAsFailedOrder(t *testing.T) {
 	env := newEnv(t)
 	env.OnActivity(a.CreateOrder, mock.Anything, mock.MatchedBy(func(in activities.CreateOrderInput) bool {
 		return in.Rejection != nil && in.Rejection.Code == "invalid_email"
-	})).Return(activities.OrderSummary{OrderID: "order-1", Status: "failed", Failure: &activities.Failure{Code: "invalid_email", Message: "bad"}}, nil).Once()
+	})).Return(activities.OrderSummary{OrderID: "order-1", Status: "failed", Failure: &domain.Failure{Code: "invalid_email", Message: "bad"}}, nil).Once()
 	in := testInput
 	in.Email = "not-an-email"
 
 	env.ExecuteWorkflow(Purchase, in)
 
-	if st := result(t, env); st.Status != StatusFailed || st.FailureCode != "invalid_email" {
+	if st := result(t, env); st.Status != domain.OrderFailed || st.FailureCode != "invalid_email" {
 		t.Fatalf("state = %+v", st)
 	}
 	env.AssertNotCalled(t, "Charge", mock.Anything, mock.Anything)
@@ -311,14 +312,14 @@ func TestPurchaseOfATrialPlanSavesTheCardAndChargesNothing(t *testing.T) {
 	env.OnActivity(a.ConfirmUser, mock.Anything, "user-1").Return(nil).Once()
 	env.OnActivity(a.CreateSubscription, mock.Anything, mock.MatchedBy(func(in activities.CreateSubscriptionInput) bool {
 		return in.OrderID == "order-1" && in.UserID == "user-1" && in.CustomerRef == "cus_1" && in.PaymentMethodRef == "pm_saved" && !in.Start.IsZero()
-	})).Return(activities.Subscription{ID: "sub-1", Status: SubscriptionTrialing}, nil).Once()
+	})).Return(activities.Subscription{ID: "sub-1", Status: domain.SubscriptionTrialing}, nil).Once()
 	env.OnActivity(a.CompleteOrder, mock.Anything, activities.CompleteOrderInput{OrderID: "order-1", UserID: "user-1"}).Return(nil).Once()
 	mockReceipt(env, "order-1")
 
 	env.ExecuteWorkflow(Purchase, planInput)
 
 	st := result(t, env)
-	if st.Status != StatusCompleted || st.SubscriptionID != "sub-1" || st.Amount != 0 {
+	if st.Status != domain.OrderCompleted || st.SubscriptionID != "sub-1" || st.Amount != 0 {
 		t.Fatalf("state %+v", st)
 	}
 	// No Charge mock was set: a charge would have run the real activity and failed the test.
@@ -338,13 +339,13 @@ func TestPurchaseOfAPaidPlanChargesTheSavedCard(t *testing.T) {
 	})).Return(activities.ChargeResult{ProviderRef: "pi_1"}, nil).Once()
 	env.OnActivity(a.RegisterUser, mock.Anything, mock.Anything).Return("user-1", nil).Once()
 	env.OnActivity(a.ConfirmUser, mock.Anything, "user-1").Return(nil).Once()
-	env.OnActivity(a.CreateSubscription, mock.Anything, mock.Anything).Return(activities.Subscription{ID: "sub-1", Status: SubscriptionActive}, nil).Once()
+	env.OnActivity(a.CreateSubscription, mock.Anything, mock.Anything).Return(activities.Subscription{ID: "sub-1", Status: domain.SubscriptionActive}, nil).Once()
 	env.OnActivity(a.CompleteOrder, mock.Anything, mock.Anything).Return(nil).Once()
 	mockReceipt(env, "order-1")
 
 	env.ExecuteWorkflow(Purchase, planInput)
 
-	if st := result(t, env); st.Status != StatusCompleted || st.SubscriptionID != "sub-1" || st.Amount != 9000 {
+	if st := result(t, env); st.Status != domain.OrderCompleted || st.SubscriptionID != "sub-1" || st.Amount != 9000 {
 		t.Fatalf("state %+v", st)
 	}
 }
@@ -356,11 +357,11 @@ func TestPurchaseOfAPlanFailsWhenTheCardCannotBeSaved(t *testing.T) {
 	}, nil).Once()
 	env.OnActivity(a.SavePaymentMethod, mock.Anything, mock.Anything).Return(activities.SavedPaymentMethod{},
 		temporal.NewNonRetryableApplicationError("declined", activities.ErrTypeCardDeclined, nil,
-			activities.Failure{Code: "card_declined", DeclineCode: "generic_decline", Message: "Your card was declined."})).Once()
+			domain.Failure{Code: "card_declined", DeclineCode: "generic_decline", Message: "Your card was declined."})).Once()
 
 	env.ExecuteWorkflow(Purchase, planInput)
 
-	if st := result(t, env); st.Status != StatusFailed || st.FailureCode != "card_declined" || st.SubscriptionID != "" {
+	if st := result(t, env); st.Status != domain.OrderFailed || st.FailureCode != "card_declined" || st.SubscriptionID != "" {
 		t.Fatalf("state %+v", st)
 	}
 }
@@ -390,10 +391,10 @@ func TestAuthenticationCompletedByWebhook(t *testing.T) {
 
 	env.ExecuteWorkflow(Purchase, testInput)
 
-	if during.Status != StatusRequiresAction || during.Action == nil || during.Action.ClientSecret != "pi_3ds_secret_x" || during.Action.Type != "use_stripe_sdk" {
+	if during.Status != domain.OrderRequiresAction || during.Action == nil || during.Action.ClientSecret != "pi_3ds_secret_x" || during.Action.Type != "use_stripe_sdk" {
 		t.Fatalf("state while waiting %+v", during)
 	}
-	if st := result(t, env); st.Status != StatusCompleted || st.Action != nil {
+	if st := result(t, env); st.Status != domain.OrderCompleted || st.Action != nil {
 		t.Fatalf("state %+v", st)
 	}
 }
@@ -405,7 +406,7 @@ func TestAuthenticationCompletedByTheStorefront(t *testing.T) {
 	// The first report comes before the customer really finished: the provider still waits.
 	env.OnActivity(a.VerifyAuthentication, mock.Anything, authInput).Return(activities.AuthenticationResult{Status: activities.AuthenticationPending}, nil).Once()
 	env.OnActivity(a.VerifyAuthentication, mock.Anything, authInput).Return(activities.AuthenticationResult{Status: activities.AuthenticationSucceeded}, nil).Once()
-	var answers []Status
+	var answers []domain.OrderStatus
 	report := func() {
 		env.UpdateWorkflow(UpdateAuthenticationCompleted, "", &testsuite.TestUpdateCallback{
 			OnReject: func(err error) { t.Errorf("update rejected: %v", err) },
@@ -426,10 +427,10 @@ func TestAuthenticationCompletedByTheStorefront(t *testing.T) {
 
 	env.ExecuteWorkflow(Purchase, testInput)
 
-	if st := result(t, env); st.Status != StatusCompleted {
+	if st := result(t, env); st.Status != domain.OrderCompleted {
 		t.Fatalf("state %+v", st)
 	}
-	if len(answers) != 2 || answers[0] != StatusRequiresAction || answers[1] == StatusRequiresAction {
+	if len(answers) != 2 || answers[0] != domain.OrderRequiresAction || answers[1] == domain.OrderRequiresAction {
 		t.Fatalf("the storefront was answered %v", answers)
 	}
 }
@@ -450,7 +451,7 @@ func TestAuthenticationTimeoutCancelsAndExpires(t *testing.T) {
 		Payment: testInput.Payment, AuthenticationTimeout: 10 * time.Minute})
 
 	st := result(t, env)
-	if st.Status != StatusExpired || st.FailureCode != "authentication_timeout" || st.Action != nil {
+	if st.Status != domain.OrderExpired || st.FailureCode != "authentication_timeout" || st.Action != nil {
 		t.Fatalf("state %+v", st)
 	}
 	if expiredAt < 10*time.Minute || expiredAt > 11*time.Minute {
@@ -474,7 +475,7 @@ func TestWebhookBeforeTheWaitIsNotLost(t *testing.T) {
 	start := env.Now()
 	env.ExecuteWorkflow(Purchase, testInput)
 
-	if st := result(t, env); st.Status != StatusCompleted {
+	if st := result(t, env); st.Status != domain.OrderCompleted {
 		t.Fatalf("state %+v", st)
 	}
 	if took := env.Now().Sub(start); took > 5*time.Minute {
@@ -491,11 +492,11 @@ func TestAuthenticationFailureFailsTheCheckout(t *testing.T) {
 	}, time.Minute)
 	env.OnActivity(a.VerifyAuthentication, mock.Anything, authInput).Return(activities.AuthenticationResult{},
 		temporal.NewNonRetryableApplicationError("declined", activities.ErrTypeCardDeclined, nil,
-			activities.Failure{Code: "payment_intent_authentication_failure", Message: "authentication failed"})).Once()
+			domain.Failure{Code: "payment_intent_authentication_failure", Message: "authentication failed"})).Once()
 
 	env.ExecuteWorkflow(Purchase, testInput)
 
-	if st := result(t, env); st.Status != StatusFailed || st.FailureCode != "payment_intent_authentication_failure" {
+	if st := result(t, env); st.Status != domain.OrderFailed || st.FailureCode != "payment_intent_authentication_failure" {
 		t.Fatalf("state %+v", st)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/cartflow/cartflow/activities"
+	"github.com/cartflow/cartflow/internal/domain"
 )
 
 // ledger stands in for the order and its refunds, refusing what the store refuses.
@@ -33,7 +34,7 @@ func (l *ledger) env(t *testing.T, key string) *testsuite.TestWorkflowEnvironmen
 		}
 		if l.order.RefundedAmount+in.Amount > l.order.Amount {
 			return activities.RefundResult{}, temporal.NewNonRetryableApplicationError("over", activities.ErrTypeRefundRejected, nil,
-				activities.Failure{Code: "refund_exceeds_captured", Message: "the refund would return more than was captured"})
+				domain.Failure{Code: "refund_exceeds_captured", Message: "the refund would return more than was captured"})
 		}
 		l.refunds = append(l.refunds, in)
 		l.order.RefundedAmount += in.Amount
@@ -83,11 +84,11 @@ func TestDisputeIsRecordedAndNotSignalled(t *testing.T) {
 	env := suite.NewTestWorkflowEnvironment()
 	env.RegisterWorkflow(ProviderEvent)
 	env.RegisterActivity(&activities.Activities{})
-	env.OnActivity(a.RecordProviderEvent, mock.Anything, activities.ProviderEventInput{
+	env.OnActivity(a.RecordProviderEvent, mock.Anything, domain.WebhookEvent{
 		Provider: "stripe", ID: "evt_d", Type: "dispute.opened", PaymentRef: "pi_1", Amount: 6200, Currency: "usd", Reason: "fraudulent",
 		Payload: []byte(`{}`),
 	}).Return(activities.AppliedEvent{OrderID: "order-1", WorkflowID: "checkout-k"}, nil).Once()
-	env.ExecuteWorkflow(ProviderEvent, WebhookEvent{Provider: "stripe", ID: "evt_d", Type: "dispute.opened", PaymentRef: "pi_1",
+	env.ExecuteWorkflow(ProviderEvent, domain.WebhookEvent{Provider: "stripe", ID: "evt_d", Type: "dispute.opened", PaymentRef: "pi_1",
 		Amount: 6200, Currency: "usd", Reason: "fraudulent", Payload: []byte(`{}`)})
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatal(err)
@@ -110,7 +111,7 @@ func TestPaymentOutcomeEventSignalsTheCheckoutOnce(t *testing.T) {
 			signals++
 			return nil
 		}).Maybe()
-		env.ExecuteWorkflow(ProviderEvent, WebhookEvent{Provider: "stripe", ID: "evt_s", Type: "payment.succeeded", PaymentRef: "pi_1"})
+		env.ExecuteWorkflow(ProviderEvent, domain.WebhookEvent{Provider: "stripe", ID: "evt_s", Type: "payment.succeeded", PaymentRef: "pi_1"})
 		if err := env.GetWorkflowError(); err != nil {
 			t.Fatal(err)
 		}

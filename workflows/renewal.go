@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/cartflow/cartflow/activities"
+	"github.com/cartflow/cartflow/internal/domain"
 )
 
 // Renewal bills one subscription period: it charges the saved payment method off-session and
@@ -45,7 +46,7 @@ func (r *renewal) run(ctx workflow.Context) (RenewalResult, error) {
 		return RenewalResult{}, err
 	}
 	switch {
-	case r.sub.Status == SubscriptionCanceled:
+	case r.sub.Status == domain.SubscriptionCanceled:
 		return r.finish(RenewalSkipped, "the subscription is canceled"), nil
 	case !r.sub.CurrentPeriodEnd.Equal(r.in.PeriodEnd):
 		return r.finish(RenewalSkipped, "the period was renewed already"), nil
@@ -124,7 +125,7 @@ func (r *renewal) run(ctx workflow.Context) (RenewalResult, error) {
 		if err := r.load(ctx); err != nil {
 			return RenewalResult{}, err
 		}
-		if r.sub.Status == SubscriptionCanceled {
+		if r.sub.Status == domain.SubscriptionCanceled {
 			return r.stopCanceled(ctx)
 		}
 	}
@@ -177,7 +178,7 @@ func (r *renewal) stopCanceled(ctx workflow.Context) (RenewalResult, error) {
 		return RenewalResult{}, err
 	}
 	if err := workflow.ExecuteLocalActivity(dbOptions(ctx), a.FailOrder, activities.OrderFailure{OrderID: r.order.OrderID,
-		Failure: activities.Failure{Code: "subscription_canceled", Message: "the subscription was canceled before the renewal was paid"}}).Get(ctx, nil); err != nil {
+		Failure: domain.Failure{Code: "subscription_canceled", Message: "the subscription was canceled before the renewal was paid"}}).Get(ctx, nil); err != nil {
 		return RenewalResult{}, err
 	}
 	return r.finish(RenewalCanceled, "canceled during dunning"), nil
@@ -210,7 +211,7 @@ func (r *renewal) renewed(ctx workflow.Context) (RenewalResult, error) {
 // cancel ends the subscription now. declined says a charge was refused (failure says how):
 // the order fails and the customer is told why. A cancellation the customer asked for was
 // confirmed by email when they asked, so it sends nothing more.
-func (r *renewal) cancel(ctx workflow.Context, reason string, declined bool, failure *activities.Failure) (RenewalResult, error) {
+func (r *renewal) cancel(ctx workflow.Context, reason string, declined bool, failure *domain.Failure) (RenewalResult, error) {
 	if err := workflow.ExecuteLocalActivity(dbOptions(ctx), a.CancelSubscription, activities.SubscriptionChange{
 		SubscriptionID: r.sub.ID, Reason: reason,
 	}).Get(ctx, &r.sub); err != nil {

@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/cartflow/cartflow/activities"
+	"github.com/cartflow/cartflow/internal/domain"
 )
 
 var (
@@ -25,12 +26,12 @@ var (
 
 func softDecline() error {
 	return temporal.NewNonRetryableApplicationError("declined", activities.ErrTypeCardDeclined, nil,
-		activities.Failure{Code: "card_declined", DeclineCode: "insufficient_funds", Message: "Your card has insufficient funds."})
+		domain.Failure{Code: "card_declined", DeclineCode: "insufficient_funds", Message: "Your card has insufficient funds."})
 }
 
 func hardDecline() error {
 	return temporal.NewNonRetryableApplicationError("declined", activities.ErrTypeCardDeclinedHard, nil,
-		activities.Failure{Code: "card_declined", DeclineCode: "stolen_card", Message: "Your card was declined."})
+		domain.Failure{Code: "card_declined", DeclineCode: "stolen_card", Message: "Your card was declined."})
 }
 
 // renewalHarness is a Renewal under test with a fake subscription that the mocked store
@@ -48,7 +49,7 @@ type renewalHarness struct {
 	outcome func(attempt int) error
 }
 
-func newRenewalHarness(t *testing.T, status string) *renewalHarness {
+func newRenewalHarness(t *testing.T, status domain.SubscriptionStatus) *renewalHarness {
 	t.Helper()
 	var suite testsuite.WorkflowTestSuite
 	h := &renewalHarness{t: t, env: suite.NewTestWorkflowEnvironment()}
@@ -89,19 +90,19 @@ func newRenewalHarness(t *testing.T, status string) *renewalHarness {
 		if !in.PeriodEnd.Equal(periodEnd) {
 			t.Errorf("renewed period %v, want %v", in.PeriodEnd, periodEnd)
 		}
-		h.sub.Status, h.sub.CurrentPeriodStart, h.sub.CurrentPeriodEnd, h.sub.DunningAttempts = SubscriptionActive, periodEnd, periodEnd.AddDate(0, 1, 0), 0
+		h.sub.Status, h.sub.CurrentPeriodStart, h.sub.CurrentPeriodEnd, h.sub.DunningAttempts = domain.SubscriptionActive, periodEnd, periodEnd.AddDate(0, 1, 0), 0
 		return h.sub, nil
 	}).Maybe()
 	env.OnActivity(a.MarkPastDue, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.SubscriptionChange) (activities.Subscription, error) {
 		h.mu.Lock()
 		defer h.mu.Unlock()
-		h.sub.Status, h.sub.DunningAttempts = SubscriptionPastDue, in.Attempts
+		h.sub.Status, h.sub.DunningAttempts = domain.SubscriptionPastDue, in.Attempts
 		return h.sub, nil
 	}).Maybe()
 	env.OnActivity(a.CancelSubscription, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.SubscriptionChange) (activities.Subscription, error) {
 		h.mu.Lock()
 		defer h.mu.Unlock()
-		h.sub.Status = SubscriptionCanceled
+		h.sub.Status = domain.SubscriptionCanceled
 		return h.sub, nil
 	}).Maybe()
 	env.OnActivity(a.CompleteOrder, mock.Anything, activities.CompleteOrderInput{OrderID: "order-r", UserID: "user-1"}).Return(nil).Maybe()
@@ -142,8 +143,8 @@ func (h *renewalHarness) attemptKeys() []string {
 
 func TestRenewalChargesOffSessionAndExtendsThePeriod(t *testing.T) {
 	// A trial that ends gets its first charge exactly like an active plan gets its renewal.
-	for _, status := range []string{SubscriptionTrialing, SubscriptionActive} {
-		t.Run(status, func(t *testing.T) {
+	for _, status := range []domain.SubscriptionStatus{domain.SubscriptionTrialing, domain.SubscriptionActive} {
+		t.Run(string(status), func(t *testing.T) {
 			h := newRenewalHarness(t, status)
 			res := h.run()
 			if res.Outcome != RenewalRenewed || res.OrderID != "order-r" || res.NewPeriodEnd == nil || !res.NewPeriodEnd.Equal(periodEnd.AddDate(0, 1, 0)) {
@@ -157,7 +158,7 @@ func TestRenewalChargesOffSessionAndExtendsThePeriod(t *testing.T) {
 				c.Currency != "usd" || c.IdempotencyKey != renewalWFID+"/charge/1" || c.OrderID != "order-r" {
 				t.Fatalf("charge %+v", c)
 			}
-			if h.sub.Status != SubscriptionActive || !slices.Equal(h.emails, []string{"receipt/order/order-r"}) {
+			if h.sub.Status != domain.SubscriptionActive || !slices.Equal(h.emails, []string{"receipt/order/order-r"}) {
 				t.Fatalf("after renewal: %s, emails %v", h.sub.Status, h.emails)
 			}
 		})
@@ -165,7 +166,7 @@ func TestRenewalChargesOffSessionAndExtendsThePeriod(t *testing.T) {
 }
 
 func TestRenewalSoftDeclinesRunTheLadderThenCancel(t *testing.T) {
-	h := newRenewalHarness(t, SubscriptionActive)
+	h := newRenewalHarness(t, domain.SubscriptionActive)
 	h.outcome = func(int) error { return softDecline() }
 	res := h.run()
 	if res.Outcome != RenewalCanceled || res.Attempts != 5 || !strings.Contains(res.Reason, "insufficient_funds") {
@@ -182,7 +183,7 @@ func TestRenewalSoftDeclinesRunTheLadderThenCancel(t *testing.T) {
 			t.Fatalf("attempt %d came %v after the first, want %v", i+2, got, wait)
 		}
 	}
-	if h.sub.Status != SubscriptionCanceled {
+	if h.sub.Status != domain.SubscriptionCanceled {
 		t.Fatalf("subscription %s", h.sub.Status)
 	}
 	wantEmails := []string{
@@ -195,7 +196,7 @@ func TestRenewalSoftDeclinesRunTheLadderThenCancel(t *testing.T) {
 }
 
 func TestRenewalRetriesAtOnceWithAFixedPaymentMethod(t *testing.T) {
-	h := newRenewalHarness(t, SubscriptionActive)
+	h := newRenewalHarness(t, domain.SubscriptionActive)
 	h.outcome = func(n int) error {
 		if n == 1 {
 			return softDecline()
@@ -218,19 +219,19 @@ func TestRenewalRetriesAtOnceWithAFixedPaymentMethod(t *testing.T) {
 	if got := h.chargeAt[1].Sub(h.chargeAt[0]); got > 10*time.Hour+time.Minute {
 		t.Fatalf("the retry waited %v instead of going at once", got)
 	}
-	if h.sub.Status != SubscriptionActive {
+	if h.sub.Status != domain.SubscriptionActive {
 		t.Fatalf("subscription %s", h.sub.Status)
 	}
 }
 
 func TestRenewalHardDeclineIsNotRetried(t *testing.T) {
-	h := newRenewalHarness(t, SubscriptionActive)
+	h := newRenewalHarness(t, domain.SubscriptionActive)
 	h.outcome = func(int) error { return hardDecline() }
 	res := h.run()
 	if res.Outcome != RenewalCanceled || len(h.charges) != 1 || !strings.Contains(res.Reason, "stolen_card") {
 		t.Fatalf("result %+v after %d charges", res, len(h.charges))
 	}
-	if h.sub.Status != SubscriptionCanceled || h.sub.DunningAttempts != 0 {
+	if h.sub.Status != domain.SubscriptionCanceled || h.sub.DunningAttempts != 0 {
 		t.Fatalf("subscription %+v", h.sub)
 	}
 	if !slices.Equal(h.emails, []string{"payment-failed/" + renewalWFID + "/final"}) {
@@ -239,37 +240,37 @@ func TestRenewalHardDeclineIsNotRetried(t *testing.T) {
 }
 
 func TestRenewalMalformedRequestFailsTheRunAndLeavesTheSubscription(t *testing.T) {
-	h := newRenewalHarness(t, SubscriptionActive)
+	h := newRenewalHarness(t, domain.SubscriptionActive)
 	h.outcome = func(int) error {
 		return temporal.NewNonRetryableApplicationError("malformed", activities.ErrTypePaymentRequestInvalid, nil,
-			activities.Failure{Code: "payment_request_invalid", Message: "the payment could not be completed"})
+			domain.Failure{Code: "payment_request_invalid", Message: "the payment could not be completed"})
 	}
 	h.env.ExecuteWorkflow(Renewal, RenewalInput{SubscriptionID: "sub-1", PeriodEnd: periodEnd, Dunning: testLadder})
 	var appErr *temporal.ApplicationError
 	if err := h.env.GetWorkflowError(); !errors.As(err, &appErr) || appErr.Type() != activities.ErrTypePaymentRequestInvalid {
 		t.Fatalf("renewal error %v, want the PaymentRequestInvalid failure for ops", err)
 	}
-	if len(h.charges) != 1 || h.sub.Status != SubscriptionActive || h.sub.DunningAttempts != 0 || len(h.emails) != 0 {
+	if len(h.charges) != 1 || h.sub.Status != domain.SubscriptionActive || h.sub.DunningAttempts != 0 || len(h.emails) != 0 {
 		t.Fatalf("after cartflow's own bug: %d charges, subscription %+v, emails %v", len(h.charges), h.sub, h.emails)
 	}
 }
 
 func TestRenewalCancelAtPeriodEndChargesNothing(t *testing.T) {
-	h := newRenewalHarness(t, SubscriptionActive)
+	h := newRenewalHarness(t, domain.SubscriptionActive)
 	h.sub.CancelAtPeriodEnd = true
 	res := h.run()
-	if res.Outcome != RenewalCanceled || len(h.charges) != 0 || h.sub.Status != SubscriptionCanceled {
+	if res.Outcome != RenewalCanceled || len(h.charges) != 0 || h.sub.Status != domain.SubscriptionCanceled {
 		t.Fatalf("result %+v, %d charges, subscription %s", res, len(h.charges), h.sub.Status)
 	}
 }
 
 func TestRenewalSkipsAPeriodAlreadyRenewedOrACanceledSubscription(t *testing.T) {
-	h := newRenewalHarness(t, SubscriptionActive)
+	h := newRenewalHarness(t, domain.SubscriptionActive)
 	h.sub.CurrentPeriodEnd = periodEnd.AddDate(0, 1, 0)
 	if res := h.run(); res.Outcome != RenewalSkipped || len(h.charges) != 0 {
 		t.Fatalf("renewed period: %+v, %d charges", res, len(h.charges))
 	}
-	h = newRenewalHarness(t, SubscriptionCanceled)
+	h = newRenewalHarness(t, domain.SubscriptionCanceled)
 	if res := h.run(); res.Outcome != RenewalSkipped || len(h.charges) != 0 {
 		t.Fatalf("canceled: %+v, %d charges", res, len(h.charges))
 	}
@@ -278,13 +279,13 @@ func TestRenewalSkipsAPeriodAlreadyRenewedOrACanceledSubscription(t *testing.T) 
 func TestRenewalCancelDuringDunningStopsRetries(t *testing.T) {
 	for _, action := range []string{ChangeCancelNow, ChangeCancelAtPeriodEnd} {
 		t.Run(action, func(t *testing.T) {
-			h := newRenewalHarness(t, SubscriptionActive)
+			h := newRenewalHarness(t, domain.SubscriptionActive)
 			h.outcome = func(int) error { return softDecline() }
 			h.env.RegisterDelayedCallback(func() {
 				h.env.SignalWorkflow(SignalSubscriptionChanged, SubscriptionChangeSignal{Action: action})
 			}, 5*time.Hour)
 			res := h.run()
-			if res.Outcome != RenewalCanceled || len(h.charges) != 1 || h.sub.Status != SubscriptionCanceled {
+			if res.Outcome != RenewalCanceled || len(h.charges) != 1 || h.sub.Status != domain.SubscriptionCanceled {
 				t.Fatalf("result %+v, %d charges, subscription %s", res, len(h.charges), h.sub.Status)
 			}
 		})
@@ -292,7 +293,7 @@ func TestRenewalCancelDuringDunningStopsRetries(t *testing.T) {
 }
 
 func TestRenewalResumeDuringDunningKeepsTheLadder(t *testing.T) {
-	h := newRenewalHarness(t, SubscriptionActive)
+	h := newRenewalHarness(t, domain.SubscriptionActive)
 	h.outcome = func(n int) error {
 		if n == 1 {
 			return softDecline()
@@ -309,7 +310,7 @@ func TestRenewalResumeDuringDunningKeepsTheLadder(t *testing.T) {
 }
 
 func TestRenewalStatusQueryShowsDunning(t *testing.T) {
-	h := newRenewalHarness(t, SubscriptionActive)
+	h := newRenewalHarness(t, domain.SubscriptionActive)
 	h.outcome = func(n int) error {
 		if n == 1 {
 			return softDecline()

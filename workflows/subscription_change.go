@@ -4,6 +4,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/cartflow/cartflow/activities"
+	"github.com/cartflow/cartflow/internal/domain"
 )
 
 // SubscriptionChange applies one change a customer asked for through the BFF: cancel now or at
@@ -21,12 +22,12 @@ func SubscriptionChange(ctx workflow.Context, in SubscriptionChangeInput) (Subsc
 	renewalID := RenewalWorkflowID(sub.ID, sub.CurrentPeriodEnd)
 	wfID := workflow.GetInfo(ctx).WorkflowExecution.ID
 	action := in.Action
-	if action == ChangeCancelAtPeriodEnd && sub.Status == SubscriptionPastDue {
+	if action == ChangeCancelAtPeriodEnd && sub.Status == domain.SubscriptionPastDue {
 		// A subscription in dunning is past the end of its period already: the cancel takes effect now.
 		action = ChangeCancelNow
 	}
 
-	if sub.Status == SubscriptionCanceled && action != ChangeCancelNow {
+	if sub.Status == domain.SubscriptionCanceled && action != ChangeCancelNow {
 		// Only a repeated cancel makes sense on a canceled subscription; it changes nothing.
 		res.Status, res.FailureCode, res.FailureMessage = sub.Status, "subscription_canceled", "the subscription is canceled"
 		return res, nil

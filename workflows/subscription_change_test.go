@@ -8,13 +8,14 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/cartflow/cartflow/activities"
+	"github.com/cartflow/cartflow/internal/domain"
 )
 
 const changeWFID = "subscription-change-sub-1-key-1"
 
 // newChangeEnv runs SubscriptionChange against a subscription in status, recording the signals
 // sent to its renewal.
-func newChangeEnv(t *testing.T, status string, signals *[]string) *testsuite.TestWorkflowEnvironment {
+func newChangeEnv(t *testing.T, status domain.SubscriptionStatus, signals *[]string) *testsuite.TestWorkflowEnvironment {
 	t.Helper()
 	var suite testsuite.WorkflowTestSuite
 	env := suite.NewTestWorkflowEnvironment()
@@ -47,16 +48,16 @@ func changeResult(t *testing.T, env *testsuite.TestWorkflowEnvironment) Subscrip
 
 func TestCancelNowEndsTheSubscriptionAndStopsTheRenewal(t *testing.T) {
 	var signals []string
-	env := newChangeEnv(t, SubscriptionPastDue, &signals)
+	env := newChangeEnv(t, domain.SubscriptionPastDue, &signals)
 	env.OnActivity(a.CancelSubscription, mock.Anything, activities.SubscriptionChange{SubscriptionID: "sub-1", Reason: "canceled by the customer"}).
-		Return(activities.Subscription{ID: "sub-1", Status: SubscriptionCanceled, Email: "ann@example.com"}, nil).Once()
+		Return(activities.Subscription{ID: "sub-1", Status: domain.SubscriptionCanceled, Email: "ann@example.com"}, nil).Once()
 	env.OnActivity(a.SendEmail, mock.Anything, mock.MatchedBy(func(in activities.EmailInput) bool {
 		return in.EventKey == "cancellation/"+changeWFID && in.Cancellation != nil && in.Cancellation.Immediate
 	})).Return(activities.EmailResult{Sent: true}, nil).Once()
 
 	env.ExecuteWorkflow(SubscriptionChange, SubscriptionChangeInput{SubscriptionID: "sub-1", Action: ChangeCancelNow})
 
-	if res := changeResult(t, env); res.Status != SubscriptionCanceled || res.FailureCode != "" {
+	if res := changeResult(t, env); res.Status != domain.SubscriptionCanceled || res.FailureCode != "" {
 		t.Fatalf("result %+v", res)
 	}
 	if len(signals) != 1 || signals[0] != SignalSubscriptionChanged {
@@ -66,14 +67,14 @@ func TestCancelNowEndsTheSubscriptionAndStopsTheRenewal(t *testing.T) {
 
 func TestCancelAtPeriodEndDuringDunningCancelsNow(t *testing.T) {
 	var signals []string
-	env := newChangeEnv(t, SubscriptionPastDue, &signals)
+	env := newChangeEnv(t, domain.SubscriptionPastDue, &signals)
 	env.OnActivity(a.CancelSubscription, mock.Anything, mock.Anything).
-		Return(activities.Subscription{ID: "sub-1", Status: SubscriptionCanceled}, nil).Once()
+		Return(activities.Subscription{ID: "sub-1", Status: domain.SubscriptionCanceled}, nil).Once()
 	env.OnActivity(a.SendEmail, mock.Anything, mock.Anything).Return(activities.EmailResult{Sent: true}, nil).Once()
 
 	env.ExecuteWorkflow(SubscriptionChange, SubscriptionChangeInput{SubscriptionID: "sub-1", Action: ChangeCancelAtPeriodEnd})
 
-	if res := changeResult(t, env); res.Status != SubscriptionCanceled {
+	if res := changeResult(t, env); res.Status != domain.SubscriptionCanceled {
 		t.Fatalf("result %+v", res)
 	}
 }
@@ -82,9 +83,9 @@ func TestCancelAtPeriodEndAndResumeOnlyFlagTheSubscription(t *testing.T) {
 	for _, action := range []string{ChangeCancelAtPeriodEnd, ChangeResume} {
 		t.Run(action, func(t *testing.T) {
 			var signals []string
-			env := newChangeEnv(t, SubscriptionActive, &signals)
+			env := newChangeEnv(t, domain.SubscriptionActive, &signals)
 			env.OnActivity(a.SetCancelAtPeriodEnd, mock.Anything, activities.CancelAtPeriodEndInput{SubscriptionID: "sub-1", Cancel: action == ChangeCancelAtPeriodEnd}).
-				Return(activities.Subscription{ID: "sub-1", Status: SubscriptionActive, CancelAtPeriodEnd: action == ChangeCancelAtPeriodEnd}, nil).Once()
+				Return(activities.Subscription{ID: "sub-1", Status: domain.SubscriptionActive, CancelAtPeriodEnd: action == ChangeCancelAtPeriodEnd}, nil).Once()
 			if action == ChangeCancelAtPeriodEnd {
 				env.OnActivity(a.SendEmail, mock.Anything, mock.MatchedBy(func(in activities.EmailInput) bool {
 					return in.Cancellation != nil && !in.Cancellation.Immediate
@@ -93,7 +94,7 @@ func TestCancelAtPeriodEndAndResumeOnlyFlagTheSubscription(t *testing.T) {
 
 			env.ExecuteWorkflow(SubscriptionChange, SubscriptionChangeInput{SubscriptionID: "sub-1", Action: action})
 
-			if res := changeResult(t, env); res.Status != SubscriptionActive || res.FailureCode != "" {
+			if res := changeResult(t, env); res.Status != domain.SubscriptionActive || res.FailureCode != "" {
 				t.Fatalf("result %+v", res)
 			}
 		})
@@ -102,7 +103,7 @@ func TestCancelAtPeriodEndAndResumeOnlyFlagTheSubscription(t *testing.T) {
 
 func TestNewPaymentMethodIsSavedAndWakesTheRenewal(t *testing.T) {
 	var signals []string
-	env := newChangeEnv(t, SubscriptionPastDue, &signals)
+	env := newChangeEnv(t, domain.SubscriptionPastDue, &signals)
 	env.OnActivity(a.SavePaymentMethod, mock.Anything, activities.SavePaymentMethodInput{
 		SubscriptionID: "sub-1", Provider: "stripe", Token: "pm_card_visa", CustomerRef: "cus_1", Email: "ann@example.com",
 		Name: "Ann", IdempotencyKey: changeWFID + "/save-payment-method",
@@ -124,7 +125,7 @@ func TestChangesOfACanceledSubscriptionAreRefused(t *testing.T) {
 	for _, action := range []string{ChangeCancelAtPeriodEnd, ChangeResume, ChangePaymentMethod} {
 		t.Run(action, func(t *testing.T) {
 			var signals []string
-			env := newChangeEnv(t, SubscriptionCanceled, &signals)
+			env := newChangeEnv(t, domain.SubscriptionCanceled, &signals)
 			env.ExecuteWorkflow(SubscriptionChange, SubscriptionChangeInput{SubscriptionID: "sub-1", Action: action})
 			if res := changeResult(t, env); res.FailureCode != "subscription_canceled" || len(signals) != 0 {
 				t.Fatalf("result %+v, signals %v", res, signals)

@@ -3,6 +3,8 @@ package workflows
 import (
 	"fmt"
 	"time"
+
+	"github.com/cartflow/cartflow/internal/domain"
 )
 
 // This file is the contract of the subscription workflows and of the workflows that Temporal
@@ -28,14 +30,6 @@ const (
 func RenewalWorkflowID(subscriptionID string, periodEnd time.Time) string {
 	return fmt.Sprintf("renewal-%s-%s", subscriptionID, periodEnd.UTC().Format("20060102T150405Z"))
 }
-
-// Subscription statuses.
-const (
-	SubscriptionTrialing = "trialing"
-	SubscriptionActive   = "active"
-	SubscriptionPastDue  = "past_due"
-	SubscriptionCanceled = "canceled"
-)
 
 // DunningPolicy is how a renewal that was declined is retried.
 type DunningPolicy struct {
@@ -201,8 +195,8 @@ type SubscriptionChangeInput struct {
 // SubscriptionChangeResult is how a change request ended. A refused change (a card declined
 // while saving it, a resume of a canceled subscription) is a result, not a workflow failure.
 type SubscriptionChangeResult struct {
-	SubscriptionID string `json:"subscription_id"`
-	Status         string `json:"status"`
+	SubscriptionID string                    `json:"subscription_id"`
+	Status         domain.SubscriptionStatus `json:"status"`
 	// FailureCode and FailureMessage say why the change was refused; empty when it was made.
 	FailureCode    string `json:"failure_code,omitempty"`
 	FailureMessage string `json:"failure_message,omitempty"`

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/xml"
 	"fmt"
+	"github.com/cartflow/cartflow/internal/domain"
 	"mime"
 	"net/http"
 	"net/url"
@@ -77,47 +78,47 @@ func SignBraintreeWebhook(publicKey, privateKey string, payload []byte) (signatu
 
 // Verify checks the signature, the payload and its timestamp of one webhook request, and
 // parses it. The header only matters for its Content-Type; body is the raw form body.
-func (v *braintreeWebhookVerifier) Verify(_ context.Context, header http.Header, body []byte) (WebhookEvent, error) {
+func (v *braintreeWebhookVerifier) Verify(_ context.Context, header http.Header, body []byte) (domain.WebhookEvent, error) {
 	if ct := header.Get("Content-Type"); ct != "" {
 		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/x-www-form-urlencoded" {
-			return WebhookEvent{}, fmt.Errorf("%w: braintree webhooks are form-encoded, not %q", ErrBadSignature, ct)
+			return domain.WebhookEvent{}, fmt.Errorf("%w: braintree webhooks are form-encoded, not %q", ErrBadSignature, ct)
 		}
 	}
 	form, err := url.ParseQuery(string(body))
 	if err != nil {
-		return WebhookEvent{}, fmt.Errorf("%w: the body is not a form", ErrBadSignature)
+		return domain.WebhookEvent{}, fmt.Errorf("%w: the body is not a form", ErrBadSignature)
 	}
 	signature, payload := form.Get("bt_signature"), form.Get("bt_payload")
 	if signature == "" {
-		return WebhookEvent{}, fmt.Errorf("%w: bt_signature is missing", ErrBadSignature)
+		return domain.WebhookEvent{}, fmt.Errorf("%w: bt_signature is missing", ErrBadSignature)
 	}
 	if payload == "" {
-		return WebhookEvent{}, fmt.Errorf("%w: bt_payload is missing", ErrBadSignature)
+		return domain.WebhookEvent{}, fmt.Errorf("%w: bt_payload is missing", ErrBadSignature)
 	}
 	// The SDKs' first check: anything but base64 and line breaks means the payload was altered.
 	if strings.ContainsFunc(payload, func(r rune) bool {
 		return !(r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '+' || r == '/' || r == '=' || r == '\n')
 	}) {
-		return WebhookEvent{}, fmt.Errorf("%w: bt_payload contains illegal characters", ErrBadSignature)
+		return domain.WebhookEvent{}, fmt.Errorf("%w: bt_payload contains illegal characters", ErrBadSignature)
 	}
 	if !v.signed(signature, payload) {
-		return WebhookEvent{}, fmt.Errorf("%w: bt_signature does not match bt_payload", ErrBadSignature)
+		return domain.WebhookEvent{}, fmt.Errorf("%w: bt_signature does not match bt_payload", ErrBadSignature)
 	}
 	raw, err := base64.StdEncoding.DecodeString(payload)
 	if err != nil {
-		return WebhookEvent{}, fmt.Errorf("%w: bt_payload is not base64", ErrBadSignature)
+		return domain.WebhookEvent{}, fmt.Errorf("%w: bt_payload is not base64", ErrBadSignature)
 	}
 	var n btNotification
 	if err := xml.Unmarshal(raw, &n); err != nil || n.Kind == "" {
-		return WebhookEvent{}, fmt.Errorf("%w: bt_payload is not a Braintree notification", ErrBadSignature)
+		return domain.WebhookEvent{}, fmt.Errorf("%w: bt_payload is not a Braintree notification", ErrBadSignature)
 	}
 	at, err := time.Parse(time.RFC3339, strings.TrimSpace(n.Timestamp))
 	if err != nil {
-		return WebhookEvent{}, fmt.Errorf("%w: the notification's timestamp %q is not a time", ErrBadSignature, n.Timestamp)
+		return domain.WebhookEvent{}, fmt.Errorf("%w: the notification's timestamp %q is not a time", ErrBadSignature, n.Timestamp)
 	}
 	now := v.now()
 	if at.Before(now.Add(-braintreeWebhookMaxAge)) || at.After(now.Add(braintreeWebhookMaxSkew)) {
-		return WebhookEvent{}, fmt.Errorf("%w: the notification's timestamp %s is stale", ErrBadSignature, at.UTC().Format(time.RFC3339))
+		return domain.WebhookEvent{}, fmt.Errorf("%w: the notification's timestamp %s is stale", ErrBadSignature, at.UTC().Format(time.RFC3339))
 	}
 	return braintreeEvent(n, payload), nil
 }
@@ -170,21 +171,21 @@ type btXMLTransaction struct {
 }
 
 // braintreeWebhookTypes maps the notification kinds that cartflow acts on. Braintree sends no
-// notification for refunds of card transactions, so none maps to EventRefunded.
-var braintreeWebhookTypes = map[string]string{
-	"transaction_settled":             EventPaymentSucceeded,
-	"transaction_settlement_declined": EventPaymentFailed,
-	"dispute_opened":                  EventDisputeOpened,
-	"dispute_won":                     EventDisputeClosed,
-	"dispute_lost":                    EventDisputeClosed,
-	"dispute_accepted":                EventDisputeClosed,
-	"dispute_auto_accepted":           EventDisputeClosed,
-	"dispute_expired":                 EventDisputeClosed,
+// notification for refunds of card transactions, so none maps to domain.EventRefunded.
+var braintreeWebhookTypes = map[string]domain.EventType{
+	"transaction_settled":             domain.EventPaymentSucceeded,
+	"transaction_settlement_declined": domain.EventPaymentFailed,
+	"dispute_opened":                  domain.EventDisputeOpened,
+	"dispute_won":                     domain.EventDisputeClosed,
+	"dispute_lost":                    domain.EventDisputeClosed,
+	"dispute_accepted":                domain.EventDisputeClosed,
+	"dispute_auto_accepted":           domain.EventDisputeClosed,
+	"dispute_expired":                 domain.EventDisputeClosed,
 }
 
 // braintreeEvent turns a verified notification into a WebhookEvent.
-func braintreeEvent(n btNotification, payload string) WebhookEvent {
-	e := WebhookEvent{
+func braintreeEvent(n btNotification, payload string) domain.WebhookEvent {
+	e := domain.WebhookEvent{
 		Provider: ProviderBraintree,
 		// Braintree notifications carry no id of their own. The payload is the identity instead:
 		// every resend of one notification carries the same payload, so it becomes the same event,
@@ -195,7 +196,7 @@ func braintreeEvent(n btNotification, payload string) WebhookEvent {
 		ProviderType: n.Kind,
 	}
 	if e.Type == "" {
-		e.Type = EventOther
+		e.Type = domain.EventOther
 	}
 	var amount, currency string
 	switch {
@@ -207,7 +208,7 @@ func braintreeEvent(n btNotification, payload string) WebhookEvent {
 		if amount == "" {
 			amount = d.Amount
 		}
-		if e.Type == EventDisputeClosed {
+		if e.Type == domain.EventDisputeClosed {
 			// The store records a closed dispute's outcome from Reason.
 			e.Reason = strings.TrimPrefix(strings.TrimPrefix(n.Kind, "dispute_"), "auto_")
 		} else {

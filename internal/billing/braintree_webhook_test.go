@@ -9,11 +9,13 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/cartflow/cartflow/internal/billing"
+	"github.com/cartflow/cartflow/internal/domain"
 )
 
 // btWebhookNow is the verifier's clock in these tests.
@@ -78,24 +80,24 @@ func TestBraintreeWebhookParsesEvents(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		kind, subject string
-		want          billing.WebhookEvent
+		want          domain.WebhookEvent
 	}{
-		{"transaction_settled", btSettledSubject, billing.WebhookEvent{Type: billing.EventPaymentSucceeded,
+		{"transaction_settled", btSettledSubject, domain.WebhookEvent{Type: domain.EventPaymentSucceeded,
 			PaymentRef: "tx42", OrderID: btOrderID, Amount: 2500, Currency: "usd"}},
 		{"transaction_settlement_declined", strings.Replace(btSettledSubject, "</id>",
 			"</id>\n  <processor-settlement-response-code>4001</processor-settlement-response-code>", 1),
-			billing.WebhookEvent{Type: billing.EventPaymentFailed, PaymentRef: "tx42", OrderID: btOrderID, Amount: 2500, Currency: "usd", Reason: "4001"}},
-		{"dispute_opened", btDisputeSubject, billing.WebhookEvent{Type: billing.EventDisputeOpened,
+			domain.WebhookEvent{Type: domain.EventPaymentFailed, PaymentRef: "tx42", OrderID: btOrderID, Amount: 2500, Currency: "usd", Reason: "4001"}},
+		{"dispute_opened", btDisputeSubject, domain.WebhookEvent{Type: domain.EventDisputeOpened,
 			PaymentRef: "tx42", OrderID: btOrderID, Amount: 25000, Currency: "eur", Reason: "fraud"}},
-		{"dispute_won", btDisputeSubject, billing.WebhookEvent{Type: billing.EventDisputeClosed,
+		{"dispute_won", btDisputeSubject, domain.WebhookEvent{Type: domain.EventDisputeClosed,
 			PaymentRef: "tx42", OrderID: btOrderID, Amount: 25000, Currency: "eur", Reason: "won"}},
-		{"dispute_lost", btDisputeSubject, billing.WebhookEvent{Type: billing.EventDisputeClosed,
+		{"dispute_lost", btDisputeSubject, domain.WebhookEvent{Type: domain.EventDisputeClosed,
 			PaymentRef: "tx42", OrderID: btOrderID, Amount: 25000, Currency: "eur", Reason: "lost"}},
-		{"dispute_auto_accepted", btDisputeSubject, billing.WebhookEvent{Type: billing.EventDisputeClosed,
+		{"dispute_auto_accepted", btDisputeSubject, domain.WebhookEvent{Type: domain.EventDisputeClosed,
 			PaymentRef: "tx42", OrderID: btOrderID, Amount: 25000, Currency: "eur", Reason: "accepted"}},
-		{"dispute_under_review", btDisputeSubject, billing.WebhookEvent{Type: billing.EventOther,
+		{"dispute_under_review", btDisputeSubject, domain.WebhookEvent{Type: domain.EventOther,
 			PaymentRef: "tx42", OrderID: btOrderID, Amount: 25000, Currency: "eur", Reason: "fraud"}},
-		{"check", `<check type="boolean">true</check>`, billing.WebhookEvent{Type: billing.EventOther}},
+		{"check", `<check type="boolean">true</check>`, domain.WebhookEvent{Type: domain.EventOther}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.kind, func(t *testing.T) {
@@ -110,7 +112,7 @@ func TestBraintreeWebhookParsesEvents(t *testing.T) {
 			}
 			want := tc.want
 			want.Provider, want.ProviderType, want.ID = billing.ProviderBraintree, tc.kind, got.ID
-			if got != want {
+			if !reflect.DeepEqual(got, want) {
 				t.Errorf("event = %+v\nwant    %+v", got, want)
 			}
 		})
@@ -240,7 +242,7 @@ func TestBraintreeWebhookAcceptsAnyOfSeveralPairs(t *testing.T) {
 	signature, payload := billing.SignBraintreeWebhook(btPublicKey, btPrivateKey, xml)
 	rotated, _ := billing.SignBraintreeWebhook("old-public-key", "old-private-key", xml)
 	got, err := btWebhookVerifier().Verify(t.Context(), http.Header{}, btForm(rotated+"&"+signature, payload))
-	if err != nil || got.Type != billing.EventDisputeOpened {
+	if err != nil || got.Type != domain.EventDisputeOpened {
 		t.Fatalf("Verify with two pairs = %+v, %v", got, err)
 	}
 	// Braintree's SDKs also accept the MAC of the payload with a trailing newline.

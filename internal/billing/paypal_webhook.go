@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cartflow/cartflow/internal/domain"
 	"github.com/plutov/paypal/v4"
 )
 
@@ -49,27 +50,27 @@ type paypalWebhookVerifier struct {
 // Verify checks one webhook delivery: its headers and transmission time here, its signature
 // by asking PayPal. A request that fails a check gives ErrBadSignature; a failure to ask
 // PayPal gives a plain error, so that the BFF answers 5xx and PayPal delivers again.
-func (v *paypalWebhookVerifier) Verify(ctx context.Context, header http.Header, body []byte) (WebhookEvent, error) {
+func (v *paypalWebhookVerifier) Verify(ctx context.Context, header http.Header, body []byte) (domain.WebhookEvent, error) {
 	for _, h := range paypalWebhookHeaders {
 		if header.Get(h) == "" {
-			return WebhookEvent{}, fmt.Errorf("%w: the %s header is missing", ErrBadSignature, h)
+			return domain.WebhookEvent{}, fmt.Errorf("%w: the %s header is missing", ErrBadSignature, h)
 		}
 	}
 	sent := header.Get("PAYPAL-TRANSMISSION-TIME")
 	at, err := time.Parse(time.RFC3339, sent)
 	if err != nil {
-		return WebhookEvent{}, fmt.Errorf("%w: the transmission time %q is not a time", ErrBadSignature, sent)
+		return domain.WebhookEvent{}, fmt.Errorf("%w: the transmission time %q is not a time", ErrBadSignature, sent)
 	}
 	if now := v.now(); at.Before(now.Add(-paypalWebhookMaxSkew)) || at.After(now.Add(paypalWebhookMaxSkew)) {
-		return WebhookEvent{}, fmt.Errorf("%w: the transmission time %s is stale", ErrBadSignature, at.UTC().Format(time.RFC3339))
+		return domain.WebhookEvent{}, fmt.Errorf("%w: the transmission time %s is stale", ErrBadSignature, at.UTC().Format(time.RFC3339))
 	}
 	var ev paypalEvent
 	if err := json.Unmarshal(body, &ev); err != nil || ev.ID == "" || ev.EventType == "" {
 		// Not worth asking PayPal about: no event of PayPal's looks like this.
-		return WebhookEvent{}, fmt.Errorf("%w: the body is not a PayPal event", ErrBadSignature)
+		return domain.WebhookEvent{}, fmt.Errorf("%w: the body is not a PayPal event", ErrBadSignature)
 	}
 	if v.webhookID == "" {
-		return WebhookEvent{}, errors.New("paypal webhook id is not configured (PAYPAL_WEBHOOK_ID)")
+		return domain.WebhookEvent{}, errors.New("paypal webhook id is not configured (PAYPAL_WEBHOOK_ID)")
 	}
 
 	// The library reads the headers and the body from a request; it sends the body unchanged
@@ -84,12 +85,12 @@ func (v *paypalWebhookVerifier) Verify(ctx context.Context, header http.Header, 
 			pe.Response.StatusCode != http.StatusUnauthorized && pe.Response.StatusCode != http.StatusForbidden &&
 			pe.Response.StatusCode != http.StatusTooManyRequests {
 			// PayPal's validation refused the headers' values, as it does for a forged signature.
-			return WebhookEvent{}, fmt.Errorf("%w: paypal refused to verify it (status %d, %s)", ErrBadSignature, pe.Response.StatusCode, paypalIssue(err))
+			return domain.WebhookEvent{}, fmt.Errorf("%w: paypal refused to verify it (status %d, %s)", ErrBadSignature, pe.Response.StatusCode, paypalIssue(err))
 		}
-		return WebhookEvent{}, fmt.Errorf("paypal webhook verification failed: %w", paypalClassify(err, "webhook_not_found"))
+		return domain.WebhookEvent{}, fmt.Errorf("paypal webhook verification failed: %w", paypalClassify(err, "webhook_not_found"))
 	}
 	if res.VerificationStatus != "SUCCESS" {
-		return WebhookEvent{}, fmt.Errorf("%w: paypal answered %q", ErrBadSignature, res.VerificationStatus)
+		return domain.WebhookEvent{}, fmt.Errorf("%w: paypal answered %q", ErrBadSignature, res.VerificationStatus)
 	}
 	return ev.event(), nil
 }
@@ -127,21 +128,21 @@ type paypalResource struct {
 }
 
 // paypalWebhookTypes maps the event types that cartflow acts on.
-var paypalWebhookTypes = map[string]string{
-	"PAYMENT.CAPTURE.COMPLETED": EventPaymentSucceeded,
-	"PAYMENT.CAPTURE.DENIED":    EventPaymentFailed,
-	"PAYMENT.CAPTURE.DECLINED":  EventPaymentFailed,
-	"PAYMENT.CAPTURE.REFUNDED":  EventRefunded,
-	"CUSTOMER.DISPUTE.CREATED":  EventDisputeOpened,
-	"CUSTOMER.DISPUTE.RESOLVED": EventDisputeClosed,
+var paypalWebhookTypes = map[string]domain.EventType{
+	"PAYMENT.CAPTURE.COMPLETED": domain.EventPaymentSucceeded,
+	"PAYMENT.CAPTURE.DENIED":    domain.EventPaymentFailed,
+	"PAYMENT.CAPTURE.DECLINED":  domain.EventPaymentFailed,
+	"PAYMENT.CAPTURE.REFUNDED":  domain.EventRefunded,
+	"CUSTOMER.DISPUTE.CREATED":  domain.EventDisputeOpened,
+	"CUSTOMER.DISPUTE.RESOLVED": domain.EventDisputeClosed,
 }
 
 // event turns a verified PayPal event into a WebhookEvent. The resource is read only for the
 // event types cartflow acts on: other resources may use the same field names for other shapes.
-func (e paypalEvent) event() WebhookEvent {
-	out := WebhookEvent{Provider: ProviderPayPal, ID: e.ID, Type: paypalWebhookTypes[e.EventType], ProviderType: e.EventType}
+func (e paypalEvent) event() domain.WebhookEvent {
+	out := domain.WebhookEvent{Provider: ProviderPayPal, ID: e.ID, Type: paypalWebhookTypes[e.EventType], ProviderType: e.EventType}
 	if out.Type == "" {
-		out.Type = EventOther
+		out.Type = domain.EventOther
 		return out
 	}
 	var r paypalResource
@@ -150,12 +151,12 @@ func (e paypalEvent) event() WebhookEvent {
 	out.OrderID = r.CustomID
 	money := r.Amount
 	switch out.Type {
-	case EventPaymentSucceeded, EventPaymentFailed:
+	case domain.EventPaymentSucceeded, domain.EventPaymentFailed:
 		out.PaymentRef = r.ID
 		if r.StatusDetails != nil {
 			out.Reason = strings.ToLower(r.StatusDetails.Reason)
 		}
-	case EventRefunded:
+	case domain.EventRefunded:
 		// The resource is the refund; the capture it returns money from is its "up" link. The
 		// event reports the capture's refunded total, as Stripe's does, so that a late or repeated
 		// delivery can never count a refund twice.
@@ -163,7 +164,7 @@ func (e paypalEvent) event() WebhookEvent {
 		if b := r.SellerPayableBreakdown; b != nil && b.TotalRefundedAmount != nil {
 			money = b.TotalRefundedAmount
 		}
-	case EventDisputeOpened, EventDisputeClosed:
+	case domain.EventDisputeOpened, domain.EventDisputeClosed:
 		if len(r.DisputedTransactions) > 0 {
 			out.PaymentRef = r.DisputedTransactions[0].SellerTransactionID
 		}

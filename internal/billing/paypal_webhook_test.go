@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/cartflow/cartflow/internal/billing"
+	"github.com/cartflow/cartflow/internal/domain"
 )
 
 // ppDelivery is the header of a webhook delivery of body, sent at and signed with secret for webhookID.
@@ -111,31 +113,31 @@ func TestPayPalWebhookParsesEvents(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
 		body string
-		want billing.WebhookEvent
+		want domain.WebhookEvent
 	}{
-		{ppCaptureCompleted, billing.WebhookEvent{
-			ID: "WH-58D329510W468432D-8HN650336L201105X", Type: billing.EventPaymentSucceeded, ProviderType: "PAYMENT.CAPTURE.COMPLETED",
+		{ppCaptureCompleted, domain.WebhookEvent{
+			ID: "WH-58D329510W468432D-8HN650336L201105X", Type: domain.EventPaymentSucceeded, ProviderType: "PAYMENT.CAPTURE.COMPLETED",
 			PaymentRef: "42311647XV020574X", OrderID: "order-7d1c", Amount: 6200, Currency: "usd",
 		}},
-		{ppCaptureDenied, billing.WebhookEvent{
-			ID: "WH-4SW78779LY2325805-07E03580SX1414828", Type: billing.EventPaymentFailed, ProviderType: "PAYMENT.CAPTURE.DENIED",
+		{ppCaptureDenied, domain.WebhookEvent{
+			ID: "WH-4SW78779LY2325805-07E03580SX1414828", Type: domain.EventPaymentFailed, ProviderType: "PAYMENT.CAPTURE.DENIED",
 			PaymentRef: "7NW873794T343360M", Amount: 1500, Currency: "jpy", Reason: "declined_by_risk_fraud_filters",
 		}},
-		{ppCaptureRefunded, billing.WebhookEvent{
-			ID: "WH-1GE84257G0350133W-6RW800890C634293G", Type: billing.EventRefunded, ProviderType: "PAYMENT.CAPTURE.REFUNDED",
+		{ppCaptureRefunded, domain.WebhookEvent{
+			ID: "WH-1GE84257G0350133W-6RW800890C634293G", Type: domain.EventRefunded, ProviderType: "PAYMENT.CAPTURE.REFUNDED",
 			// The capture's refunded total (this 10.00 refund after an earlier 20.00), not this refund alone.
 			PaymentRef: "42311647XV020574X", OrderID: "order-7d1c", Amount: 3000, Currency: "usd",
 		}},
-		{ppDisputeCreated, billing.WebhookEvent{
-			ID: "WH-4M0448861G563140B-9EX36365822141321", Type: billing.EventDisputeOpened, ProviderType: "CUSTOMER.DISPUTE.CREATED",
+		{ppDisputeCreated, domain.WebhookEvent{
+			ID: "WH-4M0448861G563140B-9EX36365822141321", Type: domain.EventDisputeOpened, ProviderType: "CUSTOMER.DISPUTE.CREATED",
 			PaymentRef: "42311647XV020574X", Amount: 6200, Currency: "usd", Reason: "merchandise_or_service_not_received",
 		}},
-		{ppDisputeResolved, billing.WebhookEvent{
-			ID: "WH-7MX83915LG104813U-1FA20349YR0405522", Type: billing.EventDisputeClosed, ProviderType: "CUSTOMER.DISPUTE.RESOLVED",
+		{ppDisputeResolved, domain.WebhookEvent{
+			ID: "WH-7MX83915LG104813U-1FA20349YR0405522", Type: domain.EventDisputeClosed, ProviderType: "CUSTOMER.DISPUTE.RESOLVED",
 			PaymentRef: "42311647XV020574X", Amount: 6200, Currency: "usd", Reason: "resolved_seller_favour",
 		}},
-		{ppOrderApproved, billing.WebhookEvent{
-			ID: "WH-COC11055RA711503B-4YM959094A144403T", Type: billing.EventOther, ProviderType: "CHECKOUT.ORDER.APPROVED",
+		{ppOrderApproved, domain.WebhookEvent{
+			ID: "WH-COC11055RA711503B-4YM959094A144403T", Type: domain.EventOther, ProviderType: "CHECKOUT.ORDER.APPROVED",
 		}},
 	}
 	d := newPPDouble(t)
@@ -149,7 +151,7 @@ func TestPayPalWebhookParsesEvents(t *testing.T) {
 				t.Fatal(err)
 			}
 			tc.want.Provider = billing.ProviderPayPal
-			if got != tc.want {
+			if !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("event\n got %+v\nwant %+v", got, tc.want)
 			}
 		})

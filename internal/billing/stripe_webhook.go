@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/cartflow/cartflow/internal/domain"
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/webhook"
 )
@@ -34,14 +35,14 @@ type stripeWebhookVerifier struct{ secret string }
 // malformed, wrong or stale signature, or a body that is not a Stripe event, is ErrBadSignature.
 // An event of another API version is a plain error: the signature is genuine and the endpoint is
 // misconfigured, so the BFF answers 5xx and Stripe delivers it again once the version is fixed.
-func (v *stripeWebhookVerifier) Verify(_ context.Context, header http.Header, body []byte) (WebhookEvent, error) {
+func (v *stripeWebhookVerifier) Verify(_ context.Context, header http.Header, body []byte) (domain.WebhookEvent, error) {
 	if v.secret == "" {
 		// An empty key is one anybody can sign with.
-		return WebhookEvent{}, fmt.Errorf("%w: no Stripe webhook secret is configured", ErrBadSignature)
+		return domain.WebhookEvent{}, fmt.Errorf("%w: no Stripe webhook secret is configured", ErrBadSignature)
 	}
 	sig := header.Get("Stripe-Signature")
 	if sig == "" {
-		return WebhookEvent{}, fmt.Errorf("%w: the Stripe-Signature header is missing", ErrBadSignature)
+		return domain.WebhookEvent{}, fmt.Errorf("%w: the Stripe-Signature header is missing", ErrBadSignature)
 	}
 	ev, err := webhook.ConstructEvent(body, sig, v.secret)
 	// ConstructEvent's other errors, a body that is not an event and an API version mismatch,
@@ -51,39 +52,39 @@ func (v *stripeWebhookVerifier) Verify(_ context.Context, header http.Header, bo
 	}
 	switch {
 	case errors.Is(err, webhook.ErrNotSigned), errors.Is(err, webhook.ErrInvalidHeader):
-		return WebhookEvent{}, fmt.Errorf("%w: the Stripe-Signature header is malformed", ErrBadSignature)
+		return domain.WebhookEvent{}, fmt.Errorf("%w: the Stripe-Signature header is malformed", ErrBadSignature)
 	case errors.Is(err, webhook.ErrTooOld):
-		return WebhookEvent{}, fmt.Errorf("%w: the signature is older than %s", ErrBadSignature, webhook.DefaultTolerance)
+		return domain.WebhookEvent{}, fmt.Errorf("%w: the signature is older than %s", ErrBadSignature, webhook.DefaultTolerance)
 	case errors.Is(err, webhook.ErrNoValidSignature):
-		return WebhookEvent{}, fmt.Errorf("%w: no signature matches the body", ErrBadSignature)
+		return domain.WebhookEvent{}, fmt.Errorf("%w: no signature matches the body", ErrBadSignature)
 	case err != nil && json.Unmarshal(body, &version) == nil && version.APIVersion != "" && version.APIVersion != stripe.APIVersion:
-		return WebhookEvent{}, fmt.Errorf("stripe webhook event %s has API version %s; the endpoint must be pinned to %s",
+		return domain.WebhookEvent{}, fmt.Errorf("stripe webhook event %s has API version %s; the endpoint must be pinned to %s",
 			ev.ID, version.APIVersion, stripe.APIVersion)
 	case err != nil:
-		return WebhookEvent{}, fmt.Errorf("%w: the body is not a Stripe event", ErrBadSignature)
+		return domain.WebhookEvent{}, fmt.Errorf("%w: the body is not a Stripe event", ErrBadSignature)
 	case ev.ID == "" || ev.Type == "" || ev.Data == nil:
-		return WebhookEvent{}, fmt.Errorf("%w: the body is not a Stripe event", ErrBadSignature)
+		return domain.WebhookEvent{}, fmt.Errorf("%w: the body is not a Stripe event", ErrBadSignature)
 	}
 	out, err := stripeWebhookEvent(ev)
 	if err != nil {
-		return WebhookEvent{}, fmt.Errorf("%w: %s event %s: %v", ErrBadSignature, ev.Type, ev.ID, err)
+		return domain.WebhookEvent{}, fmt.Errorf("%w: %s event %s: %v", ErrBadSignature, ev.Type, ev.ID, err)
 	}
 	return out, nil
 }
 
-// stripeWebhookEvent maps the events cartflow acts on; any other type is EventOther.
-func stripeWebhookEvent(ev stripe.Event) (WebhookEvent, error) {
-	out := WebhookEvent{Provider: ProviderStripe, ID: ev.ID, Type: EventOther, ProviderType: string(ev.Type)}
+// stripeWebhookEvent maps the events cartflow acts on; any other type is domain.EventOther.
+func stripeWebhookEvent(ev stripe.Event) (domain.WebhookEvent, error) {
+	out := domain.WebhookEvent{Provider: ProviderStripe, ID: ev.ID, Type: domain.EventOther, ProviderType: string(ev.Type)}
 	switch ev.Type {
 	case stripe.EventTypePaymentIntentSucceeded, stripe.EventTypePaymentIntentPaymentFailed:
 		var pi stripe.PaymentIntent
 		if err := json.Unmarshal(ev.Data.Raw, &pi); err != nil {
 			return out, err
 		}
-		out.Type, out.PaymentRef, out.OrderID = EventPaymentSucceeded, pi.ID, pi.Metadata["order_id"]
+		out.Type, out.PaymentRef, out.OrderID = domain.EventPaymentSucceeded, pi.ID, pi.Metadata["order_id"]
 		out.Amount, out.Currency = pi.Amount, string(pi.Currency)
 		if ev.Type == stripe.EventTypePaymentIntentPaymentFailed {
-			out.Type = EventPaymentFailed
+			out.Type = domain.EventPaymentFailed
 			if e := pi.LastPaymentError; e != nil {
 				out.Reason = string(e.DeclineCode)
 				if out.Reason == "" {
@@ -99,7 +100,7 @@ func stripeWebhookEvent(ev stripe.Event) (WebhookEvent, error) {
 		// amount_refunded is everything refunded on the charge so far, not this refund alone: a
 		// charge.refunded event carries the charge, and partial refunds each send one. Whoever
 		// applies it compares the total with what the ledger already holds.
-		out.Type, out.PaymentRef, out.OrderID = EventRefunded, expandableID(ch.PaymentIntent), ch.Metadata["order_id"]
+		out.Type, out.PaymentRef, out.OrderID = domain.EventRefunded, expandableID(ch.PaymentIntent), ch.Metadata["order_id"]
 		out.Amount, out.Currency = ch.AmountRefunded, string(ch.Currency)
 	case stripe.EventTypeChargeDisputeCreated, stripe.EventTypeChargeDisputeClosed:
 		var d stripe.Dispute
@@ -108,10 +109,10 @@ func stripeWebhookEvent(ev stripe.Event) (WebhookEvent, error) {
 		}
 		out.PaymentRef, out.Amount, out.Currency = expandableID(d.PaymentIntent), d.Amount, string(d.Currency)
 		if ev.Type == stripe.EventTypeChargeDisputeCreated {
-			out.Type, out.Reason = EventDisputeOpened, string(d.Reason)
+			out.Type, out.Reason = domain.EventDisputeOpened, string(d.Reason)
 		} else {
 			// won, lost, or warning_closed for an inquiry that never became a dispute.
-			out.Type, out.Reason = EventDisputeClosed, string(d.Status)
+			out.Type, out.Reason = domain.EventDisputeClosed, string(d.Status)
 		}
 	}
 	return out, nil

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"github.com/stripe/stripe-go/v76/webhook"
 
 	"github.com/cartflow/cartflow/internal/billing"
+	"github.com/cartflow/cartflow/internal/domain"
 )
 
 const stripeWebhookSecret = "whsec_billingtests"
@@ -42,19 +44,19 @@ func TestStripeWebhookParsesEvents(t *testing.T) {
 	v := billing.NewStripeWebhookVerifier(stripeWebhookSecret)
 	tests := []struct {
 		typ, object string
-		want        billing.WebhookEvent
+		want        domain.WebhookEvent
 	}{
 		{
 			typ: "payment_intent.succeeded",
 			object: `{"id":"pi_1","object":"payment_intent","amount":2500,"amount_received":2500,"currency":"usd",` +
 				`"status":"succeeded","metadata":{"order_id":"ord-1","cartflow_idempotency_key":"k"}}`,
-			want: billing.WebhookEvent{Type: billing.EventPaymentSucceeded, PaymentRef: "pi_1", OrderID: "ord-1", Amount: 2500, Currency: "usd"},
+			want: domain.WebhookEvent{Type: domain.EventPaymentSucceeded, PaymentRef: "pi_1", OrderID: "ord-1", Amount: 2500, Currency: "usd"},
 		},
 		{
 			typ: "payment_intent.payment_failed",
 			object: `{"id":"pi_2","object":"payment_intent","amount":1800,"currency":"eur","status":"requires_payment_method",` +
 				`"metadata":{"order_id":"ord-2"},"last_payment_error":{"type":"card_error","code":"card_declined","decline_code":"insufficient_funds"}}`,
-			want: billing.WebhookEvent{Type: billing.EventPaymentFailed, PaymentRef: "pi_2", OrderID: "ord-2", Amount: 1800, Currency: "eur",
+			want: domain.WebhookEvent{Type: domain.EventPaymentFailed, PaymentRef: "pi_2", OrderID: "ord-2", Amount: 1800, Currency: "eur",
 				Reason: "insufficient_funds"},
 		},
 		{
@@ -62,7 +64,7 @@ func TestStripeWebhookParsesEvents(t *testing.T) {
 			typ: "payment_intent.payment_failed",
 			object: `{"id":"pi_3","object":"payment_intent","amount":900,"currency":"usd","status":"requires_payment_method",` +
 				`"metadata":{},"last_payment_error":{"type":"invalid_request_error","code":"payment_intent_authentication_failure"}}`,
-			want: billing.WebhookEvent{Type: billing.EventPaymentFailed, PaymentRef: "pi_3", Amount: 900, Currency: "usd",
+			want: domain.WebhookEvent{Type: domain.EventPaymentFailed, PaymentRef: "pi_3", Amount: 900, Currency: "usd",
 				Reason: "payment_intent_authentication_failure"},
 		},
 		{
@@ -70,24 +72,24 @@ func TestStripeWebhookParsesEvents(t *testing.T) {
 			typ: "charge.refunded",
 			object: `{"id":"ch_1","object":"charge","amount":2500,"amount_refunded":1500,"currency":"usd","refunded":false,` +
 				`"payment_intent":"pi_1","metadata":{"order_id":"ord-1"}}`,
-			want: billing.WebhookEvent{Type: billing.EventRefunded, PaymentRef: "pi_1", OrderID: "ord-1", Amount: 1500, Currency: "usd"},
+			want: domain.WebhookEvent{Type: domain.EventRefunded, PaymentRef: "pi_1", OrderID: "ord-1", Amount: 1500, Currency: "usd"},
 		},
 		{
 			typ: "charge.dispute.created",
 			object: `{"id":"dp_1","object":"dispute","amount":2500,"currency":"usd","charge":"ch_1","payment_intent":"pi_1",` +
 				`"reason":"fraudulent","status":"needs_response"}`,
-			want: billing.WebhookEvent{Type: billing.EventDisputeOpened, PaymentRef: "pi_1", Amount: 2500, Currency: "usd", Reason: "fraudulent"},
+			want: domain.WebhookEvent{Type: domain.EventDisputeOpened, PaymentRef: "pi_1", Amount: 2500, Currency: "usd", Reason: "fraudulent"},
 		},
 		{
 			typ: "charge.dispute.closed",
 			object: `{"id":"dp_1","object":"dispute","amount":2500,"currency":"usd","charge":"ch_1","payment_intent":"pi_1",` +
 				`"reason":"fraudulent","status":"lost"}`,
-			want: billing.WebhookEvent{Type: billing.EventDisputeClosed, PaymentRef: "pi_1", Amount: 2500, Currency: "usd", Reason: "lost"},
+			want: domain.WebhookEvent{Type: domain.EventDisputeClosed, PaymentRef: "pi_1", Amount: 2500, Currency: "usd", Reason: "lost"},
 		},
 		{
 			typ:    "customer.created",
 			object: `{"id":"cus_1","object":"customer","email":"ada@example.com"}`,
-			want:   billing.WebhookEvent{Type: billing.EventOther},
+			want:   domain.WebhookEvent{Type: domain.EventOther},
 		},
 	}
 	for i, tc := range tests {
@@ -101,7 +103,7 @@ func TestStripeWebhookParsesEvents(t *testing.T) {
 			}
 			want := tc.want
 			want.Provider, want.ID, want.ProviderType = billing.ProviderStripe, id, tc.typ
-			if got != want {
+			if !reflect.DeepEqual(got, want) {
 				t.Fatalf("got %+v\nwant %+v", got, want)
 			}
 		})
@@ -132,7 +134,7 @@ func TestStripeWebhookRejects(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			got, err := v.Verify(context.Background(), tc.header, tc.body)
-			if !errors.Is(err, billing.ErrBadSignature) || got != (billing.WebhookEvent{}) {
+			if !errors.Is(err, billing.ErrBadSignature) || !reflect.DeepEqual(got, domain.WebhookEvent{}) {
 				t.Fatalf("got %+v, %v; want ErrBadSignature", got, err)
 			}
 		})
@@ -168,7 +170,7 @@ func TestStripeWebhookFromTestModeLayer(t *testing.T) {
 	e := privateEnv(t)
 	v := billing.NewStripeWebhookVerifier(stripeWebhookSecret)
 	var mu sync.Mutex
-	var events []billing.WebhookEvent
+	var events []domain.WebhookEvent
 	var refused []error
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
@@ -214,19 +216,19 @@ func TestStripeWebhookFromTestModeLayer(t *testing.T) {
 	if len(refused) != 0 || len(events) != 2 {
 		t.Fatalf("events %+v, refused %v", events, refused)
 	}
-	byRef := map[string]billing.WebhookEvent{}
+	byRef := map[string]domain.WebhookEvent{}
 	for _, ev := range events {
 		byRef[ev.PaymentRef] = ev
 	}
-	want := map[string]billing.WebhookEvent{
-		ok.ProviderRef: {Type: billing.EventPaymentSucceeded, ProviderType: "payment_intent.succeeded", OrderID: "order-" + okKey},
-		failed.ProviderRef: {Type: billing.EventPaymentFailed, ProviderType: "payment_intent.payment_failed", OrderID: "order-" + failKey,
+	want := map[string]domain.WebhookEvent{
+		ok.ProviderRef: {Type: domain.EventPaymentSucceeded, ProviderType: "payment_intent.succeeded", OrderID: "order-" + okKey},
+		failed.ProviderRef: {Type: domain.EventPaymentFailed, ProviderType: "payment_intent.payment_failed", OrderID: "order-" + failKey,
 			Reason: "payment_intent_authentication_failure"},
 	}
 	for ref, w := range want {
 		got := byRef[ref]
 		w.Provider, w.ID, w.PaymentRef, w.Amount, w.Currency = billing.ProviderStripe, got.ID, ref, 2500, "usd"
-		if !strings.HasPrefix(got.ID, "evt_") || got != w {
+		if !strings.HasPrefix(got.ID, "evt_") || !reflect.DeepEqual(got, w) {
 			t.Fatalf("event for %s: %+v\nwant %+v", ref, got, w)
 		}
 	}

@@ -22,6 +22,8 @@ import (
 	tallyprom "github.com/uber-go/tally/v4/prometheus"
 	"go.temporal.io/sdk/client"
 	sdktally "go.temporal.io/sdk/contrib/tally"
+
+	"github.com/cartflow/cartflow/internal/domain"
 )
 
 // other replaces any label value outside its fixed set, so a bug or a new
@@ -31,9 +33,7 @@ const other = "other"
 // Label value sets. Every counter is pre-set to zero for each combination, so a
 // scrape shows the series before the first event and rate() has a baseline.
 var (
-	// checkoutOutcomes mirrors workflows.Status; importing workflows here would
-	// drag the workflow contract into every process that only wants metrics.
-	checkoutOutcomes = []string{"pending", "charging", "requires_action", "paid", "completed", "failed", "refunded", "partially_refunded", "expired"}
+	checkoutOutcomes = statusLabels(domain.OrderStatuses)
 	providers        = []string{"stripe", "paypal", "braintree"}
 	chargeOutcomes   = []string{"succeeded", "declined", "rejected", "error", "requires_action"}
 	renewalOutcomes  = []string{"renewed", "past_due", "canceled"}
@@ -141,11 +141,11 @@ func (r *Registry) Handler() http.Handler {
 }
 
 // CheckoutOutcome counts a checkout reaching status (a workflows.Status value).
-func (r *Registry) CheckoutOutcome(status string) {
+func (r *Registry) CheckoutOutcome(status domain.OrderStatus) {
 	if r == nil {
 		return
 	}
-	r.checkouts.WithLabelValues(bounded(status, checkoutOutcomes)).Inc()
+	r.checkouts.WithLabelValues(bounded(string(status), checkoutOutcomes)).Inc()
 }
 
 // Charge counts one charge attempt at provider ending in outcome
@@ -234,4 +234,12 @@ func bounded(v string, allowed []string) string {
 		return v
 	}
 	return other
+}
+
+func statusLabels(statuses []domain.OrderStatus) []string {
+	out := make([]string, len(statuses))
+	for i, s := range statuses {
+		out[i] = string(s)
+	}
+	return out
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/cartflow/cartflow/internal/domain"
 	"time"
 )
 
@@ -18,7 +19,7 @@ import (
 // "batch" then changes every matching row. A CTE is run exactly once.
 
 // ExpiredCheckoutFailure is what an expired checkout tells the customer.
-var ExpiredCheckoutFailure = Failure{
+var ExpiredCheckoutFailure = domain.Failure{
 	Code:    "checkout_expired",
 	Message: "this checkout expired before it was paid; nothing was charged, please start a new one",
 }
@@ -44,7 +45,7 @@ func (s *Store) ExpireAbandonedCheckouts(ctx context.Context, olderThan time.Tim
 			FOR UPDATE SKIP LOCKED)
 		UPDATE orders SET status = $3, failure_code = $4, failure_message = $5, updated_at = now()
 		WHERE id IN (SELECT id FROM batch) AND status = ANY($6)`,
-		olderThan, limit, StatusExpired, ExpiredCheckoutFailure.Code, ExpiredCheckoutFailure.Message, allowedFrom[StatusExpired])
+		olderThan, limit, domain.OrderExpired, ExpiredCheckoutFailure.Code, ExpiredCheckoutFailure.Message, allowedFrom[domain.OrderExpired])
 	if err != nil {
 		return 0, fmt.Errorf("expire abandoned checkouts: %w", err)
 	}

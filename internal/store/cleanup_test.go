@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cartflow/cartflow/internal/domain"
 	"github.com/cartflow/cartflow/internal/store"
 )
 
@@ -26,7 +27,7 @@ func newCleanupRows(t *testing.T) *cleanupRows { return &cleanupRows{t: t, db: n
 func (r *cleanupRows) next() int { r.seq++; return r.seq }
 
 // order inserts an order of kind (checkout or renewal) in status, created at createdAt, for email.
-func (r *cleanupRows) order(status, kind string, createdAt time.Time, email string) string {
+func (r *cleanupRows) order(status domain.OrderStatus, kind string, createdAt time.Time, email string) string {
 	r.t.Helper()
 	n := r.next()
 	var id string
@@ -44,7 +45,7 @@ func (r *cleanupRows) order(status, kind string, createdAt time.Time, email stri
 }
 
 // checkout inserts a checkout order for a customer no user row knows.
-func (r *cleanupRows) checkout(status string, createdAt time.Time) string {
+func (r *cleanupRows) checkout(status domain.OrderStatus, createdAt time.Time) string {
 	r.t.Helper()
 	return r.order(status, "checkout", createdAt, fmt.Sprintf("guest%d@example.com", r.next()))
 }
@@ -134,21 +135,21 @@ func TestCleanupExpireAbandonedCheckouts(t *testing.T) {
 	ctx := context.Background()
 	before := func(d time.Duration) time.Time { return cleanupCutoff.Add(-d) }
 
-	stale := []string{r.checkout(store.StatusPending, before(48*time.Hour)), r.checkout(store.StatusPending, before(time.Second))}
+	stale := []string{r.checkout(domain.OrderPending, before(48*time.Hour)), r.checkout(domain.OrderPending, before(time.Second))}
 	// Every other status, however old, is left alone, and so is a pending checkout at or after the cutoff.
-	kept := map[string]string{}
-	for _, status := range []string{store.StatusCharging, store.StatusPaid, store.StatusCompleted, store.StatusFailed, store.StatusRefunded} {
+	kept := map[string]domain.OrderStatus{}
+	for _, status := range []domain.OrderStatus{domain.OrderCharging, domain.OrderPaid, domain.OrderCompleted, domain.OrderFailed, domain.OrderRefunded} {
 		kept[r.checkout(status, before(72*time.Hour))] = status
 	}
-	kept[r.checkout(store.StatusPending, cleanupCutoff)] = store.StatusPending
-	kept[r.checkout(store.StatusPending, cleanupCutoff.Add(time.Hour))] = store.StatusPending
+	kept[r.checkout(domain.OrderPending, cleanupCutoff)] = domain.OrderPending
+	kept[r.checkout(domain.OrderPending, cleanupCutoff.Add(time.Hour))] = domain.OrderPending
 	// A pending renewal is the renewal workflow's business, not an abandoned checkout.
-	kept[r.order(store.StatusPending, "renewal", before(72*time.Hour), "renewer@example.com")] = store.StatusPending
+	kept[r.order(domain.OrderPending, "renewal", before(72*time.Hour), "renewer@example.com")] = domain.OrderPending
 	// A pending order with a ledger row is never expired, whatever led to it.
-	charged := r.checkout(store.StatusPending, before(72*time.Hour))
+	charged := r.checkout(domain.OrderPending, before(72*time.Hour))
 	r.db.exec(t, `INSERT INTO payments (order_id, kind, provider, idempotency_key, amount, currency, status)
 		VALUES ($1, 'charge', 'stripe', 'charge-cleanup', 6200, 'usd', 'pending')`, charged)
-	kept[charged] = store.StatusPending
+	kept[charged] = domain.OrderPending
 
 	n, err := r.db.store.ExpireAbandonedCheckouts(ctx, cleanupCutoff, 100)
 	cleanupWantCount(t, "ExpireAbandonedCheckouts", n, err, 2)
@@ -166,7 +167,7 @@ func TestCleanupExpireAbandonedCheckouts(t *testing.T) {
 		}
 	}
 	for id, status := range kept {
-		if row := r.db.orderRow(t, id); row.Status != status || row.FailureCode != nil {
+		if row := r.db.orderRow(t, id); row.Status != string(status) || row.FailureCode != nil {
 			t.Fatalf("order %s (%s) changed to %+v", id, status, row)
 		}
 	}
@@ -177,7 +178,7 @@ func TestCleanupExpireAbandonedCheckouts(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, err := r.db.store.CheckoutByID(ctx, checkoutID)
-	if err != nil || got.Status != store.StatusExpired || got.FailureCode != "checkout_expired" {
+	if err != nil || got.Status != domain.OrderExpired || got.FailureCode != "checkout_expired" {
 		t.Fatalf("CheckoutByID of an expired checkout = %+v, %v", got, err)
 	}
 
@@ -196,19 +197,19 @@ func TestCleanupDeleteUnconfirmedUsers(t *testing.T) {
 	// A customer whose checkout was refunded after a failed registration is still removable:
 	// the finished order names them by email only.
 	gone3, refundedEmail := r.user(store.UserPending, old)
-	r.order(store.StatusRefunded, "checkout", old, refundedEmail)
+	r.order(domain.OrderRefunded, "checkout", old, refundedEmail)
 
 	atCutoff, _ := r.user(store.UserPending, cleanupCutoff)
 	recent, _ := r.user(store.UserPending, cleanupCutoff.Add(time.Hour))
 	confirmed, _ := r.user(store.UserConfirmed, old)
 	withOrder, withOrderEmail := r.user(store.UserPending, old)
-	linked := r.order(store.StatusFailed, "checkout", old, withOrderEmail)
+	linked := r.order(domain.OrderFailed, "checkout", old, withOrderEmail)
 	r.db.exec(t, `UPDATE orders SET user_id = $2 WHERE id = $1`, linked, withOrder)
 	withSub, _ := r.user(store.UserPending, old)
 	r.subscription(withSub)
 	// A returning customer mid-checkout: the order is paid but not yet linked to the user.
 	inFlight, inFlightEmail := r.user(store.UserPending, old)
-	r.order(store.StatusPaid, "checkout", cleanupCutoff.Add(time.Hour), inFlightEmail)
+	r.order(domain.OrderPaid, "checkout", cleanupCutoff.Add(time.Hour), inFlightEmail)
 
 	n, err := r.db.store.DeleteUnconfirmedUsers(ctx, cleanupCutoff, 100)
 	cleanupWantCount(t, "DeleteUnconfirmedUsers", n, err, 3)
@@ -271,7 +272,7 @@ var cleanupTasks = []struct {
 	query string // the keys of the rows the task has not removed
 }{
 	{"ExpireAbandonedCheckouts", (*store.Store).ExpireAbandonedCheckouts,
-		func(r *cleanupRows, at time.Time) string { return r.checkout(store.StatusPending, at) },
+		func(r *cleanupRows, at time.Time) string { return r.checkout(domain.OrderPending, at) },
 		`SELECT id::text FROM orders WHERE status = 'pending'`},
 	{"DeleteUnconfirmedUsers", (*store.Store).DeleteUnconfirmedUsers,
 		func(r *cleanupRows, at time.Time) string { id, _ := r.user(store.UserPending, at); return id },
@@ -317,9 +318,9 @@ func TestCleanupSkipsLockedRows(t *testing.T) {
 	t.Parallel()
 	r := newCleanupRows(t)
 	ctx := context.Background()
-	oldest := r.checkout(store.StatusPending, cleanupCutoff.Add(-3*time.Hour))
-	second := r.checkout(store.StatusPending, cleanupCutoff.Add(-2*time.Hour))
-	third := r.checkout(store.StatusPending, cleanupCutoff.Add(-1*time.Hour))
+	oldest := r.checkout(domain.OrderPending, cleanupCutoff.Add(-3*time.Hour))
+	second := r.checkout(domain.OrderPending, cleanupCutoff.Add(-2*time.Hour))
+	third := r.checkout(domain.OrderPending, cleanupCutoff.Add(-1*time.Hour))
 
 	tx, err := r.db.pool.Begin(ctx)
 	if err != nil {

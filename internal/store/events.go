@@ -8,30 +8,8 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/cartflow/cartflow/internal/domain"
 	"github.com/jackc/pgx/v5"
-)
-
-// ProviderEvent is a provider's webhook event as cartflow records it on an order.
-type ProviderEvent struct {
-	Provider string
-	// EventID is the provider's id of the event; an event is applied once per provider and id.
-	EventID    string
-	Type       string
-	PaymentRef string
-	// OrderID, when the provider echoed it, names the order directly.
-	OrderID  string
-	Amount   int64
-	Currency string
-	Reason   string
-}
-
-// Provider event types, as billing normalizes them.
-const (
-	EventPaymentSucceeded = "payment.succeeded"
-	EventPaymentFailed    = "payment.failed"
-	EventRefunded         = "refund.created"
-	EventDisputeOpened    = "dispute.opened"
-	EventDisputeClosed    = "dispute.closed"
 )
 
 var uuidPattern = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
@@ -51,7 +29,8 @@ type AppliedEvent struct {
 // refund made at the provider raises the refunded amount, a dispute sets the order's dispute
 // state. Delivering the same event again changes nothing; events that arrive out of order
 // never move the order backwards (a refund total only grows, a closed dispute stays closed).
-func (s *Store) RecordProviderEvent(ctx context.Context, e ProviderEvent, payload []byte) (AppliedEvent, error) {
+func (s *Store) RecordProviderEvent(ctx context.Context, e domain.WebhookEvent) (AppliedEvent, error) {
+	payload := e.Payload
 	if !json.Valid(payload) {
 		// Not every provider posts JSON (Braintree posts a form); such a body is kept verbatim as a JSON string.
 		payload, _ = json.Marshal(map[string]string{"raw": string(payload)})
@@ -59,7 +38,7 @@ func (s *Store) RecordProviderEvent(ctx context.Context, e ProviderEvent, payloa
 	var out AppliedEvent
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `INSERT INTO provider_events (provider, event_id, type, payload) VALUES ($1, $2, $3, $4)
-			ON CONFLICT DO NOTHING`, e.Provider, e.EventID, e.Type, payload)
+			ON CONFLICT DO NOTHING`, e.Provider, e.ID, e.Type, payload)
 		if err != nil {
 			return fmt.Errorf("store provider event: %w", err)
 		}
@@ -84,20 +63,20 @@ func (s *Store) RecordProviderEvent(ctx context.Context, e ProviderEvent, payloa
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO order_events (order_id, provider, provider_event_id, type, amount, currency, reason)
 			VALUES ($1, $2, $3, $4, nullif($5, 0), nullif($6, ''), nullif($7, '')) ON CONFLICT DO NOTHING`,
-			out.OrderID, e.Provider, e.EventID, e.Type, e.Amount, e.Currency, e.Reason); err != nil {
+			out.OrderID, e.Provider, e.ID, e.Type, e.Amount, e.Currency, e.Reason); err != nil {
 			return fmt.Errorf("record order event: %w", err)
 		}
 		return applyProviderEvent(ctx, tx, out.OrderID, e)
 	})
 	if err != nil {
-		return AppliedEvent{}, fmt.Errorf("record %s event %s: %w", e.Provider, e.EventID, err)
+		return AppliedEvent{}, fmt.Errorf("record %s event %s: %w", e.Provider, e.ID, err)
 	}
 	return out, nil
 }
 
-func applyProviderEvent(ctx context.Context, tx pgx.Tx, orderID string, e ProviderEvent) error {
+func applyProviderEvent(ctx context.Context, tx pgx.Tx, orderID string, e domain.WebhookEvent) error {
 	switch e.Type {
-	case EventRefunded:
+	case domain.EventRefunded:
 		// The provider reports the payment's refunded total; a refund cartflow made itself is
 		// already counted, so only a larger total (a refund made at the provider) changes the order.
 		var total, refunded int64
@@ -111,11 +90,11 @@ func applyProviderEvent(ctx context.Context, tx pgx.Tx, orderID string, e Provid
 		}
 		amount := min(e.Amount, total) - refunded
 		return recordRefund(ctx, tx, orderID, amount, nil)
-	case EventDisputeOpened:
+	case domain.EventDisputeOpened:
 		_, err := tx.Exec(ctx, `UPDATE orders SET dispute_status = coalesce(dispute_status, 'open'),
 			disputed_amount = greatest(disputed_amount, $2), updated_at = now() WHERE id = $1`, orderID, e.Amount)
 		return err
-	case EventDisputeClosed:
+	case domain.EventDisputeClosed:
 		outcome := e.Reason
 		if outcome == "" {
 			outcome = "closed"

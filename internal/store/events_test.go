@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cartflow/cartflow/internal/domain"
 	"github.com/cartflow/cartflow/internal/store"
 )
 
@@ -15,12 +16,12 @@ func TestRefundsNeverExceedTheCapturedAmount(t *testing.T) {
 	ctx := context.Background()
 	o, _ := db.paidOrder(t) // 6200 usd
 	refund := func(key string, amount int64) error {
-		return db.store.BeginRefund(ctx, store.PaymentAttempt{OrderID: o.ID, Kind: store.PaymentRefund, Provider: "stripe",
+		return db.store.BeginRefund(ctx, store.PaymentAttempt{OrderID: o.ID, Kind: domain.PaymentRefund, Provider: "stripe",
 			IdempotencyKey: key, Amount: amount, Currency: "usd"})
 	}
 	settle := func(key string) {
 		t.Helper()
-		if err := db.store.SettlePayment(ctx, key, store.PaymentOutcome{Status: store.PaymentSucceeded, ProviderRef: "re_" + key}); err != nil {
+		if err := db.store.SettlePayment(ctx, key, store.PaymentOutcome{Status: domain.PaymentSucceeded, ProviderRef: "re_" + key}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -32,7 +33,7 @@ func TestRefundsNeverExceedTheCapturedAmount(t *testing.T) {
 		t.Fatalf("over-refund while r1 is in flight: %v", err)
 	}
 	settle("r1")
-	if got := db.orderRow(t, o.ID); got.Status != store.StatusPartiallyRefunded || got.RefundedAmount != 2000 {
+	if got := db.orderRow(t, o.ID); got.Status != string(domain.OrderPartiallyRefunded) || got.RefundedAmount != 2000 {
 		t.Fatalf("after a partial refund: %+v", got)
 	}
 	// A retry of r1 is the same attempt, not a new refund.
@@ -43,7 +44,7 @@ func TestRefundsNeverExceedTheCapturedAmount(t *testing.T) {
 		t.Fatal(err)
 	}
 	settle("r3")
-	if got := db.orderRow(t, o.ID); got.Status != store.StatusRefunded || got.RefundedAmount != 6200 {
+	if got := db.orderRow(t, o.ID); got.Status != string(domain.OrderRefunded) || got.RefundedAmount != 6200 {
 		t.Fatalf("after the rest: %+v", got)
 	}
 	if err := refund("r4", 1); !errors.Is(err, store.ErrTransition) && !errors.Is(err, store.ErrOverRefund) {
@@ -54,7 +55,7 @@ func TestRefundsNeverExceedTheCapturedAmount(t *testing.T) {
 	}
 	// An order that was never paid cannot be refunded.
 	pending := db.pendingOrder(t)
-	if err := db.store.BeginRefund(ctx, store.PaymentAttempt{OrderID: pending.ID, Kind: store.PaymentRefund, Provider: "stripe",
+	if err := db.store.BeginRefund(ctx, store.PaymentAttempt{OrderID: pending.ID, Kind: domain.PaymentRefund, Provider: "stripe",
 		IdempotencyKey: "r5", Amount: 100, Currency: "usd"}); !errors.Is(err, store.ErrTransition) {
 		t.Fatalf("refund of a pending order: %v", err)
 	}
@@ -67,27 +68,27 @@ func TestAuthenticationWaitThenPaidOrExpired(t *testing.T) {
 	for _, expire := range []bool{false, true} {
 		o := db.pendingOrder(t)
 		key := "charge-" + o.CheckoutID
-		if err := db.store.BeginPayment(ctx, store.PaymentAttempt{OrderID: o.ID, Kind: store.PaymentCharge, Provider: "stripe",
+		if err := db.store.BeginPayment(ctx, store.PaymentAttempt{OrderID: o.ID, Kind: domain.PaymentCharge, Provider: "stripe",
 			IdempotencyKey: key, Amount: o.TotalAmount, Currency: o.Currency}); err != nil {
 			t.Fatal(err)
 		}
 		if err := db.store.MarkRequiresAction(ctx, key, "pi_3ds_"+o.CheckoutID); err != nil {
 			t.Fatal(err)
 		}
-		if got := db.orderRow(t, o.ID).Status; got != store.StatusRequiresAction {
+		if got := db.orderRow(t, o.ID).Status; got != string(domain.OrderRequiresAction) {
 			t.Fatalf("order %s", got)
 		}
-		out := store.PaymentOutcome{Status: store.PaymentSucceeded, ProviderRef: "pi_3ds_" + o.CheckoutID}
-		want := store.StatusPaid
+		out := store.PaymentOutcome{Status: domain.PaymentSucceeded, ProviderRef: "pi_3ds_" + o.CheckoutID}
+		want := domain.OrderPaid
 		if expire {
-			out = store.PaymentOutcome{Status: store.PaymentFailed, Expire: true,
-				Failure: &store.Failure{Code: "authentication_timeout", Message: "not authenticated in time"}}
-			want = store.StatusExpired
+			out = store.PaymentOutcome{Status: domain.PaymentFailed, Expire: true,
+				Failure: &domain.Failure{Code: "authentication_timeout", Message: "not authenticated in time"}}
+			want = domain.OrderExpired
 		}
 		if err := db.store.SettlePayment(ctx, key, out); err != nil {
 			t.Fatal(err)
 		}
-		if got := db.orderRow(t, o.ID); got.Status != want {
+		if got := db.orderRow(t, o.ID); got.Status != string(want) {
 			t.Fatalf("expire=%v: order %+v, want %s", expire, got, want)
 		}
 	}
@@ -99,33 +100,33 @@ func TestProviderEventsApplyOnceAndNeverBackwards(t *testing.T) {
 	ctx := context.Background()
 	o, _ := db.paidOrder(t) // provider ref pi_<checkout id>, 6200 usd
 	ref := "pi_" + o.CheckoutID
-	record := func(e store.ProviderEvent) store.AppliedEvent {
+	record := func(e domain.WebhookEvent) store.AppliedEvent {
 		t.Helper()
-		e.Provider, e.PaymentRef = "stripe", ref
-		applied, err := db.store.RecordProviderEvent(ctx, e, []byte(`{}`))
+		e.Provider, e.PaymentRef, e.Payload = "stripe", ref, []byte(`{}`)
+		applied, err := db.store.RecordProviderEvent(ctx, e)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return applied
 	}
-	a := record(store.ProviderEvent{EventID: "evt_1", Type: store.EventRefunded, Amount: 1000, Currency: "usd"})
+	a := record(domain.WebhookEvent{ID: "evt_1", Type: domain.EventRefunded, Amount: 1000, Currency: "usd"})
 	if a.OrderID != o.ID || a.WorkflowID != o.WorkflowID || a.Duplicate {
 		t.Fatalf("applied %+v", a)
 	}
-	if got := db.orderRow(t, o.ID); got.Status != store.StatusPartiallyRefunded || got.RefundedAmount != 1000 {
+	if got := db.orderRow(t, o.ID); got.Status != string(domain.OrderPartiallyRefunded) || got.RefundedAmount != 1000 {
 		t.Fatalf("after an outside refund: %+v", got)
 	}
-	if a := record(store.ProviderEvent{EventID: "evt_1", Type: store.EventRefunded, Amount: 1000, Currency: "usd"}); !a.Duplicate {
+	if a := record(domain.WebhookEvent{ID: "evt_1", Type: domain.EventRefunded, Amount: 1000, Currency: "usd"}); !a.Duplicate {
 		t.Fatal("a redelivered event is not a duplicate")
 	}
 	// An older event with a smaller refunded total, delivered late, changes nothing.
-	record(store.ProviderEvent{EventID: "evt_0", Type: store.EventRefunded, Amount: 500, Currency: "usd"})
+	record(domain.WebhookEvent{ID: "evt_0", Type: domain.EventRefunded, Amount: 500, Currency: "usd"})
 	if got := db.orderRow(t, o.ID); got.RefundedAmount != 1000 {
 		t.Fatalf("a late event moved the refund total to %d", got.RefundedAmount)
 	}
 	// A dispute closed before its opening arrives stays closed.
-	record(store.ProviderEvent{EventID: "evt_3", Type: store.EventDisputeClosed, Reason: "won"})
-	record(store.ProviderEvent{EventID: "evt_2", Type: store.EventDisputeOpened, Amount: 6200, Reason: "fraudulent"})
+	record(domain.WebhookEvent{ID: "evt_3", Type: domain.EventDisputeClosed, Reason: "won"})
+	record(domain.WebhookEvent{ID: "evt_2", Type: domain.EventDisputeOpened, Amount: 6200, Reason: "fraudulent"})
 	var dispute string
 	if err := db.pool.QueryRow(ctx, `SELECT dispute_status FROM orders WHERE id = $1`, o.ID).Scan(&dispute); err != nil || dispute != "won" {
 		t.Fatalf("dispute %q (%v)", dispute, err)
@@ -139,7 +140,7 @@ func TestProviderEventsApplyOnceAndNeverBackwards(t *testing.T) {
 	}
 	// A provider that posts a form (Braintree) has its body kept verbatim.
 	form := []byte("bt_signature=a%7Cb&bt_payload=PG5vdGlmaWNhdGlvbj4%3D")
-	if _, err := db.store.RecordProviderEvent(ctx, store.ProviderEvent{Provider: "braintree", EventID: "bt_1", Type: "other"}, form); err != nil {
+	if _, err := db.store.RecordProviderEvent(ctx, domain.WebhookEvent{Provider: "braintree", ID: "bt_1", Type: "other", Payload: form}); err != nil {
 		t.Fatalf("form body: %v", err)
 	}
 	var raw string
@@ -147,8 +148,8 @@ func TestProviderEventsApplyOnceAndNeverBackwards(t *testing.T) {
 		t.Fatalf("stored form %q (%v)", raw, err)
 	}
 	// An event about an unknown payment is stored and applies to nothing.
-	if a, err := db.store.RecordProviderEvent(ctx, store.ProviderEvent{Provider: "stripe", EventID: "evt_x", Type: store.EventRefunded,
-		PaymentRef: "pi_unknown", Amount: 5}, []byte(`{}`)); err != nil || a.OrderID != "" {
+	if a, err := db.store.RecordProviderEvent(ctx, domain.WebhookEvent{Provider: "stripe", ID: "evt_x", Type: domain.EventRefunded,
+		PaymentRef: "pi_unknown", Amount: 5, Payload: []byte(`{}`)}); err != nil || a.OrderID != "" {
 		t.Fatalf("unknown payment: %+v %v", a, err)
 	}
 }

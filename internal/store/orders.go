@@ -6,49 +6,27 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/cartflow/cartflow/internal/domain"
 	"github.com/jackc/pgx/v5"
-)
-
-// Order statuses; they are also the checkout statuses the BFF reports.
-const (
-	StatusPending   = "pending"
-	StatusCharging  = "charging"
-	StatusPaid      = "paid"
-	StatusCompleted = "completed"
-	StatusFailed    = "failed"
-	StatusRefunded  = "refunded"
-	StatusExpired   = "expired"
-	// StatusRequiresAction: the bank asked the customer to authenticate (3-D Secure).
-	StatusRequiresAction = "requires_action"
-	// StatusPartiallyRefunded: part of the captured amount has been returned.
-	StatusPartiallyRefunded = "partially_refunded"
 )
 
 // allowedFrom lists, for each status, the statuses an order may move to it from. Repeating a
 // move is allowed so that a retried activity succeeds; moving backwards is not, so that a stale
 // retry can never undo a later step.
-var allowedFrom = map[string][]string{
-	StatusCharging:          {StatusPending, StatusCharging},
-	StatusRequiresAction:    {StatusCharging, StatusRequiresAction},
-	StatusPaid:              {StatusPending, StatusCharging, StatusRequiresAction, StatusPaid},
-	StatusFailed:            {StatusPending, StatusCharging, StatusRequiresAction, StatusFailed},
-	StatusCompleted:         {StatusPaid, StatusCompleted},
-	StatusRefunded:          {StatusCharging, StatusPaid, StatusCompleted, StatusFailed, StatusPartiallyRefunded, StatusRefunded},
-	StatusPartiallyRefunded: {StatusPaid, StatusCompleted, StatusPartiallyRefunded},
+var allowedFrom = map[domain.OrderStatus][]domain.OrderStatus{
+	domain.OrderCharging:          {domain.OrderPending, domain.OrderCharging},
+	domain.OrderRequiresAction:    {domain.OrderCharging, domain.OrderRequiresAction},
+	domain.OrderPaid:              {domain.OrderPending, domain.OrderCharging, domain.OrderRequiresAction, domain.OrderPaid},
+	domain.OrderFailed:            {domain.OrderPending, domain.OrderCharging, domain.OrderRequiresAction, domain.OrderFailed},
+	domain.OrderCompleted:         {domain.OrderPaid, domain.OrderCompleted},
+	domain.OrderRefunded:          {domain.OrderCharging, domain.OrderPaid, domain.OrderCompleted, domain.OrderFailed, domain.OrderPartiallyRefunded, domain.OrderRefunded},
+	domain.OrderPartiallyRefunded: {domain.OrderPaid, domain.OrderCompleted, domain.OrderPartiallyRefunded},
 	// A checkout abandoned before payment, or whose customer never finished authenticating.
-	StatusExpired: {StatusPending, StatusRequiresAction, StatusExpired},
+	domain.OrderExpired: {domain.OrderPending, domain.OrderRequiresAction, domain.OrderExpired},
 }
 
 // ErrTransition means an order is not in a status the requested move can start from.
 var ErrTransition = errors.New("order status does not allow this change")
-
-// Failure is a stable machine-readable code with a message fit for the customer.
-type Failure struct {
-	Code string `json:"code"`
-	// DeclineCode is the bank's reason when a card was declined.
-	DeclineCode string `json:"decline_code,omitempty"`
-	Message     string `json:"message"`
-}
 
 // NewOrder is what the order activity writes for a checkout.
 type NewOrder struct {
@@ -61,7 +39,7 @@ type NewOrder struct {
 	Provider       string
 	Lines          []LineRequest
 	// Rejection, when set, records the checkout as failed without pricing it.
-	Rejection *Failure
+	Rejection *domain.Failure
 }
 
 // Order is an order with its lines; it is also the checkout's read model.
@@ -74,7 +52,7 @@ type Order struct {
 	UserID             string
 	Email              string
 	Name               string
-	Status             string
+	Status             domain.OrderStatus
 	TotalAmount        int64
 	Currency           string
 	RefundedAmount     int64
@@ -120,7 +98,7 @@ func (s *Store) CreateOrder(ctx context.Context, n NewOrder) (Order, error) {
 			return err
 		}
 
-		status, failure := StatusPending, n.Rejection
+		status, failure := domain.OrderPending, n.Rejection
 		var lines []PricedLine
 		var total int64
 		var currency *string
@@ -135,14 +113,14 @@ func (s *Store) CreateOrder(ctx context.Context, n NewOrder) (Order, error) {
 			}
 			priced, sum, cur, perr := PriceCart(n.Lines, catalog)
 			if perr != nil {
-				failure = &Failure{Code: perr.Code, Message: perr.Message}
+				failure = &domain.Failure{Code: perr.Code, Message: perr.Message}
 			} else {
 				lines, total, currency = priced, sum, &cur
 			}
 		}
 		var code, message *string
 		if failure != nil {
-			status, code, message = StatusFailed, &failure.Code, &failure.Message
+			status, code, message = domain.OrderFailed, &failure.Code, &failure.Message
 		}
 		// A concurrent twin of this transaction (an overlapping retry) conflicts on checkout_id and
 		// idempotency_key alike, so any unique conflict counts; the loser reads the winner's row.
@@ -177,7 +155,7 @@ func (s *Store) CreateOrder(ctx context.Context, n NewOrder) (Order, error) {
 	if err != nil {
 		return Order{}, fmt.Errorf("create order for checkout %s: %w", n.CheckoutID, err)
 	}
-	if out.Lines == nil && out.Status != StatusFailed {
+	if out.Lines == nil && out.Status != domain.OrderFailed {
 		out.Lines, err = s.orderLines(ctx, out.ID)
 	}
 	return out, err
@@ -221,7 +199,7 @@ func (s *Store) orderLines(ctx context.Context, orderID string) ([]PricedLine, e
 
 // moveOrder changes an order's status when allowedFrom permits it; set holds extra assignments
 // whose placeholders start at $3.
-func moveOrder(ctx context.Context, tx pgx.Tx, orderID, to, set string, args ...any) error {
+func moveOrder(ctx context.Context, tx pgx.Tx, orderID string, to domain.OrderStatus, set string, args ...any) error {
 	sql := `UPDATE orders SET status = $2, updated_at = now()` + set + ` WHERE id = $1 AND status = ANY($` +
 		fmt.Sprint(3+len(args)) + `)`
 	all := append([]any{orderID, to}, args...)
@@ -237,9 +215,9 @@ func moveOrder(ctx context.Context, tx pgx.Tx, orderID, to, set string, args ...
 }
 
 // FailOrder records that a checkout failed before any money moved.
-func (s *Store) FailOrder(ctx context.Context, orderID string, f Failure) error {
+func (s *Store) FailOrder(ctx context.Context, orderID string, f domain.Failure) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		return moveOrder(ctx, tx, orderID, StatusFailed, `, failure_code = $3, failure_message = $4`, f.Code, f.Message)
+		return moveOrder(ctx, tx, orderID, domain.OrderFailed, `, failure_code = $3, failure_message = $4`, f.Code, f.Message)
 	})
 }
 
@@ -251,6 +229,6 @@ func (s *Store) CompleteOrder(ctx context.Context, orderID, userID string) error
 			WHERE id = $1 AND status = 'pending' AND total_amount = 0`, orderID); err != nil {
 			return fmt.Errorf("complete order %s: %w", orderID, err)
 		}
-		return moveOrder(ctx, tx, orderID, StatusCompleted, `, user_id = $3::uuid, completed_at = coalesce(completed_at, now())`, userID)
+		return moveOrder(ctx, tx, orderID, domain.OrderCompleted, `, user_id = $3::uuid, completed_at = coalesce(completed_at, now())`, userID)
 	})
 }

@@ -5,26 +5,14 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/cartflow/cartflow/internal/domain"
 	"github.com/jackc/pgx/v5"
-)
-
-// Payment kinds in the ledger.
-const (
-	PaymentCharge = "charge"
-	PaymentRefund = "refund"
-)
-
-// Payment statuses in the ledger.
-const (
-	PaymentPending   = "pending"
-	PaymentSucceeded = "succeeded"
-	PaymentFailed    = "failed"
 )
 
 // PaymentAttempt is a charge or refund about to be sent to a provider.
 type PaymentAttempt struct {
 	OrderID        string
-	Kind           string
+	Kind           domain.PaymentKind
 	Provider       string
 	IdempotencyKey string
 	Amount         int64
@@ -33,12 +21,12 @@ type PaymentAttempt struct {
 
 // PaymentOutcome is what the provider answered for an attempt.
 type PaymentOutcome struct {
-	Status      string
+	Status      domain.PaymentStatus
 	ProviderRef string
 	// Failure is the provider's reason for a failed attempt.
-	Failure *Failure
+	Failure *domain.Failure
 	// OrderReason, for a refund, records why the order was refunded.
-	OrderReason *Failure
+	OrderReason *domain.Failure
 	// KeepOrderOpen leaves the order charging when a charge fails, because another attempt with a
 	// new key will follow: a renewal in dunning.
 	KeepOrderOpen bool
@@ -50,12 +38,12 @@ type PaymentOutcome struct {
 // Payment is one ledger row.
 type Payment struct {
 	OrderID        string
-	Kind           string
+	Kind           domain.PaymentKind
 	Provider       string
 	IdempotencyKey string
 	Amount         int64
 	Currency       string
-	Status         string
+	Status         domain.PaymentStatus
 	ProviderRef    string
 	FailureCode    string
 	DeclineCode    string
@@ -74,10 +62,10 @@ func (s *Store) BeginPayment(ctx context.Context, a PaymentAttempt) error {
 			a.OrderID, a.Kind, a.Provider, a.IdempotencyKey, a.Amount, a.Currency); err != nil {
 			return fmt.Errorf("record %s attempt: %w", a.Kind, err)
 		}
-		if a.Kind != PaymentCharge {
+		if a.Kind != domain.PaymentCharge {
 			return nil
 		}
-		err := moveOrder(ctx, tx, a.OrderID, StatusCharging, "")
+		err := moveOrder(ctx, tx, a.OrderID, domain.OrderCharging, "")
 		if !errors.Is(err, ErrTransition) {
 			return err
 		}
@@ -103,7 +91,8 @@ func (s *Store) SettlePayment(ctx context.Context, idempotencyKey string, out Pa
 		if out.Failure != nil {
 			code, decline = &out.Failure.Code, nilIfEmpty(out.Failure.DeclineCode)
 		}
-		var orderID, kind string
+		var orderID string
+		var kind domain.PaymentKind
 		var amount int64
 		err := tx.QueryRow(ctx, `
 			UPDATE payments SET status = $2, provider_ref = nullif($3, ''), failure_code = $4, decline_code = $5, updated_at = now()
@@ -111,7 +100,7 @@ func (s *Store) SettlePayment(ctx context.Context, idempotencyKey string, out Pa
 			RETURNING order_id::text, kind, amount`,
 			idempotencyKey, out.Status, out.ProviderRef, code, decline).Scan(&orderID, &kind, &amount)
 		if errors.Is(err, pgx.ErrNoRows) {
-			var status string
+			var status domain.PaymentStatus
 			if err := tx.QueryRow(ctx, `SELECT status FROM payments WHERE idempotency_key = $1`, idempotencyKey).Scan(&status); err != nil {
 				return fmt.Errorf("settle payment %s: %w", idempotencyKey, err)
 			}
@@ -125,18 +114,18 @@ func (s *Store) SettlePayment(ctx context.Context, idempotencyKey string, out Pa
 		}
 
 		switch {
-		case kind == PaymentCharge && out.Status == PaymentSucceeded:
-			return moveOrder(ctx, tx, orderID, StatusPaid, `, provider_payment_ref = $3`, out.ProviderRef)
-		case kind == PaymentCharge && out.Status == PaymentFailed && out.KeepOrderOpen:
+		case kind == domain.PaymentCharge && out.Status == domain.PaymentSucceeded:
+			return moveOrder(ctx, tx, orderID, domain.OrderPaid, `, provider_payment_ref = $3`, out.ProviderRef)
+		case kind == domain.PaymentCharge && out.Status == domain.PaymentFailed && out.KeepOrderOpen:
 			return nil
-		case kind == PaymentCharge && out.Status == PaymentFailed && out.Expire:
+		case kind == domain.PaymentCharge && out.Status == domain.PaymentFailed && out.Expire:
 			f := failureOrUnknown(out.Failure)
-			return moveOrder(ctx, tx, orderID, StatusExpired, `, failure_code = $3, failure_message = $4`, f.Code, f.Message)
-		case kind == PaymentCharge && out.Status == PaymentFailed:
+			return moveOrder(ctx, tx, orderID, domain.OrderExpired, `, failure_code = $3, failure_message = $4`, f.Code, f.Message)
+		case kind == domain.PaymentCharge && out.Status == domain.PaymentFailed:
 			f := failureOrUnknown(out.Failure)
-			return moveOrder(ctx, tx, orderID, StatusFailed, `, failure_code = $3, failure_message = $4, decline_code = $5`,
+			return moveOrder(ctx, tx, orderID, domain.OrderFailed, `, failure_code = $3, failure_message = $4, decline_code = $5`,
 				f.Code, f.Message, nilIfEmpty(f.DeclineCode))
-		case kind == PaymentRefund && out.Status == PaymentSucceeded:
+		case kind == domain.PaymentRefund && out.Status == domain.PaymentSucceeded:
 			return recordRefund(ctx, tx, orderID, amount, out.OrderReason)
 		}
 		return nil
@@ -146,14 +135,14 @@ func (s *Store) SettlePayment(ctx context.Context, idempotencyKey string, out Pa
 // recordRefund adds a refund that succeeded to the order: refunded once all of it came back,
 // partially refunded before that. reason, when set, says why on the order (a compensation);
 // a refund staff asked for leaves the order's failure fields alone.
-func recordRefund(ctx context.Context, tx pgx.Tx, orderID string, amount int64, reason *Failure) error {
+func recordRefund(ctx context.Context, tx pgx.Tx, orderID string, amount int64, reason *domain.Failure) error {
 	var total, refunded int64
 	if err := tx.QueryRow(ctx, `SELECT total_amount, refunded_amount FROM orders WHERE id = $1 FOR UPDATE`, orderID).Scan(&total, &refunded); err != nil {
 		return fmt.Errorf("read order %s: %w", orderID, err)
 	}
-	to := StatusRefunded
+	to := domain.OrderRefunded
 	if refunded+amount < total {
-		to = StatusPartiallyRefunded
+		to = domain.OrderPartiallyRefunded
 	}
 	if reason == nil {
 		return moveOrder(ctx, tx, orderID, to, `, refunded_amount = refunded_amount + $3`, amount)
@@ -172,7 +161,7 @@ var ErrOverRefund = errors.New("the refund would exceed what was captured")
 // order was never paid.
 func (s *Store) BeginRefund(ctx context.Context, a PaymentAttempt) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var status string
+		var status domain.OrderStatus
 		var total int64
 		if err := tx.QueryRow(ctx, `SELECT status, total_amount FROM orders WHERE id = $1 FOR UPDATE`, a.OrderID).Scan(&status, &total); err != nil {
 			if errors.Is(err, pgx.ErrNoRows) {
@@ -186,7 +175,7 @@ func (s *Store) BeginRefund(ctx context.Context, a PaymentAttempt) error {
 		}
 		if !exists {
 			switch status {
-			case StatusPaid, StatusCompleted, StatusPartiallyRefunded:
+			case domain.OrderPaid, domain.OrderCompleted, domain.OrderPartiallyRefunded:
 			default:
 				return fmt.Errorf("refund order %s in status %s: %w", a.OrderID, status, ErrTransition)
 			}
@@ -217,7 +206,7 @@ func (s *Store) MarkRequiresAction(ctx context.Context, idempotencyKey, provider
 			WHERE idempotency_key = $1 AND status = 'pending' RETURNING order_id::text`, idempotencyKey, providerRef).Scan(&orderID); err != nil {
 			return fmt.Errorf("mark %s as waiting for authentication: %w", idempotencyKey, err)
 		}
-		return moveOrder(ctx, tx, orderID, StatusRequiresAction, `, provider_payment_ref = $3`, providerRef)
+		return moveOrder(ctx, tx, orderID, domain.OrderRequiresAction, `, provider_payment_ref = $3`, providerRef)
 	})
 }
 
@@ -228,9 +217,9 @@ func nilIfEmpty(s string) *string {
 	return &s
 }
 
-func failureOrUnknown(f *Failure) Failure {
+func failureOrUnknown(f *domain.Failure) domain.Failure {
 	if f == nil {
-		return Failure{Code: "unknown", Message: "the payment did not go through"}
+		return domain.Failure{Code: "unknown", Message: "the payment did not go through"}
 	}
 	return *f
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cartflow/cartflow/internal/dev/testdb"
+	"github.com/cartflow/cartflow/internal/domain"
 	"github.com/cartflow/cartflow/internal/store"
 )
 
@@ -149,7 +150,7 @@ func (db *testDB) pendingOrder(t *testing.T) store.Order {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.Status != store.StatusPending || o.TotalAmount != 6200 {
+	if o.Status != domain.OrderPending || o.TotalAmount != 6200 {
 		t.Fatalf("new order: status %q total %d", o.Status, o.TotalAmount)
 	}
 	return o
@@ -161,14 +162,14 @@ func (db *testDB) paidOrder(t *testing.T) (store.Order, string) {
 	ctx := context.Background()
 	o := db.pendingOrder(t)
 	key := "charge-" + o.CheckoutID
-	if err := db.store.BeginPayment(ctx, store.PaymentAttempt{OrderID: o.ID, Kind: store.PaymentCharge, Provider: "stripe",
+	if err := db.store.BeginPayment(ctx, store.PaymentAttempt{OrderID: o.ID, Kind: domain.PaymentCharge, Provider: "stripe",
 		IdempotencyKey: key, Amount: o.TotalAmount, Currency: o.Currency}); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.store.SettlePayment(ctx, key, store.PaymentOutcome{Status: store.PaymentSucceeded, ProviderRef: "pi_" + o.CheckoutID}); err != nil {
+	if err := db.store.SettlePayment(ctx, key, store.PaymentOutcome{Status: domain.PaymentSucceeded, ProviderRef: "pi_" + o.CheckoutID}); err != nil {
 		t.Fatal(err)
 	}
-	if got := db.orderRow(t, o.ID).Status; got != store.StatusPaid {
+	if got := db.orderRow(t, o.ID).Status; got != string(domain.OrderPaid) {
 		t.Fatalf("order after a successful charge is %q, want paid", got)
 	}
 	return o, key
@@ -428,12 +429,12 @@ func TestCreateOrderPricesFromCatalog(t *testing.T) {
 	}
 	if o.ID == "" || o.CheckoutID != n.CheckoutID || o.IdempotencyKey != n.IdempotencyKey || o.RequestHash != n.RequestHash ||
 		o.WorkflowID != n.WorkflowID || o.Email != n.Email || o.Name != n.Name || o.Provider != "stripe" ||
-		o.Status != store.StatusPending || o.TotalAmount != 6200 || o.Currency != "usd" || o.RefundedAmount != 0 ||
+		o.Status != domain.OrderPending || o.TotalAmount != 6200 || o.Currency != "usd" || o.RefundedAmount != 0 ||
 		o.UserID != "" || o.FailureCode != "" || o.CompletedAt != nil || o.CreatedAt.IsZero() || !slices.Equal(o.Lines, wantLines) {
 		t.Fatalf("CreateOrder returned %+v", o)
 	}
 	row := db.orderRow(t, o.ID)
-	if row.Status != store.StatusPending || row.TotalAmount != 6200 || deref(row.Currency) != "usd" || row.FailureCode != nil ||
+	if row.Status != string(domain.OrderPending) || row.TotalAmount != 6200 || deref(row.Currency) != "usd" || row.FailureCode != nil ||
 		row.FailureMessage != nil || row.UserID != nil {
 		t.Fatalf("orders row %+v", row)
 	}
@@ -510,7 +511,7 @@ func TestCreateOrderRecordsUnpriceableCartAsFailed(t *testing.T) {
 	tests := []struct {
 		name        string
 		lines       []L
-		rejection   *store.Failure
+		rejection   *domain.Failure
 		wantCode    string
 		wantMessage string // empty: any non-empty message
 	}{
@@ -522,7 +523,7 @@ func TestCreateOrderRecordsUnpriceableCartAsFailed(t *testing.T) {
 		{
 			// A rejection is recorded as is, even when the cart itself could be priced.
 			name: "rejection", lines: defaultCart,
-			rejection: &store.Failure{Code: "fraud_suspected", Message: "this checkout cannot be completed"},
+			rejection: &domain.Failure{Code: "fraud_suspected", Message: "this checkout cannot be completed"},
 			wantCode:  "fraud_suspected", wantMessage: "this checkout cannot be completed",
 		},
 	}
@@ -534,12 +535,12 @@ func TestCreateOrderRecordsUnpriceableCartAsFailed(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if o.Status != store.StatusFailed || o.FailureCode != tc.wantCode || o.FailureMessage == "" ||
+			if o.Status != domain.OrderFailed || o.FailureCode != tc.wantCode || o.FailureMessage == "" ||
 				(tc.wantMessage != "" && o.FailureMessage != tc.wantMessage) || o.TotalAmount != 0 || o.Currency != "" || len(o.Lines) != 0 {
 				t.Fatalf("CreateOrder returned %+v, want failed with %s", o, tc.wantCode)
 			}
 			row := db.orderRow(t, o.ID)
-			if row.Status != store.StatusFailed || deref(row.FailureCode) != tc.wantCode || deref(row.FailureMessage) != o.FailureMessage ||
+			if row.Status != string(domain.OrderFailed) || deref(row.FailureCode) != tc.wantCode || deref(row.FailureMessage) != o.FailureMessage ||
 				row.Currency != nil || row.TotalAmount != 0 || row.DeclineCode != nil {
 				t.Fatalf("orders row %+v, want failed with %s, NULL currency and total 0", row, tc.wantCode)
 			}
@@ -548,7 +549,7 @@ func TestCreateOrderRecordsUnpriceableCartAsFailed(t *testing.T) {
 			}
 			// Retrying reads the failed order back rather than pricing again.
 			again, err := db.store.CreateOrder(ctx, n)
-			if err != nil || again.ID != o.ID || again.Status != store.StatusFailed || again.FailureCode != tc.wantCode {
+			if err != nil || again.ID != o.ID || again.Status != domain.OrderFailed || again.FailureCode != tc.wantCode {
 				t.Fatalf("retried CreateOrder = %+v, %v", again, err)
 			}
 		})
@@ -560,13 +561,13 @@ func TestLedgerChargeSucceeded(t *testing.T) {
 	db := newTestDB(t)
 	ctx := context.Background()
 	o := db.pendingOrder(t)
-	attempt := store.PaymentAttempt{OrderID: o.ID, Kind: store.PaymentCharge, Provider: "stripe",
+	attempt := store.PaymentAttempt{OrderID: o.ID, Kind: domain.PaymentCharge, Provider: "stripe",
 		IdempotencyKey: "charge-" + o.ID, Amount: o.TotalAmount, Currency: o.Currency}
 
 	if err := db.store.BeginPayment(ctx, attempt); err != nil {
 		t.Fatal(err)
 	}
-	if got := db.orderRow(t, o.ID).Status; got != store.StatusCharging {
+	if got := db.orderRow(t, o.ID).Status; got != string(domain.OrderCharging) {
 		t.Fatalf("order is %q after BeginPayment, want charging", got)
 	}
 	if p := db.paymentRow(t, attempt.IdempotencyKey); p != (paymentRow{Kind: "charge", Status: "pending", Amount: 6200, Attempts: 1}) {
@@ -583,16 +584,16 @@ func TestLedgerChargeSucceeded(t *testing.T) {
 	if p := db.paymentRow(t, attempt.IdempotencyKey); p.Attempts != 2 || p.Status != "pending" {
 		t.Fatalf("ledger row after retry %+v, want 2 attempts", p)
 	}
-	if got := db.orderRow(t, o.ID).Status; got != store.StatusCharging {
+	if got := db.orderRow(t, o.ID).Status; got != string(domain.OrderCharging) {
 		t.Fatalf("order is %q after a retried BeginPayment, want charging", got)
 	}
 
-	succeeded := store.PaymentOutcome{Status: store.PaymentSucceeded, ProviderRef: "pi_3Abc"}
+	succeeded := store.PaymentOutcome{Status: domain.PaymentSucceeded, ProviderRef: "pi_3Abc"}
 	if err := db.store.SettlePayment(ctx, attempt.IdempotencyKey, succeeded); err != nil {
 		t.Fatal(err)
 	}
 	row := db.orderRow(t, o.ID)
-	if row.Status != store.StatusPaid || deref(row.ProviderPaymentRef) != "pi_3Abc" || row.FailureCode != nil {
+	if row.Status != string(domain.OrderPaid) || deref(row.ProviderPaymentRef) != "pi_3Abc" || row.FailureCode != nil {
 		t.Fatalf("order after a successful charge %+v", row)
 	}
 	wantPayment := paymentRow{Kind: "charge", Status: "succeeded", Amount: 6200, ProviderRef: new("pi_3Abc"), Attempts: 2}
@@ -604,20 +605,20 @@ func TestLedgerChargeSucceeded(t *testing.T) {
 	if err := db.store.SettlePayment(ctx, attempt.IdempotencyKey, succeeded); err != nil {
 		t.Fatalf("settling twice: %v", err)
 	}
-	if row := db.orderRow(t, o.ID); row.Status != store.StatusPaid || deref(row.ProviderPaymentRef) != "pi_3Abc" {
+	if row := db.orderRow(t, o.ID); row.Status != string(domain.OrderPaid) || deref(row.ProviderPaymentRef) != "pi_3Abc" {
 		t.Fatalf("order after settling twice %+v", row)
 	}
 
 	// A conflicting outcome is refused and changes nothing.
-	err := db.store.SettlePayment(ctx, attempt.IdempotencyKey, store.PaymentOutcome{Status: store.PaymentFailed,
-		Failure: &store.Failure{Code: "card_declined", Message: "declined"}})
+	err := db.store.SettlePayment(ctx, attempt.IdempotencyKey, store.PaymentOutcome{Status: domain.PaymentFailed,
+		Failure: &domain.Failure{Code: "card_declined", Message: "declined"}})
 	if err == nil {
 		t.Fatal("settling a succeeded charge as failed must fail")
 	}
 	if p := db.paymentRow(t, attempt.IdempotencyKey); !equalPayment(p, wantPayment) {
 		t.Fatalf("ledger row after a conflicting settle %+v", p)
 	}
-	if row := db.orderRow(t, o.ID); row.Status != store.StatusPaid || row.FailureCode != nil {
+	if row := db.orderRow(t, o.ID); row.Status != string(domain.OrderPaid) || row.FailureCode != nil {
 		t.Fatalf("order after a conflicting settle %+v", row)
 	}
 
@@ -625,7 +626,7 @@ func TestLedgerChargeSucceeded(t *testing.T) {
 	if err := db.store.BeginPayment(ctx, attempt); err != nil {
 		t.Fatal(err)
 	}
-	if got := db.orderRow(t, o.ID).Status; got != store.StatusPaid {
+	if got := db.orderRow(t, o.ID).Status; got != string(domain.OrderPaid) {
 		t.Fatalf("order is %q after a late BeginPayment, want paid", got)
 	}
 
@@ -653,17 +654,17 @@ func TestLedgerChargeDeclined(t *testing.T) {
 	ctx := context.Background()
 	o := db.pendingOrder(t)
 	key := "charge-" + o.ID
-	if err := db.store.BeginPayment(ctx, store.PaymentAttempt{OrderID: o.ID, Kind: store.PaymentCharge, Provider: "stripe",
+	if err := db.store.BeginPayment(ctx, store.PaymentAttempt{OrderID: o.ID, Kind: domain.PaymentCharge, Provider: "stripe",
 		IdempotencyKey: key, Amount: o.TotalAmount, Currency: o.Currency}); err != nil {
 		t.Fatal(err)
 	}
-	declined := store.PaymentOutcome{Status: store.PaymentFailed, Failure: &store.Failure{
+	declined := store.PaymentOutcome{Status: domain.PaymentFailed, Failure: &domain.Failure{
 		Code: "card_declined", DeclineCode: "insufficient_funds", Message: "Your card has insufficient funds."}}
 	if err := db.store.SettlePayment(ctx, key, declined); err != nil {
 		t.Fatal(err)
 	}
 	row := db.orderRow(t, o.ID)
-	if row.Status != store.StatusFailed || deref(row.FailureCode) != "card_declined" || deref(row.DeclineCode) != "insufficient_funds" ||
+	if row.Status != string(domain.OrderFailed) || deref(row.FailureCode) != "card_declined" || deref(row.DeclineCode) != "insufficient_funds" ||
 		deref(row.FailureMessage) != "Your card has insufficient funds." || row.ProviderPaymentRef != nil {
 		t.Fatalf("order after a decline %+v", row)
 	}
@@ -676,7 +677,7 @@ func TestLedgerChargeDeclined(t *testing.T) {
 	}
 	// The read model carries both codes.
 	got, err := db.store.CheckoutByID(ctx, o.CheckoutID)
-	if err != nil || got.Status != store.StatusFailed || got.FailureCode != "card_declined" || got.DeclineCode != "insufficient_funds" {
+	if err != nil || got.Status != domain.OrderFailed || got.FailureCode != "card_declined" || got.DeclineCode != "insufficient_funds" {
 		t.Fatalf("CheckoutByID = %+v, %v", got, err)
 	}
 }
@@ -688,21 +689,21 @@ func TestLedgerRefund(t *testing.T) {
 	o, chargeKey := db.paidOrder(t)
 	refundKey := "refund-" + o.ID
 
-	if err := db.store.BeginPayment(ctx, store.PaymentAttempt{OrderID: o.ID, Kind: store.PaymentRefund, Provider: "stripe",
+	if err := db.store.BeginPayment(ctx, store.PaymentAttempt{OrderID: o.ID, Kind: domain.PaymentRefund, Provider: "stripe",
 		IdempotencyKey: refundKey, Amount: o.TotalAmount, Currency: o.Currency}); err != nil {
 		t.Fatal(err)
 	}
-	if got := db.orderRow(t, o.ID).Status; got != store.StatusPaid {
+	if got := db.orderRow(t, o.ID).Status; got != string(domain.OrderPaid) {
 		t.Fatalf("beginning a refund moved the order to %q; it must stay paid until the refund settles", got)
 	}
-	refunded := store.PaymentOutcome{Status: store.PaymentSucceeded, ProviderRef: "re_1",
-		OrderReason: &store.Failure{Code: "registration_failed", Message: "we could not create your account"}}
+	refunded := store.PaymentOutcome{Status: domain.PaymentSucceeded, ProviderRef: "re_1",
+		OrderReason: &domain.Failure{Code: "registration_failed", Message: "we could not create your account"}}
 	for i := range 2 { // the second settle is a retried activity
 		if err := db.store.SettlePayment(ctx, refundKey, refunded); err != nil {
 			t.Fatalf("settle #%d: %v", i+1, err)
 		}
 		row := db.orderRow(t, o.ID)
-		if row.Status != store.StatusRefunded || row.RefundedAmount != 6200 || deref(row.FailureCode) != "registration_failed" ||
+		if row.Status != string(domain.OrderRefunded) || row.RefundedAmount != 6200 || deref(row.FailureCode) != "registration_failed" ||
 			deref(row.FailureMessage) != "we could not create your account" || deref(row.ProviderPaymentRef) != "pi_"+o.CheckoutID {
 			t.Fatalf("order after settle #%d: %+v", i+1, row)
 		}
@@ -730,7 +731,7 @@ func TestOrderStatusMachine(t *testing.T) {
 	t.Run("complete flow", func(t *testing.T) {
 		o := db.pendingOrder(t)
 		wantErrIs(t, db.store.CompleteOrder(ctx, o.ID, u.ID), store.ErrTransition)
-		if row := db.orderRow(t, o.ID); row.Status != store.StatusPending || row.UserID != nil || row.CompletedAt != nil {
+		if row := db.orderRow(t, o.ID); row.Status != string(domain.OrderPending) || row.UserID != nil || row.CompletedAt != nil {
 			t.Fatalf("a refused CompleteOrder changed the order: %+v", row)
 		}
 
@@ -739,7 +740,7 @@ func TestOrderStatusMachine(t *testing.T) {
 			t.Fatal(err)
 		}
 		row := db.orderRow(t, o.ID)
-		if row.Status != store.StatusCompleted || deref(row.UserID) != u.ID || row.CompletedAt == nil {
+		if row.Status != string(domain.OrderCompleted) || deref(row.UserID) != u.ID || row.CompletedAt == nil {
 			t.Fatalf("order after CompleteOrder %+v", row)
 		}
 		// Completing again is allowed and keeps the first completion time.
@@ -750,29 +751,29 @@ func TestOrderStatusMachine(t *testing.T) {
 			t.Fatalf("completed_at moved from %v to %v", row.CompletedAt, again.CompletedAt)
 		}
 		got, err := db.store.CheckoutByID(ctx, o.CheckoutID)
-		if err != nil || got.Status != store.StatusCompleted || got.UserID != u.ID || got.CompletedAt == nil {
+		if err != nil || got.Status != domain.OrderCompleted || got.UserID != u.ID || got.CompletedAt == nil {
 			t.Fatalf("CheckoutByID after completion = %+v, %v", got, err)
 		}
 
-		wantErrIs(t, db.store.FailOrder(ctx, o.ID, store.Failure{Code: "late", Message: "too late"}), store.ErrTransition)
-		if row := db.orderRow(t, o.ID); row.Status != store.StatusCompleted || row.FailureCode != nil {
+		wantErrIs(t, db.store.FailOrder(ctx, o.ID, domain.Failure{Code: "late", Message: "too late"}), store.ErrTransition)
+		if row := db.orderRow(t, o.ID); row.Status != string(domain.OrderCompleted) || row.FailureCode != nil {
 			t.Fatalf("a refused FailOrder changed the order: %+v", row)
 		}
 	})
 
 	// Every status an order can be in, against the moves the API exposes directly.
-	statuses := []string{store.StatusPending, store.StatusCharging, store.StatusPaid, store.StatusCompleted, store.StatusFailed, store.StatusRefunded}
+	statuses := []domain.OrderStatus{domain.OrderPending, domain.OrderCharging, domain.OrderPaid, domain.OrderCompleted, domain.OrderFailed, domain.OrderRefunded}
 	moves := []struct {
 		name    string
-		to      string
-		allowed []string
+		to      domain.OrderStatus
+		allowed []domain.OrderStatus
 		do      func(orderID string) error
 	}{
-		{"CompleteOrder", store.StatusCompleted, []string{store.StatusPaid, store.StatusCompleted},
+		{"CompleteOrder", domain.OrderCompleted, []domain.OrderStatus{domain.OrderPaid, domain.OrderCompleted},
 			func(id string) error { return db.store.CompleteOrder(ctx, id, u.ID) }},
-		{"FailOrder", store.StatusFailed, []string{store.StatusPending, store.StatusCharging, store.StatusFailed},
+		{"FailOrder", domain.OrderFailed, []domain.OrderStatus{domain.OrderPending, domain.OrderCharging, domain.OrderFailed},
 			func(id string) error {
-				return db.store.FailOrder(ctx, id, store.Failure{Code: "workflow_failed", Message: "checkout failed"})
+				return db.store.FailOrder(ctx, id, domain.Failure{Code: "workflow_failed", Message: "checkout failed"})
 			}},
 	}
 	for _, mv := range moves {
@@ -781,7 +782,7 @@ func TestOrderStatusMachine(t *testing.T) {
 				o := db.pendingOrder(t)
 				db.exec(t, `UPDATE orders SET status = $2 WHERE id = $1`, o.ID, from)
 				err := mv.do(o.ID)
-				got := db.orderRow(t, o.ID).Status
+				got := domain.OrderStatus(db.orderRow(t, o.ID).Status)
 				if slices.Contains(mv.allowed, from) {
 					if err != nil || got != mv.to {
 						t.Fatalf("err %v, status %q; want the move to %s", err, got, mv.to)
@@ -797,10 +798,10 @@ func TestOrderStatusMachine(t *testing.T) {
 
 	t.Run("FailOrder records the failure", func(t *testing.T) {
 		o := db.pendingOrder(t)
-		if err := db.store.FailOrder(ctx, o.ID, store.Failure{Code: "workflow_failed", Message: "checkout failed"}); err != nil {
+		if err := db.store.FailOrder(ctx, o.ID, domain.Failure{Code: "workflow_failed", Message: "checkout failed"}); err != nil {
 			t.Fatal(err)
 		}
-		if row := db.orderRow(t, o.ID); row.Status != store.StatusFailed || deref(row.FailureCode) != "workflow_failed" ||
+		if row := db.orderRow(t, o.ID); row.Status != string(domain.OrderFailed) || deref(row.FailureCode) != "workflow_failed" ||
 			deref(row.FailureMessage) != "checkout failed" {
 			t.Fatalf("order after FailOrder %+v", row)
 		}
@@ -924,12 +925,12 @@ func TestCheckoutLookups(t *testing.T) {
 				t.Fatal(err)
 			}
 			if got.ID != o.ID || got.CheckoutID != o.CheckoutID || got.IdempotencyKey != o.IdempotencyKey ||
-				got.Status != store.StatusPending || got.TotalAmount != 6200 || got.Currency != "usd" || !slices.Equal(got.Lines, o.Lines) ||
+				got.Status != domain.OrderPending || got.TotalAmount != 6200 || got.Currency != "usd" || !slices.Equal(got.Lines, o.Lines) ||
 				len(got.Lines) != 2 {
 				t.Fatalf("got %+v, want %+v", got, o)
 			}
 			got, err = l.get(failed)
-			if err != nil || got.ID != failed.ID || got.Status != store.StatusFailed || len(got.Lines) != 0 {
+			if err != nil || got.ID != failed.ID || got.Status != domain.OrderFailed || len(got.Lines) != 0 {
 				t.Fatalf("failed order: %+v, %v", got, err)
 			}
 			_, err = l.get(store.Order{CheckoutID: "chk_unknown", IdempotencyKey: "idem-unknown"})

@@ -6,39 +6,32 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/cartflow/cartflow/internal/domain"
 	"github.com/jackc/pgx/v5"
-)
-
-// Subscription statuses.
-const (
-	SubscriptionTrialing = "trialing"
-	SubscriptionActive   = "active"
-	SubscriptionPastDue  = "past_due"
-	SubscriptionCanceled = "canceled"
 )
 
 // Subscription is a customer's plan, priced as it was sold.
 type Subscription struct {
-	ID                 string     `json:"id"`
-	UserID             string     `json:"user_id"`
-	Email              string     `json:"email"`
-	Name               string     `json:"name"`
-	SKU                string     `json:"sku"`
-	PlanName           string     `json:"plan_name"`
-	OrderID            string     `json:"order_id"`
-	Status             string     `json:"status"`
-	Provider           string     `json:"provider"`
-	CustomerRef        string     `json:"customer_ref"`
-	PaymentMethodRef   string     `json:"payment_method_ref"`
-	PriceAmount        int64      `json:"price_amount"`
-	Currency           string     `json:"currency"`
-	BillingInterval    string     `json:"billing_interval"`
-	CurrentPeriodStart time.Time  `json:"current_period_start"`
-	CurrentPeriodEnd   time.Time  `json:"current_period_end"`
-	TrialEnd           *time.Time `json:"trial_end,omitempty"`
-	CancelAtPeriodEnd  bool       `json:"cancel_at_period_end"`
-	CanceledAt         *time.Time `json:"canceled_at,omitempty"`
-	DunningAttempts    int        `json:"dunning_attempts"`
+	ID                 string                    `json:"id"`
+	UserID             string                    `json:"user_id"`
+	Email              string                    `json:"email"`
+	Name               string                    `json:"name"`
+	SKU                string                    `json:"sku"`
+	PlanName           string                    `json:"plan_name"`
+	OrderID            string                    `json:"order_id"`
+	Status             domain.SubscriptionStatus `json:"status"`
+	Provider           string                    `json:"provider"`
+	CustomerRef        string                    `json:"customer_ref"`
+	PaymentMethodRef   string                    `json:"payment_method_ref"`
+	PriceAmount        int64                     `json:"price_amount"`
+	Currency           string                    `json:"currency"`
+	BillingInterval    string                    `json:"billing_interval"`
+	CurrentPeriodStart time.Time                 `json:"current_period_start"`
+	CurrentPeriodEnd   time.Time                 `json:"current_period_end"`
+	TrialEnd           *time.Time                `json:"trial_end,omitempty"`
+	CancelAtPeriodEnd  bool                      `json:"cancel_at_period_end"`
+	CanceledAt         *time.Time                `json:"canceled_at,omitempty"`
+	DunningAttempts    int                       `json:"dunning_attempts"`
 }
 
 const subscriptionColumns = `s.id::text, s.user_id::text, u.email, u.name, s.sku, p.name, coalesce(s.order_id::text, ''), s.status,
@@ -108,9 +101,9 @@ func (s *Store) CreateSubscription(ctx context.Context, n NewSubscription) (Subs
 			WHERE o.id = $1 AND p.kind = 'subscription'`, n.OrderID).Scan(&sku, &interval, &price, &currency, &trialDays); err != nil {
 			return fmt.Errorf("read plan of order %s: %w", n.OrderID, err)
 		}
-		status, end, trialEnd := SubscriptionActive, time.Time{}, (*time.Time)(nil)
+		status, end, trialEnd := domain.SubscriptionActive, time.Time{}, (*time.Time)(nil)
 		if trialDays > 0 {
-			status, end = SubscriptionTrialing, n.Start.AddDate(0, 0, trialDays)
+			status, end = domain.SubscriptionTrialing, n.Start.AddDate(0, 0, trialDays)
 			trialEnd = &end
 		} else if end, err = AddInterval(n.Start, interval); err != nil {
 			return err
@@ -138,7 +131,7 @@ func (s *Store) CreateSubscription(ctx context.Context, n NewSubscription) (Subs
 
 // recordTransition writes a state change to the subscription's history and brings the user's
 // subscription status in the User Directory up to date, in the caller's transaction.
-func recordTransition(ctx context.Context, tx pgx.Tx, subscriptionID, from, to, reason string) error {
+func recordTransition(ctx context.Context, tx pgx.Tx, subscriptionID string, from, to domain.SubscriptionStatus, reason string) error {
 	if _, err := tx.Exec(ctx, `INSERT INTO subscription_events (subscription_id, from_status, to_status, reason)
 		VALUES ($1, nullif($2, ''), $3, $4)`, subscriptionID, from, to, reason); err != nil {
 		return fmt.Errorf("record subscription event: %w", err)
@@ -171,10 +164,10 @@ func (s *Store) SubscriptionByOrder(ctx context.Context, orderID string) (Subscr
 
 // SubscriptionEvent is one move between subscription states.
 type SubscriptionEvent struct {
-	From   string    `json:"from,omitempty"`
-	To     string    `json:"to"`
-	Reason string    `json:"reason"`
-	At     time.Time `json:"at"`
+	From   domain.SubscriptionStatus `json:"from,omitempty"`
+	To     domain.SubscriptionStatus `json:"to"`
+	Reason string                    `json:"reason"`
+	At     time.Time                 `json:"at"`
 }
 
 // SubscriptionHistory lists a subscription's state changes, oldest first.
@@ -193,9 +186,9 @@ var ErrPeriodMoved = errors.New("subscription is not in this period any more")
 
 // transition moves a subscription that is still in the period ending periodEnd from one of the
 // statuses in from to status to, applying set ($3 is the period end, further placeholders start at $4), and records why.
-func (s *Store) transition(ctx context.Context, id string, periodEnd time.Time, from []string, to, reason, set string, args ...any) (Subscription, error) {
+func (s *Store) transition(ctx context.Context, id string, periodEnd time.Time, from []domain.SubscriptionStatus, to domain.SubscriptionStatus, reason, set string, args ...any) (Subscription, error) {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var current string
+		var current domain.SubscriptionStatus
 		var end time.Time
 		err := tx.QueryRow(ctx, `SELECT status, current_period_end FROM subscriptions WHERE id = $1 FOR UPDATE`, id).Scan(&current, &end)
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -244,27 +237,27 @@ func (s *Store) RenewSubscription(ctx context.Context, id string, periodEnd time
 	if err != nil {
 		return sub, err
 	}
-	if sub.CurrentPeriodStart.Equal(periodEnd) && sub.Status == SubscriptionActive {
+	if sub.CurrentPeriodStart.Equal(periodEnd) && sub.Status == domain.SubscriptionActive {
 		return sub, nil // this period was renewed already
 	}
 	next, err := AddInterval(periodEnd, sub.BillingInterval)
 	if err != nil {
 		return sub, err
 	}
-	return s.transition(ctx, id, periodEnd, []string{SubscriptionTrialing, SubscriptionActive, SubscriptionPastDue},
-		SubscriptionActive, reason, `, current_period_start = $3, current_period_end = $4, dunning_attempts = 0`, next)
+	return s.transition(ctx, id, periodEnd, []domain.SubscriptionStatus{domain.SubscriptionTrialing, domain.SubscriptionActive, domain.SubscriptionPastDue},
+		domain.SubscriptionActive, reason, `, current_period_start = $3, current_period_end = $4, dunning_attempts = 0`, next)
 }
 
 // MarkPastDue records a declined renewal attempt: the subscription is past due with attempts failed so far.
 func (s *Store) MarkPastDue(ctx context.Context, id string, periodEnd time.Time, attempts int, reason string) (Subscription, error) {
-	return s.transition(ctx, id, periodEnd, []string{SubscriptionTrialing, SubscriptionActive, SubscriptionPastDue},
-		SubscriptionPastDue, reason, `, dunning_attempts = $4`, attempts)
+	return s.transition(ctx, id, periodEnd, []domain.SubscriptionStatus{domain.SubscriptionTrialing, domain.SubscriptionActive, domain.SubscriptionPastDue},
+		domain.SubscriptionPastDue, reason, `, dunning_attempts = $4`, attempts)
 }
 
 // CancelSubscription ends a subscription now. Canceling twice keeps the first cancellation.
 func (s *Store) CancelSubscription(ctx context.Context, id, reason string) (Subscription, error) {
-	return s.transition(ctx, id, time.Time{}, []string{SubscriptionTrialing, SubscriptionActive, SubscriptionPastDue},
-		SubscriptionCanceled, reason, `, canceled_at = coalesce(canceled_at, now()), cancel_at_period_end = false`)
+	return s.transition(ctx, id, time.Time{}, []domain.SubscriptionStatus{domain.SubscriptionTrialing, domain.SubscriptionActive, domain.SubscriptionPastDue},
+		domain.SubscriptionCanceled, reason, `, canceled_at = coalesce(canceled_at, now()), cancel_at_period_end = false`)
 }
 
 // SetCancelAtPeriodEnd schedules (true) or withdraws (false) a cancellation at the end of the

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cartflow/cartflow/internal/domain"
 	"github.com/cartflow/cartflow/internal/store"
 )
 
@@ -17,7 +18,7 @@ func (db *testDB) trialSubscription(t *testing.T, start time.Time) store.Subscri
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.Status != store.StatusPending || o.TotalAmount != 0 || o.Currency != "usd" {
+	if o.Status != domain.OrderPending || o.TotalAmount != 0 || o.Currency != "usd" {
 		t.Fatalf("trial order: %+v", o)
 	}
 	u, err := db.store.RegisterUser(ctx, o.Email, o.Name)
@@ -51,7 +52,7 @@ func TestSubscriptionLifecycle(t *testing.T) {
 	sub := db.trialSubscription(t, start)
 
 	trialEnd := start.AddDate(0, 0, 14)
-	if sub.Status != store.SubscriptionTrialing || !sub.CurrentPeriodEnd.Equal(trialEnd) || sub.TrialEnd == nil || !sub.TrialEnd.Equal(trialEnd) ||
+	if sub.Status != domain.SubscriptionTrialing || !sub.CurrentPeriodEnd.Equal(trialEnd) || sub.TrialEnd == nil || !sub.TrialEnd.Equal(trialEnd) ||
 		sub.PriceAmount != 900 || sub.Currency != "usd" || sub.BillingInterval != "month" || sub.PaymentMethodRef != "pm_1" ||
 		sub.Email != "ada@example.com" || sub.PlanName == "" {
 		t.Fatalf("new subscription: %+v", sub)
@@ -66,10 +67,10 @@ func TestSubscriptionLifecycle(t *testing.T) {
 		}
 		return s
 	}
-	if got := userStatus(); got != store.SubscriptionTrialing {
+	if got := userStatus(); got != string(domain.SubscriptionTrialing) {
 		t.Fatalf("user subscription status %q", got)
 	}
-	if got := db.orderRow(t, sub.OrderID).Status; got != store.StatusCompleted {
+	if got := db.orderRow(t, sub.OrderID).Status; got != string(domain.OrderCompleted) {
 		t.Fatalf("trial order is %q", got)
 	}
 
@@ -83,45 +84,45 @@ func TestSubscriptionLifecycle(t *testing.T) {
 	if err != nil || o2.ID != o.ID {
 		t.Fatalf("renewal order retried: %v %s vs %s", err, o2.ID, o.ID)
 	}
-	if o.TotalAmount != 900 || o.Status != store.StatusPending || o.UserID != sub.UserID || len(o.Lines) != 1 || o.Lines[0].SKU != "plan-monthly" {
+	if o.TotalAmount != 900 || o.Status != domain.OrderPending || o.UserID != sub.UserID || len(o.Lines) != 1 || o.Lines[0].SKU != "plan-monthly" {
 		t.Fatalf("renewal order %+v", o)
 	}
 
 	// A declined attempt leaves the order open for the next one.
 	key1 := "renewal-x/charge/1"
-	if err := db.store.BeginPayment(ctx, store.PaymentAttempt{OrderID: o.ID, Kind: store.PaymentCharge, Provider: "stripe", IdempotencyKey: key1, Amount: 900, Currency: "usd"}); err != nil {
+	if err := db.store.BeginPayment(ctx, store.PaymentAttempt{OrderID: o.ID, Kind: domain.PaymentCharge, Provider: "stripe", IdempotencyKey: key1, Amount: 900, Currency: "usd"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.store.SettlePayment(ctx, key1, store.PaymentOutcome{Status: store.PaymentFailed, KeepOrderOpen: true,
-		Failure: &store.Failure{Code: "card_declined", DeclineCode: "insufficient_funds", Message: "no"}}); err != nil {
+	if err := db.store.SettlePayment(ctx, key1, store.PaymentOutcome{Status: domain.PaymentFailed, KeepOrderOpen: true,
+		Failure: &domain.Failure{Code: "card_declined", DeclineCode: "insufficient_funds", Message: "no"}}); err != nil {
 		t.Fatal(err)
 	}
-	if got := db.orderRow(t, o.ID).Status; got != store.StatusCharging {
+	if got := db.orderRow(t, o.ID).Status; got != string(domain.OrderCharging) {
 		t.Fatalf("order after a dunning decline is %q, want charging", got)
 	}
 	sub, err = db.store.MarkPastDue(ctx, sub.ID, trialEnd, 1, "renewal declined: insufficient_funds")
-	if err != nil || sub.Status != store.SubscriptionPastDue || sub.DunningAttempts != 1 {
+	if err != nil || sub.Status != domain.SubscriptionPastDue || sub.DunningAttempts != 1 {
 		t.Fatalf("past due: %v %+v", err, sub)
 	}
 	if sub, err = db.store.MarkPastDue(ctx, sub.ID, trialEnd, 2, "renewal declined again"); err != nil || sub.DunningAttempts != 2 {
 		t.Fatalf("second decline: %v %+v", err, sub)
 	}
-	if got := userStatus(); got != store.SubscriptionPastDue {
+	if got := userStatus(); got != string(domain.SubscriptionPastDue) {
 		t.Fatalf("user subscription status %q", got)
 	}
 
 	key2 := "renewal-x/charge/2"
-	if err := db.store.BeginPayment(ctx, store.PaymentAttempt{OrderID: o.ID, Kind: store.PaymentCharge, Provider: "stripe", IdempotencyKey: key2, Amount: 900, Currency: "usd"}); err != nil {
+	if err := db.store.BeginPayment(ctx, store.PaymentAttempt{OrderID: o.ID, Kind: domain.PaymentCharge, Provider: "stripe", IdempotencyKey: key2, Amount: 900, Currency: "usd"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.store.SettlePayment(ctx, key2, store.PaymentOutcome{Status: store.PaymentSucceeded, ProviderRef: "pi_2"}); err != nil {
+	if err := db.store.SettlePayment(ctx, key2, store.PaymentOutcome{Status: domain.PaymentSucceeded, ProviderRef: "pi_2"}); err != nil {
 		t.Fatal(err)
 	}
 	sub, err = db.store.RenewSubscription(ctx, sub.ID, trialEnd, "renewal paid")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sub.Status != store.SubscriptionActive || !sub.CurrentPeriodStart.Equal(trialEnd) || !sub.CurrentPeriodEnd.Equal(trialEnd.AddDate(0, 1, 0)) || sub.DunningAttempts != 0 {
+	if sub.Status != domain.SubscriptionActive || !sub.CurrentPeriodStart.Equal(trialEnd) || !sub.CurrentPeriodEnd.Equal(trialEnd.AddDate(0, 1, 0)) || sub.DunningAttempts != 0 {
 		t.Fatalf("renewed: %+v", sub)
 	}
 	// Renewing the same period again (a retried activity) changes nothing.
@@ -139,7 +140,7 @@ func TestSubscriptionLifecycle(t *testing.T) {
 	if sub, err = db.store.SetCancelAtPeriodEnd(ctx, sub.ID, false); err != nil || sub.CancelAtPeriodEnd {
 		t.Fatalf("resume: %v %+v", err, sub)
 	}
-	if sub, err = db.store.CancelSubscription(ctx, sub.ID, "customer canceled"); err != nil || sub.Status != store.SubscriptionCanceled || sub.CanceledAt == nil {
+	if sub, err = db.store.CancelSubscription(ctx, sub.ID, "customer canceled"); err != nil || sub.Status != domain.SubscriptionCanceled || sub.CanceledAt == nil {
 		t.Fatalf("cancel: %v %+v", err, sub)
 	}
 	if _, err := db.store.CancelSubscription(ctx, sub.ID, "customer canceled"); err != nil {
@@ -148,7 +149,7 @@ func TestSubscriptionLifecycle(t *testing.T) {
 	if _, err := db.store.SetCancelAtPeriodEnd(ctx, sub.ID, false); !errors.Is(err, store.ErrTransition) {
 		t.Fatalf("resume after cancel: %v", err)
 	}
-	if got := userStatus(); got != store.SubscriptionCanceled {
+	if got := userStatus(); got != string(domain.SubscriptionCanceled) {
 		t.Fatalf("user subscription status %q", got)
 	}
 
@@ -161,7 +162,7 @@ func TestSubscriptionLifecycle(t *testing.T) {
 		t.Fatalf("history %+v", history)
 	}
 	for i, w := range want {
-		if history[i].From != w.from || history[i].To != w.to || history[i].Reason == "" || history[i].At.IsZero() {
+		if string(history[i].From) != w.from || string(history[i].To) != w.to || history[i].Reason == "" || history[i].At.IsZero() {
 			t.Fatalf("history[%d] = %+v, want %s→%s with a reason", i, history[i], w.from, w.to)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cartflow/cartflow/internal/domain"
 	"github.com/cartflow/cartflow/internal/store"
 )
 
@@ -32,7 +33,7 @@ func (f *summaryFixture) order(kind, status, currency string, amount int64, crea
 	f.t.Helper()
 	f.seq++
 	refunded := int64(0)
-	if status == store.StatusRefunded {
+	if status == string(domain.OrderRefunded) {
 		refunded = amount
 	}
 	var id string

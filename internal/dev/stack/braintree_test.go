@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cartflow/cartflow/internal/billing"
+	"github.com/cartflow/cartflow/internal/domain"
 )
 
 // TestBraintreeDouble checks the stack's Braintree double the way the worker and the BFF use it:
@@ -66,7 +67,7 @@ func TestBraintreeDouble(t *testing.T) {
 	// A stand-in BFF at the API URL: the double's webhooks go to its Braintree endpoint.
 	verifier := billing.NewBraintreeWebhookVerifier(env["BRAINTREE_PUBLIC_KEY"], env["BRAINTREE_PRIVATE_KEY"], time.Now)
 	var mu sync.Mutex
-	var got []billing.WebhookEvent
+	var got []domain.WebhookEvent
 	bff := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		event, err := verifier.Verify(r.Context(), r.Header, body)
@@ -86,7 +87,7 @@ func TestBraintreeDouble(t *testing.T) {
 		t.Fatalf("SendWebhook: %v", err)
 	}
 	mu.Lock()
-	if len(got) != 1 || got[0].Type != billing.EventDisputeOpened || got[0].PaymentRef != res.ProviderRef || got[0].Amount != 6200 {
+	if len(got) != 1 || got[0].Type != domain.EventDisputeOpened || got[0].PaymentRef != res.ProviderRef || got[0].Amount != 6200 {
 		t.Errorf("the BFF got %+v", got)
 	}
 	mu.Unlock()

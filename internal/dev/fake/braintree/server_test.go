@@ -17,6 +17,7 @@ import (
 	"github.com/cartflow/cartflow/internal/billing"
 	braintreefake "github.com/cartflow/cartflow/internal/dev/fake/braintree"
 	"github.com/cartflow/cartflow/internal/dev/fake/kit"
+	"github.com/cartflow/cartflow/internal/domain"
 )
 
 // These tests speak GraphQL to the double directly, the way Braintree's API is documented; the
@@ -530,7 +531,7 @@ func waitFor(t *testing.T, cond func() bool) {
 // receiver is a webhook endpoint that verifies what it gets as the BFF does.
 type receiver struct {
 	mu     sync.Mutex
-	events []billing.WebhookEvent
+	events []domain.WebhookEvent
 	status int
 	url    string
 }
@@ -557,10 +558,10 @@ func newReceiver(t *testing.T) *receiver {
 	return rcv
 }
 
-func (r *receiver) got() []billing.WebhookEvent {
+func (r *receiver) got() []domain.WebhookEvent {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return append([]billing.WebhookEvent(nil), r.events...)
+	return append([]domain.WebhookEvent(nil), r.events...)
 }
 
 func TestWebhooks(t *testing.T) {
@@ -586,7 +587,7 @@ func TestWebhooks(t *testing.T) {
 		t.Fatalf("receiver got %d events", len(events))
 	}
 	e := events[0]
-	if e.Type != billing.EventDisputeOpened || e.ProviderType != "dispute_opened" || e.PaymentRef != tx.LegacyID ||
+	if e.Type != domain.EventDisputeOpened || e.ProviderType != "dispute_opened" || e.PaymentRef != tx.LegacyID ||
 		e.OrderID != "7d3f2c1a-5b6e-4f70-8a9b-0c1d2e3f4a5b" || e.Amount != 6200 || e.Currency != "usd" || e.Reason != "fraud" {
 		t.Errorf("event = %+v", e)
 	}
@@ -611,8 +612,8 @@ func TestWebhooks(t *testing.T) {
 		t.Fatal(err)
 	}
 	events = rcv.got()
-	if won, settled := events[2], events[3]; won.Type != billing.EventDisputeClosed || won.Reason != "won" ||
-		settled.Type != billing.EventPaymentSucceeded || settled.PaymentRef != tx.LegacyID || settled.Amount != 6200 {
+	if won, settled := events[2], events[3]; won.Type != domain.EventDisputeClosed || won.Reason != "won" ||
+		settled.Type != domain.EventPaymentSucceeded || settled.PaymentRef != tx.LegacyID || settled.Amount != 6200 {
 		t.Errorf("events = %+v, %+v", won, settled)
 	}
 	if got, _ := s.Transaction(tx.LegacyID); got.Status != "SETTLED" || got.Dispute.Status != "won" {
@@ -625,7 +626,7 @@ func TestWebhooks(t *testing.T) {
 	if _, err := s.SendWebhook(ctx, "transaction_settlement_declined", pending.LegacyID); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := s.Transaction(pending.LegacyID); got.Status != "SETTLEMENT_DECLINED" || rcv.got()[4].Type != billing.EventPaymentFailed {
+	if got, _ := s.Transaction(pending.LegacyID); got.Status != "SETTLEMENT_DECLINED" || rcv.got()[4].Type != domain.EventPaymentFailed {
 		t.Errorf("settlement declined: %+v", got)
 	}
 	declined, _ := charge(t, base, "fake-processor-declined-visa-nonce", "5.00", "y")

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"reflect"
 	"regexp"
 	"strings"
 	"sync"
@@ -17,6 +18,7 @@ import (
 	"github.com/cartflow/cartflow/internal/billing"
 	"github.com/cartflow/cartflow/internal/dev/fake/kit"
 	paypalfake "github.com/cartflow/cartflow/internal/dev/fake/paypal"
+	"github.com/cartflow/cartflow/internal/domain"
 )
 
 // These tests speak to the double over HTTP the way PayPal's API and the admin API are
@@ -457,7 +459,7 @@ type receiver struct {
 	t        *testing.T
 	verifier billing.WebhookVerifier
 	mu       sync.Mutex
-	got      []billing.WebhookEvent
+	got      []domain.WebhookEvent
 	headers  []http.Header
 	bodies   [][]byte
 }
@@ -550,22 +552,22 @@ func TestWebhooksVerifyAtTheDouble(t *testing.T) {
 	}
 
 	rcv.mu.Lock()
-	got := append([]billing.WebhookEvent(nil), rcv.got...)
+	got := append([]domain.WebhookEvent(nil), rcv.got...)
 	rcv.mu.Unlock()
-	want := []billing.WebhookEvent{
-		{Provider: billing.ProviderPayPal, ID: ev.ID, Type: billing.EventRefunded, ProviderType: "PAYMENT.CAPTURE.REFUNDED", PaymentRef: capID, Amount: 6200, Currency: "usd"},
-		{Provider: billing.ProviderPayPal, ID: ev.ID, Type: billing.EventRefunded, ProviderType: "PAYMENT.CAPTURE.REFUNDED", PaymentRef: capID, Amount: 6200, Currency: "usd"},
-		{Provider: billing.ProviderPayPal, ID: created.ID, Type: billing.EventDisputeOpened, ProviderType: "CUSTOMER.DISPUTE.CREATED", PaymentRef: capID, Amount: 6200, Currency: "usd", Reason: "merchandise_or_service_not_received"},
+	want := []domain.WebhookEvent{
+		{Provider: billing.ProviderPayPal, ID: ev.ID, Type: domain.EventRefunded, ProviderType: "PAYMENT.CAPTURE.REFUNDED", PaymentRef: capID, Amount: 6200, Currency: "usd"},
+		{Provider: billing.ProviderPayPal, ID: ev.ID, Type: domain.EventRefunded, ProviderType: "PAYMENT.CAPTURE.REFUNDED", PaymentRef: capID, Amount: 6200, Currency: "usd"},
+		{Provider: billing.ProviderPayPal, ID: created.ID, Type: domain.EventDisputeOpened, ProviderType: "CUSTOMER.DISPUTE.CREATED", PaymentRef: capID, Amount: 6200, Currency: "usd", Reason: "merchandise_or_service_not_received"},
 	}
 	if len(got) != 4 {
 		t.Fatalf("the listener verified %d deliveries, want 4: %+v", len(got), got)
 	}
 	for i, w := range want {
-		if got[i] != w {
+		if !reflect.DeepEqual(got[i], w) {
 			t.Errorf("delivery %d verified as\n %+v\nwant %+v", i, got[i], w)
 		}
 	}
-	if got[3].Type != billing.EventDisputeClosed || got[3].Reason != "resolved_seller_favour" {
+	if got[3].Type != domain.EventDisputeClosed || got[3].Reason != "resolved_seller_favour" {
 		t.Errorf("resolution verified as %+v", got[3])
 	}
 
