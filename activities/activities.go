@@ -69,8 +69,9 @@ type CustomerInput struct {
 
 // StandardizeCustomer applies the User Directory's rules to the customer's email and name.
 // Invalid input is final.
-func (a *Activities) StandardizeCustomer(_ context.Context, in CustomerInput) (directory.Customer, error) {
-	c, err := directory.Standardize(in.Email, in.Name)
+func (a *Activities) StandardizeCustomer(_ context.Context, in CustomerInput) (Customer, error) {
+	std, err := directory.Standardize(in.Email, in.Name)
+	c := customerOf(std)
 	switch {
 	case errors.Is(err, directory.ErrInvalidEmail):
 		return c, final("the email address is not valid", ErrTypeInvalidCustomer, err, domain.Failure{Code: "invalid_email", Message: "the email address is not valid"})
@@ -83,7 +84,7 @@ func (a *Activities) StandardizeCustomer(_ context.Context, in CustomerInput) (d
 // RegisterUser registers the customer, pending until confirmed. The same email twice is one user.
 // A registration the directory refuses outright is final, so that the purchase is refunded
 // rather than retried for nothing.
-func (a *Activities) RegisterUser(ctx context.Context, c directory.Customer) (string, error) {
+func (a *Activities) RegisterUser(ctx context.Context, c Customer) (string, error) {
 	u, err := a.Store.RegisterUser(ctx, c.Email, c.Name)
 	if store.IsIntegrityViolation(err) {
 		return "", final("the user directory refused the registration", ErrTypeInvalidCustomer, err,

@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/cartflow/cartflow/internal/analytics"
+	"github.com/cartflow/cartflow/internal/billing"
 	"github.com/cartflow/cartflow/internal/domain"
 	"github.com/cartflow/cartflow/internal/store"
 )
@@ -217,7 +218,7 @@ func (a *Activities) trackCheckoutCompleted(ctx context.Context, orderID string,
 // trackSubscription sends a subscription event. period names the billing period the change
 // belongs to (zero for a change that happens once per subscription), and at is its time when
 // the subscription records one.
-func (a *Activities) trackSubscription(ctx context.Context, name string, sub Subscription, err error, period, at time.Time) {
+func (a *Activities) trackSubscription(ctx context.Context, name string, sub store.Subscription, err error, period, at time.Time) {
 	if err != nil || !a.Analytics.Enabled() {
 		return
 	}
@@ -247,7 +248,7 @@ func (a *Activities) trackSubscription(ctx context.Context, name string, sub Sub
 }
 
 // trackRefund sends refund_issued for a refund that returned money, once per refund key.
-func (a *Activities) trackRefund(ctx context.Context, in RefundInput, res RefundResult) {
+func (a *Activities) trackRefund(ctx context.Context, in RefundInput, res billing.RefundResult) {
 	if res.NothingCharged || !a.Analytics.Enabled() {
 		return
 	}
@@ -269,7 +270,7 @@ func (a *Activities) trackRefund(ctx context.Context, in RefundInput, res Refund
 }
 
 // canceledAt is when the subscription was canceled, which the store records once, or zero.
-func canceledAt(sub Subscription) time.Time {
+func canceledAt(sub store.Subscription) time.Time {
 	if sub.CanceledAt != nil {
 		return *sub.CanceledAt
 	}

@@ -17,7 +17,6 @@ import (
 	"github.com/cartflow/cartflow/activities"
 	"github.com/cartflow/cartflow/internal/analytics"
 	"github.com/cartflow/cartflow/internal/billing"
-	"github.com/cartflow/cartflow/internal/directory"
 	"github.com/cartflow/cartflow/internal/store"
 )
 
@@ -132,8 +131,8 @@ func (w *funnelWorker) createOrder(t *testing.T, key string) activities.OrderSum
 	var order activities.OrderSummary
 	w.local(t, w.acts.CreateOrder, activities.CreateOrderInput{
 		CheckoutID: "chk_" + key, IdempotencyKey: key, RequestHash: "h", WorkflowID: "checkout-" + key,
-		Customer: directory.Customer{Email: "ada@example.com", Name: "Ada Lovelace"}, Provider: billing.ProviderStripe,
-		Lines: []store.LineRequest{{SKU: "tshirt-classic", Quantity: 2}},
+		Customer: activities.Customer{Email: "ada@example.com", Name: "Ada Lovelace"}, Provider: billing.ProviderStripe,
+		Lines: []activities.Line{{SKU: "tshirt-classic", Quantity: 2}},
 	}, &order)
 	return order
 }
@@ -161,7 +160,7 @@ func TestFunnelEventsOfAPurchase(t *testing.T) {
 	if err := w.charge(t, "funnel-1", "pm_card_visa", order); err != nil {
 		t.Fatal(err)
 	}
-	customer := directory.Customer{Email: "ada@example.com", Name: "Ada Lovelace"}
+	customer := activities.Customer{Email: "ada@example.com", Name: "Ada Lovelace"}
 	// Another worker, with a client of its own and so no memory of what was sent, for re-runs.
 	mp2 := startIngestion(t)
 	w2 := newFunnelWorker(t, st, mp2.url)
@@ -243,7 +242,7 @@ func TestFunnelDeclineAndRenewalOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	var userID string
-	w.local(t, w.acts.RegisterUser, directory.Customer{Email: "ada@example.com", Name: "Ada Lovelace"}, &userID)
+	w.local(t, w.acts.RegisterUser, activities.Customer{Email: "ada@example.com", Name: "Ada Lovelace"}, &userID)
 	w.local(t, w.acts.CompleteOrder, activities.CompleteOrderInput{OrderID: renewal.OrderID, UserID: userID}, nil)
 	w.close(t)
 

@@ -98,9 +98,6 @@ func (a *Activities) authenticating(provider string) (billing.AuthenticatingGate
 	return auth, nil
 }
 
-// AppliedEvent says what recording a provider event did.
-type AppliedEvent = store.AppliedEvent
-
 // RecordProviderEvent stores a webhook event once and applies it to its order.
 func (a *Activities) RecordProviderEvent(ctx context.Context, in domain.WebhookEvent) (AppliedEvent, error) {
 	applied, err := a.Store.RecordProviderEvent(ctx, in)
@@ -108,5 +105,5 @@ func (a *Activities) RecordProviderEvent(ctx context.Context, in domain.WebhookE
 		a.logger(ctx).InfoContext(ctx, "provider event recorded", "provider", in.Provider, "event_id", in.ID, "type", in.Type,
 			"order_id", applied.OrderID, "duplicate", applied.Duplicate)
 	}
-	return applied, err
+	return appliedEventOf(applied), err
 }

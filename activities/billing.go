@@ -13,12 +13,6 @@ import (
 	"github.com/cartflow/cartflow/internal/store"
 )
 
-// ChargeResult is a charge that succeeded.
-type ChargeResult = billing.ChargeResult
-
-// RefundResult is the outcome of a refund.
-type RefundResult = billing.RefundResult
-
 // ChargeInput is one charge of an order.
 type ChargeInput struct {
 	OrderID  string `json:"order_id"`
@@ -42,13 +36,13 @@ type ChargeInput struct {
 // in the ledger and on the order. A decline or a rejected request is final and carries a domain.Failure
 // as details; any other error is a technical failure, retried under the same idempotency key,
 // and every retry looks the payment up before it charges.
-func (a *Activities) Charge(ctx context.Context, in ChargeInput) (billing.ChargeResult, error) {
+func (a *Activities) Charge(ctx context.Context, in ChargeInput) (ChargeResult, error) {
 	gw, err := a.begin(ctx, store.PaymentAttempt{
 		OrderID: in.OrderID, Kind: domain.PaymentCharge, Provider: in.Provider,
 		IdempotencyKey: in.IdempotencyKey, Amount: in.Amount, Currency: in.Currency,
 	})
 	if err != nil {
-		return billing.ChargeResult{}, err
+		return ChargeResult{}, err
 	}
 
 	stop := a.heartbeat(ctx)
@@ -65,11 +59,11 @@ func (a *Activities) Charge(ctx context.Context, in ChargeInput) (billing.Charge
 	}
 	log := a.logger(ctx).With("order_id", in.OrderID, "provider", in.Provider)
 	if err != nil {
-		return billing.ChargeResult{}, a.trackPayment(ctx, in.OrderID, in.IdempotencyKey, in.OffSession, a.failed(ctx, log, in.IdempotencyKey, err, "", in.KeepOrderOpen))
+		return ChargeResult{}, a.trackPayment(ctx, in.OrderID, in.IdempotencyKey, in.OffSession, a.failed(ctx, log, in.IdempotencyKey, err, "", in.KeepOrderOpen))
 	}
 	if res.Action != nil && in.OffSession {
 		// Nobody is there to authenticate an off-session charge: the bank's request is a decline.
-		return billing.ChargeResult{}, a.trackPayment(ctx, in.OrderID, in.IdempotencyKey, in.OffSession, a.failed(ctx, log, in.IdempotencyKey, &billing.DeclineError{
+		return ChargeResult{}, a.trackPayment(ctx, in.OrderID, in.IdempotencyKey, in.OffSession, a.failed(ctx, log, in.IdempotencyKey, &billing.DeclineError{
 			Code: "authentication_required", DeclineCode: "authentication_required",
 			Message: "your bank asks you to authenticate this payment; please update your payment method",
 		}, "", in.KeepOrderOpen))
@@ -77,18 +71,18 @@ func (a *Activities) Charge(ctx context.Context, in ChargeInput) (billing.Charge
 	if res.Action != nil {
 		// No money has moved: the customer must authenticate first, and the workflow waits for it.
 		if err := a.Store.MarkRequiresAction(ctx, in.IdempotencyKey, res.ProviderRef); err != nil {
-			return billing.ChargeResult{}, err
+			return ChargeResult{}, err
 		}
 		log.InfoContext(ctx, "charge waits for customer authentication", "provider_ref", res.ProviderRef, "action", res.Action.Type)
-		return res, nil
+		return chargeResultOf(res), nil
 	}
 	if err := a.Store.SettlePayment(ctx, in.IdempotencyKey, store.PaymentOutcome{Status: domain.PaymentSucceeded, ProviderRef: res.ProviderRef}); err != nil {
 		// The money moved; the retry finds the payment by lookup and records it then.
-		return billing.ChargeResult{}, err
+		return ChargeResult{}, err
 	}
 	log.InfoContext(ctx, "charge succeeded", "provider_ref", res.ProviderRef)
 	a.trackPayment(ctx, in.OrderID, in.IdempotencyKey, in.OffSession, nil)
-	return res, nil
+	return chargeResultOf(res), nil
 }
 
 // RefundInput is one refund of an order's charge.
@@ -115,7 +109,7 @@ type RefundInput struct {
 // Refund returns an order's payment and records it in the ledger and on the order. When no
 // payment succeeded (a charge whose outcome was unknown) it reports NothingCharged and the
 // ledger shows the attempt as failed with code nothing_charged.
-func (a *Activities) Refund(ctx context.Context, in RefundInput) (billing.RefundResult, error) {
+func (a *Activities) Refund(ctx context.Context, in RefundInput) (RefundResult, error) {
 	attempt := store.PaymentAttempt{
 		OrderID: in.OrderID, Kind: domain.PaymentRefund, Provider: in.Provider,
 		IdempotencyKey: in.IdempotencyKey, Amount: in.Amount, Currency: in.Currency,
@@ -131,7 +125,7 @@ func (a *Activities) Refund(ctx context.Context, in RefundInput) (billing.Refund
 		gw, err = a.begin(ctx, attempt)
 	}
 	if err != nil {
-		return billing.RefundResult{}, err
+		return RefundResult{}, err
 	}
 	stop := a.heartbeat(ctx)
 	res, err := gw.Refund(ctx, billing.RefundRequest{
@@ -142,14 +136,14 @@ func (a *Activities) Refund(ctx context.Context, in RefundInput) (billing.Refund
 	a.Metrics.Refund(in.Provider, chargeOutcome(billing.ChargeResult{}, err))
 	log := a.logger(ctx).With("order_id", in.OrderID, "provider", in.Provider)
 	if err != nil {
-		return res, a.failed(ctx, log, in.IdempotencyKey, err, ErrTypeRefundRejected, false)
+		return refundResultOf(res), a.failed(ctx, log, in.IdempotencyKey, err, ErrTypeRefundRejected, false)
 	}
 	if in.Reason.Code != "" && !res.NothingCharged {
 		a.Metrics.CheckoutOutcome(domain.OrderRefunded)
 	}
 	if res.NothingCharged {
 		nothing := domain.Failure{Code: "nothing_charged", Message: "no successful payment was found to refund"}
-		return res, a.Store.SettlePayment(ctx, in.IdempotencyKey, store.PaymentOutcome{Status: domain.PaymentFailed, Failure: &nothing})
+		return refundResultOf(res), a.Store.SettlePayment(ctx, in.IdempotencyKey, store.PaymentOutcome{Status: domain.PaymentFailed, Failure: &nothing})
 	}
 	var reason *domain.Failure
 	if in.Reason.Code != "" {
@@ -158,11 +152,11 @@ func (a *Activities) Refund(ctx context.Context, in RefundInput) (billing.Refund
 	if err := a.Store.SettlePayment(ctx, in.IdempotencyKey, store.PaymentOutcome{
 		Status: domain.PaymentSucceeded, ProviderRef: res.ProviderRef, OrderReason: reason,
 	}); err != nil {
-		return res, err
+		return refundResultOf(res), err
 	}
 	log.InfoContext(ctx, "refund succeeded", "provider_ref", res.ProviderRef, "amount", res.Amount)
 	a.trackRefund(ctx, in, res)
-	return res, nil
+	return refundResultOf(res), nil
 }
 
 // chargeOutcome names a provider call's outcome for the business counters.

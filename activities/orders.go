@@ -5,20 +5,19 @@ import (
 	"errors"
 	"strings"
 
-	"github.com/cartflow/cartflow/internal/directory"
 	"github.com/cartflow/cartflow/internal/domain"
 	"github.com/cartflow/cartflow/internal/store"
 )
 
 // CreateOrderInput is the checkout whose order is written.
 type CreateOrderInput struct {
-	CheckoutID     string              `json:"checkout_id"`
-	IdempotencyKey string              `json:"idempotency_key"`
-	RequestHash    string              `json:"request_hash"`
-	WorkflowID     string              `json:"workflow_id"`
-	Customer       directory.Customer  `json:"customer"`
-	Provider       string              `json:"provider"`
-	Lines          []store.LineRequest `json:"lines"`
+	CheckoutID     string   `json:"checkout_id"`
+	IdempotencyKey string   `json:"idempotency_key"`
+	RequestHash    string   `json:"request_hash"`
+	WorkflowID     string   `json:"workflow_id"`
+	Customer       Customer `json:"customer"`
+	Provider       string   `json:"provider"`
+	Lines          []Line   `json:"lines"`
 	// Rejection records the checkout as failed without pricing it.
 	Rejection *domain.Failure `json:"rejection,omitempty"`
 }
@@ -56,7 +55,7 @@ func (a *Activities) CreateOrder(ctx context.Context, in CreateOrderInput) (Orde
 		Email:          in.Customer.Email,
 		Name:           in.Customer.Name,
 		Provider:       in.Provider,
-		Lines:          in.Lines,
+		Lines:          lineRequests(in.Lines),
 		Rejection:      in.Rejection,
 	})
 	if err != nil {

@@ -11,12 +11,6 @@ import (
 	"github.com/cartflow/cartflow/internal/store"
 )
 
-// Subscription is a subscription as activities return it.
-type Subscription = store.Subscription
-
-// SavedPaymentMethod is a payment method the provider keeps for later charges.
-type SavedPaymentMethod = billing.SavedPaymentMethod
-
 // SavePaymentMethodInput asks to keep the customer's payment method with the provider.
 type SavePaymentMethodInput struct {
 	// OrderID, for a checkout, is failed with the reason when the card is refused.
@@ -56,17 +50,17 @@ func (a *Activities) SavePaymentMethod(ctx context.Context, in SavePaymentMethod
 		failure, errType, final := finalPaymentFailure(err)
 		if !final {
 			a.logger(ctx).WarnContext(ctx, "saving the payment method failed, will retry", "error", err)
-			return saved, err
+			return savedPaymentMethodOf(saved), err
 		}
-		return saved, a.refuseSave(ctx, in.OrderID, errType, err, failure)
+		return savedPaymentMethodOf(saved), a.refuseSave(ctx, in.OrderID, errType, err, failure)
 	}
 	if in.SubscriptionID != "" {
 		if _, err := a.Store.SetPaymentMethod(ctx, in.SubscriptionID, saved.CustomerRef, saved.PaymentMethodRef); err != nil {
-			return saved, err
+			return savedPaymentMethodOf(saved), err
 		}
 	}
 	a.logger(ctx).InfoContext(ctx, "payment method saved", "order_id", in.OrderID, "subscription_id", in.SubscriptionID)
-	return saved, nil
+	return savedPaymentMethodOf(saved), nil
 }
 
 // refuseSave records a refused payment method on the checkout's order, if any, and returns it as final.
@@ -96,13 +90,13 @@ func (a *Activities) CreateSubscription(ctx context.Context, in CreateSubscripti
 		PaymentMethodRef: in.PaymentMethodRef, Start: in.Start,
 	})
 	a.trackSubscription(ctx, FunnelSubscriptionStarted, sub, err, time.Time{}, in.Start)
-	return sub, err
+	return subscriptionOf(sub), err
 }
 
 // LoadSubscription reads a subscription. One that does not exist is final.
 func (a *Activities) LoadSubscription(ctx context.Context, id string) (Subscription, error) {
 	sub, err := a.Store.SubscriptionByID(ctx, id)
-	return sub, subscriptionError(err)
+	return subscriptionOf(sub), subscriptionError(err)
 }
 
 // RenewalOrderInput names the renewal whose order is written.
@@ -135,7 +129,7 @@ func (a *Activities) RenewSubscription(ctx context.Context, in SubscriptionChang
 	sub, err := a.Store.RenewSubscription(ctx, in.SubscriptionID, in.PeriodEnd, in.Reason)
 	a.trackSubscription(ctx, FunnelSubscriptionRenewed, sub, err, in.PeriodEnd, time.Time{})
 	a.countRenewal("renewed", err)
-	return sub, subscriptionError(err)
+	return subscriptionOf(sub), subscriptionError(err)
 }
 
 // MarkPastDue records a declined renewal attempt.
@@ -143,7 +137,7 @@ func (a *Activities) MarkPastDue(ctx context.Context, in SubscriptionChange) (Su
 	sub, err := a.Store.MarkPastDue(ctx, in.SubscriptionID, in.PeriodEnd, in.Attempts, in.Reason)
 	a.trackSubscription(ctx, FunnelSubscriptionPastDue, sub, err, in.PeriodEnd, time.Time{})
 	a.countRenewal("past_due", err)
-	return sub, subscriptionError(err)
+	return subscriptionOf(sub), subscriptionError(err)
 }
 
 // CancelSubscription ends a subscription now.
@@ -151,7 +145,7 @@ func (a *Activities) CancelSubscription(ctx context.Context, in SubscriptionChan
 	sub, err := a.Store.CancelSubscription(ctx, in.SubscriptionID, in.Reason)
 	a.trackSubscription(ctx, FunnelSubscriptionCanceled, sub, err, time.Time{}, canceledAt(sub))
 	a.countRenewal("canceled", err)
-	return sub, subscriptionError(err)
+	return subscriptionOf(sub), subscriptionError(err)
 }
 
 // CancelAtPeriodEndInput schedules or withdraws a cancellation at the end of the period.
@@ -163,7 +157,7 @@ type CancelAtPeriodEndInput struct {
 // SetCancelAtPeriodEnd schedules (Cancel) or withdraws a cancellation at the end of the period.
 func (a *Activities) SetCancelAtPeriodEnd(ctx context.Context, in CancelAtPeriodEndInput) (Subscription, error) {
 	sub, err := a.Store.SetCancelAtPeriodEnd(ctx, in.SubscriptionID, in.Cancel)
-	return sub, subscriptionError(err)
+	return subscriptionOf(sub), subscriptionError(err)
 }
 
 // countRenewal counts a renewal outcome for Prometheus once the change is recorded.
@@ -197,12 +191,10 @@ type DuePage struct {
 }
 
 // DueSubscriptions returns one page of subscriptions whose period ended by AsOf, in index order.
-func (a *Activities) DueSubscriptions(ctx context.Context, in DuePage) ([]store.DueSubscription, error) {
-	return a.Store.DueSubscriptions(ctx, in.AsOf, in.AfterEnd, in.AfterID, in.Limit)
+func (a *Activities) DueSubscriptions(ctx context.Context, in DuePage) ([]DueSubscription, error) {
+	due, err := a.Store.DueSubscriptions(ctx, in.AsOf, in.AfterEnd, in.AfterID, in.Limit)
+	return dueSubscriptionsOf(due), err
 }
-
-// DueSubscription is a subscription whose period has ended.
-type DueSubscription = store.DueSubscription
 
 // TrialReminderBatch asks for the reminders of trials ending within Before of AsOf.
 type TrialReminderBatch struct {

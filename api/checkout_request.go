@@ -220,12 +220,12 @@ func (r *checkoutRequest) hash(c directory.Customer) string {
 }
 
 // purchaseInput is the workflow input for a validated request.
-func (r *checkoutRequest) purchaseInput(checkoutID, key, hash string) workflows.PurchaseInput {
+func (r *checkoutRequest) purchaseInput(checkoutID, key, hash string) workflows.CheckoutInput {
 	items := make([]workflows.Item, len(r.Items))
 	for i, it := range r.Items {
 		items[i] = workflows.Item{SKU: it.SKU, Quantity: it.Quantity}
 	}
-	return workflows.PurchaseInput{
+	return workflows.CheckoutInput{
 		CheckoutID: checkoutID, IdempotencyKey: key, RequestHash: hash,
 		Email: r.Email, Name: r.Name, Items: items,
 		Payment: workflows.Payment{Provider: r.Payment.Provider, Token: r.Payment.Token},

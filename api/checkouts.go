@@ -201,7 +201,7 @@ func (s *server) searchEmail(email string) string {
 }
 
 // startAndAwait sends Update-With-Start and waits, at most CheckoutWait, for the payment outcome.
-func (s *server) startAndAwait(ctx context.Context, in workflows.PurchaseInput, searchEmail string) (workflows.CheckoutState, error) {
+func (s *server) startAndAwait(ctx context.Context, in workflows.CheckoutInput, searchEmail string) (workflows.CheckoutState, error) {
 	var state workflows.CheckoutState
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.CheckoutWait)
 	defer cancel()
@@ -217,7 +217,7 @@ func (s *server) startAndAwait(ctx context.Context, in workflows.PurchaseInput, 
 			workflows.SearchCustomerEmail.ValueSet(searchEmail),
 			workflows.SearchCheckoutStatus.ValueSet(string(domain.OrderPending)),
 		),
-	}, workflows.PurchaseWorkflowType, in)
+	}, workflows.CheckoutWorkflowType, in)
 	handle, err := s.temporal.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
 		StartWorkflowOperation: start,
 		UpdateOptions: client.UpdateWorkflowOptions{

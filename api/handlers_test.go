@@ -220,12 +220,12 @@ func TestCreateCheckoutCompleted(t *testing.T) {
 	if opts.Memo[workflows.MemoCheckoutID] != in.CheckoutID {
 		t.Errorf("memo = %v, want %s = %q", opts.Memo, workflows.MemoCheckoutID, in.CheckoutID)
 	}
-	if call.op.workflowType != workflows.PurchaseWorkflowType || len(call.op.args) != 1 {
-		t.Errorf("workflow = %v with %d args, want %q with the PurchaseInput", call.op.workflowType, len(call.op.args), workflows.PurchaseWorkflowType)
+	if call.op.workflowType != workflows.CheckoutWorkflowType || len(call.op.args) != 1 {
+		t.Errorf("workflow = %v with %d args, want %q with the PurchaseInput", call.op.workflowType, len(call.op.args), workflows.CheckoutWorkflowType)
 	}
 
 	// The workflow input: what the client sent, a hash, and never a price.
-	wantIn := workflows.PurchaseInput{
+	wantIn := workflows.CheckoutInput{
 		CheckoutID: in.CheckoutID, IdempotencyKey: testKey, RequestHash: requestHashOf(t, body),
 		Email: "ann@example.com", Name: "Ann Lee",
 		Items:   []workflows.Item{{SKU: "TSHIRT-M", Quantity: 2}, {SKU: "MUG", Quantity: 1}},
@@ -445,7 +445,7 @@ func TestCreateCheckoutUpdateRejected(t *testing.T) {
 		{name: "by UpdateWithStartWorkflow", behavior: workflowBehavior{
 			startErr: func(context.Context) error { return reused }}},
 		{name: "by the update handle", behavior: workflowBehavior{
-			get: func(context.Context, workflows.PurchaseInput, *workflows.CheckoutState) error {
+			get: func(context.Context, workflows.CheckoutInput, *workflows.CheckoutState) error {
 				return fmt.Errorf("update failed: %w", reused)
 			}}},
 	}
@@ -556,7 +556,7 @@ func TestCreateCheckoutDoesNotEchoInternalErrors(t *testing.T) {
 			}},
 		{name: "update fails, read model empty", wantStatus: http.StatusServiceUnavailable, wantCode: "temporarily_unavailable", wantTemporl: true,
 			setup: func(t *testing.T, env *testEnv) {
-				env.expectUpdateWithStart(t, workflowBehavior{get: func(context.Context, workflows.PurchaseInput, *workflows.CheckoutState) error { return secret }})
+				env.expectUpdateWithStart(t, workflowBehavior{get: func(context.Context, workflows.CheckoutInput, *workflows.CheckoutState) error { return secret }})
 			}},
 		{name: "read model fails", wantStatus: http.StatusInternalServerError, wantCode: "internal_error",
 			setup: func(t *testing.T, env *testEnv) { env.store.byKeyErr = secret }},

@@ -919,7 +919,7 @@ func TestCheckoutCarriesSubscriptionID(t *testing.T) {
 	t.Run("from the workflow", func(t *testing.T) {
 		t.Parallel()
 		env := newTestEnv(t)
-		env.expectUpdateWithStart(t, workflowBehavior{get: func(_ context.Context, in workflows.PurchaseInput, st *workflows.CheckoutState) error {
+		env.expectUpdateWithStart(t, workflowBehavior{get: func(_ context.Context, in workflows.CheckoutInput, st *workflows.CheckoutState) error {
 			*st = workflows.CheckoutState{CheckoutID: in.CheckoutID, OrderID: "ord_1", Status: domain.OrderCompleted,
 				Amount: 0, Currency: "EUR", SubscriptionID: sub1}
 			return nil

@@ -274,7 +274,7 @@ func (*fakeStartOp) Get(context.Context) (client.WorkflowRun, error) {
 // startCall is one Update-With-Start as the BFF sent it.
 type startCall struct {
 	op       *fakeStartOp
-	input    workflows.PurchaseInput
+	input    workflows.CheckoutInput
 	update   client.UpdateWithStartWorkflowOptions
 	deadline time.Duration // time left on the call's context; 0 when it had no deadline
 }
@@ -284,7 +284,7 @@ type workflowBehavior struct {
 	// startErr, when set, makes UpdateWithStartWorkflow fail with its result.
 	startErr func(ctx context.Context) error
 	// get answers the update handle's Get with the checkout state or an error.
-	get func(ctx context.Context, in workflows.PurchaseInput, st *workflows.CheckoutState) error
+	get func(ctx context.Context, in workflows.CheckoutInput, st *workflows.CheckoutState) error
 }
 
 // startRecorder collects the Update-With-Start calls.
@@ -316,7 +316,7 @@ func (e *testEnv) expectUpdateWithStart(t *testing.T, b workflowBehavior) *start
 			}
 			call := startCall{op: op, update: o}
 			if len(op.args) == 1 {
-				call.input, _ = op.args[0].(workflows.PurchaseInput)
+				call.input, _ = op.args[0].(workflows.CheckoutInput)
 			}
 			if dl, ok := ctx.Deadline(); ok {
 				call.deadline = time.Until(dl)
@@ -341,13 +341,13 @@ func (e *testEnv) expectUpdateWithStart(t *testing.T, b workflowBehavior) *start
 }
 
 // completedCheckout is a workflow that completes the checkout it was started for.
-func completedCheckout(_ context.Context, in workflows.PurchaseInput, st *workflows.CheckoutState) error {
+func completedCheckout(_ context.Context, in workflows.CheckoutInput, st *workflows.CheckoutState) error {
 	*st = workflows.CheckoutState{CheckoutID: in.CheckoutID, OrderID: "ord_1", Status: domain.OrderCompleted, Amount: 6200, Currency: "EUR"}
 	return nil
 }
 
 // waitForever is a workflow whose outcome does not come before the BFF stops waiting.
-func waitForever(ctx context.Context, _ workflows.PurchaseInput, _ *workflows.CheckoutState) error {
+func waitForever(ctx context.Context, _ workflows.CheckoutInput, _ *workflows.CheckoutState) error {
 	<-ctx.Done()
 	return ctx.Err()
 }

@@ -35,20 +35,6 @@ func cleanupOrder() []string {
 	}
 }
 
-// cleanupBatchOptions: one short statement per batch, so a batch that takes a minute is stuck
-// (a lock wait, a dead connection) and is better retried. The retries stop after half an hour:
-// the cleanup can wait for the next night, and must not still be running then.
-func cleanupBatchOptions(ctx workflow.Context) workflow.Context {
-	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout:    time.Minute,
-		ScheduleToCloseTimeout: 30 * time.Minute,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute,
-			NonRetryableErrorTypes: []string{activities.ErrTypeInvalidCleanupBatch},
-		},
-	})
-}
-
 // Cleanup expires abandoned checkouts, deletes users never confirmed, and prunes old email
 // (idempotency) records and webhook events, each task in bounded batches until a batch comes
 // back short. After MaxBatchesPerRun batches it continues as new, carrying its progress, its

@@ -9,7 +9,7 @@ import (
 // BFF and the schedules use and the names the worker serves cannot drift apart.
 func Register(r worker.WorkflowRegistry) {
 	for name, fn := range map[string]any{
-		PurchaseWorkflowType:           Purchase,
+		CheckoutWorkflowType:           Checkout,
 		RenewalWorkflowType:            Renewal,
 		RenewalSweepWorkflowType:       RenewalSweep,
 		SubscriptionChangeWorkflowType: SubscriptionChange,

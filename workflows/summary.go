@@ -3,7 +3,6 @@ package workflows
 import (
 	"time"
 
-	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/cartflow/cartflow/activities"
@@ -46,31 +45,4 @@ func DailySummary(ctx workflow.Context, in DailySummaryInput) (DailySummaryResul
 	}
 	res.Email = &email
 	return res, nil
-}
-
-// summaryComputeOptions: a few aggregate queries over one day and an upsert. Both are
-// idempotent, so they retry through a database outage for an hour; a malformed day is final.
-func summaryComputeOptions(ctx workflow.Context) workflow.Context {
-	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout:    2 * time.Minute,
-		ScheduleToCloseTimeout: time.Hour,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute,
-			NonRetryableErrorTypes: []string{activities.ErrTypeInvalidDay},
-		},
-	})
-}
-
-// summaryEmailOptions: one SMTP session, bounded by the mailer's own timeout. SendEmail sends
-// at most once per event key, so retrying is safe; after six hours the run fails and ops can
-// see the summary was not mailed.
-func summaryEmailOptions(ctx workflow.Context) workflow.Context {
-	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout:    time.Minute,
-		ScheduleToCloseTimeout: 6 * time.Hour,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval: 5 * time.Second, BackoffCoefficient: 2, MaximumInterval: 10 * time.Minute,
-			NonRetryableErrorTypes: []string{activities.ErrTypeInvalidEmail, activities.ErrTypeMailerNotConfigured},
-		},
-	})
 }

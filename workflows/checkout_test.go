@@ -12,14 +12,12 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/cartflow/cartflow/activities"
-	"github.com/cartflow/cartflow/internal/billing"
-	"github.com/cartflow/cartflow/internal/directory"
 	"github.com/cartflow/cartflow/internal/domain"
 )
 
 const testWorkflowID = "checkout-key-1"
 
-var testInput = PurchaseInput{
+var testInput = CheckoutInput{
 	CheckoutID: "chk_test", IdempotencyKey: "key-1", RequestHash: "hash-1",
 	Email: " Ann@Example.com ", Name: "Ann Lee",
 	Items:   []Item{{SKU: "tshirt-classic", Quantity: 2}},
@@ -33,7 +31,7 @@ func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 	var suite testsuite.WorkflowTestSuite
 	env := suite.NewTestWorkflowEnvironment()
 	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: testWorkflowID})
-	env.RegisterWorkflow(Purchase)
+	env.RegisterWorkflow(Checkout)
 	env.RegisterActivity(&activities.Activities{})
 	t.Cleanup(func() { env.AssertExpectations(t) })
 	return env
@@ -59,7 +57,7 @@ func mockChargeOK(env *testsuite.TestWorkflowEnvironment) {
 }
 
 func mockRegistration(env *testsuite.TestWorkflowEnvironment) {
-	env.OnActivity(a.RegisterUser, mock.Anything, directory.Customer{Email: "ann@example.com", Name: "Ann Lee"}).Return("user-1", nil).Once()
+	env.OnActivity(a.RegisterUser, mock.Anything, activities.Customer{Email: "ann@example.com", Name: "Ann Lee"}).Return("user-1", nil).Once()
 	env.OnActivity(a.ConfirmUser, mock.Anything, "user-1").Return(nil).Once()
 	env.OnActivity(a.CompleteOrder, mock.Anything, activities.CompleteOrderInput{OrderID: "order-1", UserID: "user-1"}).Return(nil).Once()
 }
@@ -99,7 +97,7 @@ func TestPurchaseCompletes(t *testing.T) {
 	mockRegistration(env)
 	mockReceipt(env, "order-1")
 
-	env.ExecuteWorkflow(Purchase, testInput)
+	env.ExecuteWorkflow(Checkout, testInput)
 
 	st := result(t, env)
 	want := CheckoutState{CheckoutID: "chk_test", OrderID: "order-1", Status: domain.OrderCompleted, Amount: 5000, Currency: "usd"}
@@ -124,7 +122,7 @@ func TestPurchaseStatusQueryAtEachStage(t *testing.T) {
 	env.OnActivity(a.ConfirmUser, mock.Anything, "user-1").Return(nil).Once()
 	env.OnActivity(a.CompleteOrder, mock.Anything, mock.Anything).Return(nil).Once()
 
-	env.ExecuteWorkflow(Purchase, testInput)
+	env.ExecuteWorkflow(Checkout, testInput)
 
 	if st := result(t, env); st.Status != domain.OrderCompleted {
 		t.Fatalf("final status %s", st.Status)
@@ -150,7 +148,7 @@ func TestPurchaseDeclineFailsWithoutRegistering(t *testing.T) {
 		domain.Failure{Code: "card_declined", DeclineCode: "insufficient_funds", Message: "Your card was declined."})
 	env.OnActivity(a.Charge, mock.Anything, mock.Anything).Return(activities.ChargeResult{}, decline).Once()
 
-	env.ExecuteWorkflow(Purchase, testInput)
+	env.ExecuteWorkflow(Checkout, testInput)
 
 	st := result(t, env)
 	if st.Status != domain.OrderFailed || st.FailureCode != "card_declined" || st.DeclineCode != "insufficient_funds" ||
@@ -170,7 +168,7 @@ func TestPurchaseInvalidPaymentRequestFails(t *testing.T) {
 		domain.Failure{Code: "payment_request_invalid", Message: "the payment could not be completed"})
 	env.OnActivity(a.Charge, mock.Anything, mock.Anything).Return(activities.ChargeResult{}, invalid).Once()
 
-	env.ExecuteWorkflow(Purchase, testInput)
+	env.ExecuteWorkflow(Checkout, testInput)
 
 	st := result(t, env)
 	if st.Status != domain.OrderFailed || st.FailureCode != "payment_request_invalid" || st.FailureMessage != "the payment could not be completed" {
@@ -188,7 +186,7 @@ func TestPurchaseRetriesTechnicalChargeFailure(t *testing.T) {
 	mockChargeOK(env)
 	mockRegistration(env)
 
-	env.ExecuteWorkflow(Purchase, testInput)
+	env.ExecuteWorkflow(Checkout, testInput)
 
 	if st := result(t, env); st.Status != domain.OrderCompleted {
 		t.Fatalf("state = %+v", st)
@@ -206,7 +204,7 @@ func TestPurchaseRefundsWhenRegistrationFails(t *testing.T) {
 			in.Reason.Code == "registration_failed"
 	})).Return(activities.RefundResult{ProviderRef: "re_1", Amount: 5000}, nil).Once()
 
-	env.ExecuteWorkflow(Purchase, testInput)
+	env.ExecuteWorkflow(Checkout, testInput)
 
 	st := result(t, env)
 	if st.Status != domain.OrderRefunded || st.FailureCode != "registration_failed" {
@@ -226,7 +224,7 @@ func TestPurchaseCompensatesUnknownChargeOutcome(t *testing.T) {
 		return in.OrderID == "order-1" && in.Failure.Code == "payment_unavailable"
 	})).Return(nil).Once()
 
-	env.ExecuteWorkflow(Purchase, testInput)
+	env.ExecuteWorkflow(Checkout, testInput)
 
 	st := result(t, env)
 	if st.Status != domain.OrderFailed || st.FailureCode != "payment_unavailable" {
@@ -243,7 +241,7 @@ func TestPurchaseRecordsInvalidEmailAsFailedOrder(t *testing.T) {
 	in := testInput
 	in.Email = "not-an-email"
 
-	env.ExecuteWorkflow(Purchase, in)
+	env.ExecuteWorkflow(Checkout, in)
 
 	if st := result(t, env); st.Status != domain.OrderFailed || st.FailureCode != "invalid_email" {
 		t.Fatalf("state = %+v", st)
@@ -263,7 +261,7 @@ func TestAwaitPaymentUpdate(t *testing.T) {
 		env.UpdateWorkflow(UpdateAwaitOutcome, "different", &different, AwaitOutcomeRequest{RequestHash: "other"})
 	}, time.Second)
 
-	env.ExecuteWorkflow(Purchase, testInput)
+	env.ExecuteWorkflow(Checkout, testInput)
 
 	result(t, env)
 	if same.err != nil || !same.state.Status.Final() || same.state.OrderID != "order-1" {
@@ -292,7 +290,7 @@ func (u *updateResult) Complete(v any, err error) {
 }
 
 // planInput buys a plan; the order activity decides from the catalog that it is one.
-var planInput = func() PurchaseInput {
+var planInput = func() CheckoutInput {
 	in := testInput
 	in.Items = []Item{{SKU: "plan-monthly", Quantity: 1}}
 	return in
@@ -308,7 +306,7 @@ func TestPurchaseOfATrialPlanSavesTheCardAndChargesNothing(t *testing.T) {
 		OrderID: "order-1", Provider: "stripe", Token: "pm_card_visa", Email: "ann@example.com", Name: "Ann Lee",
 		IdempotencyKey: testWorkflowID + "/save-payment-method",
 	}).Return(activities.SavedPaymentMethod{CustomerRef: "cus_1", PaymentMethodRef: "pm_saved"}, nil).Once()
-	env.OnActivity(a.RegisterUser, mock.Anything, directory.Customer{Email: "ann@example.com", Name: "Ann Lee"}).Return("user-1", nil).Once()
+	env.OnActivity(a.RegisterUser, mock.Anything, activities.Customer{Email: "ann@example.com", Name: "Ann Lee"}).Return("user-1", nil).Once()
 	env.OnActivity(a.ConfirmUser, mock.Anything, "user-1").Return(nil).Once()
 	env.OnActivity(a.CreateSubscription, mock.Anything, mock.MatchedBy(func(in activities.CreateSubscriptionInput) bool {
 		return in.OrderID == "order-1" && in.UserID == "user-1" && in.CustomerRef == "cus_1" && in.PaymentMethodRef == "pm_saved" && !in.Start.IsZero()
@@ -316,7 +314,7 @@ func TestPurchaseOfATrialPlanSavesTheCardAndChargesNothing(t *testing.T) {
 	env.OnActivity(a.CompleteOrder, mock.Anything, activities.CompleteOrderInput{OrderID: "order-1", UserID: "user-1"}).Return(nil).Once()
 	mockReceipt(env, "order-1")
 
-	env.ExecuteWorkflow(Purchase, planInput)
+	env.ExecuteWorkflow(Checkout, planInput)
 
 	st := result(t, env)
 	if st.Status != domain.OrderCompleted || st.SubscriptionID != "sub-1" || st.Amount != 0 {
@@ -343,7 +341,7 @@ func TestPurchaseOfAPaidPlanChargesTheSavedCard(t *testing.T) {
 	env.OnActivity(a.CompleteOrder, mock.Anything, mock.Anything).Return(nil).Once()
 	mockReceipt(env, "order-1")
 
-	env.ExecuteWorkflow(Purchase, planInput)
+	env.ExecuteWorkflow(Checkout, planInput)
 
 	if st := result(t, env); st.Status != domain.OrderCompleted || st.SubscriptionID != "sub-1" || st.Amount != 9000 {
 		t.Fatalf("state %+v", st)
@@ -359,7 +357,7 @@ func TestPurchaseOfAPlanFailsWhenTheCardCannotBeSaved(t *testing.T) {
 		temporal.NewNonRetryableApplicationError("declined", activities.ErrTypeCardDeclined, nil,
 			domain.Failure{Code: "card_declined", DeclineCode: "generic_decline", Message: "Your card was declined."})).Once()
 
-	env.ExecuteWorkflow(Purchase, planInput)
+	env.ExecuteWorkflow(Checkout, planInput)
 
 	if st := result(t, env); st.Status != domain.OrderFailed || st.FailureCode != "card_declined" || st.SubscriptionID != "" {
 		t.Fatalf("state %+v", st)
@@ -369,7 +367,7 @@ func TestPurchaseOfAPlanFailsWhenTheCardCannotBeSaved(t *testing.T) {
 // mock3DSCharge answers the charge with a request to authenticate, after delay.
 func mock3DSCharge(env *testsuite.TestWorkflowEnvironment, delay time.Duration) {
 	env.OnActivity(a.Charge, mock.Anything, mock.Anything).After(delay).Return(activities.ChargeResult{
-		ProviderRef: "pi_3ds", Action: &billing.Action{ClientSecret: "pi_3ds_secret_x", Type: "use_stripe_sdk"},
+		ProviderRef: "pi_3ds", Action: &activities.PaymentAction{ClientSecret: "pi_3ds_secret_x", Type: "use_stripe_sdk"},
 	}, nil).Once()
 }
 
@@ -389,7 +387,7 @@ func TestAuthenticationCompletedByWebhook(t *testing.T) {
 	mockRegistration(env)
 	mockReceipt(env, "order-1")
 
-	env.ExecuteWorkflow(Purchase, testInput)
+	env.ExecuteWorkflow(Checkout, testInput)
 
 	if during.Status != domain.OrderRequiresAction || during.Action == nil || during.Action.ClientSecret != "pi_3ds_secret_x" || during.Action.Type != "use_stripe_sdk" {
 		t.Fatalf("state while waiting %+v", during)
@@ -425,7 +423,7 @@ func TestAuthenticationCompletedByTheStorefront(t *testing.T) {
 	mockRegistration(env)
 	mockReceipt(env, "order-1")
 
-	env.ExecuteWorkflow(Purchase, testInput)
+	env.ExecuteWorkflow(Checkout, testInput)
 
 	if st := result(t, env); st.Status != domain.OrderCompleted {
 		t.Fatalf("state %+v", st)
@@ -446,7 +444,7 @@ func TestAuthenticationTimeoutCancelsAndExpires(t *testing.T) {
 		return activities.AuthenticationResult{Status: activities.AuthenticationExpired}, nil
 	}).Once()
 
-	env.ExecuteWorkflow(Purchase, PurchaseInput{CheckoutID: testInput.CheckoutID, IdempotencyKey: testInput.IdempotencyKey,
+	env.ExecuteWorkflow(Checkout, CheckoutInput{CheckoutID: testInput.CheckoutID, IdempotencyKey: testInput.IdempotencyKey,
 		RequestHash: testInput.RequestHash, Email: testInput.Email, Name: testInput.Name, Items: testInput.Items,
 		Payment: testInput.Payment, AuthenticationTimeout: 10 * time.Minute})
 
@@ -473,7 +471,7 @@ func TestWebhookBeforeTheWaitIsNotLost(t *testing.T) {
 	mockReceipt(env, "order-1")
 
 	start := env.Now()
-	env.ExecuteWorkflow(Purchase, testInput)
+	env.ExecuteWorkflow(Checkout, testInput)
 
 	if st := result(t, env); st.Status != domain.OrderCompleted {
 		t.Fatalf("state %+v", st)
@@ -494,7 +492,7 @@ func TestAuthenticationFailureFailsTheCheckout(t *testing.T) {
 		temporal.NewNonRetryableApplicationError("declined", activities.ErrTypeCardDeclined, nil,
 			domain.Failure{Code: "payment_intent_authentication_failure", Message: "authentication failed"})).Once()
 
-	env.ExecuteWorkflow(Purchase, testInput)
+	env.ExecuteWorkflow(Checkout, testInput)
 
 	if st := result(t, env); st.Status != domain.OrderFailed || st.FailureCode != "payment_intent_authentication_failure" {
 		t.Fatalf("state %+v", st)

@@ -10,17 +10,15 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/cartflow/cartflow/activities"
-	"github.com/cartflow/cartflow/internal/directory"
 	"github.com/cartflow/cartflow/internal/domain"
-	"github.com/cartflow/cartflow/internal/store"
 )
 
-// Purchase is the checkout: price the cart, create the order, charge, register and confirm the
+// Checkout is the purchase funnel: price the cart, create the order, charge, register and confirm the
 // customer, complete the order. A step that fails for good after the charge is compensated by
 // a refund. Business outcomes (a decline, a refund) end the workflow successfully with the
 // final CheckoutState; only an unexpected failure fails it.
-func Purchase(ctx workflow.Context, in PurchaseInput) (CheckoutState, error) {
-	p := &purchase{in: in, state: CheckoutState{CheckoutID: in.CheckoutID, Status: domain.OrderPending}}
+func Checkout(ctx workflow.Context, in CheckoutInput) (CheckoutState, error) {
+	p := &checkout{in: in, state: CheckoutState{CheckoutID: in.CheckoutID, Status: domain.OrderPending}}
 	if err := p.setup(ctx); err != nil {
 		return p.state, err
 	}
@@ -39,15 +37,15 @@ func Purchase(ctx workflow.Context, in PurchaseInput) (CheckoutState, error) {
 	return state, err
 }
 
-type purchase struct {
-	in    PurchaseInput
+type checkout struct {
+	in    CheckoutInput
 	state CheckoutState
 	// authReports counts the storefront's reports that authentication is done; authChecked is
 	// how many of them a check with the provider has answered.
 	authReports, authChecked int
 	// outcomeSignals counts webhook outcomes received; outcomesSeen those the wait has acted on.
 	outcomeSignals, outcomesSeen int
-	customer                     directory.Customer
+	customer                     activities.Customer
 	plan                         *activities.Plan
 	// periodEnd is the end of the first period (or the trial) of a plan bought.
 	periodEnd *time.Time
@@ -56,13 +54,13 @@ type purchase struct {
 }
 
 // logger names the checkout's order on its lines, beside the workflow and run ids the SDK adds.
-func (p *purchase) logger(ctx workflow.Context) log.Logger {
+func (p *checkout) logger(ctx workflow.Context) log.Logger {
 	return log.With(workflow.GetLogger(ctx), "order_id", p.state.OrderID)
 }
 
 // index updates the run's search attributes, so that ops can find it by order, status and
 // amount. It never fails the checkout: a search attribute is a convenience for ops.
-func (p *purchase) index(ctx workflow.Context, updates ...temporal.SearchAttributeUpdate) {
+func (p *checkout) index(ctx workflow.Context, updates ...temporal.SearchAttributeUpdate) {
 	if !p.searchable {
 		return
 	}
@@ -72,7 +70,7 @@ func (p *purchase) index(ctx workflow.Context, updates ...temporal.SearchAttribu
 }
 
 // sendReceipt emails the customer the receipt of a completed checkout.
-func (p *purchase) sendReceipt(ctx workflow.Context) {
+func (p *checkout) sendReceipt(ctx workflow.Context) {
 	receipt := &activities.ReceiptEmail{
 		Name: p.customer.Name, OrderID: p.state.OrderID, Amount: p.state.Amount, Currency: p.state.Currency,
 		Description: "your order", PeriodEnd: p.periodEnd,
@@ -83,7 +81,7 @@ func (p *purchase) sendReceipt(ctx workflow.Context) {
 	sendEmail(ctx, activities.EmailInput{EventKey: "receipt/order/" + p.state.OrderID, To: p.customer.Email, Receipt: receipt})
 }
 
-func (p *purchase) setup(ctx workflow.Context) error {
+func (p *checkout) setup(ctx workflow.Context) error {
 	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (CheckoutState, error) { return p.state, nil }); err != nil {
 		return err
 	}
@@ -119,10 +117,10 @@ func (p *purchase) setup(ctx workflow.Context) error {
 	)
 }
 
-func (p *purchase) run(ctx workflow.Context) (CheckoutState, error) {
+func (p *checkout) run(ctx workflow.Context) (CheckoutState, error) {
 	workflowID := workflow.GetInfo(ctx).WorkflowExecution.ID
 
-	var customer directory.Customer
+	var customer activities.Customer
 	var rejection *domain.Failure
 	err := workflow.ExecuteLocalActivity(standardizeOptions(ctx), a.StandardizeCustomer,
 		activities.CustomerInput{Email: p.in.Email, Name: p.in.Name}).Get(ctx, &customer)
@@ -132,12 +130,12 @@ func (p *purchase) run(ctx workflow.Context) (CheckoutState, error) {
 			return p.state, err
 		}
 		// The order is still written, as failed, so that a repeat of this request finds its outcome.
-		rejection, customer = &f, directory.Customer{Email: p.in.Email, Name: p.in.Name}
+		rejection, customer = &f, activities.Customer{Email: p.in.Email, Name: p.in.Name}
 	}
 
-	lines := make([]store.LineRequest, len(p.in.Items))
+	lines := make([]activities.Line, len(p.in.Items))
 	for i, it := range p.in.Items {
-		lines[i] = store.LineRequest{SKU: it.SKU, Quantity: it.Quantity}
+		lines[i] = activities.Line{SKU: it.SKU, Quantity: it.Quantity}
 	}
 	var order activities.OrderSummary
 	if err := workflow.ExecuteLocalActivity(orderOptions(ctx), a.CreateOrder, activities.CreateOrderInput{
@@ -176,7 +174,7 @@ var registrationFailed = domain.Failure{
 
 // charge takes the order's amount. When done is true the checkout is over (declined, or
 // compensated after an unknown outcome) and p.state and err are its result.
-func (p *purchase) charge(ctx workflow.Context, in activities.ChargeInput, order activities.OrderSummary) (activities.ChargeResult, bool, error) {
+func (p *checkout) charge(ctx workflow.Context, in activities.ChargeInput, order activities.OrderSummary) (activities.ChargeResult, bool, error) {
 	in.OrderID, in.Provider, in.Amount, in.Currency = order.OrderID, p.in.Payment.Provider, order.Amount, order.Currency
 	in.Description = "cartflow checkout " + p.in.CheckoutID
 	p.state.Status = domain.OrderCharging
@@ -207,7 +205,7 @@ func (p *purchase) charge(ctx workflow.Context, in activities.ChargeInput, order
 // storefront's report (an update) and the provider's webhook (a signal) each only prompt a
 // check with the provider, which alone settles the payment; when the timer runs out the payment
 // is canceled and the order expires. done is true when the checkout ended here.
-func (p *purchase) authenticate(ctx workflow.Context, charge activities.ChargeInput, res activities.ChargeResult) (done bool, err error) {
+func (p *checkout) authenticate(ctx workflow.Context, charge activities.ChargeInput, res activities.ChargeResult) (done bool, err error) {
 	p.state.Status = domain.OrderRequiresAction
 	p.index(ctx, SearchCheckoutStatus.ValueSet(string(domain.OrderRequiresAction)))
 	p.state.Action = &PaymentAction{ClientSecret: res.Action.ClientSecret, Type: res.Action.Type, RedirectURL: res.Action.RedirectURL}
@@ -268,7 +266,7 @@ func (p *purchase) authenticate(ctx workflow.Context, charge activities.ChargeIn
 // subscribe sells a plan: save the customer's payment method with the provider, charge the
 // first period unless the plan starts with a trial, then register the customer and start the
 // subscription. If that fails after money moved, the charge is refunded.
-func (p *purchase) subscribe(ctx workflow.Context, customer directory.Customer, order activities.OrderSummary) (CheckoutState, error) {
+func (p *checkout) subscribe(ctx workflow.Context, customer activities.Customer, order activities.OrderSummary) (CheckoutState, error) {
 	workflowID := workflow.GetInfo(ctx).WorkflowExecution.ID
 	var saved activities.SavedPaymentMethod
 	err := workflow.ExecuteActivity(chargeOptions(ctx), a.SavePaymentMethod, activities.SavePaymentMethodInput{
@@ -318,7 +316,7 @@ func (p *purchase) subscribe(ctx workflow.Context, customer directory.Customer, 
 
 // registerAndComplete registers and confirms the customer in the User Directory, starts the
 // subscription when the order bought a plan (saved is its payment method), and completes the order.
-func (p *purchase) registerAndComplete(ctx workflow.Context, customer directory.Customer, orderID string, saved *activities.SavedPaymentMethod) error {
+func (p *checkout) registerAndComplete(ctx workflow.Context, customer activities.Customer, orderID string, saved *activities.SavedPaymentMethod) error {
 	ctx = afterChargeOptions(ctx)
 	var userID string
 	if err := workflow.ExecuteLocalActivity(ctx, a.RegisterUser, customer).Get(ctx, &userID); err != nil {
@@ -345,7 +343,7 @@ func (p *purchase) registerAndComplete(ctx workflow.Context, customer directory.
 
 // compensate refunds whatever the charge took. It runs on a disconnected context so that it
 // completes even if the workflow is being canceled.
-func (p *purchase) compensate(ctx workflow.Context, chargeKey, paymentRef string, reason domain.Failure) (CheckoutState, error) {
+func (p *checkout) compensate(ctx workflow.Context, chargeKey, paymentRef string, reason domain.Failure) (CheckoutState, error) {
 	ctx, _ = workflow.NewDisconnectedContext(ctx)
 	var refund activities.RefundResult
 	err := workflow.ExecuteActivity(refundOptions(ctx), a.Refund, activities.RefundInput{
@@ -370,7 +368,7 @@ func (p *purchase) compensate(ctx workflow.Context, chargeKey, paymentRef string
 	return p.state, nil
 }
 
-func (p *purchase) fail(f domain.Failure) CheckoutState {
+func (p *checkout) fail(f domain.Failure) CheckoutState {
 	p.state.Status, p.state.FailureCode, p.state.DeclineCode, p.state.FailureMessage = domain.OrderFailed, f.Code, f.DeclineCode, f.Message
 	return p.state
 }
