@@ -58,6 +58,7 @@ type module struct {
 	testingImporters []string
 }
 
+// loadModule lists the module once for all the tests of the package.
 var loadModule = sync.OnceValues(func() (*module, error) {
 	m := &module{pkgs: map[string]*pkg{}}
 	var err error
@@ -286,6 +287,7 @@ func splitList(cell string) []string {
 	return list
 }
 
+// production reports whether rel is production code: neither dev tooling nor a test-only package.
 func production(rel string) bool {
 	return rel != devTree && !strings.HasPrefix(rel, devTree+"/") && !slices.Contains(testOnly, rel)
 }
