@@ -41,7 +41,7 @@ EXPOSE 12113
 ENTRYPOINT ["/stripefake"]
 CMD ["-listen", "0.0.0.0:12113", "-upstream", "http://stripe-mock:12111"]
 
-# The Temporal worker. Configured entirely by environment (README, Configuration).
+# The Temporal worker. Configured entirely by environment (docs/configuration.md).
 FROM gcr.io/distroless/static-debian12:nonroot AS worker
 COPY --from=build /out/worker /worker
 USER nonroot:nonroot

@@ -9,7 +9,7 @@ import (
 
 // TestReplayRecordedHistories replays histories recorded from real runs on the Temporal dev
 // server: the end-to-end tests write them when CARTFLOW_RECORD_HISTORIES names testdata/ (see
-// the README), and the first Purchase ones came from `temporal workflow show --output json`.
+// docs/testing.md), and the first Purchase ones came from `temporal workflow show --output json`.
 // A change to a workflow that would break runs already in flight fails here with a
 // nondeterminism error.
 func TestReplayRecordedHistories(t *testing.T) {

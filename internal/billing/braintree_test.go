@@ -14,13 +14,13 @@ import (
 	braintreefake "github.com/cartflow/cartflow/internal/dev/fake/braintree"
 )
 
-// The Braintree tests run the gateway against braintreemock, the local double of Braintree's
-// GraphQL API that the development stack serves too. It checks what Braintree documents for
-// every request (POST, Basic authentication with the key pair, a Braintree-Version date, a JSON
-// body of query and variables) and keeps the state the operations need: transactions charged
-// from nonces, searchable by orderId, refundable once settled, voidable before. Faults make it
-// answer with 5xx statuses, GraphQL error classes, slow answers and a search that lags behind.
-// When a test ends, btDouble also checks that every request was one the gateway means to send.
+// The Braintree tests run the gateway against internal/dev/fake/braintree, the local double of
+// Braintree's GraphQL API that the development stack serves too. It checks what Braintree documents
+// for every request (POST, Basic authentication with the key pair, a Braintree-Version date, a JSON
+// body of query and variables) and keeps the state the operations need: transactions charged from
+// nonces, searchable by orderId, refundable once settled, voidable before. Faults make it answer
+// with 5xx statuses, GraphQL error classes, slow answers and a search that lags behind. When a test
+// ends, btDouble also checks that every request was one the gateway means to send.
 
 const (
 	btPublicKey  = "pubkey_test"

@@ -18,12 +18,12 @@ import (
 	paypalfake "github.com/cartflow/cartflow/internal/dev/fake/paypal"
 )
 
-// The PayPal tests run the gateway against paypalmock, the local double of PayPal's REST API
-// that the development stack serves too: OAuth client credentials, Orders v2 get and capture,
-// Payments v2 refund, and webhook signature verification, as PayPal documents them. It keeps
-// PayPal's idempotency: a request repeated with the same PayPal-Request-Id gets the first answer
-// again and changes nothing. When a test ends, ppDouble also checks that every request was one
-// the gateway means to send.
+// The PayPal tests run the gateway against internal/dev/fake/paypal, the local double of PayPal's
+// REST API that the development stack serves too: OAuth client credentials, Orders v2 get and
+// capture, Payments v2 refund, and webhook signature verification, as PayPal documents them. It
+// keeps PayPal's idempotency: a request repeated with the same PayPal-Request-Id gets the first
+// answer again and changes nothing. When a test ends, ppDouble also checks that every request was
+// one the gateway means to send.
 const (
 	ppClientID      = "cartflow-client"
 	ppSecret        = "cartflow-secret"

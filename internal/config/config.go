@@ -1,5 +1,5 @@
 // Package config reads cartflow's settings from the environment with envconfig.
-// Every variable, with its default, is listed in the README.
+// Every variable, with its default, is listed in docs/configuration.md.
 package config
 
 import (

@@ -7,15 +7,15 @@ import (
 	"testing"
 )
 
-// TestREADMEDocumentsEveryVariable keeps the README's configuration tables in step with the code:
+// TestDocsListEveryVariable keeps the tables of docs/configuration.md in step with the code:
 // every variable must appear there with its default.
-func TestREADMEDocumentsEveryVariable(t *testing.T) {
-	readme, err := os.ReadFile("../../README.md")
+func TestDocsListEveryVariable(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/configuration.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	rows := map[string]string{}
-	for _, line := range strings.Split(string(readme), "\n") {
+	for _, line := range strings.Split(string(doc), "\n") {
 		cells := strings.Split(line, "|")
 		if len(cells) > 3 {
 			rows[strings.Trim(strings.TrimSpace(cells[1]), "`")] = strings.Trim(strings.TrimSpace(cells[2]), "`")
@@ -26,11 +26,11 @@ func TestREADMEDocumentsEveryVariable(t *testing.T) {
 			got, ok := rows[name]
 			switch {
 			case !ok:
-				t.Errorf("README has no row for %s", name)
+				t.Errorf("docs/configuration.md has no row for %s", name)
 			case required && got != "(required)":
-				t.Errorf("README: %s default %q, want (required)", name, got)
+				t.Errorf("docs/configuration.md: %s default %q, want (required)", name, got)
 			case !required && got != def:
-				t.Errorf("README: %s default %q, want %q", name, got, def)
+				t.Errorf("docs/configuration.md: %s default %q, want %q", name, got, def)
 			}
 		})
 	}

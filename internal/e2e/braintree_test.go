@@ -12,9 +12,9 @@ import (
 	stripefake "github.com/cartflow/cartflow/internal/dev/fake/stripe"
 )
 
-// Braintree end to end: the stack serves the Braintree double (internal/braintreemock) and hands
-// the worker and the BFF its URL and keys, so the worker charges through the Braintree gateway
-// and the BFF verifies the double's signed webhooks.
+// Braintree end to end: the stack serves the Braintree double (internal/dev/fake/braintree) and
+// hands the worker and the BFF its URL and keys, so the worker charges through the Braintree
+// gateway and the BFF verifies the double's signed webhooks.
 
 // braintreeBody is a checkout paid with a Braintree nonce; an empty provider lets the BFF tell
 // the provider from the token.

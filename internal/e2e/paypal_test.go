@@ -11,7 +11,7 @@ import (
 	"github.com/cartflow/cartflow/workflows"
 )
 
-// PayPal end to end: the stack serves the PayPal double (internal/paypalmock) and hands the
+// PayPal end to end: the stack serves the PayPal double (internal/dev/fake/paypal) and hands the
 // worker and the BFF its URL, the app's credentials and the webhook id, so the worker captures
 // through the PayPal gateway and the BFF verifies the double's webhooks by asking the double, as
 // it would ask PayPal. The storefront's part, a buyer approving an order in PayPal's window, is

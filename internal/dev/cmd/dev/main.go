@@ -1,7 +1,7 @@
 // Command dev runs the whole of cartflow locally for `make dev`: PostgreSQL (unless DATABASE_URL
 // is set), the Temporal dev server with its Web UI, stripe-mock behind the Stripe test-mode
-// layer, the Braintree double, Mailpit, the worker and the BFF. State lives under .data/, so a
-// restart keeps it (except the Braintree double's, which lives in memory).
+// layer, the PayPal and Braintree doubles, Mailpit, the worker and the BFF. State lives under
+// .data/, so a restart keeps it (except the doubles', which live in memory).
 // Ctrl-C stops everything it started.
 package main
 

@@ -1,5 +1,5 @@
-// Command stripeproxy serves cartflow's Stripe test-mode layer in front of a stripe-mock, so that
-// Stripe's documented test payment methods behave as documented (see internal/stripeproxy).
+// Command stripefake serves cartflow's Stripe test-mode layer in front of a stripe-mock, so that
+// Stripe's documented test payment methods behave as documented (see internal/dev/fake/stripe).
 package main
 
 import (

@@ -1,5 +1,5 @@
-// Package kit holds what cartflow's local provider doubles (internal/braintreemock,
-// internal/paypalmock) do the same way: posting and recording webhook deliveries, injecting
+// Package kit holds what cartflow's local provider doubles (internal/dev/fake/braintree,
+// internal/dev/fake/paypal) do the same way: posting and recording webhook deliveries, injecting
 // faults, recording requests, and the JSON plumbing of their admin API under /__cartflow/.
 // Each double keeps its own wire format; only the shape-independent mechanics live here.
 package kit
