@@ -27,20 +27,20 @@ import (
 // the others have no webhook endpoint.
 func webhookVerifiers(cfg config.API) (map[string]billing.WebhookVerifier, error) {
 	v := map[string]billing.WebhookVerifier{}
-	if cfg.PayPalClientID != "" && cfg.PayPalWebhookID != "" {
+	if cfg.PayPal.ClientID != "" && cfg.PayPal.WebhookID != "" {
 		// PayPal verifies its own signatures: the BFF asks its API, with the app's credentials.
-		pp, err := billing.NewPayPal(billing.PayPalConfig{ClientID: cfg.PayPalClientID, Secret: cfg.PayPalSecret,
-			APIURL: cfg.PayPalAPIURL, Timeout: cfg.PayPalTimeout, WebhookID: cfg.PayPalWebhookID})
+		pp, err := billing.NewPayPal(billing.PayPalConfig{ClientID: cfg.PayPal.ClientID, Secret: cfg.PayPal.Secret,
+			APIURL: cfg.PayPal.APIURL, Timeout: cfg.PayPal.Timeout, WebhookID: cfg.PayPal.WebhookID})
 		if err != nil {
 			return nil, err
 		}
-		v[billing.ProviderPayPal] = billing.NewPayPalWebhookVerifier(pp, cfg.PayPalWebhookID)
+		v[billing.ProviderPayPal] = billing.NewPayPalWebhookVerifier(pp, cfg.PayPal.WebhookID)
 	}
-	if cfg.StripeWebhookSecret != "" {
-		v[billing.ProviderStripe] = billing.NewStripeWebhookVerifier(cfg.StripeWebhookSecret)
+	if cfg.Stripe.WebhookSecret != "" {
+		v[billing.ProviderStripe] = billing.NewStripeWebhookVerifier(cfg.Stripe.WebhookSecret)
 	}
-	if cfg.BraintreePublicKey != "" {
-		v[billing.ProviderBraintree] = billing.NewBraintreeWebhookVerifier(cfg.BraintreePublicKey, cfg.BraintreePrivateKey, time.Now)
+	if cfg.Braintree.PublicKey != "" {
+		v[billing.ProviderBraintree] = billing.NewBraintreeWebhookVerifier(cfg.Braintree.PublicKey, cfg.Braintree.PrivateKey, time.Now)
 	}
 	return v, nil
 }
@@ -68,8 +68,8 @@ func run(ctx context.Context, stdout io.Writer) error {
 	log := deps.Log
 
 	gin.SetMode(gin.ReleaseMode)
-	reporter, err := errorreport.New(errorreport.Config{DSN: cfg.SentryDSN, Release: cfg.SentryRelease,
-		Environment: cfg.SentryEnvironment, Logger: log.With("component", "sentry")})
+	reporter, err := errorreport.New(errorreport.Config{DSN: cfg.Sentry.DSN, Release: cfg.Sentry.Release,
+		Environment: cfg.Sentry.Environment, Logger: log.With("component", "sentry")})
 	if err != nil {
 		return err
 	}

@@ -63,8 +63,8 @@ func run(ctx context.Context, stdout io.Writer) error {
 		}()
 	}
 	// Funnel analytics are best-effort: events queued when the worker stops get five seconds to go out.
-	mp, err := analytics.New(analytics.Config{Token: cfg.MixpanelToken, APIURL: cfg.MixpanelAPIURL,
-		BatchSize: cfg.MixpanelBatchSize, FlushInterval: cfg.MixpanelFlushInterval, Logger: log.With("component", "mixpanel")})
+	mp, err := analytics.New(analytics.Config{Token: cfg.Mixpanel.Token, APIURL: cfg.Mixpanel.APIURL,
+		BatchSize: cfg.Mixpanel.BatchSize, FlushInterval: cfg.Mixpanel.FlushInterval, Logger: log.With("component", "mixpanel")})
 	if err != nil {
 		return err
 	}
@@ -90,8 +90,8 @@ func run(ctx context.Context, stdout io.Writer) error {
 		Logger:            log,
 		HeartbeatInterval: time.Second,
 	}
-	reporter, err := errorreport.New(errorreport.Config{DSN: cfg.SentryDSN, Release: cfg.SentryRelease,
-		Environment: cfg.SentryEnvironment, Logger: log.With("component", "sentry"),
+	reporter, err := errorreport.New(errorreport.Config{DSN: cfg.Sentry.DSN, Release: cfg.Sentry.Release,
+		Environment: cfg.Sentry.Environment, Logger: log.With("component", "sentry"),
 		// Business outcomes (a decline, a refused change) are answers, not errors.
 		ExpectedErrorTypes: []string{activities.ErrTypeCardDeclined, activities.ErrTypeCardDeclinedHard,
 			activities.ErrTypePaymentRejected, activities.ErrTypeInvalidCustomer, activities.ErrTypeRefundRejected,
@@ -109,7 +109,7 @@ func run(ctx context.Context, stdout io.Writer) error {
 	workflows.Register(w)
 	w.RegisterActivity(acts)
 
-	if err := ensureSearchAttributes(ctx, deps.Temporal, cfg.TemporalNamespace); err != nil {
+	if err := ensureSearchAttributes(ctx, deps.Temporal, cfg.Temporal.Namespace); err != nil {
 		return err
 	}
 	// Schedules are written before polling starts, so that a worker that cannot reach them fails loudly.
@@ -117,7 +117,7 @@ func run(ctx context.Context, stdout io.Writer) error {
 		return fmt.Errorf("schedules: %w", err)
 	}
 
-	log.Info("worker polling", "task_queue", workflows.TaskQueue, "temporal", cfg.TemporalAddress)
+	log.Info("worker polling", "task_queue", workflows.TaskQueue, "temporal", cfg.Temporal.Address)
 	if err := w.Run(stopOn(ctx)); err != nil {
 		return fmt.Errorf("worker: %w", err)
 	}
@@ -161,18 +161,18 @@ func ensureSearchAttributes(ctx context.Context, c client.Client, namespace stri
 func gateways(cfg config.Worker, log *slog.Logger) (map[string]billing.Gateway, error) {
 	gws := map[string]billing.Gateway{
 		billing.ProviderStripe: billing.NewStripe(billing.StripeConfig{
-			SecretKey: cfg.StripeSecretKey, APIURL: cfg.StripeAPIURL, Timeout: cfg.StripeTimeout,
+			SecretKey: cfg.Stripe.SecretKey, APIURL: cfg.Stripe.APIURL, Timeout: cfg.Stripe.Timeout,
 			Logger: log.With("component", "stripe"),
 		}),
 	}
-	if cfg.BraintreePublicKey != "" {
+	if cfg.Braintree.PublicKey != "" {
 		gws[billing.ProviderBraintree] = billing.NewBraintree(billing.BraintreeConfig{
-			APIURL: cfg.BraintreeAPIURL, PublicKey: cfg.BraintreePublicKey, PrivateKey: cfg.BraintreePrivateKey,
-			MerchantAccountID: cfg.BraintreeMerchantAccountID, Timeout: cfg.BraintreeTimeout,
+			APIURL: cfg.Braintree.APIURL, PublicKey: cfg.Braintree.PublicKey, PrivateKey: cfg.Braintree.PrivateKey,
+			MerchantAccountID: cfg.Braintree.MerchantAccountID, Timeout: cfg.Braintree.Timeout,
 			Logger: log.With("component", "braintree"),
 		})
 	}
-	if cfg.PayPalClientID != "" {
+	if cfg.PayPal.ClientID != "" {
 		pp, err := newPayPal(cfg.PayPal, log)
 		if err != nil {
 			return nil, err
@@ -185,8 +185,8 @@ func gateways(cfg config.Worker, log *slog.Logger) (map[string]billing.Gateway, 
 // newPayPal builds the PayPal client from its settings.
 func newPayPal(cfg config.PayPal, log *slog.Logger) (*billing.PayPal, error) {
 	return billing.NewPayPal(billing.PayPalConfig{
-		ClientID: cfg.PayPalClientID, Secret: cfg.PayPalSecret, APIURL: cfg.PayPalAPIURL, Timeout: cfg.PayPalTimeout,
-		WebhookID: cfg.PayPalWebhookID, Logger: log.With("component", "paypal"),
+		ClientID: cfg.ClientID, Secret: cfg.Secret, APIURL: cfg.APIURL, Timeout: cfg.Timeout,
+		WebhookID: cfg.WebhookID, Logger: log.With("component", "paypal"),
 	})
 }
 

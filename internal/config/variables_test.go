@@ -23,7 +23,7 @@ type variable struct {
 func usage(t *testing.T, spec any, tmpl string) []string {
 	t.Helper()
 	var b bytes.Buffer
-	for _, part := range []any{spec} {
+	for _, part := range parts(spec) {
 		if err := envconfig.Usagef("", part, &b, "{{range .}}"+tmpl+"\n{{end}}"); err != nil {
 			t.Fatal(err)
 		}
