@@ -17,33 +17,9 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/cartflow/cartflow/internal/app"
-	"github.com/cartflow/cartflow/internal/billing"
 	"github.com/cartflow/cartflow/internal/config"
-	"github.com/cartflow/cartflow/internal/errorreport"
 	"github.com/cartflow/cartflow/internal/store"
 )
-
-// webhookVerifiers builds a verifier for each provider whose webhook credentials are configured;
-// the others have no webhook endpoint.
-func webhookVerifiers(cfg config.API) (map[string]billing.WebhookVerifier, error) {
-	v := map[string]billing.WebhookVerifier{}
-	if cfg.PayPal.ClientID != "" && cfg.PayPal.WebhookID != "" {
-		// PayPal verifies its own signatures: the BFF asks its API, with the app's credentials.
-		pp, err := billing.NewPayPal(billing.PayPalConfig{ClientID: cfg.PayPal.ClientID, Secret: cfg.PayPal.Secret,
-			APIURL: cfg.PayPal.APIURL, Timeout: cfg.PayPal.Timeout, WebhookID: cfg.PayPal.WebhookID})
-		if err != nil {
-			return nil, err
-		}
-		v[billing.ProviderPayPal] = billing.NewPayPalWebhookVerifier(pp, cfg.PayPal.WebhookID)
-	}
-	if cfg.Stripe.WebhookSecret != "" {
-		v[billing.ProviderStripe] = billing.NewStripeWebhookVerifier(cfg.Stripe.WebhookSecret)
-	}
-	if cfg.Braintree.PublicKey != "" {
-		v[billing.ProviderBraintree] = billing.NewBraintreeWebhookVerifier(cfg.Braintree.PublicKey, cfg.Braintree.PrivateKey, time.Now)
-	}
-	return v, nil
-}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -68,14 +44,13 @@ func run(ctx context.Context, stdout io.Writer) error {
 	log := deps.Log
 
 	gin.SetMode(gin.ReleaseMode)
-	reporter, err := errorreport.New(errorreport.Config{DSN: cfg.Sentry.DSN, Release: cfg.Sentry.Release,
-		Environment: cfg.Sentry.Environment, Logger: log.With("component", "sentry")})
+	reporter, err := app.NewReporter(cfg.Sentry, log)
 	if err != nil {
 		return err
 	}
 	// Deferred first, so it runs last: after the server has drained its requests.
 	defer reporter.Flush(2 * time.Second)
-	webhooks, err := webhookVerifiers(cfg)
+	webhooks, err := app.WebhookVerifiers(cfg, log)
 	if err != nil {
 		return err
 	}

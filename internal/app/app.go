@@ -1,5 +1,6 @@
 // Package app holds the start-up that the worker and the BFF share: logging and telemetry, the
-// PostgreSQL pool with migrations, and the Temporal client.
+// PostgreSQL pool with migrations, the Temporal client, error reporting, and the payment
+// providers' clients built from their configuration.
 package app
 
 import (
