@@ -17,33 +17,9 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/cartflow/cartflow/internal/app"
-	"github.com/cartflow/cartflow/internal/billing"
 	"github.com/cartflow/cartflow/internal/config"
-	"github.com/cartflow/cartflow/internal/errorreport"
 	"github.com/cartflow/cartflow/internal/store"
 )
-
-// webhookVerifiers builds a verifier for each provider whose webhook credentials are configured;
-// the others have no webhook endpoint.
-func webhookVerifiers(cfg config.API) (map[string]billing.WebhookVerifier, error) {
-	v := map[string]billing.WebhookVerifier{}
-	if cfg.PayPalClientID != "" && cfg.PayPalWebhookID != "" {
-		// PayPal verifies its own signatures: the BFF asks its API, with the app's credentials.
-		pp, err := billing.NewPayPal(billing.PayPalConfig{ClientID: cfg.PayPalClientID, Secret: cfg.PayPalSecret,
-			APIURL: cfg.PayPalAPIURL, Timeout: cfg.PayPalTimeout, WebhookID: cfg.PayPalWebhookID})
-		if err != nil {
-			return nil, err
-		}
-		v[billing.ProviderPayPal] = billing.NewPayPalWebhookVerifier(pp, cfg.PayPalWebhookID)
-	}
-	if cfg.StripeWebhookSecret != "" {
-		v[billing.ProviderStripe] = billing.NewStripeWebhookVerifier(cfg.StripeWebhookSecret)
-	}
-	if cfg.BraintreePublicKey != "" {
-		v[billing.ProviderBraintree] = billing.NewBraintreeWebhookVerifier(cfg.BraintreePublicKey, cfg.BraintreePrivateKey, time.Now)
-	}
-	return v, nil
-}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -68,14 +44,13 @@ func run(ctx context.Context, stdout io.Writer) error {
 	log := deps.Log
 
 	gin.SetMode(gin.ReleaseMode)
-	reporter, err := errorreport.New(errorreport.Config{DSN: cfg.SentryDSN, Release: cfg.SentryRelease,
-		Environment: cfg.SentryEnvironment, Logger: log.With("component", "sentry")})
+	reporter, err := app.NewReporter(cfg.Sentry, log)
 	if err != nil {
 		return err
 	}
 	// Deferred first, so it runs last: after the server has drained its requests.
 	defer reporter.Flush(2 * time.Second)
-	webhooks, err := webhookVerifiers(cfg)
+	webhooks, err := app.WebhookVerifiers(cfg, log)
 	if err != nil {
 		return err
 	}

@@ -29,13 +29,13 @@ func (s *server) paymentConfig(c *gin.Context) {
 	chosen := ""
 	for _, name := range s.cfg.CardProcessors {
 		st := processorStatus{Name: name, Healthy: true}
-		ok, failures, err := s.store.ProviderHealth(ctx, name, time.Now().Add(-s.cfg.BreakerWindow))
+		ok, failures, err := s.store.ProviderHealth(ctx, name, time.Now().Add(-s.cfg.Breaker.Window))
 		if err != nil {
 			// Without health figures every processor counts as healthy: routing falls back to the configured order.
 			s.log.WarnContext(ctx, "provider health", "error", err)
 		}
 		st.Failures, st.Calls = failures, ok+failures
-		if failures >= s.cfg.BreakerMinFailures && failures*2 >= st.Calls {
+		if failures >= s.cfg.Breaker.MinFailures && failures*2 >= st.Calls {
 			st.Healthy = false
 		}
 		if chosen == "" && st.Healthy {
@@ -49,7 +49,7 @@ func (s *server) paymentConfig(c *gin.Context) {
 	resp := gin.H{"card_processor": chosen, "processors": statuses, "paypal": gin.H{"enabled": true}}
 	switch chosen {
 	case "stripe":
-		resp["stripe"] = gin.H{"publishable_key": s.cfg.StripePublishableKey}
+		resp["stripe"] = gin.H{"publishable_key": s.cfg.Stripe.PublishableKey}
 	case "braintree":
 		resp["braintree"] = gin.H{"tokenization_key": s.cfg.BraintreeTokenizationKey}
 	}

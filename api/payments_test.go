@@ -42,8 +42,8 @@ func paymentsEnv(t *testing.T) (*testEnv, *server) {
 		Provider: "stripe", ID: "evt_1", Type: domain.EventRefunded, PaymentRef: "pi_1", Amount: 500, Currency: "usd"}}}
 	s.cfg.StaffAPIKey = "staff-secret-key"
 	s.cfg.CardProcessors = []string{"stripe", "braintree"}
-	s.cfg.BreakerMinFailures = 5
-	s.cfg.StripePublishableKey, s.cfg.BraintreeTokenizationKey = "pk_test_x", "sandbox_x"
+	s.cfg.Breaker.MinFailures = 5
+	s.cfg.Stripe.PublishableKey, s.cfg.BraintreeTokenizationKey = "pk_test_x", "sandbox_x"
 	env.handler = s.routes()
 	return env, s
 }

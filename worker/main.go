@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"maps"
 	"os"
 	"os/signal"
@@ -23,9 +22,7 @@ import (
 	"github.com/cartflow/cartflow/activities"
 	"github.com/cartflow/cartflow/internal/analytics"
 	"github.com/cartflow/cartflow/internal/app"
-	"github.com/cartflow/cartflow/internal/billing"
 	"github.com/cartflow/cartflow/internal/config"
-	"github.com/cartflow/cartflow/internal/errorreport"
 	"github.com/cartflow/cartflow/internal/mailer"
 	"github.com/cartflow/cartflow/internal/metrics"
 	"github.com/cartflow/cartflow/internal/schedules"
@@ -63,8 +60,8 @@ func run(ctx context.Context, stdout io.Writer) error {
 		}()
 	}
 	// Funnel analytics are best-effort: events queued when the worker stops get five seconds to go out.
-	mp, err := analytics.New(analytics.Config{Token: cfg.MixpanelToken, APIURL: cfg.MixpanelAPIURL,
-		BatchSize: cfg.MixpanelBatchSize, FlushInterval: cfg.MixpanelFlushInterval, Logger: log.With("component", "mixpanel")})
+	mp, err := analytics.New(analytics.Config{Token: cfg.Mixpanel.Token, APIURL: cfg.Mixpanel.APIURL,
+		BatchSize: cfg.Mixpanel.BatchSize, FlushInterval: cfg.Mixpanel.FlushInterval, Logger: log.With("component", "mixpanel")})
 	if err != nil {
 		return err
 	}
@@ -73,7 +70,7 @@ func run(ctx context.Context, stdout io.Writer) error {
 		defer cancel()
 		_ = mp.Close(closeCtx)
 	}()
-	gws, err := gateways(cfg, log)
+	gws, err := app.Gateways(cfg, log)
 	if err != nil {
 		return err
 	}
@@ -90,13 +87,11 @@ func run(ctx context.Context, stdout io.Writer) error {
 		Logger:            log,
 		HeartbeatInterval: time.Second,
 	}
-	reporter, err := errorreport.New(errorreport.Config{DSN: cfg.SentryDSN, Release: cfg.SentryRelease,
-		Environment: cfg.SentryEnvironment, Logger: log.With("component", "sentry"),
-		// Business outcomes (a decline, a refused change) are answers, not errors.
-		ExpectedErrorTypes: []string{activities.ErrTypeCardDeclined, activities.ErrTypeCardDeclinedHard,
-			activities.ErrTypePaymentRejected, activities.ErrTypeInvalidCustomer, activities.ErrTypeRefundRejected,
-			activities.ErrTypeOrderState, activities.ErrTypeSubscriptionState, activities.ErrTypePeriodMoved,
-			workflows.ErrTypeIdempotencyKeyReused}})
+	// Business outcomes (a decline, a refused change) are answers, not errors.
+	reporter, err := app.NewReporter(cfg.Sentry, log, activities.ErrTypeCardDeclined, activities.ErrTypeCardDeclinedHard,
+		activities.ErrTypePaymentRejected, activities.ErrTypeInvalidCustomer, activities.ErrTypeRefundRejected,
+		activities.ErrTypeOrderState, activities.ErrTypeSubscriptionState, activities.ErrTypePeriodMoved,
+		workflows.ErrTypeIdempotencyKeyReused)
 	if err != nil {
 		return err
 	}
@@ -109,7 +104,7 @@ func run(ctx context.Context, stdout io.Writer) error {
 	workflows.Register(w)
 	w.RegisterActivity(acts)
 
-	if err := ensureSearchAttributes(ctx, deps.Temporal, cfg.TemporalNamespace); err != nil {
+	if err := ensureSearchAttributes(ctx, deps.Temporal, cfg.Temporal.Namespace); err != nil {
 		return err
 	}
 	// Schedules are written before polling starts, so that a worker that cannot reach them fails loudly.
@@ -117,7 +112,7 @@ func run(ctx context.Context, stdout io.Writer) error {
 		return fmt.Errorf("schedules: %w", err)
 	}
 
-	log.Info("worker polling", "task_queue", workflows.TaskQueue, "temporal", cfg.TemporalAddress)
+	log.Info("worker polling", "task_queue", workflows.TaskQueue, "temporal", cfg.Temporal.Address)
 	if err := w.Run(stopOn(ctx)); err != nil {
 		return fmt.Errorf("worker: %w", err)
 	}
@@ -153,41 +148,6 @@ func ensureSearchAttributes(ctx context.Context, c client.Client, namespace stri
 		return fmt.Errorf("add search attributes %v: %w", slices.Sorted(maps.Keys(missing)), err)
 	}
 	return nil
-}
-
-// gateways builds the Billing Gates the configuration enables: Stripe always, PayPal and
-// Braintree when their credentials are set. A provider without a gateway is refused as
-// unknown_provider, which is final: its checkouts fail cleanly instead of retrying.
-func gateways(cfg config.Worker, log *slog.Logger) (map[string]billing.Gateway, error) {
-	gws := map[string]billing.Gateway{
-		billing.ProviderStripe: billing.NewStripe(billing.StripeConfig{
-			SecretKey: cfg.StripeSecretKey, APIURL: cfg.StripeAPIURL, Timeout: cfg.StripeTimeout,
-			Logger: log.With("component", "stripe"),
-		}),
-	}
-	if cfg.BraintreePublicKey != "" {
-		gws[billing.ProviderBraintree] = billing.NewBraintree(billing.BraintreeConfig{
-			APIURL: cfg.BraintreeAPIURL, PublicKey: cfg.BraintreePublicKey, PrivateKey: cfg.BraintreePrivateKey,
-			MerchantAccountID: cfg.BraintreeMerchantAccountID, Timeout: cfg.BraintreeTimeout,
-			Logger: log.With("component", "braintree"),
-		})
-	}
-	if cfg.PayPalClientID != "" {
-		pp, err := newPayPal(cfg.PayPal, log)
-		if err != nil {
-			return nil, err
-		}
-		gws[billing.ProviderPayPal] = pp
-	}
-	return gws, nil
-}
-
-// newPayPal builds the PayPal client from its settings.
-func newPayPal(cfg config.PayPal, log *slog.Logger) (*billing.PayPal, error) {
-	return billing.NewPayPal(billing.PayPalConfig{
-		ClientID: cfg.PayPalClientID, Secret: cfg.PayPalSecret, APIURL: cfg.PayPalAPIURL, Timeout: cfg.PayPalTimeout,
-		WebhookID: cfg.PayPalWebhookID, Logger: log.With("component", "paypal"),
-	})
 }
 
 // scheduleSettings turns the worker's configuration into the schedules and their jobs' inputs.

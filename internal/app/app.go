@@ -1,5 +1,6 @@
 // Package app holds the start-up that the worker and the BFF share: logging and telemetry, the
-// PostgreSQL pool with migrations, and the Temporal client.
+// PostgreSQL pool with migrations, the Temporal client, error reporting, and the payment
+// providers' clients built from their configuration.
 package app
 
 import (
@@ -54,10 +55,10 @@ func (d *Deps) Close() {
 // seeding it as configured) and connects to Temporal. On error nothing stays open.
 func Start(ctx context.Context, cfg config.Common, process string, stdout io.Writer) (_ *Deps, err error) {
 	tel, err := telemetry.Setup(ctx, telemetry.Config{
-		Process: process, Release: cfg.SentryRelease, Environment: cfg.SentryEnvironment,
-		TracesEndpoint: cfg.OTLPEndpoint, TraceSampleRatio: cfg.TraceSampleRatio,
-		Coralogix: telemetry.Coralogix{Endpoint: cfg.CoralogixEndpoint, PrivateKey: cfg.CoralogixPrivateKey,
-			ApplicationName: cfg.CoralogixApplicationName, SubsystemName: cfg.CoralogixSubsystemName},
+		Process: process, Release: cfg.Sentry.Release, Environment: cfg.Sentry.Environment,
+		TracesEndpoint: cfg.Tracing.Endpoint, TraceSampleRatio: cfg.Tracing.SampleRatio,
+		Coralogix: telemetry.Coralogix{Endpoint: cfg.Coralogix.Endpoint, PrivateKey: cfg.Coralogix.PrivateKey,
+			ApplicationName: cfg.Coralogix.ApplicationName, SubsystemName: cfg.Coralogix.SubsystemName},
 	})
 	if err != nil {
 		return nil, err
@@ -77,27 +78,27 @@ func Start(ctx context.Context, cfg config.Common, process string, stdout io.Wri
 		return nil, err
 	}
 
-	if d.Pool, err = store.Open(ctx, cfg.DatabaseURL, cfg.DatabaseMaxConns); err != nil {
+	if d.Pool, err = store.Open(ctx, cfg.Database.URL, cfg.Database.MaxConns); err != nil {
 		return nil, err
 	}
-	if cfg.MigrateOnStart {
+	if cfg.Database.MigrateOnStart {
 		if err := migrations.Migrate(ctx, d.Pool); err != nil {
 			return nil, err
 		}
 	}
-	if cfg.SeedDevCatalog {
+	if cfg.Database.SeedDevCatalog {
 		if err := migrations.SeedDevCatalog(ctx, d.Pool); err != nil {
 			return nil, err
 		}
 	}
 	d.Temporal, err = client.DialContext(ctx, client.Options{
-		HostPort: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace,
+		HostPort: cfg.Temporal.Address, Namespace: cfg.Temporal.Namespace,
 		Logger:         tlog.NewStructuredLogger(d.Log.With("component", "temporal")),
 		MetricsHandler: d.Metrics.TemporalMetricsHandler(),
 		Interceptors:   interceptors,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("connect to Temporal at %s: %w", cfg.TemporalAddress, err)
+		return nil, fmt.Errorf("connect to Temporal at %s: %w", cfg.Temporal.Address, err)
 	}
 	return d, nil
 }

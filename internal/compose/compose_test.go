@@ -940,8 +940,9 @@ type setting struct {
 	required  bool
 }
 
-// settingsOf lists the variables envconfig reads into spec (a pointer to a struct). Like
-// envconfig, it reads an embedded struct's fields without a prefix.
+// settingsOf lists the variables config.Load reads into spec (a pointer to a struct). Like
+// envconfig, it reads an embedded struct's fields without a prefix; like config.Load, it reads a
+// settings group (a struct field tagged ignored:"true") without a prefix too.
 func settingsOf(t *testing.T, spec any) []setting {
 	t.Helper()
 	var out []setting
@@ -951,6 +952,8 @@ func settingsOf(t *testing.T, spec any) []setting {
 			f := typ.Field(i)
 			switch {
 			case f.Anonymous && f.Type.Kind() == reflect.Struct:
+				walk(f.Type)
+			case f.IsExported() && f.Type.Kind() == reflect.Struct && f.Tag.Get("ignored") == "true":
 				walk(f.Type)
 			case !f.IsExported() || f.Tag.Get("ignored") == "true":
 			case f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeFor[time.Time]():

@@ -1,9 +1,15 @@
 // Package config reads cartflow's settings from the environment with envconfig.
 // Every variable, with its default, is listed in docs/configuration.md.
+//
+// Settings come in groups, read as cfg.PayPal.ClientID. envconfig would prefix a group's
+// variables with its field's name (PAYPAL_PAYPAL_CLIENT_ID) and fall back to the bare tag, so
+// each group is tagged ignored:"true" and Load reads it in a pass of its own: every variable is
+// looked up by the full name in its tag, and by nothing else.
 package config
 
 import (
 	"fmt"
+	"reflect"
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
@@ -11,87 +17,114 @@ import (
 
 // Common holds the settings shared by the worker and the BFF.
 type Common struct {
-	DatabaseURL      string `envconfig:"DATABASE_URL" default:"postgres://postgres@127.0.0.1:5432/cartflow?sslmode=disable"`
-	DatabaseMaxConns int32  `envconfig:"DATABASE_MAX_CONNS" default:"10"`
-	MigrateOnStart   bool   `envconfig:"MIGRATE_ON_START" default:"true"`
-	SeedDevCatalog   bool   `envconfig:"SEED_DEV_CATALOG" default:"false"`
-
-	TemporalAddress   string `envconfig:"TEMPORAL_ADDRESS" default:"127.0.0.1:7233"`
-	TemporalNamespace string `envconfig:"TEMPORAL_NAMESPACE" default:"default"`
+	Database Database `ignored:"true"`
+	Temporal Temporal `ignored:"true"`
 
 	LogLevel string `envconfig:"LOG_LEVEL" default:"info"`
 
-	// Sentry reports errors; an empty DSN turns it off. The DSN is never logged.
-	SentryDSN         string `envconfig:"SENTRY_DSN" default:""`
-	SentryRelease     string `envconfig:"SENTRY_RELEASE" default:""`
-	SentryEnvironment string `envconfig:"SENTRY_ENVIRONMENT" default:"development"`
+	Sentry    Sentry    `ignored:"true"`
+	Tracing   Tracing   `ignored:"true"`
+	Coralogix Coralogix `ignored:"true"`
+	PayPal    PayPal    `ignored:"true"`
+	Braintree Braintree `ignored:"true"`
+}
 
-	// OTLPEndpoint receives traces over OTLP/HTTP (http://collector:4318); empty turns tracing off.
-	OTLPEndpoint string `envconfig:"OTEL_EXPORTER_OTLP_ENDPOINT" default:""`
-	// TraceSampleRatio is the share of new traces recorded; a continued trace follows its caller's choice.
-	TraceSampleRatio float64 `envconfig:"TRACE_SAMPLE_RATIO" default:"1"`
+// Database configures the PostgreSQL pool and what a process does to the database at start.
+type Database struct {
+	URL      string `envconfig:"DATABASE_URL" default:"postgres://postgres@127.0.0.1:5432/cartflow?sslmode=disable"`
+	MaxConns int32  `envconfig:"DATABASE_MAX_CONNS" default:"10"`
+	// MigrateOnStart and SeedDevCatalog run at every start; both are idempotent.
+	MigrateOnStart bool `envconfig:"MIGRATE_ON_START" default:"true"`
+	SeedDevCatalog bool `envconfig:"SEED_DEV_CATALOG" default:"false"`
+}
 
-	Coralogix
-	PayPal
-	Braintree
+// Temporal locates the Temporal frontend and the namespace cartflow works in.
+type Temporal struct {
+	Address   string `envconfig:"TEMPORAL_ADDRESS" default:"127.0.0.1:7233"`
+	Namespace string `envconfig:"TEMPORAL_NAMESPACE" default:"default"`
+}
+
+// Sentry reports errors; an empty DSN turns it off. The DSN is never logged. Release and
+// Environment also label the traces and the shipped logs.
+type Sentry struct {
+	DSN         string `envconfig:"SENTRY_DSN" default:""`
+	Release     string `envconfig:"SENTRY_RELEASE" default:""`
+	Environment string `envconfig:"SENTRY_ENVIRONMENT" default:"development"`
+}
+
+// Tracing exports traces over OTLP/HTTP.
+type Tracing struct {
+	// Endpoint receives the traces (http://collector:4318); empty turns tracing off.
+	Endpoint string `envconfig:"OTEL_EXPORTER_OTLP_ENDPOINT" default:""`
+	// SampleRatio is the share of new traces recorded; a continued trace follows its caller's choice.
+	SampleRatio float64 `envconfig:"TRACE_SAMPLE_RATIO" default:"1"`
 }
 
 // Coralogix ships a copy of every log line to Coralogix over OTLP/HTTP; without an endpoint it is
 // off. The private key is never logged.
 type Coralogix struct {
-	// CoralogixEndpoint is the OTLP ingress of the account's domain, e.g. https://ingress.eu2.coralogix.com.
-	CoralogixEndpoint        string `envconfig:"CORALOGIX_ENDPOINT" default:""`
-	CoralogixPrivateKey      string `envconfig:"CORALOGIX_PRIVATE_KEY" default:""`
-	CoralogixApplicationName string `envconfig:"CORALOGIX_APPLICATION_NAME" default:"cartflow"`
-	// CoralogixSubsystemName defaults to the process: api or worker.
-	CoralogixSubsystemName string `envconfig:"CORALOGIX_SUBSYSTEM_NAME" default:""`
+	// Endpoint is the OTLP ingress of the account's domain, e.g. https://ingress.eu2.coralogix.com.
+	Endpoint        string `envconfig:"CORALOGIX_ENDPOINT" default:""`
+	PrivateKey      string `envconfig:"CORALOGIX_PRIVATE_KEY" default:""`
+	ApplicationName string `envconfig:"CORALOGIX_APPLICATION_NAME" default:"cartflow"`
+	// SubsystemName defaults to the process: api or worker.
+	SubsystemName string `envconfig:"CORALOGIX_SUBSYSTEM_NAME" default:""`
 }
 
 // PayPal configures the PayPal gateway (worker) and PayPal webhook verification (BFF). Without a
 // client id PayPal is off. The secret is never logged.
 type PayPal struct {
-	PayPalClientID  string        `envconfig:"PAYPAL_CLIENT_ID" default:""`
-	PayPalSecret    string        `envconfig:"PAYPAL_SECRET" default:""`
-	PayPalAPIURL    string        `envconfig:"PAYPAL_API_URL" default:"https://api-m.sandbox.paypal.com"`
-	PayPalWebhookID string        `envconfig:"PAYPAL_WEBHOOK_ID" default:""`
-	PayPalTimeout   time.Duration `envconfig:"PAYPAL_TIMEOUT" default:"10s"`
+	ClientID  string        `envconfig:"PAYPAL_CLIENT_ID" default:""`
+	Secret    string        `envconfig:"PAYPAL_SECRET" default:""`
+	APIURL    string        `envconfig:"PAYPAL_API_URL" default:"https://api-m.sandbox.paypal.com"`
+	WebhookID string        `envconfig:"PAYPAL_WEBHOOK_ID" default:""`
+	Timeout   time.Duration `envconfig:"PAYPAL_TIMEOUT" default:"10s"`
 }
 
 // Braintree configures the Braintree gateway (worker) and Braintree webhook verification (BFF).
 // Without a public key Braintree is off. The private key is never logged.
 type Braintree struct {
-	BraintreeAPIURL            string        `envconfig:"BRAINTREE_API_URL" default:"https://payments.sandbox.braintree-api.com/graphql"`
-	BraintreePublicKey         string        `envconfig:"BRAINTREE_PUBLIC_KEY" default:""`
-	BraintreePrivateKey        string        `envconfig:"BRAINTREE_PRIVATE_KEY" default:""`
-	BraintreeMerchantAccountID string        `envconfig:"BRAINTREE_MERCHANT_ACCOUNT_ID" default:""`
-	BraintreeTimeout           time.Duration `envconfig:"BRAINTREE_TIMEOUT" default:"10s"`
+	APIURL            string        `envconfig:"BRAINTREE_API_URL" default:"https://payments.sandbox.braintree-api.com/graphql"`
+	PublicKey         string        `envconfig:"BRAINTREE_PUBLIC_KEY" default:""`
+	PrivateKey        string        `envconfig:"BRAINTREE_PRIVATE_KEY" default:""`
+	MerchantAccountID string        `envconfig:"BRAINTREE_MERCHANT_ACCOUNT_ID" default:""`
+	Timeout           time.Duration `envconfig:"BRAINTREE_TIMEOUT" default:"10s"`
 }
 
 // Worker holds the worker process's settings.
 type Worker struct {
 	Common
-	// StripeSecretKey is required; it is never logged.
-	StripeSecretKey string `envconfig:"STRIPE_SECRET_KEY" required:"true"`
-	StripeAPIURL    string `envconfig:"STRIPE_API_URL" default:"https://api.stripe.com"`
-	// StripeTimeout bounds one HTTP call to Stripe; the charge activity's own timeout is longer.
-	StripeTimeout time.Duration `envconfig:"STRIPE_TIMEOUT" default:"10s"`
-	// Mixpanel receives the funnel events; an empty token turns analytics off.
-	MixpanelToken         string        `envconfig:"MIXPANEL_TOKEN" default:""`
-	MixpanelAPIURL        string        `envconfig:"MIXPANEL_API_URL" default:"https://api.mixpanel.com"`
-	MixpanelBatchSize     int           `envconfig:"MIXPANEL_BATCH_SIZE" default:"50"`
-	MixpanelFlushInterval time.Duration `envconfig:"MIXPANEL_FLUSH_INTERVAL" default:"2s"`
+	Stripe   Stripe   `ignored:"true"`
+	Mixpanel Mixpanel `ignored:"true"`
 
 	// MetricsAddr is where the worker serves Prometheus /metrics; empty serves none.
 	MetricsAddr string `envconfig:"METRICS_ADDR" default:"127.0.0.1:9090"`
 	// MaxConcurrentActivities caps how many activities this worker runs at once.
 	MaxConcurrentActivities int `envconfig:"WORKER_MAX_CONCURRENT_ACTIVITIES" default:"200"`
 
-	SMTP
+	SMTP SMTP `ignored:"true"`
 
 	// OpsEmail receives the daily summary.
 	OpsEmail string `envconfig:"OPS_EMAIL" default:"ops@cartflow.local"`
 
-	Schedules
+	Schedules Schedules `ignored:"true"`
+}
+
+// Stripe configures the worker's Stripe gateway, which is always on.
+type Stripe struct {
+	// SecretKey is required; it is never logged.
+	SecretKey string `envconfig:"STRIPE_SECRET_KEY" required:"true"`
+	APIURL    string `envconfig:"STRIPE_API_URL" default:"https://api.stripe.com"`
+	// Timeout bounds one HTTP call to Stripe; the charge activity's own timeout is longer.
+	Timeout time.Duration `envconfig:"STRIPE_TIMEOUT" default:"10s"`
+}
+
+// Mixpanel receives the funnel events; an empty token turns analytics off.
+type Mixpanel struct {
+	Token         string        `envconfig:"MIXPANEL_TOKEN" default:""`
+	APIURL        string        `envconfig:"MIXPANEL_API_URL" default:"https://api.mixpanel.com"`
+	BatchSize     int           `envconfig:"MIXPANEL_BATCH_SIZE" default:"50"`
+	FlushInterval time.Duration `envconfig:"MIXPANEL_FLUSH_INTERVAL" default:"2s"`
 }
 
 // SMTP configures outgoing email. The password is never logged.
@@ -141,26 +174,68 @@ type API struct {
 	AuthenticationTimeout time.Duration `envconfig:"AUTHENTICATION_TIMEOUT" default:"15m"`
 	// StaffAPIKey authorizes the staff endpoints (refunds); empty disables them. It is never logged.
 	StaffAPIKey string `envconfig:"STAFF_API_KEY" default:""`
-	// StripeWebhookSecret verifies POST /webhooks/stripe (whsec_…); empty disables the endpoint.
-	StripeWebhookSecret string `envconfig:"STRIPE_WEBHOOK_SECRET" default:""`
+
+	Stripe StripeBFF `ignored:"true"`
+
 	// SearchEmailMode is how the CustomerEmail search attribute holds the email: hashed (SHA-256) or plain.
 	SearchEmailMode string `envconfig:"SEARCH_EMAIL_MODE" default:"hashed"`
 
 	// CardProcessors lists the card processors the storefront may tokenize with, primary first.
 	CardProcessors []string `envconfig:"CARD_PROCESSORS" default:"stripe,braintree"`
-	// StripePublishableKey and BraintreeTokenizationKey are handed to the storefront; they are public.
-	StripePublishableKey     string `envconfig:"STRIPE_PUBLISHABLE_KEY" default:"pk_test_cartflowlocal"`
+	// BraintreeTokenizationKey is handed to the storefront; it is public. It is the BFF's alone,
+	// which is why it is not in Common's Braintree.
 	BraintreeTokenizationKey string `envconfig:"BRAINTREE_TOKENIZATION_KEY" default:"sandbox_cartflow_local"`
-	// A processor's breaker opens when, over BreakerWindow, at least BreakerMinFailures provider
-	// calls failed technically and they were at least half of its calls.
-	BreakerWindow      time.Duration `envconfig:"BREAKER_WINDOW" default:"5m"`
-	BreakerMinFailures int           `envconfig:"BREAKER_MIN_FAILURES" default:"5"`
+
+	Breaker Breaker `ignored:"true"`
+}
+
+// StripeBFF holds the BFF's Stripe settings; the secret key is the worker's alone.
+type StripeBFF struct {
+	// WebhookSecret verifies POST /webhooks/stripe (whsec_…); empty disables the endpoint.
+	WebhookSecret string `envconfig:"STRIPE_WEBHOOK_SECRET" default:""`
+	// PublishableKey is handed to the storefront; it is public.
+	PublishableKey string `envconfig:"STRIPE_PUBLISHABLE_KEY" default:"pk_test_cartflowlocal"`
+}
+
+// Breaker decides when the BFF stops offering a card processor: its breaker opens when, over
+// Window, at least MinFailures provider calls failed technically and they were at least half of
+// its calls.
+type Breaker struct {
+	Window      time.Duration `envconfig:"BREAKER_WINDOW" default:"5m"`
+	MinFailures int           `envconfig:"BREAKER_MIN_FAILURES" default:"5"`
 }
 
 // Load fills spec (a *Worker or *API) from the process environment.
 func Load(spec any) error {
-	if err := envconfig.Process("", spec); err != nil {
-		return fmt.Errorf("configuration: %w", err)
+	if v := reflect.ValueOf(spec); v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
+		return fmt.Errorf("configuration: %w", envconfig.ErrInvalidSpecification)
+	}
+	for _, part := range parts(spec) {
+		if err := envconfig.Process("", part); err != nil {
+			return fmt.Errorf("configuration: %w", err)
+		}
 	}
 	return nil
+}
+
+// parts lists what Load hands to envconfig, one at a time: spec itself (envconfig reads its
+// embedded structs without a prefix), then every group in it, depth first.
+func parts(spec any) []any {
+	out := []any{spec}
+	var walk func(v reflect.Value)
+	walk = func(v reflect.Value) {
+		for i := range v.NumField() {
+			f := v.Type().Field(i)
+			switch {
+			case f.Type.Kind() != reflect.Struct:
+			case f.Anonymous:
+				walk(v.Field(i))
+			case f.Tag.Get("ignored") == "true":
+				out = append(out, v.Field(i).Addr().Interface())
+				walk(v.Field(i))
+			}
+		}
+	}
+	walk(reflect.ValueOf(spec).Elem())
+	return out
 }

@@ -2,7 +2,6 @@ package config
 
 import (
 	"os"
-	"reflect"
 	"strings"
 	"testing"
 )
@@ -21,29 +20,18 @@ func TestDocsListEveryVariable(t *testing.T) {
 			rows[strings.Trim(strings.TrimSpace(cells[1]), "`")] = strings.Trim(strings.TrimSpace(cells[2]), "`")
 		}
 	}
-	for _, spec := range []any{Worker{}, API{}} {
-		forEachVariable(reflect.TypeOf(spec), func(name, def string, required bool) {
-			got, ok := rows[name]
+	for _, spec := range []any{&Worker{}, &API{}} {
+		for _, v := range variables(t, spec) {
+			got, ok := rows[v.name]
 			switch {
 			case !ok:
-				t.Errorf("docs/configuration.md has no row for %s", name)
-			case required && got != "(required)":
-				t.Errorf("docs/configuration.md: %s default %q, want (required)", name, got)
-			case !required && got != def:
-				t.Errorf("docs/configuration.md: %s default %q, want %q", name, got, def)
+				t.Errorf("docs/configuration.md has no row for %s", v.name)
+			case v.required && got != "(required)":
+				t.Errorf("docs/configuration.md: %s default %q, want (required)", v.name, got)
+			case !v.required && got != v.def:
+				t.Errorf("docs/configuration.md: %s default %q, want %q", v.name, got, v.def)
 			}
-		})
-	}
-}
-
-func forEachVariable(t reflect.Type, f func(name, def string, required bool)) {
-	for i := range t.NumField() {
-		field := t.Field(i)
-		if field.Anonymous {
-			forEachVariable(field.Type, f)
-			continue
 		}
-		f(field.Tag.Get("envconfig"), field.Tag.Get("default"), field.Tag.Get("required") == "true")
 	}
 }
 

@@ -16,8 +16,8 @@ func TestLoadWorkerNestedSettings(t *testing.T) {
 	if err := Load(&w); err != nil {
 		t.Fatal(err)
 	}
-	if w.SMTP.Addr != "127.0.0.1:2525" || !w.Schedules.Paused || len(w.DunningRetryAfter) != 2 || w.DunningRetryAfter[1] != 2*time.Hour ||
-		w.TrialReminderBefore != 72*time.Hour || w.RenewalSweepInterval != time.Hour || w.OpsEmail != "ops@cartflow.local" {
+	if w.SMTP.Addr != "127.0.0.1:2525" || !w.Schedules.Paused || len(w.Schedules.DunningRetryAfter) != 2 || w.Schedules.DunningRetryAfter[1] != 2*time.Hour ||
+		w.Schedules.TrialReminderBefore != 72*time.Hour || w.Schedules.RenewalSweepInterval != time.Hour || w.OpsEmail != "ops@cartflow.local" {
 		t.Fatalf("worker config = %+v", w)
 	}
 }
