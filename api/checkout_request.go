@@ -82,13 +82,27 @@ func decodeCheckout(body io.Reader) (checkoutRequest, error) {
 // decodeStrict reads a JSON body into v strictly: unknown fields, wrong types and trailing data
 // are refused, each with the field at fault, so that a client's mistake is never half-understood.
 func decodeStrict(body io.Reader, v any) error {
+	raw, err := readBody(body)
+	if err != nil {
+		return err
+	}
+	return decodeJSON(raw, v)
+}
+
+// readBody reads the whole body, telling a body over the size limit from one that broke off.
+func readBody(body io.Reader) ([]byte, error) {
 	raw, err := io.ReadAll(body)
 	if err != nil {
 		if isBodyTooLarge(err) {
-			return errBodyTooLarge
+			return nil, errBodyTooLarge
 		}
-		return badRequest("unreadable_body", "", "the request body could not be read")
+		return nil, badRequest("unreadable_body", "", "the request body could not be read")
 	}
+	return raw, nil
+}
+
+// decodeJSON is decodeStrict's decoding, over a body already read.
+func decodeJSON(raw []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {

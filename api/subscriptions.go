@@ -211,17 +211,14 @@ func decodeNothing(body io.Reader) error {
 
 // decodeOptional decodes a JSON body strictly into v, and accepts an empty body, leaving v as it is.
 func decodeOptional(body io.Reader, v any) error {
-	raw, err := io.ReadAll(body)
+	raw, err := readBody(body)
 	if err != nil {
-		if isBodyTooLarge(err) {
-			return errBodyTooLarge
-		}
-		return badRequest("unreadable_body", "", "the request body could not be read")
+		return err
 	}
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return nil
 	}
-	return decodeStrict(bytes.NewReader(raw), v)
+	return decodeJSON(raw, v)
 }
 
 // paymentMethodRequest is the body of PUT /api/v1/subscriptions/{id}/payment-method.
