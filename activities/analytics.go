@@ -160,9 +160,7 @@ func (a *Activities) trackPayment(ctx context.Context, orderID, key string, offS
 		if !errors.As(err, &appErr) || !appErr.NonRetryable() {
 			return err
 		}
-		switch appErr.Type() {
-		case ErrTypeCardDeclined, ErrTypeCardDeclinedHard, ErrTypePaymentRejected, ErrTypePaymentRequestInvalid:
-		default:
+		if !IsProviderRefusal(appErr.Type()) {
 			return err
 		}
 		if appErr.HasDetails() {
