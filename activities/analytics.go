@@ -3,7 +3,6 @@ package activities
 import (
 	"context"
 	"errors"
-	"strings"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -29,13 +28,8 @@ const (
 	FunnelRefundIssued         = "refund_issued"
 )
 
-const (
-	// checkoutWorkflowPrefix is workflows.CheckoutWorkflowID's prefix (activities cannot import
-	// workflows): it tells a checkout's order from a renewal's.
-	checkoutWorkflowPrefix = "checkout-"
-	// analyticsLookupTimeout bounds the read an event needs, so analytics never holds up an activity for long.
-	analyticsLookupTimeout = time.Second
-)
+// analyticsLookupTimeout bounds the read an event needs, so analytics never holds up an activity for long.
+const analyticsLookupTimeout = time.Second
 
 // customer is who an event belongs to. The distinct id is the user id once the customer is a
 // registered user, and before that the SHA-256 of their standardized email (analytics.EmailID),
@@ -196,14 +190,14 @@ func (a *Activities) trackUserRegistered(ctx context.Context, u store.User, err 
 	a.track(ctx, FunnelUserRegistered, customer{userID: u.ID, email: u.Email}, u.CreatedAt, nil, u.ID)
 }
 
-// trackCheckoutCompleted sends checkout_completed for a checkout's order, not for the renewal
-// orders that CompleteOrder also completes.
+// trackCheckoutCompleted sends checkout_completed for a checkout's order; the caller sends
+// nothing for the renewal orders that CompleteOrder also completes.
 func (a *Activities) trackCheckoutCompleted(ctx context.Context, orderID string, err error) {
 	if err != nil || !a.Analytics.Enabled() {
 		return
 	}
 	o, ok := a.analyticsOrder(ctx, orderID)
-	if !ok || !strings.HasPrefix(o.WorkflowID, checkoutWorkflowPrefix) {
+	if !ok {
 		return
 	}
 	at := time.Time{}

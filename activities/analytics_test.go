@@ -170,7 +170,7 @@ func TestFunnelEventsOfAPurchase(t *testing.T) {
 	w2.local(t, w2.acts.RegisterUser, customer, nil) // and on another
 	w2.createOrder(t, "funnel-1")
 	w.local(t, w.acts.ConfirmUser, userID, nil)
-	w.local(t, w.acts.CompleteOrder, activities.CompleteOrderInput{OrderID: order.OrderID, UserID: userID}, nil)
+	w.local(t, w.acts.CompleteOrder, activities.CompleteOrderInput{Caller: activities.CallerCheckout, OrderID: order.OrderID, UserID: userID}, nil)
 	w.close(t)
 
 	events, raw := mp.got()
@@ -243,7 +243,7 @@ func TestFunnelDeclineAndRenewalOrder(t *testing.T) {
 	}
 	var userID string
 	w.local(t, w.acts.RegisterUser, activities.Customer{Email: "ada@example.com", Name: "Ada Lovelace"}, &userID)
-	w.local(t, w.acts.CompleteOrder, activities.CompleteOrderInput{OrderID: renewal.OrderID, UserID: userID}, nil)
+	w.local(t, w.acts.CompleteOrder, activities.CompleteOrderInput{Caller: activities.CallerRenewal, OrderID: renewal.OrderID, UserID: userID}, nil)
 	w.close(t)
 
 	events, _ := mp.got()

@@ -3,7 +3,6 @@ package activities
 import (
 	"context"
 	"errors"
-	"strings"
 
 	"github.com/cartflow/cartflow/internal/domain"
 	"github.com/cartflow/cartflow/internal/store"
@@ -82,16 +81,25 @@ func (a *Activities) CreateOrder(ctx context.Context, in CreateOrderInput) (Orde
 	return s, nil
 }
 
+// The workflows that call the order activities, which count a checkout's outcome and not a
+// renewal's.
+const (
+	CallerCheckout = "checkout"
+	CallerRenewal  = "renewal"
+)
+
 // OrderFailure names an order and why it failed.
 type OrderFailure struct {
 	OrderID string         `json:"order_id"`
 	Failure domain.Failure `json:"failure"`
+	// Caller is the workflow failing the order: CallerCheckout or CallerRenewal. See isCheckout.
+	Caller string `json:"caller,omitempty"`
 }
 
 // FailOrder records that a checkout failed before any money moved.
 func (a *Activities) FailOrder(ctx context.Context, in OrderFailure) error {
 	err := orderStateError(a.Store.FailOrder(ctx, in.OrderID, in.Failure))
-	if err == nil && strings.HasPrefix(runningWorkflowID(ctx), "checkout-") {
+	if err == nil && isCheckout(in.Caller) {
 		a.Metrics.CheckoutOutcome(domain.OrderFailed)
 	}
 	return err
@@ -101,17 +109,29 @@ func (a *Activities) FailOrder(ctx context.Context, in OrderFailure) error {
 type CompleteOrderInput struct {
 	OrderID string `json:"order_id"`
 	UserID  string `json:"user_id"`
+	// Caller is the workflow completing the order: CallerCheckout or CallerRenewal. See isCheckout.
+	Caller string `json:"caller,omitempty"`
 }
 
 // CompleteOrder links the order to its user and marks it completed.
 func (a *Activities) CompleteOrder(ctx context.Context, in CompleteOrderInput) error {
 	err := orderStateError(a.Store.CompleteOrder(ctx, in.OrderID, in.UserID))
-	if err == nil && strings.HasPrefix(runningWorkflowID(ctx), "checkout-") {
+	if err == nil && isCheckout(in.Caller) {
 		a.Metrics.CheckoutOutcome(domain.OrderCompleted)
 	}
-	a.trackCheckoutCompleted(ctx, in.OrderID, err)
+	if isCheckout(in.Caller) {
+		a.trackCheckoutCompleted(ctx, in.OrderID, err)
+	}
 	return err
 }
+
+// isCheckout reports whether an order activity runs for a checkout, whose outcome the checkout
+// counters and checkout_completed record. The workflows say so in the input. An input without
+// a caller counts nothing: FailOrder and CompleteOrder run as local activities, whose input the
+// workflow code builds again on every attempt, so after an upgrade even a run started before it
+// passes its caller; only a caller outside the workflows (a test, a tool) leaves it empty, and
+// counting a renewal's order as a checkout's would be worse than counting nothing.
+func isCheckout(caller string) bool { return caller == CallerCheckout }
 
 // orderStateError makes a forbidden status change final: retrying cannot make it allowed.
 func orderStateError(err error) error {
