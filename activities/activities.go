@@ -110,13 +110,19 @@ func (a *Activities) StandardizeCustomer(_ context.Context, in CustomerInput) (C
 // A registration the directory refuses outright is final, so that the purchase is refunded
 // rather than retried for nothing.
 func (a *Activities) RegisterUser(ctx context.Context, c Customer) (string, error) {
+	u, err := a.registerUser(ctx, c)
+	a.observeRegistration(ctx, u, err)
+	return u.ID, err
+}
+
+// registerUser is RegisterUser's business.
+func (a *Activities) registerUser(ctx context.Context, c Customer) (store.User, error) {
 	u, err := a.Store.RegisterUser(ctx, c.Email, c.Name)
 	if store.IsIntegrityViolation(err) {
-		return "", final("the user directory refused the registration", ErrTypeInvalidCustomer, err,
+		return store.User{}, final("the user directory refused the registration", ErrTypeInvalidCustomer, err,
 			domain.Failure{Code: "registration_rejected", Message: "the account could not be registered"})
 	}
-	a.trackUserRegistered(ctx, u, err)
-	return u.ID, err
+	return u, err
 }
 
 // ConfirmUser confirms a registered user's account after payment.

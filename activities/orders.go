@@ -46,6 +46,13 @@ type Plan struct {
 // CreateOrder prices the cart from the database and writes the order, once per checkout.
 // A cart that cannot be priced comes back as a failed order rather than an error.
 func (a *Activities) CreateOrder(ctx context.Context, in CreateOrderInput) (OrderSummary, error) {
+	o, s, err := a.createOrder(ctx, in)
+	a.observeOrderCreated(ctx, in, o, s, err)
+	return s, err
+}
+
+// createOrder is CreateOrder's business; it returns the order as stored and as summarized.
+func (a *Activities) createOrder(ctx context.Context, in CreateOrderInput) (store.Order, OrderSummary, error) {
 	o, err := a.Store.CreateOrder(ctx, store.NewOrder{
 		CheckoutID:     in.CheckoutID,
 		IdempotencyKey: in.IdempotencyKey,
@@ -58,27 +65,26 @@ func (a *Activities) CreateOrder(ctx context.Context, in CreateOrderInput) (Orde
 		Rejection:      in.Rejection,
 	})
 	if err != nil {
-		return OrderSummary{}, err
+		return o, OrderSummary{}, err
 	}
 	s := OrderSummary{OrderID: o.ID, Status: o.Status, Amount: o.TotalAmount, Currency: o.Currency}
 	if o.FailureCode != "" {
 		s.Failure = &domain.Failure{Code: o.FailureCode, Message: o.FailureMessage}
-		return s, nil
+		return o, s, nil
 	}
 	// Pricing allows a plan only alone in its cart.
 	if len(o.Lines) == 1 {
 		line := o.Lines[0]
 		products, err := a.Store.ProductsBySKU(ctx, []string{line.SKU})
 		if err != nil {
-			return OrderSummary{}, err
+			return o, OrderSummary{}, err
 		}
 		if p := products[line.SKU]; p.Kind == store.KindSubscription {
 			s.Plan = &Plan{SKU: p.SKU, Name: line.Name, Amount: line.UnitAmount, Currency: o.Currency,
 				BillingInterval: p.BillingInterval, TrialDays: p.TrialDays}
 		}
 	}
-	a.trackCheckoutStarted(ctx, in, o.CreatedAt, s)
-	return s, nil
+	return o, s, nil
 }
 
 // The workflows that call the order activities, which count a checkout's outcome and not a
@@ -99,9 +105,7 @@ type OrderFailure struct {
 // FailOrder records that a checkout failed before any money moved.
 func (a *Activities) FailOrder(ctx context.Context, in OrderFailure) error {
 	err := orderStateError(a.Store.FailOrder(ctx, in.OrderID, in.Failure))
-	if err == nil && isCheckout(in.Caller) {
-		a.Metrics.CheckoutOutcome(domain.OrderFailed)
-	}
+	a.observeOrderFailed(in, err)
 	return err
 }
 
@@ -116,12 +120,7 @@ type CompleteOrderInput struct {
 // CompleteOrder links the order to its user and marks it completed.
 func (a *Activities) CompleteOrder(ctx context.Context, in CompleteOrderInput) error {
 	err := orderStateError(a.Store.CompleteOrder(ctx, in.OrderID, in.UserID))
-	if err == nil && isCheckout(in.Caller) {
-		a.Metrics.CheckoutOutcome(domain.OrderCompleted)
-	}
-	if isCheckout(in.Caller) {
-		a.trackCheckoutCompleted(ctx, in.OrderID, err)
-	}
+	a.observeOrderCompleted(ctx, in, err)
 	return err
 }
 
