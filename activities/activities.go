@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -41,6 +42,30 @@ const (
 	// ErrTypePaymentRequestInvalid is a payment refused because cartflow built the request wrong: final, and a bug to report.
 	ErrTypePaymentRequestInvalid = "PaymentRequestInvalid"
 )
+
+// The groups of error types, defined once here so that the retry policies, the error reporter
+// and analytics cannot drift apart.
+var (
+	// ProviderRefusals are the final answers a payment provider gives to a payment it was asked
+	// for: declined or refused. Analytics reports each as payment_failed; an unknown provider is
+	// not among them, because no provider was asked.
+	ProviderRefusals = []string{ErrTypeCardDeclined, ErrTypeCardDeclinedHard, ErrTypePaymentRejected, ErrTypePaymentRequestInvalid}
+	// PaymentRefusals are the final errors of a payment step, the provider's refusals and a
+	// provider cartflow does not have: retrying the same call cannot change them, so the payment
+	// steps' retry policies list them as non-retryable.
+	PaymentRefusals = append(slices.Clone(ProviderRefusals), ErrTypeUnknownProvider)
+	// BusinessOutcomes are the final errors that are answers, not bugs: a decline, a refused
+	// customer or change, a period the subscription has left. The error reporter does not report
+	// them. ErrTypePaymentRequestInvalid is not one: cartflow built the request wrong, and that
+	// must reach Sentry; nor is ErrTypeUnknownProvider, a provider missing from the configuration.
+	BusinessOutcomes = []string{
+		ErrTypeCardDeclined, ErrTypeCardDeclinedHard, ErrTypePaymentRejected, ErrTypeInvalidCustomer,
+		ErrTypeRefundRejected, ErrTypeOrderState, ErrTypeSubscriptionState, ErrTypePeriodMoved,
+	}
+)
+
+// IsProviderRefusal reports whether errType is one of ProviderRefusals.
+func IsProviderRefusal(errType string) bool { return slices.Contains(ProviderRefusals, errType) }
 
 // Activities holds the dependencies of every activity.
 type Activities struct {
@@ -85,13 +110,19 @@ func (a *Activities) StandardizeCustomer(_ context.Context, in CustomerInput) (C
 // A registration the directory refuses outright is final, so that the purchase is refunded
 // rather than retried for nothing.
 func (a *Activities) RegisterUser(ctx context.Context, c Customer) (string, error) {
+	u, err := a.registerUser(ctx, c)
+	a.observeRegistration(ctx, u, err)
+	return u.ID, err
+}
+
+// registerUser is RegisterUser's business.
+func (a *Activities) registerUser(ctx context.Context, c Customer) (store.User, error) {
 	u, err := a.Store.RegisterUser(ctx, c.Email, c.Name)
 	if store.IsIntegrityViolation(err) {
-		return "", final("the user directory refused the registration", ErrTypeInvalidCustomer, err,
+		return store.User{}, final("the user directory refused the registration", ErrTypeInvalidCustomer, err,
 			domain.Failure{Code: "registration_rejected", Message: "the account could not be registered"})
 	}
-	a.trackUserRegistered(ctx, u, err)
-	return u.ID, err
+	return u, err
 }
 
 // ConfirmUser confirms a registered user's account after payment.

@@ -3,7 +3,6 @@ package activities
 import (
 	"context"
 	"errors"
-	"strings"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -29,13 +28,8 @@ const (
 	FunnelRefundIssued         = "refund_issued"
 )
 
-const (
-	// checkoutWorkflowPrefix is workflows.CheckoutWorkflowID's prefix (activities cannot import
-	// workflows): it tells a checkout's order from a renewal's.
-	checkoutWorkflowPrefix = "checkout-"
-	// analyticsLookupTimeout bounds the read an event needs, so analytics never holds up an activity for long.
-	analyticsLookupTimeout = time.Second
-)
+// analyticsLookupTimeout bounds the read an event needs, so analytics never holds up an activity for long.
+const analyticsLookupTimeout = time.Second
 
 // customer is who an event belongs to. The distinct id is the user id once the customer is a
 // registered user, and before that the SHA-256 of their standardized email (analytics.EmailID),
@@ -147,23 +141,18 @@ func (a *Activities) trackCheckoutStarted(ctx context.Context, in CreateOrderInp
 }
 
 // trackPayment sends payment_succeeded when err is nil and payment_failed when err is a final
-// refusal of the charge under key; any other error is a retry to come and sends nothing. It
-// returns err unchanged, so that it wraps a charge's outcome without altering it.
-func (a *Activities) trackPayment(ctx context.Context, orderID, key string, offSession bool, err error) error {
+// refusal of the charge under key (one of ProviderRefusals); any other error is a retry to come
+// and sends nothing.
+func (a *Activities) trackPayment(ctx context.Context, orderID, key string, offSession bool, err error) {
 	if !a.Analytics.Enabled() {
-		return err
+		return
 	}
 	name := FunnelPaymentSucceeded
 	var failure domain.Failure
 	if err != nil {
 		var appErr *temporal.ApplicationError
-		if !errors.As(err, &appErr) || !appErr.NonRetryable() {
-			return err
-		}
-		switch appErr.Type() {
-		case ErrTypeCardDeclined, ErrTypeCardDeclinedHard, ErrTypePaymentRejected, ErrTypePaymentRequestInvalid:
-		default:
-			return err
+		if !errors.As(err, &appErr) || !appErr.NonRetryable() || !IsProviderRefusal(appErr.Type()) {
+			return
 		}
 		if appErr.HasDetails() {
 			_ = appErr.Details(&failure)
@@ -172,7 +161,7 @@ func (a *Activities) trackPayment(ctx context.Context, orderID, key string, offS
 	}
 	o, ok := a.analyticsOrder(ctx, orderID)
 	if !ok {
-		return err
+		return
 	}
 	props := orderProperties(o)
 	props["off_session"] = offSession
@@ -184,28 +173,27 @@ func (a *Activities) trackPayment(ctx context.Context, orderID, key string, offS
 	}
 	// The idempotency key names the workflow, the step and (for a renewal) the attempt.
 	a.track(ctx, name, customer{userID: o.UserID, email: o.Email}, time.Time{}, props, key)
-	return err
 }
 
 // trackUserRegistered sends user_registered when the checkout made a new account: once per
 // user, keyed by the user and timed by the account's creation, both stored once, so that any
 // retry or re-run resends an exact duplicate. A returning customer's account (already
 // confirmed by an earlier checkout) sends nothing.
-func (a *Activities) trackUserRegistered(ctx context.Context, u store.User, err error) {
-	if err != nil || u.ConfirmedAt != nil || !a.Analytics.Enabled() {
+func (a *Activities) trackUserRegistered(ctx context.Context, u store.User) {
+	if u.ConfirmedAt != nil || !a.Analytics.Enabled() {
 		return
 	}
 	a.track(ctx, FunnelUserRegistered, customer{userID: u.ID, email: u.Email}, u.CreatedAt, nil, u.ID)
 }
 
-// trackCheckoutCompleted sends checkout_completed for a checkout's order, not for the renewal
-// orders that CompleteOrder also completes.
-func (a *Activities) trackCheckoutCompleted(ctx context.Context, orderID string, err error) {
-	if err != nil || !a.Analytics.Enabled() {
+// trackCheckoutCompleted sends checkout_completed for a checkout's order (observeOrderCompleted
+// sends nothing for the renewal orders that CompleteOrder also completes).
+func (a *Activities) trackCheckoutCompleted(ctx context.Context, orderID string) {
+	if !a.Analytics.Enabled() {
 		return
 	}
 	o, ok := a.analyticsOrder(ctx, orderID)
-	if !ok || !strings.HasPrefix(o.WorkflowID, checkoutWorkflowPrefix) {
+	if !ok {
 		return
 	}
 	at := time.Time{}
@@ -218,8 +206,8 @@ func (a *Activities) trackCheckoutCompleted(ctx context.Context, orderID string,
 // trackSubscription sends a subscription event. period names the billing period the change
 // belongs to (zero for a change that happens once per subscription), and at is its time when
 // the subscription records one.
-func (a *Activities) trackSubscription(ctx context.Context, name string, sub store.Subscription, err error, period, at time.Time) {
-	if err != nil || !a.Analytics.Enabled() {
+func (a *Activities) trackSubscription(ctx context.Context, name string, sub store.Subscription, period, at time.Time) {
+	if !a.Analytics.Enabled() {
 		return
 	}
 	ids := []string{sub.ID}

@@ -170,7 +170,7 @@ func TestFunnelEventsOfAPurchase(t *testing.T) {
 	w2.local(t, w2.acts.RegisterUser, customer, nil) // and on another
 	w2.createOrder(t, "funnel-1")
 	w.local(t, w.acts.ConfirmUser, userID, nil)
-	w.local(t, w.acts.CompleteOrder, activities.CompleteOrderInput{OrderID: order.OrderID, UserID: userID}, nil)
+	w.local(t, w.acts.CompleteOrder, activities.CompleteOrderInput{Caller: activities.CallerCheckout, OrderID: order.OrderID, UserID: userID}, nil)
 	w.close(t)
 
 	events, raw := mp.got()
@@ -220,7 +220,7 @@ func TestFunnelEventsOfAPurchase(t *testing.T) {
 }
 
 // A final decline sends payment_failed with the bank's reason; the order's completion for a
-// renewal sends no checkout_completed.
+// renewal sends no checkout_completed, and neither does one whose caller is not given.
 func TestFunnelDeclineAndRenewalOrder(t *testing.T) {
 	t.Parallel()
 	pool := pg.NewDB(t)
@@ -233,17 +233,21 @@ func TestFunnelDeclineAndRenewalOrder(t *testing.T) {
 		t.Fatal("the decline was not an error")
 	}
 
-	// An order whose workflow is a renewal: its completion is not a checkout's.
+	// An order that a renewal completes: its completion is not a checkout's, whatever the
+	// order's workflow ID looks like, because the caller says so.
 	renewal := w.createOrder(t, "renewal-like")
-	if _, err := pool.Exec(context.Background(), `UPDATE orders SET workflow_id = 'renewal-sub-20250101T000000Z' WHERE id = $1`, renewal.OrderID); err != nil {
+	if err := w.charge(t, "renewal-like", "pm_card_visa", renewal); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.charge(t, "renewal-like", "pm_card_visa", renewal); err != nil {
+	// An input without a caller counts as no checkout's.
+	unknown := w.createOrder(t, "no-caller")
+	if err := w.charge(t, "no-caller", "pm_card_visa", unknown); err != nil {
 		t.Fatal(err)
 	}
 	var userID string
 	w.local(t, w.acts.RegisterUser, activities.Customer{Email: "ada@example.com", Name: "Ada Lovelace"}, &userID)
-	w.local(t, w.acts.CompleteOrder, activities.CompleteOrderInput{OrderID: renewal.OrderID, UserID: userID}, nil)
+	w.local(t, w.acts.CompleteOrder, activities.CompleteOrderInput{Caller: activities.CallerRenewal, OrderID: renewal.OrderID, UserID: userID}, nil)
+	w.local(t, w.acts.CompleteOrder, activities.CompleteOrderInput{OrderID: unknown.OrderID, UserID: userID}, nil)
 	w.close(t)
 
 	events, _ := mp.got()
@@ -252,6 +256,7 @@ func TestFunnelDeclineAndRenewalOrder(t *testing.T) {
 		names = append(names, e.Event)
 	}
 	want := []string{activities.FunnelCheckoutStarted, activities.FunnelPaymentFailed,
+		activities.FunnelCheckoutStarted, activities.FunnelPaymentSucceeded,
 		activities.FunnelCheckoutStarted, activities.FunnelPaymentSucceeded, activities.FunnelUserRegistered}
 	if !slices.Equal(names, want) {
 		t.Fatalf("events %v, want %v", names, want)

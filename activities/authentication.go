@@ -37,6 +37,13 @@ type AuthenticationResult struct {
 // that settles it. A payment that succeeded is recorded and the order is paid; one whose
 // authentication failed is a final decline and the order fails; one still waiting changes nothing.
 func (a *Activities) VerifyAuthentication(ctx context.Context, in AuthenticationInput) (AuthenticationResult, error) {
+	res, err := a.verifyAuthentication(ctx, in)
+	a.observeAuthentication(ctx, in, res, err)
+	return res, err
+}
+
+// verifyAuthentication is VerifyAuthentication's business.
+func (a *Activities) verifyAuthentication(ctx context.Context, in AuthenticationInput) (AuthenticationResult, error) {
 	gw, err := a.authenticating(in.Provider)
 	if err != nil {
 		return AuthenticationResult{}, err
@@ -44,7 +51,7 @@ func (a *Activities) VerifyAuthentication(ctx context.Context, in Authentication
 	res, err := gw.PaymentOutcome(ctx, in.PaymentRef)
 	log := a.logger(ctx).With("order_id", in.OrderID, "provider", in.Provider, "provider_ref", in.PaymentRef)
 	if err != nil {
-		return AuthenticationResult{}, a.trackPayment(ctx, in.OrderID, in.ChargeKey, false, a.failed(ctx, log, in.ChargeKey, err, "", false))
+		return AuthenticationResult{}, a.failed(ctx, log, in.ChargeKey, err, "", false)
 	}
 	if res.Action != nil {
 		return AuthenticationResult{Status: AuthenticationPending}, nil
@@ -53,7 +60,6 @@ func (a *Activities) VerifyAuthentication(ctx context.Context, in Authentication
 		return AuthenticationResult{}, err
 	}
 	log.InfoContext(ctx, "authenticated payment succeeded")
-	a.trackPayment(ctx, in.OrderID, in.ChargeKey, false, nil)
 	return AuthenticationResult{Status: AuthenticationSucceeded}, nil
 }
 
@@ -65,6 +71,13 @@ var authenticationTimeout = domain.Failure{Code: "authentication_timeout",
 // order expires. If the payment succeeded just before the cancel reached the provider, it is
 // recorded as paid instead and the checkout goes on.
 func (a *Activities) ExpireAuthentication(ctx context.Context, in AuthenticationInput) (AuthenticationResult, error) {
+	res, err := a.expireAuthentication(ctx, in)
+	a.observeExpiry(res, err)
+	return res, err
+}
+
+// expireAuthentication is ExpireAuthentication's business.
+func (a *Activities) expireAuthentication(ctx context.Context, in AuthenticationInput) (AuthenticationResult, error) {
 	gw, err := a.authenticating(in.Provider)
 	if err != nil {
 		return AuthenticationResult{}, err
@@ -80,7 +93,6 @@ func (a *Activities) ExpireAuthentication(ctx context.Context, in Authentication
 		Failure: &authenticationTimeout}); err != nil {
 		return AuthenticationResult{}, err
 	}
-	a.Metrics.CheckoutOutcome(domain.OrderExpired)
 	a.logger(ctx).InfoContext(ctx, "payment canceled after the authentication timeout", "order_id", in.OrderID)
 	return AuthenticationResult{Status: AuthenticationExpired}, nil
 }

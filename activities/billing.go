@@ -37,12 +37,31 @@ type ChargeInput struct {
 // as details; any other error is a technical failure, retried under the same idempotency key,
 // and every retry looks the payment up before it charges.
 func (a *Activities) Charge(ctx context.Context, in ChargeInput) (ChargeResult, error) {
+	call, err := a.charge(ctx, in)
+	a.observeCharge(ctx, in, call, err)
+	if err != nil {
+		return ChargeResult{}, err
+	}
+	return chargeResultOf(call.res), nil
+}
+
+// providerCall is a payment provider's answer, kept for the observe step: asked is false when
+// the activity failed before it asked the provider, and then there is no answer to count.
+type providerCall[R any] struct {
+	asked bool
+	res   R
+	err   error
+}
+
+// charge is Charge's business: the ledger, the provider call and the order. It returns the
+// provider's answer and the activity's error.
+func (a *Activities) charge(ctx context.Context, in ChargeInput) (providerCall[billing.ChargeResult], error) {
 	gw, err := a.begin(ctx, store.PaymentAttempt{
 		OrderID: in.OrderID, Kind: domain.PaymentCharge, Provider: in.Provider,
 		IdempotencyKey: in.IdempotencyKey, Amount: in.Amount, Currency: in.Currency,
 	})
 	if err != nil {
-		return ChargeResult{}, err
+		return providerCall[billing.ChargeResult]{}, err
 	}
 
 	stop := a.heartbeat(ctx)
@@ -52,37 +71,33 @@ func (a *Activities) Charge(ctx context.Context, in ChargeInput) (ChargeResult, 
 		CustomerRef: in.CustomerRef, OffSession: in.OffSession,
 	})
 	stop()
+	call := providerCall[billing.ChargeResult]{asked: true, res: res, err: err}
 	a.recordHealth(ctx, in.Provider, err)
-	a.Metrics.Charge(in.Provider, chargeOutcome(res, err))
-	if billing.IsFinal(err) && !in.KeepOrderOpen {
-		a.Metrics.CheckoutOutcome(domain.OrderFailed)
-	}
 	log := a.logger(ctx).With("order_id", in.OrderID, "provider", in.Provider)
 	if err != nil {
-		return ChargeResult{}, a.trackPayment(ctx, in.OrderID, in.IdempotencyKey, in.OffSession, a.failed(ctx, log, in.IdempotencyKey, err, "", in.KeepOrderOpen))
+		return call, a.failed(ctx, log, in.IdempotencyKey, err, "", in.KeepOrderOpen)
 	}
 	if res.Action != nil && in.OffSession {
 		// Nobody is there to authenticate an off-session charge: the bank's request is a decline.
-		return ChargeResult{}, a.trackPayment(ctx, in.OrderID, in.IdempotencyKey, in.OffSession, a.failed(ctx, log, in.IdempotencyKey, &billing.DeclineError{
+		return call, a.failed(ctx, log, in.IdempotencyKey, &billing.DeclineError{
 			Code: "authentication_required", DeclineCode: "authentication_required",
 			Message: "your bank asks you to authenticate this payment; please update your payment method",
-		}, "", in.KeepOrderOpen))
+		}, "", in.KeepOrderOpen)
 	}
 	if res.Action != nil {
 		// No money has moved: the customer must authenticate first, and the workflow waits for it.
 		if err := a.Store.MarkRequiresAction(ctx, in.IdempotencyKey, res.ProviderRef); err != nil {
-			return ChargeResult{}, err
+			return call, err
 		}
 		log.InfoContext(ctx, "charge waits for customer authentication", "provider_ref", res.ProviderRef, "action", res.Action.Type)
-		return chargeResultOf(res), nil
+		return call, nil
 	}
 	if err := a.Store.SettlePayment(ctx, in.IdempotencyKey, store.PaymentOutcome{Status: domain.PaymentSucceeded, ProviderRef: res.ProviderRef}); err != nil {
 		// The money moved; the retry finds the payment by lookup and records it then.
-		return ChargeResult{}, err
+		return call, err
 	}
 	log.InfoContext(ctx, "charge succeeded", "provider_ref", res.ProviderRef)
-	a.trackPayment(ctx, in.OrderID, in.IdempotencyKey, in.OffSession, nil)
-	return chargeResultOf(res), nil
+	return call, nil
 }
 
 // RefundInput is one refund of an order's charge.
@@ -110,6 +125,14 @@ type RefundInput struct {
 // payment succeeded (a charge whose outcome was unknown) it reports NothingCharged and the
 // ledger shows the attempt as failed with code nothing_charged.
 func (a *Activities) Refund(ctx context.Context, in RefundInput) (RefundResult, error) {
+	call, err := a.refund(ctx, in)
+	a.observeRefund(ctx, in, call, err)
+	return refundResultOf(call.res), err
+}
+
+// refund is Refund's business: the ledger, the provider call and the order. It returns the
+// provider's answer and the activity's error.
+func (a *Activities) refund(ctx context.Context, in RefundInput) (providerCall[billing.RefundResult], error) {
 	attempt := store.PaymentAttempt{
 		OrderID: in.OrderID, Kind: domain.PaymentRefund, Provider: in.Provider,
 		IdempotencyKey: in.IdempotencyKey, Amount: in.Amount, Currency: in.Currency,
@@ -125,7 +148,7 @@ func (a *Activities) Refund(ctx context.Context, in RefundInput) (RefundResult, 
 		gw, err = a.begin(ctx, attempt)
 	}
 	if err != nil {
-		return RefundResult{}, err
+		return providerCall[billing.RefundResult]{}, err
 	}
 	stop := a.heartbeat(ctx)
 	res, err := gw.Refund(ctx, billing.RefundRequest{
@@ -133,17 +156,14 @@ func (a *Activities) Refund(ctx context.Context, in RefundInput) (RefundResult, 
 		Amount: in.Amount, Currency: in.Currency,
 	})
 	stop()
-	a.Metrics.Refund(in.Provider, chargeOutcome(billing.ChargeResult{}, err))
+	call := providerCall[billing.RefundResult]{asked: true, res: res, err: err}
 	log := a.logger(ctx).With("order_id", in.OrderID, "provider", in.Provider)
 	if err != nil {
-		return refundResultOf(res), a.failed(ctx, log, in.IdempotencyKey, err, ErrTypeRefundRejected, false)
-	}
-	if in.Reason.Code != "" && !res.NothingCharged {
-		a.Metrics.CheckoutOutcome(domain.OrderRefunded)
+		return call, a.failed(ctx, log, in.IdempotencyKey, err, ErrTypeRefundRejected, false)
 	}
 	if res.NothingCharged {
 		nothing := domain.Failure{Code: "nothing_charged", Message: "no successful payment was found to refund"}
-		return refundResultOf(res), a.Store.SettlePayment(ctx, in.IdempotencyKey, store.PaymentOutcome{Status: domain.PaymentFailed, Failure: &nothing})
+		return call, a.Store.SettlePayment(ctx, in.IdempotencyKey, store.PaymentOutcome{Status: domain.PaymentFailed, Failure: &nothing})
 	}
 	var reason *domain.Failure
 	if in.Reason.Code != "" {
@@ -152,11 +172,10 @@ func (a *Activities) Refund(ctx context.Context, in RefundInput) (RefundResult, 
 	if err := a.Store.SettlePayment(ctx, in.IdempotencyKey, store.PaymentOutcome{
 		Status: domain.PaymentSucceeded, ProviderRef: res.ProviderRef, OrderReason: reason,
 	}); err != nil {
-		return refundResultOf(res), err
+		return call, err
 	}
 	log.InfoContext(ctx, "refund succeeded", "provider_ref", res.ProviderRef, "amount", res.Amount)
-	a.trackRefund(ctx, in, res)
-	return refundResultOf(res), nil
+	return call, nil
 }
 
 // chargeOutcome names a provider call's outcome for the business counters.

@@ -3,7 +3,6 @@ package activities
 import (
 	"context"
 	"errors"
-	"strings"
 
 	"github.com/cartflow/cartflow/internal/domain"
 	"github.com/cartflow/cartflow/internal/store"
@@ -47,6 +46,13 @@ type Plan struct {
 // CreateOrder prices the cart from the database and writes the order, once per checkout.
 // A cart that cannot be priced comes back as a failed order rather than an error.
 func (a *Activities) CreateOrder(ctx context.Context, in CreateOrderInput) (OrderSummary, error) {
+	o, s, err := a.createOrder(ctx, in)
+	a.observeOrderCreated(ctx, in, o, s, err)
+	return s, err
+}
+
+// createOrder is CreateOrder's business; it returns the order as stored and as summarized.
+func (a *Activities) createOrder(ctx context.Context, in CreateOrderInput) (store.Order, OrderSummary, error) {
 	o, err := a.Store.CreateOrder(ctx, store.NewOrder{
 		CheckoutID:     in.CheckoutID,
 		IdempotencyKey: in.IdempotencyKey,
@@ -59,41 +65,47 @@ func (a *Activities) CreateOrder(ctx context.Context, in CreateOrderInput) (Orde
 		Rejection:      in.Rejection,
 	})
 	if err != nil {
-		return OrderSummary{}, err
+		return o, OrderSummary{}, err
 	}
 	s := OrderSummary{OrderID: o.ID, Status: o.Status, Amount: o.TotalAmount, Currency: o.Currency}
 	if o.FailureCode != "" {
 		s.Failure = &domain.Failure{Code: o.FailureCode, Message: o.FailureMessage}
-		return s, nil
+		return o, s, nil
 	}
 	// Pricing allows a plan only alone in its cart.
 	if len(o.Lines) == 1 {
 		line := o.Lines[0]
 		products, err := a.Store.ProductsBySKU(ctx, []string{line.SKU})
 		if err != nil {
-			return OrderSummary{}, err
+			return o, OrderSummary{}, err
 		}
 		if p := products[line.SKU]; p.Kind == store.KindSubscription {
 			s.Plan = &Plan{SKU: p.SKU, Name: line.Name, Amount: line.UnitAmount, Currency: o.Currency,
 				BillingInterval: p.BillingInterval, TrialDays: p.TrialDays}
 		}
 	}
-	a.trackCheckoutStarted(ctx, in, o.CreatedAt, s)
-	return s, nil
+	return o, s, nil
 }
+
+// The workflows that call the order activities, which count a checkout's outcome and not a
+// renewal's.
+const (
+	CallerCheckout = "checkout"
+	CallerRenewal  = "renewal"
+)
 
 // OrderFailure names an order and why it failed.
 type OrderFailure struct {
 	OrderID string         `json:"order_id"`
 	Failure domain.Failure `json:"failure"`
+	// Caller is the workflow failing the order: CallerCheckout or CallerRenewal. See isCheckout.
+	Caller string `json:"caller,omitempty"`
 }
 
 // FailOrder records that a checkout failed before any money moved.
 func (a *Activities) FailOrder(ctx context.Context, in OrderFailure) error {
 	err := orderStateError(a.Store.FailOrder(ctx, in.OrderID, in.Failure))
-	if err == nil && strings.HasPrefix(runningWorkflowID(ctx), "checkout-") {
-		a.Metrics.CheckoutOutcome(domain.OrderFailed)
-	}
+	a.observeOrderFailed(in, err)
 	return err
 }
 
@@ -101,17 +113,24 @@ func (a *Activities) FailOrder(ctx context.Context, in OrderFailure) error {
 type CompleteOrderInput struct {
 	OrderID string `json:"order_id"`
 	UserID  string `json:"user_id"`
+	// Caller is the workflow completing the order: CallerCheckout or CallerRenewal. See isCheckout.
+	Caller string `json:"caller,omitempty"`
 }
 
 // CompleteOrder links the order to its user and marks it completed.
 func (a *Activities) CompleteOrder(ctx context.Context, in CompleteOrderInput) error {
 	err := orderStateError(a.Store.CompleteOrder(ctx, in.OrderID, in.UserID))
-	if err == nil && strings.HasPrefix(runningWorkflowID(ctx), "checkout-") {
-		a.Metrics.CheckoutOutcome(domain.OrderCompleted)
-	}
-	a.trackCheckoutCompleted(ctx, in.OrderID, err)
+	a.observeOrderCompleted(ctx, in, err)
 	return err
 }
+
+// isCheckout reports whether an order activity runs for a checkout, whose outcome the checkout
+// counters and checkout_completed record. The workflows say so in the input. An input without
+// a caller counts nothing: FailOrder and CompleteOrder run as local activities, whose input the
+// workflow code builds again on every attempt, so after an upgrade even a run started before it
+// passes its caller; only a caller outside the workflows (a test, a tool) leaves it empty, and
+// counting a renewal's order as a checkout's would be worse than counting nothing.
+func isCheckout(caller string) bool { return caller == CallerCheckout }
 
 // orderStateError makes a forbidden status change final: retrying cannot make it allowed.
 func orderStateError(err error) error {

@@ -89,7 +89,7 @@ func (a *Activities) CreateSubscription(ctx context.Context, in CreateSubscripti
 		OrderID: in.OrderID, UserID: in.UserID, Provider: in.Provider, CustomerRef: in.CustomerRef,
 		PaymentMethodRef: in.PaymentMethodRef, Start: in.Start,
 	})
-	a.trackSubscription(ctx, FunnelSubscriptionStarted, sub, err, time.Time{}, in.Start)
+	a.observeSubscription(ctx, FunnelSubscriptionStarted, sub, err, time.Time{}, in.Start)
 	return subscriptionOf(sub), err
 }
 
@@ -127,24 +127,21 @@ type SubscriptionChange struct {
 // RenewSubscription extends a paid subscription by one period and makes it active.
 func (a *Activities) RenewSubscription(ctx context.Context, in SubscriptionChange) (Subscription, error) {
 	sub, err := a.Store.RenewSubscription(ctx, in.SubscriptionID, in.PeriodEnd, in.Reason)
-	a.trackSubscription(ctx, FunnelSubscriptionRenewed, sub, err, in.PeriodEnd, time.Time{})
-	a.countRenewal("renewed", err)
+	a.observeSubscription(ctx, FunnelSubscriptionRenewed, sub, err, in.PeriodEnd, time.Time{})
 	return subscriptionOf(sub), subscriptionError(err)
 }
 
 // MarkPastDue records a declined renewal attempt.
 func (a *Activities) MarkPastDue(ctx context.Context, in SubscriptionChange) (Subscription, error) {
 	sub, err := a.Store.MarkPastDue(ctx, in.SubscriptionID, in.PeriodEnd, in.Attempts, in.Reason)
-	a.trackSubscription(ctx, FunnelSubscriptionPastDue, sub, err, in.PeriodEnd, time.Time{})
-	a.countRenewal("past_due", err)
+	a.observeSubscription(ctx, FunnelSubscriptionPastDue, sub, err, in.PeriodEnd, time.Time{})
 	return subscriptionOf(sub), subscriptionError(err)
 }
 
 // CancelSubscription ends a subscription now.
 func (a *Activities) CancelSubscription(ctx context.Context, in SubscriptionChange) (Subscription, error) {
 	sub, err := a.Store.CancelSubscription(ctx, in.SubscriptionID, in.Reason)
-	a.trackSubscription(ctx, FunnelSubscriptionCanceled, sub, err, time.Time{}, canceledAt(sub))
-	a.countRenewal("canceled", err)
+	a.observeSubscription(ctx, FunnelSubscriptionCanceled, sub, err, time.Time{}, canceledAt(sub))
 	return subscriptionOf(sub), subscriptionError(err)
 }
 
@@ -158,13 +155,6 @@ type CancelAtPeriodEndInput struct {
 func (a *Activities) SetCancelAtPeriodEnd(ctx context.Context, in CancelAtPeriodEndInput) (Subscription, error) {
 	sub, err := a.Store.SetCancelAtPeriodEnd(ctx, in.SubscriptionID, in.Cancel)
 	return subscriptionOf(sub), subscriptionError(err)
-}
-
-// countRenewal counts a renewal outcome for Prometheus once the change is recorded.
-func (a *Activities) countRenewal(outcome string, err error) {
-	if err == nil {
-		a.Metrics.Renewal(outcome)
-	}
 }
 
 // subscriptionError makes the errors that no retry can fix final.

@@ -87,11 +87,9 @@ func run(ctx context.Context, stdout io.Writer) error {
 		Logger:            log,
 		HeartbeatInterval: time.Second,
 	}
-	// Business outcomes (a decline, a refused change) are answers, not errors.
-	reporter, err := app.NewReporter(cfg.Sentry, log, activities.ErrTypeCardDeclined, activities.ErrTypeCardDeclinedHard,
-		activities.ErrTypePaymentRejected, activities.ErrTypeInvalidCustomer, activities.ErrTypeRefundRejected,
-		activities.ErrTypeOrderState, activities.ErrTypeSubscriptionState, activities.ErrTypePeriodMoved,
-		workflows.ErrTypeIdempotencyKeyReused)
+	// Business outcomes (a decline, a refused change, a reused idempotency key) are answers, not errors.
+	expected := append(slices.Clone(activities.BusinessOutcomes), workflows.ErrTypeIdempotencyKeyReused)
+	reporter, err := app.NewReporter(cfg.Sentry, log, expected...)
 	if err != nil {
 		return err
 	}

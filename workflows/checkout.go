@@ -281,7 +281,7 @@ func (p *checkout) subscribe(ctx workflow.Context, customer activities.Customer,
 		// Saving a card moves no money, so giving up needs no refund.
 		unavailable := domain.Failure{Code: "payment_unavailable", Message: "your payment method could not be saved; nothing was charged"}
 		if err := workflow.ExecuteLocalActivity(orderOptions(ctx), a.FailOrder,
-			activities.OrderFailure{OrderID: order.OrderID, Failure: unavailable}).Get(ctx, nil); err != nil {
+			activities.OrderFailure{Caller: activities.CallerCheckout, OrderID: order.OrderID, Failure: unavailable}).Get(ctx, nil); err != nil {
 			return p.state, err
 		}
 		return p.fail(unavailable), nil
@@ -305,7 +305,7 @@ func (p *checkout) subscribe(ctx workflow.Context, customer activities.Customer,
 		}
 		noAccount := domain.Failure{Code: "registration_failed", Message: "we could not set up your account; nothing was charged"}
 		if err := workflow.ExecuteLocalActivity(orderOptions(ctx), a.FailOrder,
-			activities.OrderFailure{OrderID: order.OrderID, Failure: noAccount}).Get(ctx, nil); err != nil {
+			activities.OrderFailure{Caller: activities.CallerCheckout, OrderID: order.OrderID, Failure: noAccount}).Get(ctx, nil); err != nil {
 			return p.state, err
 		}
 		return p.fail(noAccount), nil
@@ -335,7 +335,7 @@ func (p *checkout) registerAndComplete(ctx workflow.Context, customer activities
 		}
 		p.state.SubscriptionID, p.periodEnd = sub.ID, &sub.CurrentPeriodEnd
 	}
-	if err := workflow.ExecuteLocalActivity(ctx, a.CompleteOrder, activities.CompleteOrderInput{OrderID: orderID, UserID: userID}).Get(ctx, nil); err != nil {
+	if err := workflow.ExecuteLocalActivity(ctx, a.CompleteOrder, activities.CompleteOrderInput{Caller: activities.CallerCheckout, OrderID: orderID, UserID: userID}).Get(ctx, nil); err != nil {
 		return fmt.Errorf("complete order: %w", err)
 	}
 	return nil
@@ -359,7 +359,7 @@ func (p *checkout) compensate(ctx workflow.Context, chargeKey, paymentRef string
 	}
 	if refund.NothingCharged {
 		if err := workflow.ExecuteLocalActivity(orderOptions(ctx), a.FailOrder,
-			activities.OrderFailure{OrderID: p.state.OrderID, Failure: reason}).Get(ctx, nil); err != nil {
+			activities.OrderFailure{Caller: activities.CallerCheckout, OrderID: p.state.OrderID, Failure: reason}).Get(ctx, nil); err != nil {
 			return p.state, err
 		}
 		return p.fail(reason), nil

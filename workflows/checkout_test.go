@@ -59,7 +59,7 @@ func mockChargeOK(env *testsuite.TestWorkflowEnvironment) {
 func mockRegistration(env *testsuite.TestWorkflowEnvironment) {
 	env.OnActivity(a.RegisterUser, mock.Anything, activities.Customer{Email: "ann@example.com", Name: "Ann Lee"}).Return("user-1", nil).Once()
 	env.OnActivity(a.ConfirmUser, mock.Anything, "user-1").Return(nil).Once()
-	env.OnActivity(a.CompleteOrder, mock.Anything, activities.CompleteOrderInput{OrderID: "order-1", UserID: "user-1"}).Return(nil).Once()
+	env.OnActivity(a.CompleteOrder, mock.Anything, activities.CompleteOrderInput{Caller: activities.CallerCheckout, OrderID: "order-1", UserID: "user-1"}).Return(nil).Once()
 }
 
 func result(t *testing.T, env *testsuite.TestWorkflowEnvironment) CheckoutState {
@@ -311,7 +311,7 @@ func TestPurchaseOfATrialPlanSavesTheCardAndChargesNothing(t *testing.T) {
 	env.OnActivity(a.CreateSubscription, mock.Anything, mock.MatchedBy(func(in activities.CreateSubscriptionInput) bool {
 		return in.OrderID == "order-1" && in.UserID == "user-1" && in.CustomerRef == "cus_1" && in.PaymentMethodRef == "pm_saved" && !in.Start.IsZero()
 	})).Return(activities.Subscription{ID: "sub-1", Status: domain.SubscriptionTrialing}, nil).Once()
-	env.OnActivity(a.CompleteOrder, mock.Anything, activities.CompleteOrderInput{OrderID: "order-1", UserID: "user-1"}).Return(nil).Once()
+	env.OnActivity(a.CompleteOrder, mock.Anything, activities.CompleteOrderInput{Caller: activities.CallerCheckout, OrderID: "order-1", UserID: "user-1"}).Return(nil).Once()
 	mockReceipt(env, "order-1")
 
 	env.ExecuteWorkflow(Checkout, planInput)

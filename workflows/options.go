@@ -60,7 +60,7 @@ func chargeOptions(ctx workflow.Context) workflow.Context {
 		ScheduleToCloseTimeout: time.Hour,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute,
-			NonRetryableErrorTypes: paymentRefusals,
+			NonRetryableErrorTypes: activities.PaymentRefusals,
 		},
 	})
 }
@@ -103,7 +103,7 @@ func renewalChargeOptions(ctx workflow.Context) workflow.Context {
 		ScheduleToCloseTimeout: 72 * time.Hour,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 10 * time.Minute,
-			NonRetryableErrorTypes: append(slices.Clone(paymentRefusals), activities.ErrTypeOrderState),
+			NonRetryableErrorTypes: append(slices.Clone(activities.PaymentRefusals), activities.ErrTypeOrderState),
 		},
 	})
 }
@@ -134,12 +134,6 @@ func sweepOptions(ctx workflow.Context) workflow.Context {
 	})
 }
 
-// paymentRefusals are the final answers about a payment: retrying the same call cannot change them.
-var paymentRefusals = []string{
-	activities.ErrTypeCardDeclined, activities.ErrTypeCardDeclinedHard, activities.ErrTypePaymentRejected,
-	activities.ErrTypePaymentRequestInvalid, activities.ErrTypeUnknownProvider,
-}
-
 // authenticationOptions: one look at a payment waiting for authentication. A failure is not
 // retried for long: the next prompt, or the timer, looks again.
 func authenticationOptions(ctx workflow.Context) workflow.Context {
@@ -160,7 +154,7 @@ func paymentCheckOptions(ctx workflow.Context, within, maxInterval time.Duration
 		ScheduleToCloseTimeout: within,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: maxInterval,
-			NonRetryableErrorTypes: paymentRefusals,
+			NonRetryableErrorTypes: activities.PaymentRefusals,
 		},
 	})
 }

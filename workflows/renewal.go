@@ -177,7 +177,7 @@ func (r *renewal) stopCanceled(ctx workflow.Context) (RenewalResult, error) {
 	}).Get(ctx, &r.sub); err != nil {
 		return RenewalResult{}, err
 	}
-	if err := workflow.ExecuteLocalActivity(dbOptions(ctx), a.FailOrder, activities.OrderFailure{OrderID: r.order.OrderID,
+	if err := workflow.ExecuteLocalActivity(dbOptions(ctx), a.FailOrder, activities.OrderFailure{Caller: activities.CallerRenewal, OrderID: r.order.OrderID,
 		Failure: domain.Failure{Code: "subscription_canceled", Message: "the subscription was canceled before the renewal was paid"}}).Get(ctx, nil); err != nil {
 		return RenewalResult{}, err
 	}
@@ -192,7 +192,7 @@ func (r *renewal) renewed(ctx workflow.Context) (RenewalResult, error) {
 		return RenewalResult{}, err
 	}
 	if err := workflow.ExecuteLocalActivity(dbOptions(ctx), a.CompleteOrder,
-		activities.CompleteOrderInput{OrderID: r.order.OrderID, UserID: r.sub.UserID}).Get(ctx, nil); err != nil {
+		activities.CompleteOrderInput{Caller: activities.CallerRenewal, OrderID: r.order.OrderID, UserID: r.sub.UserID}).Get(ctx, nil); err != nil {
 		return RenewalResult{}, err
 	}
 	periodEnd := r.sub.CurrentPeriodEnd
@@ -221,7 +221,7 @@ func (r *renewal) cancel(ctx workflow.Context, reason string, declined bool, fai
 	now := workflow.Now(ctx)
 	if declined {
 		if err := workflow.ExecuteLocalActivity(dbOptions(ctx), a.FailOrder,
-			activities.OrderFailure{OrderID: r.order.OrderID, Failure: *failure}).Get(ctx, nil); err != nil {
+			activities.OrderFailure{Caller: activities.CallerRenewal, OrderID: r.order.OrderID, Failure: *failure}).Get(ctx, nil); err != nil {
 			return RenewalResult{}, err
 		}
 		sendEmail(ctx, activities.EmailInput{

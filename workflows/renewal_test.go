@@ -105,7 +105,7 @@ func newRenewalHarness(t *testing.T, status domain.SubscriptionStatus) *renewalH
 		h.sub.Status = domain.SubscriptionCanceled
 		return h.sub, nil
 	}).Maybe()
-	env.OnActivity(a.CompleteOrder, mock.Anything, activities.CompleteOrderInput{OrderID: "order-r", UserID: "user-1"}).Return(nil).Maybe()
+	env.OnActivity(a.CompleteOrder, mock.Anything, activities.CompleteOrderInput{Caller: activities.CallerRenewal, OrderID: "order-r", UserID: "user-1"}).Return(nil).Maybe()
 	env.OnActivity(a.FailOrder, mock.Anything, mock.Anything).Return(nil).Maybe()
 	env.OnActivity(a.SendEmail, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.EmailInput) (activities.EmailResult, error) {
 		h.mu.Lock()
