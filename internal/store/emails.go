@@ -100,11 +100,8 @@ func (s *Store) emailMoved(ctx context.Context, eventKey, to string, rows int64,
 // EmailByKey returns the email for an event, or ErrNotFound.
 func (s *Store) EmailByKey(ctx context.Context, eventKey string) (Email, error) {
 	r, err := s.q.EmailByKey(ctx, eventKey)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Email{}, ErrNotFound
-	}
 	if err != nil {
-		return Email{}, fmt.Errorf("read email %s: %w", eventKey, err)
+		return Email{}, readFailed(err, "email "+eventKey)
 	}
 	return Email(r), nil // the emails row has exactly these columns
 }

@@ -176,11 +176,8 @@ var ErrOverRefund = errors.New("the refund would exceed what was captured")
 func (s *Store) BeginRefund(ctx context.Context, a PaymentAttempt) error {
 	return s.inTx(ctx, func(q *db.Queries) error {
 		o, err := q.LockOrder(ctx, a.OrderID)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return ErrNotFound
-		}
 		if err != nil {
-			return fmt.Errorf("read order %s: %w", a.OrderID, err)
+			return readFailed(err, "order "+a.OrderID)
 		}
 		exists, err := q.PaymentExists(ctx, a.IdempotencyKey)
 		if err != nil {

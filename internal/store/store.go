@@ -149,3 +149,11 @@ func notFound(err error) error {
 	}
 	return err
 }
+
+// readFailed turns a failed read's "no rows" into ErrNotFound, and says what it read otherwise.
+func readFailed(err error, what string) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ErrNotFound
+	}
+	return fmt.Errorf("read %s: %w", what, err)
+}

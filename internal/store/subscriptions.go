@@ -134,11 +134,8 @@ func recordTransition(ctx context.Context, q *db.Queries, subscriptionID string,
 // SubscriptionByID returns a subscription with its customer and plan name.
 func (s *Store) SubscriptionByID(ctx context.Context, id string) (Subscription, error) {
 	r, err := s.q.SubscriptionByID(ctx, id)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Subscription{}, ErrNotFound
-	}
 	if err != nil {
-		return Subscription{}, fmt.Errorf("read subscription %s: %w", id, err)
+		return Subscription{}, readFailed(err, "subscription "+id)
 	}
 	return subscriptionFrom(r.Subscription, r.CustomerEmail, r.CustomerName, r.PlanName), nil
 }
@@ -187,11 +184,8 @@ func (s *Store) transition(ctx context.Context, id string, periodEnd time.Time, 
 	move func(q *db.Queries) (int64, error)) (Subscription, error) {
 	err := s.inTx(ctx, func(q *db.Queries) error {
 		current, err := q.LockSubscription(ctx, id)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return ErrNotFound
-		}
 		if err != nil {
-			return err
+			return notFound(err)
 		}
 		if !periodEnd.IsZero() && !current.CurrentPeriodEnd.Equal(periodEnd) {
 			return ErrPeriodMoved
