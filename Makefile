@@ -11,10 +11,12 @@ STRIPE_MOCK_VERSION  := v0.203.0
 MAILPIT_VERSION      := v1.27.11
 STATICCHECK_VERSION  := v0.8.2
 WORKFLOWCHECK_VERSION := v0.6.0
+SQLC_VERSION         := v1.31.1
 
-TOOL_BINS := $(TOOLS)/temporal $(TOOLS)/stripe-mock $(TOOLS)/mailpit $(TOOLS)/staticcheck $(TOOLS)/workflowcheck
+TOOL_BINS := $(TOOLS)/temporal $(TOOLS)/stripe-mock $(TOOLS)/mailpit $(TOOLS)/staticcheck $(TOOLS)/workflowcheck \
+	$(TOOLS)/sqlc
 
-.PHONY: dev test unit lint bench bench-renewals tools clean-data
+.PHONY: dev test unit lint generate bench bench-renewals tools clean-data
 
 ## dev: run Postgres, Temporal (+ Web UI), stripe-mock, Mailpit, the worker and the BFF.
 dev: tools
@@ -29,13 +31,23 @@ test: tools lint
 unit:
 	go test -count=1 ./workflows/... ./internal/directory/... ./api/...
 
-## lint: gofmt, go vet, staticcheck, and workflowcheck (determinism) on workflows/.
-lint: $(TOOLS)/staticcheck $(TOOLS)/workflowcheck
+## generate: regenerate the query code in internal/store/db from internal/store/queries and migrations (sqlc.yaml).
+generate: $(TOOLS)/sqlc
+	$(TOOLS)/sqlc generate
+
+## lint: gofmt, go vet, staticcheck, workflowcheck (determinism) on workflows/, and generated code up to date.
+lint: $(TOOLS)/staticcheck $(TOOLS)/workflowcheck $(TOOLS)/sqlc
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
 	go vet ./...
 	$(TOOLS)/staticcheck ./...
 	$(TOOLS)/workflowcheck ./workflows/...
+	@# Regenerates into a copy and compares whole folders, so that a file left over from a removed
+	@# query counts as stale too (sqlc diff only compares the files it would write). No database needed.
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	  mkdir -p "$$tmp/internal/store" && cp -R sqlc.yaml migrations "$$tmp/" && cp -R internal/store/queries "$$tmp/internal/store/" && \
+	  $(TOOLS)/sqlc generate -f "$$tmp/sqlc.yaml" && \
+	  if ! diff -r internal/store/db "$$tmp/internal/store/db"; then echo "internal/store/db is stale: run make generate"; exit 1; fi
 
 ## bench: checkout throughput through the whole stack against the bare engine, in one run.
 bench: tools
@@ -57,6 +69,8 @@ $(TOOLS)/staticcheck:
 	GOBIN=$(TOOLS) go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 $(TOOLS)/workflowcheck:
 	GOBIN=$(TOOLS) go install go.temporal.io/sdk/contrib/tools/workflowcheck@$(WORKFLOWCHECK_VERSION)
+$(TOOLS)/sqlc:
+	GOBIN=$(TOOLS) go install github.com/sqlc-dev/sqlc/cmd/sqlc@$(SQLC_VERSION)
 
 ## clean-data: forget everything `make dev` stored.
 clean-data:

@@ -4,14 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/cartflow/cartflow/internal/domain"
 	"time"
+
+	"github.com/cartflow/cartflow/internal/domain"
+	"github.com/cartflow/cartflow/internal/store/db"
 )
 
-// The cleanup's writes. Each call changes at most limit rows in one short statement: the rows
-// are picked oldest first with FOR UPDATE SKIP LOCKED, so a batch never waits on a row that live
-// traffic holds (that row is simply left for a later batch or a later night), and the statement
-// never holds many locks for long. Each is idempotent: a row it changed no longer matches.
+// The cleanup's writes (queries/cleanup.sql). Each call changes at most limit rows in one short
+// statement: the rows are picked oldest first with FOR UPDATE SKIP LOCKED, so a batch never
+// waits on a row that live traffic holds (that row is simply left for a later batch or a later
+// night), and the statement never holds many locks for long. Each is idempotent: a row it
+// changed no longer matches.
 //
 // The batch is picked in a MATERIALIZED CTE rather than in `WHERE id IN (SELECT … LIMIT n)`:
 // PostgreSQL may plan the IN as a nested-loop semi-join that runs the LIMIT subquery again for
@@ -26,60 +29,34 @@ var ExpiredCheckoutFailure = domain.Failure{
 
 var errBadLimit = errors.New("cleanup batch limit must be positive")
 
-// ExpireAbandonedCheckouts moves up to limit checkout orders that are still pending, were created
-// before olderThan and were never charged to expired, oldest first, and returns how many it moved.
-func (s *Store) ExpireAbandonedCheckouts(ctx context.Context, olderThan time.Time, limit int) (int, error) {
+// batch runs one cleanup query, whose params allow it at most limit rows, and returns how many
+// rows it changed; what names the batch in errors.
+func batch[P any](ctx context.Context, limit int, what string, run func(context.Context, P) (int64, error), params P) (int, error) {
 	if limit <= 0 {
 		return 0, errBadLimit
 	}
-	// The payments check keeps the cutoff from ever racing a charge: a charge attempt moves the
-	// order to charging in the transaction that writes its ledger row, so a pending order with a
-	// ledger row would be a bug elsewhere, and leaving it alone is the safe side.
-	tag, err := s.pool.Exec(ctx, `
-		WITH batch AS MATERIALIZED (
-			SELECT o.id FROM orders o
-			WHERE o.status = 'pending' AND o.kind = 'checkout' AND o.created_at < $1
-				AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.order_id = o.id)
-			ORDER BY o.created_at
-			LIMIT $2
-			FOR UPDATE SKIP LOCKED)
-		UPDATE orders SET status = $3, failure_code = $4, failure_message = $5, updated_at = now()
-		WHERE id IN (SELECT id FROM batch) AND status = ANY($6)`,
-		olderThan, limit, domain.OrderExpired, ExpiredCheckoutFailure.Code, ExpiredCheckoutFailure.Message, allowedFrom[domain.OrderExpired])
+	n, err := run(ctx, params)
 	if err != nil {
-		return 0, fmt.Errorf("expire abandoned checkouts: %w", err)
+		return 0, fmt.Errorf("%s: %w", what, err)
 	}
-	return int(tag.RowsAffected()), nil
+	return int(n), nil
+}
+
+// ExpireAbandonedCheckouts moves up to limit checkout orders that are still pending, were created
+// before olderThan and were never charged to expired, oldest first, and returns how many it moved.
+func (s *Store) ExpireAbandonedCheckouts(ctx context.Context, olderThan time.Time, limit int) (int, error) {
+	return batch(ctx, limit, "expire abandoned checkouts", s.q.ExpireAbandonedCheckouts, db.ExpireAbandonedCheckoutsParams{
+		OlderThan: olderThan, MaxRows: int64(limit),
+		FailureCode: ExpiredCheckoutFailure.Code, FailureMessage: ExpiredCheckoutFailure.Message,
+	})
 }
 
 // DeleteUnconfirmedUsers deletes up to limit users still pending confirmation that were created
 // before olderThan and that no order or subscription references, oldest first, and returns how
 // many it deleted.
 func (s *Store) DeleteUnconfirmedUsers(ctx context.Context, olderThan time.Time, limit int) (int, error) {
-	if limit <= 0 {
-		return 0, errBadLimit
-	}
-	// A returning customer's checkout registers the same pending user again only after its charge,
-	// and links the order to the user only at the end; until then the order names the user by
-	// email alone. Users with such a checkout still in flight are kept so that one is never
-	// deleted between its registration and its confirmation.
-	tag, err := s.pool.Exec(ctx, `
-		WITH batch AS MATERIALIZED (
-			SELECT u.id FROM users u
-			WHERE u.status = 'pending' AND u.created_at < $1
-				AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.user_id = u.id)
-				AND NOT EXISTS (SELECT 1 FROM subscriptions s WHERE s.user_id = u.id)
-				AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.customer_email = u.email
-					AND o.status IN ('pending', 'charging', 'paid'))
-			ORDER BY u.created_at
-			LIMIT $2
-			FOR UPDATE SKIP LOCKED)
-		DELETE FROM users WHERE id IN (SELECT id FROM batch) AND status = 'pending'`,
-		olderThan, limit)
-	if err != nil {
-		return 0, fmt.Errorf("delete unconfirmed users: %w", err)
-	}
-	return int(tag.RowsAffected()), nil
+	return batch(ctx, limit, "delete unconfirmed users", s.q.DeleteUnconfirmedUsers,
+		db.DeleteUnconfirmedUsersParams{OlderThan: olderThan, MaxRows: int64(limit)})
 }
 
 // PruneEmailRecords deletes up to limit emails rows created before olderThan whose sending is
@@ -87,41 +64,13 @@ func (s *Store) DeleteUnconfirmedUsers(ctx context.Context, olderThan time.Time,
 // idempotency records of sent emails; pending and sending ones are kept, because an attempt may
 // still act on them.
 func (s *Store) PruneEmailRecords(ctx context.Context, olderThan time.Time, limit int) (int, error) {
-	if limit <= 0 {
-		return 0, errBadLimit
-	}
-	tag, err := s.pool.Exec(ctx, `
-		WITH batch AS MATERIALIZED (
-			SELECT id FROM emails
-			WHERE created_at < $1 AND status IN ('sent', 'failed')
-			ORDER BY created_at
-			LIMIT $2
-			FOR UPDATE SKIP LOCKED)
-		DELETE FROM emails WHERE id IN (SELECT id FROM batch)`,
-		olderThan, limit)
-	if err != nil {
-		return 0, fmt.Errorf("prune email records: %w", err)
-	}
-	return int(tag.RowsAffected()), nil
+	return batch(ctx, limit, "prune email records", s.q.PruneEmailRecords,
+		db.PruneEmailRecordsParams{OlderThan: olderThan, MaxRows: int64(limit)})
 }
 
 // PruneProviderEvents deletes up to limit provider (webhook) events received before olderThan,
 // oldest first, and returns how many it deleted.
 func (s *Store) PruneProviderEvents(ctx context.Context, olderThan time.Time, limit int) (int, error) {
-	if limit <= 0 {
-		return 0, errBadLimit
-	}
-	tag, err := s.pool.Exec(ctx, `
-		WITH batch AS MATERIALIZED (
-			SELECT provider, event_id FROM provider_events
-			WHERE received_at < $1
-			ORDER BY received_at
-			LIMIT $2
-			FOR UPDATE SKIP LOCKED)
-		DELETE FROM provider_events WHERE (provider, event_id) IN (SELECT provider, event_id FROM batch)`,
-		olderThan, limit)
-	if err != nil {
-		return 0, fmt.Errorf("prune provider events: %w", err)
-	}
-	return int(tag.RowsAffected()), nil
+	return batch(ctx, limit, "prune provider events", s.q.PruneProviderEvents,
+		db.PruneProviderEventsParams{OlderThan: olderThan, MaxRows: int64(limit)})
 }

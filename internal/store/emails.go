@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/cartflow/cartflow/internal/store/db"
 	"github.com/jackc/pgx/v5"
 )
 
 // Email statuses. An email moves pending → sending → sent, or back to pending when the mailer
-// is sure the server did not take it, or to failed when nobody can know whether it did.
+// is sure the server did not take it, or to failed when nobody can know whether it did. Each
+// move is one query in queries/emails.sql whose WHERE lists the statuses it may start from.
 const (
 	EmailPending = "pending"
 	EmailSending = "sending"
@@ -46,16 +48,9 @@ type Email struct {
 // got it. It inserts the row as sending, or moves a pending row (released by an attempt that
 // certainly did not send) to sending. A row that is sending, sent or failed is never claimed
 // again, so however often activities retry, at most one of them talks to the SMTP server for
-// an event after a possible delivery. The single statement makes concurrent claims safe: the
-// conflicting insert waits for the other transaction and rechecks the status it committed.
+// an event after a possible delivery.
 func (s *Store) ClaimEmail(ctx context.Context, c EmailClaim) (bool, error) {
-	var id int64
-	err := s.pool.QueryRow(ctx, `
-		INSERT INTO emails (event_key, kind, recipient, subject, status) VALUES ($1, $2, $3, $4, 'sending')
-		ON CONFLICT (event_key) DO UPDATE
-			SET status = 'sending', kind = EXCLUDED.kind, recipient = EXCLUDED.recipient, subject = EXCLUDED.subject
-			WHERE emails.status = 'pending'
-		RETURNING id`, c.EventKey, c.Kind, c.Recipient, c.Subject).Scan(&id)
+	_, err := s.q.ClaimEmail(ctx, db.ClaimEmailParams{EventKey: c.EventKey, Kind: c.Kind, Recipient: c.Recipient, Subject: c.Subject})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, nil
 	}
@@ -67,29 +62,32 @@ func (s *Store) ClaimEmail(ctx context.Context, c EmailClaim) (bool, error) {
 
 // MarkEmailSent records that the server accepted the email. Repeating it is a no-op.
 func (s *Store) MarkEmailSent(ctx context.Context, eventKey string) error {
-	return s.moveEmail(ctx, eventKey, EmailSent, []string{EmailSending, EmailSent}, `, sent_at = coalesce(sent_at, now())`)
+	rows, err := s.q.MarkEmailSent(ctx, eventKey)
+	return s.emailMoved(ctx, eventKey, EmailSent, rows, err)
 }
 
 // ReleaseEmail returns a claimed email to pending because the mailer is certain the server did
 // not accept it, so that a later attempt may claim and send it. Repeating it is a no-op.
 func (s *Store) ReleaseEmail(ctx context.Context, eventKey string) error {
-	return s.moveEmail(ctx, eventKey, EmailPending, []string{EmailSending, EmailPending}, ``)
+	rows, err := s.q.ReleaseEmail(ctx, eventKey)
+	return s.emailMoved(ctx, eventKey, EmailPending, rows, err)
 }
 
 // MarkEmailFailed records that sending ended with an unknown outcome: the server may have
 // accepted the email, so it is never sent again. Repeating it is a no-op.
 func (s *Store) MarkEmailFailed(ctx context.Context, eventKey string) error {
-	return s.moveEmail(ctx, eventKey, EmailFailed, []string{EmailSending, EmailFailed}, ``)
+	rows, err := s.q.MarkEmailFailed(ctx, eventKey)
+	return s.emailMoved(ctx, eventKey, EmailFailed, rows, err)
 }
 
-// moveEmail sets the email's status to `to` if it is in one of from, with set appended to the
-// SET list. It returns ErrNotFound for an unknown key and ErrEmailState for another status.
-func (s *Store) moveEmail(ctx context.Context, eventKey, to string, from []string, set string) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE emails SET status = $2`+set+` WHERE event_key = $1 AND status = ANY($3)`, eventKey, to, from)
+// emailMoved turns the outcome of an email move to status to into the store's error:
+// ErrNotFound for an unknown key and ErrEmailState for an email in a status the move does not
+// start from.
+func (s *Store) emailMoved(ctx context.Context, eventKey, to string, rows int64, err error) error {
 	if err != nil {
 		return fmt.Errorf("mark email %s %s: %w", eventKey, to, err)
 	}
-	if tag.RowsAffected() == 1 {
+	if rows == 1 {
 		return nil
 	}
 	e, err := s.EmailByKey(ctx, eventKey)
@@ -101,15 +99,9 @@ func (s *Store) moveEmail(ctx context.Context, eventKey, to string, from []strin
 
 // EmailByKey returns the email for an event, or ErrNotFound.
 func (s *Store) EmailByKey(ctx context.Context, eventKey string) (Email, error) {
-	var e Email
-	err := s.pool.QueryRow(ctx, `SELECT id, event_key, kind, recipient, subject, status, created_at, sent_at
-		FROM emails WHERE event_key = $1`, eventKey).
-		Scan(&e.ID, &e.EventKey, &e.Kind, &e.Recipient, &e.Subject, &e.Status, &e.CreatedAt, &e.SentAt)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return e, ErrNotFound
-	}
+	r, err := s.q.EmailByKey(ctx, eventKey)
 	if err != nil {
-		return e, fmt.Errorf("read email %s: %w", eventKey, err)
+		return Email{}, readFailed(err, "email "+eventKey)
 	}
-	return e, nil
+	return Email(r), nil // the emails row has exactly these columns
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cartflow/cartflow/internal/domain"
+	"github.com/cartflow/cartflow/internal/store/db"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -36,21 +37,20 @@ func (s *Store) RecordProviderEvent(ctx context.Context, e domain.WebhookEvent) 
 		payload, _ = json.Marshal(map[string]string{"raw": string(payload)})
 	}
 	var out AppliedEvent
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `INSERT INTO provider_events (provider, event_id, type, payload) VALUES ($1, $2, $3, $4)
-			ON CONFLICT DO NOTHING`, e.Provider, e.ID, e.Type, payload)
+	err := s.inTx(ctx, func(q *db.Queries) error {
+		rows, err := q.InsertProviderEvent(ctx, db.InsertProviderEventParams{
+			Provider: e.Provider, EventID: e.ID, Type: string(e.Type), Payload: payload,
+		})
 		if err != nil {
 			return fmt.Errorf("store provider event: %w", err)
 		}
-		out.Duplicate = tag.RowsAffected() == 0
+		out.Duplicate = rows == 0
 
 		// The provider's payment reference is authoritative; an echoed order id is the fallback
 		// for events about a payment whose reference the order has not recorded yet.
-		err = tx.QueryRow(ctx, `SELECT id::text, workflow_id FROM orders WHERE provider = $1 AND provider_payment_ref = $2`,
-			e.Provider, e.PaymentRef).Scan(&out.OrderID, &out.WorkflowID)
+		o, err := q.OrderByPaymentRef(ctx, db.OrderByPaymentRefParams{Provider: e.Provider, PaymentRef: e.PaymentRef})
 		if errors.Is(err, pgx.ErrNoRows) && uuidPattern.MatchString(e.OrderID) {
-			err = tx.QueryRow(ctx, `SELECT id::text, workflow_id FROM orders WHERE id = $1::uuid AND provider = $2`,
-				e.OrderID, e.Provider).Scan(&out.OrderID, &out.WorkflowID)
+			o, err = q.OrderByIDAndProvider(ctx, db.OrderByIDAndProviderParams{ID: e.OrderID, Provider: e.Provider})
 		}
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil // an event about a payment cartflow does not know: stored, nothing to apply
@@ -58,15 +58,17 @@ func (s *Store) RecordProviderEvent(ctx context.Context, e domain.WebhookEvent) 
 		if err != nil {
 			return fmt.Errorf("find the order of a provider event: %w", err)
 		}
+		out.OrderID, out.WorkflowID = o.ID, o.WorkflowID
 		if out.Duplicate {
 			return nil
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO order_events (order_id, provider, provider_event_id, type, amount, currency, reason)
-			VALUES ($1, $2, $3, $4, nullif($5, 0), nullif($6, ''), nullif($7, '')) ON CONFLICT DO NOTHING`,
-			out.OrderID, e.Provider, e.ID, e.Type, e.Amount, e.Currency, e.Reason); err != nil {
+		if err := q.InsertOrderEvent(ctx, db.InsertOrderEventParams{
+			OrderID: o.ID, Provider: e.Provider, ProviderEventID: e.ID, Type: string(e.Type),
+			Amount: e.Amount, Currency: e.Currency, Reason: e.Reason,
+		}); err != nil {
 			return fmt.Errorf("record order event: %w", err)
 		}
-		return applyProviderEvent(ctx, tx, out.OrderID, e)
+		return applyProviderEvent(ctx, q, o.ID, e)
 	})
 	if err != nil {
 		return AppliedEvent{}, fmt.Errorf("record %s event %s: %w", e.Provider, e.ID, err)
@@ -74,33 +76,28 @@ func (s *Store) RecordProviderEvent(ctx context.Context, e domain.WebhookEvent) 
 	return out, nil
 }
 
-func applyProviderEvent(ctx context.Context, tx pgx.Tx, orderID string, e domain.WebhookEvent) error {
+func applyProviderEvent(ctx context.Context, q *db.Queries, orderID string, e domain.WebhookEvent) error {
 	switch e.Type {
 	case domain.EventRefunded:
 		// The provider reports the payment's refunded total; a refund cartflow made itself is
 		// already counted, so only a larger total (a refund made at the provider) changes the order.
-		var total, refunded int64
-		var status string
-		if err := tx.QueryRow(ctx, `SELECT total_amount, refunded_amount, status FROM orders WHERE id = $1 FOR UPDATE`,
-			orderID).Scan(&total, &refunded, &status); err != nil {
+		o, err := q.LockOrder(ctx, orderID)
+		if err != nil {
 			return err
 		}
-		if e.Amount <= refunded {
+		if e.Amount <= o.RefundedAmount {
 			return nil
 		}
-		amount := min(e.Amount, total) - refunded
-		return recordRefund(ctx, tx, orderID, amount, nil)
+		amount := min(e.Amount, o.TotalAmount) - o.RefundedAmount
+		return recordRefund(ctx, q, orderID, amount, nil)
 	case domain.EventDisputeOpened:
-		_, err := tx.Exec(ctx, `UPDATE orders SET dispute_status = coalesce(dispute_status, 'open'),
-			disputed_amount = greatest(disputed_amount, $2), updated_at = now() WHERE id = $1`, orderID, e.Amount)
-		return err
+		return q.OpenOrderDispute(ctx, db.OpenOrderDisputeParams{ID: orderID, Amount: e.Amount})
 	case domain.EventDisputeClosed:
 		outcome := e.Reason
 		if outcome == "" {
 			outcome = "closed"
 		}
-		_, err := tx.Exec(ctx, `UPDATE orders SET dispute_status = $2, updated_at = now() WHERE id = $1`, orderID, outcome)
-		return err
+		return q.CloseOrderDispute(ctx, db.CloseOrderDisputeParams{ID: orderID, Outcome: outcome})
 	}
 	// Payment outcomes are the checkout workflow's to act on; the order keeps the record.
 	return nil
@@ -117,29 +114,31 @@ type OrderEvent struct {
 	At       time.Time `json:"at"`
 }
 
+func orderEventFrom(r db.OrderEvent) OrderEvent {
+	return OrderEvent{
+		Provider: r.Provider, EventID: r.ProviderEventID, Type: r.Type, Amount: deref(r.Amount),
+		Currency: deref(r.Currency), Reason: deref(r.Reason), At: r.At,
+	}
+}
+
 // OrderEvents lists the provider events recorded on an order, oldest first.
 func (s *Store) OrderEvents(ctx context.Context, orderID string) ([]OrderEvent, error) {
-	rows, err := s.pool.Query(ctx, `SELECT provider, provider_event_id, type, coalesce(amount, 0), coalesce(currency, ''),
-		coalesce(reason, ''), at FROM order_events WHERE order_id = $1 ORDER BY id`, orderID)
+	rows, err := s.q.OrderEvents(ctx, orderID)
 	if err != nil {
 		return nil, fmt.Errorf("query order events: %w", err)
 	}
-	return pgx.CollectRows(rows, pgx.RowToStructByPos[OrderEvent])
+	return convert(rows, orderEventFrom), nil
 }
 
 // RecordProviderOutcome counts one provider call's technical outcome in the current minute, for
 // the card processors' circuit breaker. ok is false only for technical failures (timeouts, 5xx),
 // never for declines, which say nothing about the processor's health.
 func (s *Store) RecordProviderOutcome(ctx context.Context, provider string, ok bool) error {
-	success, failure := 1, 0
+	outcome := db.CountProviderOutcomeParams{Provider: provider, Successes: 1}
 	if !ok {
-		success, failure = 0, 1
+		outcome.Successes, outcome.Failures = 0, 1
 	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO provider_health (provider, minute, successes, failures)
-		VALUES ($1, date_trunc('minute', now()), $2, $3)
-		ON CONFLICT (provider, minute) DO UPDATE SET successes = provider_health.successes + $2, failures = provider_health.failures + $3`,
-		provider, success, failure)
-	if err != nil {
+	if err := s.q.CountProviderOutcome(ctx, outcome); err != nil {
 		return fmt.Errorf("record provider outcome: %w", err)
 	}
 	return nil
@@ -147,10 +146,9 @@ func (s *Store) RecordProviderOutcome(ctx context.Context, provider string, ok b
 
 // ProviderHealth sums a provider's technical outcomes since a time.
 func (s *Store) ProviderHealth(ctx context.Context, provider string, since time.Time) (successes, failures int, err error) {
-	err = s.pool.QueryRow(ctx, `SELECT coalesce(sum(successes), 0), coalesce(sum(failures), 0) FROM provider_health
-		WHERE provider = $1 AND minute >= date_trunc('minute', $2::timestamptz)`, provider, since).Scan(&successes, &failures)
+	h, err := s.q.ProviderHealth(ctx, db.ProviderHealthParams{Provider: provider, Since: since})
 	if err != nil {
-		err = fmt.Errorf("read provider health: %w", err)
+		return 0, 0, fmt.Errorf("read provider health: %w", err)
 	}
-	return successes, failures, err
+	return int(h.Successes), int(h.Failures), nil
 }

@@ -7,26 +7,41 @@ import (
 	"time"
 
 	"github.com/cartflow/cartflow/internal/domain"
+	"github.com/cartflow/cartflow/internal/store/db"
 	"github.com/jackc/pgx/v5"
 )
 
-// allowedFrom lists, for each status, the statuses an order may move to it from. Repeating a
-// move is allowed so that a retried activity succeeds; moving backwards is not, so that a stale
-// retry can never undo a later step.
-var allowedFrom = map[domain.OrderStatus][]domain.OrderStatus{
-	domain.OrderCharging:          {domain.OrderPending, domain.OrderCharging},
-	domain.OrderRequiresAction:    {domain.OrderCharging, domain.OrderRequiresAction},
-	domain.OrderPaid:              {domain.OrderPending, domain.OrderCharging, domain.OrderRequiresAction, domain.OrderPaid},
-	domain.OrderFailed:            {domain.OrderPending, domain.OrderCharging, domain.OrderRequiresAction, domain.OrderFailed},
-	domain.OrderCompleted:         {domain.OrderPaid, domain.OrderCompleted},
-	domain.OrderRefunded:          {domain.OrderCharging, domain.OrderPaid, domain.OrderCompleted, domain.OrderFailed, domain.OrderPartiallyRefunded, domain.OrderRefunded},
-	domain.OrderPartiallyRefunded: {domain.OrderPaid, domain.OrderCompleted, domain.OrderPartiallyRefunded},
-	// A checkout abandoned before payment, or whose customer never finished authenticating.
-	domain.OrderExpired: {domain.OrderPending, domain.OrderRequiresAction, domain.OrderExpired},
-}
+// An order moves between statuses only through the transition queries in queries/orders.sql,
+// one per target status, each listing in its WHERE the statuses it may start from:
+//
+//	to                   from
+//	charging             pending, charging
+//	requires_action      charging, requires_action
+//	paid                 pending, charging, requires_action, paid
+//	failed               pending, charging, requires_action, failed
+//	completed            paid, completed
+//	refunded             charging, paid, completed, failed, partially_refunded, refunded
+//	partially_refunded   paid, completed, partially_refunded
+//	expired              pending, requires_action, expired
+//
+// Repeating a move is allowed so that a retried activity succeeds; moving backwards is not, so
+// that a stale retry can never undo a later step. A transition that matches no row is refused
+// with ErrTransition.
 
 // ErrTransition means an order is not in a status the requested move can start from.
 var ErrTransition = errors.New("order status does not allow this change")
+
+// moved turns the outcome of an order transition query into the store's error: ErrTransition
+// when the order was not in a status the move starts from.
+func moved(orderID string, to domain.OrderStatus, rows int64, err error) error {
+	if err != nil {
+		return fmt.Errorf("move order %s to %s: %w", orderID, to, err)
+	}
+	if rows == 0 {
+		return fmt.Errorf("move order %s to %s: %w", orderID, to, ErrTransition)
+	}
+	return nil
+}
 
 // NewOrder is what the order activity writes for a checkout.
 type NewOrder struct {
@@ -67,20 +82,22 @@ type Order struct {
 	CompletedAt        *time.Time
 }
 
-const orderColumns = `id::text, checkout_id, idempotency_key, request_hash, workflow_id, coalesce(user_id::text, ''),
-	customer_email, customer_name, status, total_amount, coalesce(currency, ''), refunded_amount, provider,
-	coalesce(provider_payment_ref, ''), coalesce(failure_code, ''), coalesce(decline_code, ''), coalesce(failure_message, ''),
-	created_at, updated_at, completed_at`
-
-func scanOrder(row pgx.Row) (Order, error) {
-	var o Order
-	err := row.Scan(&o.ID, &o.CheckoutID, &o.IdempotencyKey, &o.RequestHash, &o.WorkflowID, &o.UserID,
-		&o.Email, &o.Name, &o.Status, &o.TotalAmount, &o.Currency, &o.RefundedAmount, &o.Provider,
-		&o.ProviderPaymentRef, &o.FailureCode, &o.DeclineCode, &o.FailureMessage, &o.CreatedAt, &o.UpdatedAt, &o.CompletedAt)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return o, ErrNotFound
+func orderFrom(r db.Order) Order {
+	return Order{
+		ID: r.ID, CheckoutID: r.CheckoutID, IdempotencyKey: r.IdempotencyKey, RequestHash: r.RequestHash,
+		WorkflowID: r.WorkflowID, UserID: deref(r.UserID), Email: r.CustomerEmail, Name: r.CustomerName,
+		Status: r.Status, TotalAmount: r.TotalAmount, Currency: deref(r.Currency), RefundedAmount: r.RefundedAmount,
+		Provider: r.Provider, ProviderPaymentRef: deref(r.ProviderPaymentRef), FailureCode: deref(r.FailureCode),
+		DeclineCode: deref(r.DeclineCode), FailureMessage: deref(r.FailureMessage),
+		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, CompletedAt: r.CompletedAt,
 	}
-	return o, err
+}
+
+func lineFrom(r db.OrderItem) PricedLine {
+	return PricedLine{
+		LineNo: int(r.LineNo), SKU: r.Sku, Name: r.Name, Quantity: int(r.Quantity),
+		UnitAmount: r.UnitAmount, LineAmount: r.LineAmount,
+	}
 }
 
 // CreateOrder prices the cart from the catalog and writes the order with its lines in one
@@ -88,13 +105,13 @@ func scanOrder(row pgx.Row) (Order, error) {
 // existing order is returned unchanged. A cart that cannot be priced is recorded as a failed order.
 func (s *Store) CreateOrder(ctx context.Context, n NewOrder) (Order, error) {
 	var out Order
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		existing, err := scanOrder(tx.QueryRow(ctx, `SELECT `+orderColumns+` FROM orders WHERE checkout_id = $1`, n.CheckoutID))
+	err := s.inTx(ctx, func(q *db.Queries) error {
+		existing, err := q.OrderByCheckoutID(ctx, n.CheckoutID)
 		if err == nil {
-			out = existing
+			out = orderFrom(existing)
 			return nil
 		}
-		if !errors.Is(err, ErrNotFound) {
+		if !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}
 
@@ -107,7 +124,7 @@ func (s *Store) CreateOrder(ctx context.Context, n NewOrder) (Order, error) {
 			for i, l := range n.Lines {
 				skus[i] = l.SKU
 			}
-			catalog, err := productsBySKU(ctx, tx, skus, true)
+			catalog, err := productsBySKU(q.LockProductsBySKU(ctx, skus))
 			if err != nil {
 				return err
 			}
@@ -122,30 +139,29 @@ func (s *Store) CreateOrder(ctx context.Context, n NewOrder) (Order, error) {
 		if failure != nil {
 			status, code, message = domain.OrderFailed, &failure.Code, &failure.Message
 		}
-		// A concurrent twin of this transaction (an overlapping retry) conflicts on checkout_id and
-		// idempotency_key alike, so any unique conflict counts; the loser reads the winner's row.
-		row := tx.QueryRow(ctx, `
-			INSERT INTO orders (checkout_id, idempotency_key, request_hash, workflow_id, customer_email, customer_name,
-				status, total_amount, currency, provider, failure_code, failure_message)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-			ON CONFLICT DO NOTHING
-			RETURNING `+orderColumns,
-			n.CheckoutID, n.IdempotencyKey, n.RequestHash, n.WorkflowID, n.Email, n.Name,
-			status, total, currency, n.Provider, code, message)
-		out, err = scanOrder(row)
-		if errors.Is(err, ErrNotFound) {
-			out, err = scanOrder(tx.QueryRow(ctx, `SELECT `+orderColumns+` FROM orders WHERE checkout_id = $1`, n.CheckoutID))
-			if errors.Is(err, ErrNotFound) {
+		// The loser of a race with a concurrent twin (see InsertOrder) reads the winner's row.
+		row, err := q.InsertOrder(ctx, db.InsertOrderParams{
+			CheckoutID: n.CheckoutID, IdempotencyKey: n.IdempotencyKey, RequestHash: n.RequestHash, WorkflowID: n.WorkflowID,
+			CustomerEmail: n.Email, CustomerName: n.Name, Status: status, TotalAmount: total, Currency: currency,
+			Provider: n.Provider, FailureCode: code, FailureMessage: message,
+		})
+		if errors.Is(err, pgx.ErrNoRows) {
+			row, err = q.OrderByCheckoutID(ctx, n.CheckoutID)
+			if errors.Is(err, pgx.ErrNoRows) {
 				return fmt.Errorf("idempotency key %q already belongs to another checkout", n.IdempotencyKey)
 			}
+			out = orderFrom(row)
 			return err
 		}
 		if err != nil {
 			return fmt.Errorf("insert order: %w", err)
 		}
+		out = orderFrom(row)
 		for _, l := range lines {
-			if _, err := tx.Exec(ctx, `INSERT INTO order_items (order_id, line_no, sku, name, quantity, unit_amount, line_amount)
-				VALUES ($1, $2, $3, $4, $5, $6, $7)`, out.ID, l.LineNo, l.SKU, l.Name, l.Quantity, l.UnitAmount, l.LineAmount); err != nil {
+			if err := q.InsertOrderItem(ctx, db.InsertOrderItemParams{
+				OrderID: out.ID, LineNo: int32(l.LineNo), Sku: l.SKU, Name: l.Name, Quantity: int32(l.Quantity),
+				UnitAmount: l.UnitAmount, LineAmount: l.LineAmount,
+			}); err != nil {
 				return fmt.Errorf("insert order line: %w", err)
 			}
 		}
@@ -163,12 +179,14 @@ func (s *Store) CreateOrder(ctx context.Context, n NewOrder) (Order, error) {
 
 // CheckoutByID returns the order of a checkout, with its lines.
 func (s *Store) CheckoutByID(ctx context.Context, checkoutID string) (Order, error) {
-	return s.orderWhere(ctx, `checkout_id = $1`, checkoutID)
+	row, err := s.q.OrderByCheckoutID(ctx, checkoutID)
+	return s.withLines(ctx, row, err)
 }
 
 // CheckoutByIdempotencyKey returns the order written for a client's Idempotency-Key, with its lines.
 func (s *Store) CheckoutByIdempotencyKey(ctx context.Context, key string) (Order, error) {
-	return s.orderWhere(ctx, `idempotency_key = $1`, key)
+	row, err := s.q.OrderByIdempotencyKey(ctx, key)
+	return s.withLines(ctx, row, err)
 }
 
 // OrderByID returns an order, with its lines. An id that is not a UUID cannot exist.
@@ -176,59 +194,42 @@ func (s *Store) OrderByID(ctx context.Context, id string) (Order, error) {
 	if !uuidPattern.MatchString(id) {
 		return Order{}, ErrNotFound
 	}
-	return s.orderWhere(ctx, `id = $1::uuid`, id)
+	row, err := s.q.OrderByID(ctx, id)
+	return s.withLines(ctx, row, err)
 }
 
-func (s *Store) orderWhere(ctx context.Context, where string, arg any) (Order, error) {
-	o, err := scanOrder(s.pool.QueryRow(ctx, `SELECT `+orderColumns+` FROM orders WHERE `+where, arg))
+// withLines completes an order just read (row, err) with its lines.
+func (s *Store) withLines(ctx context.Context, row db.Order, err error) (Order, error) {
 	if err != nil {
-		return o, err
+		return Order{}, notFound(err)
 	}
+	o := orderFrom(row)
 	o.Lines, err = s.orderLines(ctx, o.ID)
 	return o, err
 }
 
 func (s *Store) orderLines(ctx context.Context, orderID string) ([]PricedLine, error) {
-	rows, err := s.pool.Query(ctx, `SELECT line_no, sku, name, quantity, unit_amount, line_amount
-		FROM order_items WHERE order_id = $1 ORDER BY line_no`, orderID)
+	rows, err := s.q.OrderItems(ctx, orderID)
 	if err != nil {
 		return nil, fmt.Errorf("query order lines: %w", err)
 	}
-	return pgx.CollectRows(rows, pgx.RowToStructByPos[PricedLine])
-}
-
-// moveOrder changes an order's status when allowedFrom permits it; set holds extra assignments
-// whose placeholders start at $3.
-func moveOrder(ctx context.Context, tx pgx.Tx, orderID string, to domain.OrderStatus, set string, args ...any) error {
-	sql := `UPDATE orders SET status = $2, updated_at = now()` + set + ` WHERE id = $1 AND status = ANY($` +
-		fmt.Sprint(3+len(args)) + `)`
-	all := append([]any{orderID, to}, args...)
-	all = append(all, allowedFrom[to])
-	tag, err := tx.Exec(ctx, sql, all...)
-	if err != nil {
-		return fmt.Errorf("move order %s to %s: %w", orderID, to, err)
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("move order %s to %s: %w", orderID, to, ErrTransition)
-	}
-	return nil
+	return convert(rows, lineFrom), nil
 }
 
 // FailOrder records that a checkout failed before any money moved.
 func (s *Store) FailOrder(ctx context.Context, orderID string, f domain.Failure) error {
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		return moveOrder(ctx, tx, orderID, domain.OrderFailed, `, failure_code = $3, failure_message = $4`, f.Code, f.Message)
-	})
+	rows, err := s.q.FailOrder(ctx, db.FailOrderParams{ID: orderID, FailureCode: f.Code, FailureMessage: f.Message})
+	return moved(orderID, domain.OrderFailed, rows, err)
 }
 
 // CompleteOrder links the order to its confirmed user and marks it completed. An order with
 // nothing due (a plan that starts with a trial) counts as paid once it gets this far.
 func (s *Store) CompleteOrder(ctx context.Context, orderID, userID string) error {
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `UPDATE orders SET status = 'paid', updated_at = now()
-			WHERE id = $1 AND status = 'pending' AND total_amount = 0`, orderID); err != nil {
+	return s.inTx(ctx, func(q *db.Queries) error {
+		if err := q.MarkFreeOrderPaid(ctx, orderID); err != nil {
 			return fmt.Errorf("complete order %s: %w", orderID, err)
 		}
-		return moveOrder(ctx, tx, orderID, domain.OrderCompleted, `, user_id = $3::uuid, completed_at = coalesce(completed_at, now())`, userID)
+		rows, err := q.CompleteOrder(ctx, db.CompleteOrderParams{ID: orderID, UserID: userID})
+		return moved(orderID, domain.OrderCompleted, rows, err)
 	})
 }

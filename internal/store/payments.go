@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/cartflow/cartflow/internal/domain"
+	"github.com/cartflow/cartflow/internal/store/db"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -50,32 +51,43 @@ type Payment struct {
 	Attempts       int
 }
 
+func paymentFrom(r db.Payment) Payment {
+	return Payment{
+		OrderID: r.OrderID, Kind: r.Kind, Provider: r.Provider, IdempotencyKey: r.IdempotencyKey, Amount: r.Amount,
+		Currency: r.Currency, Status: r.Status, ProviderRef: deref(r.ProviderRef), FailureCode: deref(r.FailureCode),
+		DeclineCode: deref(r.DeclineCode), Attempts: int(r.Attempts),
+	}
+}
+
+func attemptParams(a PaymentAttempt) db.RecordPaymentAttemptParams {
+	return db.RecordPaymentAttemptParams{
+		OrderID: a.OrderID, Kind: a.Kind, Provider: a.Provider, IdempotencyKey: a.IdempotencyKey,
+		Amount: a.Amount, Currency: a.Currency,
+	}
+}
+
 // BeginPayment records an attempt in the ledger before the provider is called. A retry of the
 // same attempt (same idempotency key) counts another try on the same row. Beginning a charge
 // moves the order to charging.
 func (s *Store) BeginPayment(ctx context.Context, a PaymentAttempt) error {
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `
-			INSERT INTO payments (order_id, kind, provider, idempotency_key, amount, currency, status)
-			VALUES ($1, $2, $3, $4, $5, $6, 'pending')
-			ON CONFLICT (idempotency_key) DO UPDATE SET attempts = payments.attempts + 1, updated_at = now()`,
-			a.OrderID, a.Kind, a.Provider, a.IdempotencyKey, a.Amount, a.Currency); err != nil {
+	return s.inTx(ctx, func(q *db.Queries) error {
+		if err := q.RecordPaymentAttempt(ctx, attemptParams(a)); err != nil {
 			return fmt.Errorf("record %s attempt: %w", a.Kind, err)
 		}
 		if a.Kind != domain.PaymentCharge {
 			return nil
 		}
-		err := moveOrder(ctx, tx, a.OrderID, domain.OrderCharging, "")
-		if !errors.Is(err, ErrTransition) {
+		rows, err := q.MarkOrderCharging(ctx, a.OrderID)
+		if err := moved(a.OrderID, domain.OrderCharging, rows, err); !errors.Is(err, ErrTransition) {
 			return err
 		}
 		// A retry after the outcome was already recorded: the order has moved on, which is fine,
 		// unless cleanup expired it as abandoned, which must never be charged.
-		var status string
-		if err := tx.QueryRow(ctx, `SELECT status FROM orders WHERE id = $1`, a.OrderID).Scan(&status); err != nil {
+		status, err := q.OrderStatus(ctx, a.OrderID)
+		if err != nil {
 			return fmt.Errorf("read order %s: %w", a.OrderID, err)
 		}
-		if status == "expired" {
+		if status == domain.OrderExpired {
 			return fmt.Errorf("charge order %s: it expired as abandoned: %w", a.OrderID, ErrTransition)
 		}
 		return nil
@@ -86,22 +98,15 @@ func (s *Store) BeginPayment(ctx context.Context, a PaymentAttempt) error {
 // charge that succeeded makes it paid, one that failed makes it failed, a refund makes it
 // refunded. Settling an attempt twice changes nothing the second time.
 func (s *Store) SettlePayment(ctx context.Context, idempotencyKey string, out PaymentOutcome) error {
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var code, decline *string
+	return s.inTx(ctx, func(q *db.Queries) error {
+		settle := db.SettlePaymentParams{IdempotencyKey: idempotencyKey, Status: out.Status, ProviderRef: out.ProviderRef}
 		if out.Failure != nil {
-			code, decline = &out.Failure.Code, nilIfEmpty(out.Failure.DeclineCode)
+			settle.FailureCode, settle.DeclineCode = &out.Failure.Code, &out.Failure.DeclineCode
 		}
-		var orderID string
-		var kind domain.PaymentKind
-		var amount int64
-		err := tx.QueryRow(ctx, `
-			UPDATE payments SET status = $2, provider_ref = nullif($3, ''), failure_code = $4, decline_code = $5, updated_at = now()
-			WHERE idempotency_key = $1 AND status = 'pending'
-			RETURNING order_id::text, kind, amount`,
-			idempotencyKey, out.Status, out.ProviderRef, code, decline).Scan(&orderID, &kind, &amount)
+		p, err := q.SettlePayment(ctx, settle)
 		if errors.Is(err, pgx.ErrNoRows) {
-			var status domain.PaymentStatus
-			if err := tx.QueryRow(ctx, `SELECT status FROM payments WHERE idempotency_key = $1`, idempotencyKey).Scan(&status); err != nil {
+			status, err := q.PaymentStatus(ctx, idempotencyKey)
+			if err != nil {
 				return fmt.Errorf("settle payment %s: %w", idempotencyKey, err)
 			}
 			if status != out.Status {
@@ -113,20 +118,26 @@ func (s *Store) SettlePayment(ctx context.Context, idempotencyKey string, out Pa
 			return fmt.Errorf("settle payment %s: %w", idempotencyKey, err)
 		}
 
+		charge, refund := p.Kind == domain.PaymentCharge, p.Kind == domain.PaymentRefund
+		succeeded, failed := out.Status == domain.PaymentSucceeded, out.Status == domain.PaymentFailed
 		switch {
-		case kind == domain.PaymentCharge && out.Status == domain.PaymentSucceeded:
-			return moveOrder(ctx, tx, orderID, domain.OrderPaid, `, provider_payment_ref = $3`, out.ProviderRef)
-		case kind == domain.PaymentCharge && out.Status == domain.PaymentFailed && out.KeepOrderOpen:
+		case charge && succeeded:
+			rows, err := q.MarkOrderPaid(ctx, db.MarkOrderPaidParams{ID: p.OrderID, ProviderPaymentRef: out.ProviderRef})
+			return moved(p.OrderID, domain.OrderPaid, rows, err)
+		case charge && failed && out.KeepOrderOpen:
 			return nil
-		case kind == domain.PaymentCharge && out.Status == domain.PaymentFailed && out.Expire:
+		case charge && failed && out.Expire:
 			f := failureOrUnknown(out.Failure)
-			return moveOrder(ctx, tx, orderID, domain.OrderExpired, `, failure_code = $3, failure_message = $4`, f.Code, f.Message)
-		case kind == domain.PaymentCharge && out.Status == domain.PaymentFailed:
+			rows, err := q.ExpireOrder(ctx, db.ExpireOrderParams{ID: p.OrderID, FailureCode: f.Code, FailureMessage: f.Message})
+			return moved(p.OrderID, domain.OrderExpired, rows, err)
+		case charge && failed:
 			f := failureOrUnknown(out.Failure)
-			return moveOrder(ctx, tx, orderID, domain.OrderFailed, `, failure_code = $3, failure_message = $4, decline_code = $5`,
-				f.Code, f.Message, nilIfEmpty(f.DeclineCode))
-		case kind == domain.PaymentRefund && out.Status == domain.PaymentSucceeded:
-			return recordRefund(ctx, tx, orderID, amount, out.OrderReason)
+			rows, err := q.FailOrderCharge(ctx, db.FailOrderChargeParams{
+				ID: p.OrderID, FailureCode: f.Code, FailureMessage: f.Message, DeclineCode: f.DeclineCode,
+			})
+			return moved(p.OrderID, domain.OrderFailed, rows, err)
+		case refund && succeeded:
+			return recordRefund(ctx, q, p.OrderID, p.Amount, out.OrderReason)
 		}
 		return nil
 	})
@@ -135,20 +146,23 @@ func (s *Store) SettlePayment(ctx context.Context, idempotencyKey string, out Pa
 // recordRefund adds a refund that succeeded to the order: refunded once all of it came back,
 // partially refunded before that. reason, when set, says why on the order (a compensation);
 // a refund staff asked for leaves the order's failure fields alone.
-func recordRefund(ctx context.Context, tx pgx.Tx, orderID string, amount int64, reason *domain.Failure) error {
-	var total, refunded int64
-	if err := tx.QueryRow(ctx, `SELECT total_amount, refunded_amount FROM orders WHERE id = $1 FOR UPDATE`, orderID).Scan(&total, &refunded); err != nil {
+func recordRefund(ctx context.Context, q *db.Queries, orderID string, amount int64, reason *domain.Failure) error {
+	o, err := q.LockOrder(ctx, orderID)
+	if err != nil {
 		return fmt.Errorf("read order %s: %w", orderID, err)
 	}
-	to := domain.OrderRefunded
-	if refunded+amount < total {
-		to = domain.OrderPartiallyRefunded
+	var code, message *string
+	if reason != nil {
+		code, message = &reason.Code, &reason.Message
 	}
-	if reason == nil {
-		return moveOrder(ctx, tx, orderID, to, `, refunded_amount = refunded_amount + $3`, amount)
+	if o.RefundedAmount+amount < o.TotalAmount {
+		rows, err := q.PartiallyRefundOrder(ctx, db.PartiallyRefundOrderParams{
+			ID: orderID, Amount: amount, FailureCode: code, FailureMessage: message,
+		})
+		return moved(orderID, domain.OrderPartiallyRefunded, rows, err)
 	}
-	return moveOrder(ctx, tx, orderID, to, `, refunded_amount = refunded_amount + $3, failure_code = $4, failure_message = $5`,
-		amount, reason.Code, reason.Message)
+	rows, err := q.RefundOrder(ctx, db.RefundOrderParams{ID: orderID, Amount: amount, FailureCode: code, FailureMessage: message})
+	return moved(orderID, domain.OrderRefunded, rows, err)
 }
 
 // ErrOverRefund means a refund would return more than the order's payment captured.
@@ -160,61 +174,46 @@ var ErrOverRefund = errors.New("the refund would exceed what was captured")
 // ErrOverRefund, and records nothing, when the amount does not fit; ErrTransition when the
 // order was never paid.
 func (s *Store) BeginRefund(ctx context.Context, a PaymentAttempt) error {
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var status domain.OrderStatus
-		var total int64
-		if err := tx.QueryRow(ctx, `SELECT status, total_amount FROM orders WHERE id = $1 FOR UPDATE`, a.OrderID).Scan(&status, &total); err != nil {
-			if errors.Is(err, pgx.ErrNoRows) {
-				return ErrNotFound
-			}
-			return fmt.Errorf("read order %s: %w", a.OrderID, err)
+	return s.inTx(ctx, func(q *db.Queries) error {
+		o, err := q.LockOrder(ctx, a.OrderID)
+		if err != nil {
+			return readFailed(err, "order "+a.OrderID)
 		}
-		var exists bool
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM payments WHERE idempotency_key = $1)`, a.IdempotencyKey).Scan(&exists); err != nil {
+		exists, err := q.PaymentExists(ctx, a.IdempotencyKey)
+		if err != nil {
 			return err
 		}
 		if !exists {
-			switch status {
+			switch o.Status {
 			case domain.OrderPaid, domain.OrderCompleted, domain.OrderPartiallyRefunded:
 			default:
-				return fmt.Errorf("refund order %s in status %s: %w", a.OrderID, status, ErrTransition)
+				return fmt.Errorf("refund order %s in status %s: %w", a.OrderID, o.Status, ErrTransition)
 			}
-			var committed int64
-			if err := tx.QueryRow(ctx, `SELECT coalesce(sum(amount), 0) FROM payments
-				WHERE order_id = $1 AND kind = 'refund' AND status IN ('pending', 'succeeded')`, a.OrderID).Scan(&committed); err != nil {
+			committed, err := q.CommittedRefunds(ctx, a.OrderID)
+			if err != nil {
 				return fmt.Errorf("sum refunds: %w", err)
 			}
-			if a.Amount <= 0 || committed+a.Amount > total {
-				return fmt.Errorf("refund %d of order %s with %d of %d already refunded or in flight: %w", a.Amount, a.OrderID, committed, total, ErrOverRefund)
+			if a.Amount <= 0 || committed+a.Amount > o.TotalAmount {
+				return fmt.Errorf("refund %d of order %s with %d of %d already refunded or in flight: %w",
+					a.Amount, a.OrderID, committed, o.TotalAmount, ErrOverRefund)
 			}
 		}
-		_, err := tx.Exec(ctx, `
-			INSERT INTO payments (order_id, kind, provider, idempotency_key, amount, currency, status)
-			VALUES ($1, 'refund', $2, $3, $4, $5, 'pending')
-			ON CONFLICT (idempotency_key) DO UPDATE SET attempts = payments.attempts + 1, updated_at = now()`,
-			a.OrderID, a.Provider, a.IdempotencyKey, a.Amount, a.Currency)
-		return err
+		a.Kind = domain.PaymentRefund
+		return q.RecordPaymentAttempt(ctx, attemptParams(a))
 	})
 }
 
 // MarkRequiresAction records that a charge waits for the customer to authenticate: the ledger
 // row keeps its pending status and learns the provider's payment, and the order says so.
 func (s *Store) MarkRequiresAction(ctx context.Context, idempotencyKey, providerRef string) error {
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var orderID string
-		if err := tx.QueryRow(ctx, `UPDATE payments SET provider_ref = $2, updated_at = now()
-			WHERE idempotency_key = $1 AND status = 'pending' RETURNING order_id::text`, idempotencyKey, providerRef).Scan(&orderID); err != nil {
+	return s.inTx(ctx, func(q *db.Queries) error {
+		orderID, err := q.AwaitPaymentAction(ctx, db.AwaitPaymentActionParams{IdempotencyKey: idempotencyKey, ProviderRef: providerRef})
+		if err != nil {
 			return fmt.Errorf("mark %s as waiting for authentication: %w", idempotencyKey, err)
 		}
-		return moveOrder(ctx, tx, orderID, domain.OrderRequiresAction, `, provider_payment_ref = $3`, providerRef)
+		rows, err := q.MarkOrderRequiresAction(ctx, db.MarkOrderRequiresActionParams{ID: orderID, ProviderPaymentRef: providerRef})
+		return moved(orderID, domain.OrderRequiresAction, rows, err)
 	})
-}
-
-func nilIfEmpty(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return &s
 }
 
 func failureOrUnknown(f *domain.Failure) domain.Failure {
@@ -226,10 +225,9 @@ func failureOrUnknown(f *domain.Failure) domain.Failure {
 
 // PaymentsForOrder lists an order's ledger rows, oldest first.
 func (s *Store) PaymentsForOrder(ctx context.Context, orderID string) ([]Payment, error) {
-	rows, err := s.pool.Query(ctx, `SELECT order_id::text, kind, provider, idempotency_key, amount, currency, status,
-		coalesce(provider_ref, ''), coalesce(failure_code, ''), coalesce(decline_code, ''), attempts FROM payments WHERE order_id = $1 ORDER BY id`, orderID)
+	rows, err := s.q.OrderPayments(ctx, orderID)
 	if err != nil {
 		return nil, fmt.Errorf("query payments: %w", err)
 	}
-	return pgx.CollectRows(rows, pgx.RowToStructByPos[Payment])
+	return convert(rows, paymentFrom), nil
 }

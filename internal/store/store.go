@@ -1,6 +1,10 @@
 // Package store is cartflow's PostgreSQL access layer: the catalog, the User Directory, orders
 // (which double as the checkout read model) and the payments ledger. Every write is idempotent,
 // because activities that call it may run more than once.
+//
+// The SQL lives in queries/*.sql, one named query per statement, from which sqlc generates
+// package db (`make generate`); this package composes those queries into transactions and turns
+// their rows into its own types.
 package store
 
 import (
@@ -13,6 +17,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/cartflow/cartflow/internal/store/db"
 )
 
 // ErrNotFound is returned when the requested row does not exist.
@@ -26,13 +32,20 @@ func IsIntegrityViolation(err error) bool {
 	return errors.As(err, &pgErr) && strings.HasPrefix(pgErr.Code, "23")
 }
 
-// Store wraps a pgx pool.
+// Store composes the queries generated from queries/*.sql (package db) into the store's
+// operations and transactions.
 type Store struct {
 	pool *pgxpool.Pool
+	q    *db.Queries
 }
 
 // New returns a Store over an open pool.
-func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool, q: db.New(pool)} }
+
+// inTx runs fn with the queries bound to one transaction, committed when fn returns nil.
+func (s *Store) inTx(ctx context.Context, fn func(q *db.Queries) error) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return fn(s.q.WithTx(tx)) })
+}
 
 // Open connects a pool to url with at most maxConns connections and checks that it answers.
 func Open(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, error) {
@@ -78,53 +91,69 @@ const (
 	KindSubscription = "subscription"
 )
 
-const productColumns = `sku, name, kind, price_amount, currency, coalesce(billing_interval, ''), trial_days, active`
-
-func scanProduct(row pgx.Row) (Product, error) {
-	var p Product
-	err := row.Scan(&p.SKU, &p.Name, &p.Kind, &p.PriceAmount, &p.Currency, &p.BillingInterval, &p.TrialDays, &p.Active)
-	return p, err
+func productFrom(r db.Product) Product {
+	return Product{
+		SKU: r.Sku, Name: r.Name, Kind: r.Kind, PriceAmount: r.PriceAmount, Currency: r.Currency,
+		BillingInterval: deref(r.BillingInterval), TrialDays: int(r.TrialDays), Active: r.Active,
+	}
 }
 
 // ListProducts returns the active catalog ordered by SKU.
 func (s *Store) ListProducts(ctx context.Context) ([]Product, error) {
-	return queryProducts(ctx, s.pool, `SELECT `+productColumns+` FROM products WHERE active ORDER BY sku`)
+	rows, err := s.q.ListActiveProducts(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("query products: %w", err)
+	}
+	return convert(rows, productFrom), nil
 }
 
 // ProductsBySKU returns the products, active or not, whose SKUs are listed, keyed by SKU.
 func (s *Store) ProductsBySKU(ctx context.Context, skus []string) (map[string]Product, error) {
-	return productsBySKU(ctx, s.pool, skus, false)
+	return productsBySKU(s.q.ProductsBySKU(ctx, skus))
 }
 
-type querier interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-}
-
-func productsBySKU(ctx context.Context, q querier, skus []string, lock bool) (map[string]Product, error) {
-	sql := `SELECT ` + productColumns + ` FROM products WHERE sku = ANY($1)`
-	if lock {
-		// Holds the prices still while the order is written, so that an order's lines match the catalog at one instant.
-		sql += ` FOR SHARE`
-	}
-	list, err := queryProducts(ctx, q, sql, skus)
+func productsBySKU(rows []db.Product, err error) (map[string]Product, error) {
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("query products: %w", err)
 	}
-	bySKU := make(map[string]Product, len(list))
-	for _, p := range list {
-		bySKU[p.SKU] = p
+	bySKU := make(map[string]Product, len(rows))
+	for _, r := range rows {
+		bySKU[r.Sku] = productFrom(r)
 	}
 	return bySKU, nil
 }
 
-func queryProducts(ctx context.Context, q querier, sql string, args ...any) ([]Product, error) {
-	rows, err := q.Query(ctx, sql, args...)
-	if err != nil {
-		return nil, fmt.Errorf("query products: %w", err)
+// convert maps generated rows to the store's types. The result is never nil, so that an empty
+// list marshals as [] like it did before.
+func convert[R, T any](rows []R, to func(R) T) []T {
+	out := make([]T, len(rows))
+	for i, r := range rows {
+		out[i] = to(r)
 	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Product, error) { return scanProduct(r) })
-	if err != nil {
-		return nil, fmt.Errorf("read products: %w", err)
+	return out
+}
+
+// deref reads a NULLable column the way the API has always shown it: NULL as the zero value.
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
 	}
-	return list, nil
+	return *p
+}
+
+// notFound turns a query's "no rows" into ErrNotFound.
+func notFound(err error) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ErrNotFound
+	}
+	return err
+}
+
+// readFailed turns a failed read's "no rows" into ErrNotFound, and says what it read otherwise.
+func readFailed(err error, what string) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ErrNotFound
+	}
+	return fmt.Errorf("read %s: %w", what, err)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/cartflow/cartflow/internal/store/db"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -51,38 +52,22 @@ func utcDay(t time.Time) time.Time {
 // each other even while orders keep arriving.
 func (s *Store) ComputeDailyFigures(ctx context.Context, day time.Time) (DailyFigures, error) {
 	f := DailyFigures{Day: utcDay(day)}
-	start, end := f.Day, f.Day.Add(24*time.Hour)
+	span := db.DailyCountsParams{DayStart: f.Day, DayEnd: f.Day.Add(24 * time.Hour)}
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		err := tx.QueryRow(ctx, `
-			SELECT
-				(SELECT count(*) FROM orders
-					WHERE kind = 'checkout' AND status = 'completed' AND created_at >= $1 AND created_at < $2),
-				-- DISTINCT so that an event recorded twice cannot count a subscription twice.
-				(SELECT count(DISTINCT subscription_id) FROM subscription_events
-					WHERE from_status IS NULL AND at >= $1 AND at < $2),
-				(SELECT count(*) FROM orders
-					WHERE kind = 'renewal' AND status = 'completed' AND completed_at >= $1 AND completed_at < $2),
-				(SELECT count(*) FROM payments p JOIN orders o ON o.id = p.order_id
-					WHERE o.kind = 'renewal' AND p.kind = 'charge' AND p.status = 'failed' AND p.updated_at >= $1 AND p.updated_at < $2),
-				(SELECT count(DISTINCT subscription_id) FROM subscription_events
-					WHERE to_status = 'canceled' AND at >= $1 AND at < $2),
-				(SELECT count(*) FROM subscriptions WHERE status = 'past_due')`, start, end).
-			Scan(&f.NewOrders, &f.NewSubscriptions, &f.RenewalsSucceeded, &f.RenewalsFailed, &f.Cancellations, &f.InDunning)
+		q := s.q.WithTx(tx)
+		c, err := q.DailyCounts(ctx, span)
 		if err != nil {
 			return fmt.Errorf("count daily figures: %w", err)
 		}
-		rows, err := tx.Query(ctx, `
-			SELECT currency, sum(CASE WHEN kind = 'charge' THEN amount ELSE -amount END)::bigint
-			FROM payments
-			WHERE status = 'succeeded' AND updated_at >= $1 AND updated_at < $2
-			GROUP BY currency ORDER BY currency`, start, end)
+		f.NewOrders, f.NewSubscriptions, f.RenewalsSucceeded = int(c.NewOrders), int(c.NewSubscriptions), int(c.RenewalsSucceeded)
+		f.RenewalsFailed, f.Cancellations, f.InDunning = int(c.RenewalsFailed), int(c.Cancellations), int(c.InDunning)
+		revenue, err := q.DailyRevenue(ctx, db.DailyRevenueParams(span))
 		if err != nil {
 			return fmt.Errorf("sum daily revenue: %w", err)
 		}
-		f.Revenue, err = pgx.CollectRows(rows, pgx.RowToStructByPos[CurrencyAmount])
-		if err != nil {
-			return fmt.Errorf("sum daily revenue: %w", err)
-		}
+		f.Revenue = convert(revenue, func(r db.DailyRevenueRow) CurrencyAmount {
+			return CurrencyAmount{Currency: r.Currency, Amount: r.Amount}
+		})
 		return nil
 	})
 	if err != nil {
@@ -96,29 +81,22 @@ func (s *Store) ComputeDailyFigures(ctx context.Context, day time.Time) (DailyFi
 // recomputed day never keeps a stale currency.
 func (s *Store) SaveDailyFigures(ctx context.Context, f DailyFigures) error {
 	day := utcDay(f.Day)
-	currencies := make([]string, len(f.Revenue))
-	amounts := make([]int64, len(f.Revenue))
+	revenue := db.InsertDailyRevenueParams{Day: day, Currencies: make([]string, len(f.Revenue)), Amounts: make([]int64, len(f.Revenue))}
 	for i, r := range f.Revenue {
-		currencies[i], amounts[i] = r.Currency, r.Amount
+		revenue.Currencies[i], revenue.Amounts[i] = r.Currency, r.Amount
 	}
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `
-			INSERT INTO daily_summaries (day, new_orders, new_subscriptions, renewals_succeeded, renewals_failed, cancellations, in_dunning)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)
-			ON CONFLICT (day) DO UPDATE SET
-				new_orders = EXCLUDED.new_orders, new_subscriptions = EXCLUDED.new_subscriptions,
-				renewals_succeeded = EXCLUDED.renewals_succeeded, renewals_failed = EXCLUDED.renewals_failed,
-				cancellations = EXCLUDED.cancellations, in_dunning = EXCLUDED.in_dunning, computed_at = now()`,
-			day, f.NewOrders, f.NewSubscriptions, f.RenewalsSucceeded, f.RenewalsFailed, f.Cancellations, f.InDunning); err != nil {
+	return s.inTx(ctx, func(q *db.Queries) error {
+		if err := q.UpsertDailySummary(ctx, db.UpsertDailySummaryParams{
+			Day: day, NewOrders: int32(f.NewOrders), NewSubscriptions: int32(f.NewSubscriptions),
+			RenewalsSucceeded: int32(f.RenewalsSucceeded), RenewalsFailed: int32(f.RenewalsFailed),
+			Cancellations: int32(f.Cancellations), InDunning: int32(f.InDunning),
+		}); err != nil {
 			return fmt.Errorf("save daily summary %s: %w", day.Format(time.DateOnly), err)
 		}
-		if _, err := tx.Exec(ctx, `DELETE FROM daily_revenue WHERE day = $1`, day); err != nil {
+		if err := q.DeleteDailyRevenue(ctx, day); err != nil {
 			return fmt.Errorf("replace daily revenue %s: %w", day.Format(time.DateOnly), err)
 		}
-		if _, err := tx.Exec(ctx, `
-			INSERT INTO daily_revenue (day, currency, amount)
-			SELECT $1, currency, amount FROM unnest($2::text[], $3::bigint[]) AS r(currency, amount)`,
-			day, currencies, amounts); err != nil {
+		if err := q.InsertDailyRevenue(ctx, revenue); err != nil {
 			return fmt.Errorf("save daily revenue %s: %w", day.Format(time.DateOnly), err)
 		}
 		return nil

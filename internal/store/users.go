@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/cartflow/cartflow/internal/store/db"
 )
 
 // User statuses in the User Directory.
@@ -24,25 +24,18 @@ type User struct {
 	ConfirmedAt *time.Time
 }
 
-const userColumns = `id::text, email, name, status, created_at, confirmed_at`
-
-func scanUser(row pgx.Row) (User, error) {
-	var u User
-	err := row.Scan(&u.ID, &u.Email, &u.Name, &u.Status, &u.CreatedAt, &u.ConfirmedAt)
-	if err == pgx.ErrNoRows {
-		return u, ErrNotFound
+// userFrom converts a users row just read (r, err) to a User, and "no row" to ErrNotFound.
+func userFrom(r db.User, err error) (User, error) {
+	if err != nil {
+		return User{}, notFound(err)
 	}
-	return u, err
+	return User{ID: r.ID, Email: r.Email, Name: r.Name, Status: r.Status, CreatedAt: r.CreatedAt, ConfirmedAt: r.ConfirmedAt}, nil
 }
 
 // RegisterUser registers a customer by standardized email. The same email twice is one user:
 // the second call returns the first registration, keeping its name and status.
 func (s *Store) RegisterUser(ctx context.Context, email, name string) (User, error) {
-	// DO UPDATE (a no-op write) rather than DO NOTHING so that RETURNING yields the existing row.
-	u, err := scanUser(s.pool.QueryRow(ctx, `
-		INSERT INTO users (email, name) VALUES ($1, $2)
-		ON CONFLICT (email) DO UPDATE SET updated_at = users.updated_at
-		RETURNING `+userColumns, email, name))
+	u, err := userFrom(s.q.RegisterUser(ctx, db.RegisterUserParams{Email: email, Name: name}))
 	if err != nil {
 		return u, fmt.Errorf("register user: %w", err)
 	}
@@ -51,9 +44,7 @@ func (s *Store) RegisterUser(ctx context.Context, email, name string) (User, err
 
 // ConfirmUser marks a user confirmed; confirming again keeps the first confirmation time.
 func (s *Store) ConfirmUser(ctx context.Context, userID string) (User, error) {
-	u, err := scanUser(s.pool.QueryRow(ctx, `
-		UPDATE users SET status = 'confirmed', confirmed_at = coalesce(confirmed_at, now()), updated_at = now()
-		WHERE id = $1 RETURNING `+userColumns, userID))
+	u, err := userFrom(s.q.ConfirmUser(ctx, userID))
 	if err != nil {
 		return u, fmt.Errorf("confirm user %s: %w", userID, err)
 	}
@@ -62,5 +53,5 @@ func (s *Store) ConfirmUser(ctx context.Context, userID string) (User, error) {
 
 // UserByEmail looks a user up by standardized email.
 func (s *Store) UserByEmail(ctx context.Context, email string) (User, error) {
-	return scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE email = $1`, email))
+	return userFrom(s.q.UserByEmail(ctx, email))
 }
