@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -68,55 +66,6 @@ func TestRecorderSnapshotsAreCopies(t *testing.T) {
 	rc.Clear()
 	if got := rc.Snapshot(); len(got) != 0 {
 		t.Errorf("after Clear: %+v", got)
-	}
-}
-
-func TestDeliverer(t *testing.T) {
-	t.Parallel()
-	var mu sync.Mutex
-	var bodies, sigs, types []string
-	status := http.StatusOK
-	url := kit.Serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		mu.Lock()
-		defer mu.Unlock()
-		bodies, sigs, types = append(bodies, string(body)), append(sigs, r.Header.Get("Sig")), append(types, r.Header.Get("Content-Type"))
-		w.WriteHeader(status)
-		_, _ = w.Write([]byte(strings.Repeat("x", 2000)))
-	}))
-	errNoURL := errors.New("no destination")
-	d := kit.NewDeliverer(nil, "testmock", errNoURL)
-	n := 0
-	post := func(at time.Time) kit.Post {
-		return kit.Post{At: at, URL: url, ContentType: "application/json", Body: []byte(`{"id":1}`),
-			Header: func(h http.Header) { n++; h.Set("Sig", strings.Repeat("s", n)) }}
-	}
-
-	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	rec, err := d.Deliver(context.Background(), post(at))
-	if err != nil || rec.Status != http.StatusOK || len(rec.Response) != 1024 || rec.Error != "" || !rec.At.Equal(at) || rec.URL != url {
-		t.Errorf("delivery = %+v, %v; want 200 with the first KiB of the answer", rec, err)
-	}
-	mu.Lock()
-	status = http.StatusInternalServerError
-	mu.Unlock()
-	rec, err = d.Deliver(context.Background(), post(at))
-	if err == nil || rec.Status != http.StatusInternalServerError || rec.Error != "testmock: the webhook receiver answered 500" {
-		t.Errorf("delivery = %+v, %v; want the 500 recorded as an error", rec, err)
-	}
-	mu.Lock()
-	if len(bodies) != 2 || bodies[1] != `{"id":1}` || sigs[0] != "s" || sigs[1] != "ss" || types[0] != "application/json" {
-		t.Errorf("receiver got bodies %q, signatures %q, types %q; want each post signed anew", bodies, sigs, types)
-	}
-	mu.Unlock()
-
-	rec, err = d.Deliver(context.Background(), kit.Post{At: at})
-	if !errors.Is(err, errNoURL) || rec.Error != errNoURL.Error() || rec.Status != 0 {
-		t.Errorf("delivery without a URL = %+v, %v", rec, err)
-	}
-	rec, err = d.Deliver(context.Background(), kit.Post{At: at, URL: "http://127.0.0.1:1/"})
-	if err == nil || !strings.HasPrefix(rec.Error, "testmock: webhook delivery: ") || rec.Status != 0 {
-		t.Errorf("delivery to a closed port = %+v, %v", rec, err)
 	}
 }
 

@@ -80,11 +80,8 @@ func (p *Proxy) authenticate(piID string, ok bool) ([]byte, error) {
 		return nil, fmt.Errorf("stripeproxy: rewriting %s: %w", piID, err)
 	}
 	body := pi.body
-	d := p.queueWebhook(eventType, piID, body)
+	p.queueWebhook(eventType, piID, body)
 	p.mu.Unlock()
-	if d != nil {
-		go p.deliver(d)
-	}
 	return body, nil
 }
 

@@ -83,9 +83,7 @@ type Proxy struct {
 	cus      map[string]*storedCustomer
 	cusOrder []string
 
-	webhook       webhookTarget
-	deliveries    []*WebhookDelivery
-	webhookClient *http.Client
+	webhooks *kit.Outbox[WebhookDelivery, string]
 }
 
 type response struct {
@@ -114,12 +112,11 @@ func New(upstream string, opts ...Option) (*Proxy, error) {
 		pms:      map[string]*storedPaymentMethod{},
 		pis:      map[string]*intent{},
 		cus:      map[string]*storedCustomer{},
-		// Its own client: a webhook receiver must not share stripe-mock's connections or timeout.
-		webhookClient: &http.Client{Timeout: 10 * time.Second},
 	}
 	for _, o := range opts {
 		o(p)
 	}
+	p.webhooks = newOutbox(p.log)
 	return p, nil
 }
 
@@ -153,7 +150,8 @@ func (p *Proxy) Requests() []Request {
 func (p *Proxy) Reset() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.requests, p.faults, p.deliveries = nil, nil, nil
+	p.requests, p.faults = nil, nil
+	p.webhooks.Clear()
 }
 
 // AddFault registers f; faults are tried in the order they were added.
