@@ -9,16 +9,14 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cartflow/cartflow/internal/billing"
 	"github.com/cartflow/cartflow/internal/dev/fake/kit"
 )
 
 // Braintree's webhooks are form posts of bt_signature and bt_payload, the payload being the
 // base64 of an XML <notification> (developer.paypal.com/braintree/docs/guides/webhooks). The
-// double builds the notification from its own state, signs it with billing.SignBraintreeWebhook
-// and posts it, and keeps it so that it can be delivered again unchanged: Braintree resends a
-// notification with the same payload until it is acknowledged, which receivers must take as
-// one event.
+// double builds the notification from its own state, signs it (sign.go) and posts it, and
+// keeps it so that it can be delivered again unchanged: Braintree resends a notification with
+// the same payload until it is acknowledged, which receivers must take as one event.
 
 // keyPair is the API key pair that signs notifications.
 type keyPair struct{ public, private string }
@@ -100,7 +98,7 @@ func (s *Server) SendWebhook(ctx context.Context, kind, transactionID string) (N
 	}
 	doc := fmt.Appendf(nil, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<notification>\n  <timestamp type=\"datetime\">%s</timestamp>\n  <kind>%s</kind>\n  <subject>\n%s\n  </subject>\n</notification>\n",
 		at.Format(time.RFC3339), kind, subject)
-	signature, payload := billing.SignBraintreeWebhook(target.Key.public, target.Key.private, doc)
+	signature, payload := sign(target.Key.public, target.Key.private, doc)
 	n := Notification{ID: "ntf_" + newID(12), Kind: kind, Timestamp: at, Signature: signature, Payload: payload}
 	if kind != "check" {
 		n.TransactionID = transactionID
