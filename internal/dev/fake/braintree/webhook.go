@@ -116,12 +116,7 @@ func (s *Server) ResendWebhook(ctx context.Context, id string) (Notification, er
 
 // Notifications returns copies of the notifications made so far, oldest first.
 func (s *Server) Notifications() []Notification {
-	msgs := s.webhooks.Messages()
-	out := make([]Notification, len(msgs))
-	for i, m := range msgs {
-		out[i] = notification(m)
-	}
-	return out
+	return kit.Map(s.webhooks.Messages(), notification)
 }
 
 // notification is a message of the outbox as the Go and admin APIs show it.

@@ -241,12 +241,7 @@ func (s *Server) ResendWebhook(ctx context.Context, id string) (Event, error) {
 
 // Events returns copies of the events made so far, oldest first.
 func (s *Server) Events() []Event {
-	msgs := s.webhooks.Messages()
-	out := make([]Event, len(msgs))
-	for i, m := range msgs {
-		out[i] = event(m)
-	}
-	return out
+	return kit.Map(s.webhooks.Messages(), event)
 }
 
 // event is a message of the outbox as the Go and admin APIs show it.

@@ -74,24 +74,18 @@ type storedCustomer struct {
 func (p *Proxy) PaymentMethods() []PaymentMethod {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	out := make([]PaymentMethod, 0, len(p.pmOrder))
-	for _, id := range p.pmOrder {
-		out = append(out, p.pms[id].snapshot())
-	}
-	return out
+	return kit.Map(p.pmOrder, func(id string) PaymentMethod { return p.pms[id].snapshot() })
 }
 
 // Customers returns snapshots of all stored Customers, oldest first.
 func (p *Proxy) Customers() []Customer {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	out := make([]Customer, 0, len(p.cusOrder))
-	for _, id := range p.cusOrder {
+	return kit.Map(p.cusOrder, func(id string) Customer {
 		c := p.cus[id].Customer
 		c.Metadata = maps.Clone(c.Metadata)
-		out = append(out, c)
-	}
-	return out
+		return c
+	})
 }
 
 // SetCardOutcome changes what charging the PaymentMethod pmID yields from now on, for tests

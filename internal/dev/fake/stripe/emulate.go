@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cartflow/cartflow/internal/dev/fake/kit"
 )
 
 // outcome is what charging a test card yields; an empty code means success.
@@ -138,13 +140,11 @@ func (pi *intent) rewrite(change func(obj map[string]any)) error {
 func (p *Proxy) PaymentIntents() []PaymentIntent {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	out := make([]PaymentIntent, 0, len(p.piOrder))
-	for _, id := range p.piOrder {
+	return kit.Map(p.piOrder, func(id string) PaymentIntent {
 		pi := p.pis[id].PaymentIntent
 		pi.Metadata = maps.Clone(pi.Metadata)
-		out = append(out, pi)
-	}
-	return out
+		return pi
+	})
 }
 
 func (p *Proxy) createPaymentMethod(up *response, form url.Values) *response {

@@ -85,18 +85,15 @@ func (p *Proxy) SetWebhook(rawURL, secret string) error {
 
 // WebhookDeliveries returns copies of the webhook deliveries, oldest first.
 func (p *Proxy) WebhookDeliveries() []WebhookDelivery {
-	msgs := p.webhooks.Messages()
-	out := make([]WebhookDelivery, len(msgs))
-	for i, m := range msgs {
+	return kit.Map(p.webhooks.Messages(), func(m kit.Message[WebhookDelivery]) WebhookDelivery {
 		d := m.Event
 		d.URL, d.Attempts, d.Done, d.Payload = m.URL, len(m.Deliveries), m.Done, bytes.Clone(d.Payload)
 		if n := len(m.Deliveries); n > 0 {
 			last := m.Deliveries[n-1]
 			d.Status, d.Error, d.Delivered = last.Status, last.Error, last.Error == ""
 		}
-		out[i] = d
-	}
-	return out
+		return d
+	})
 }
 
 // queueWebhook sends an event about the PaymentIntent to the webhook, if one is set, in the
