@@ -31,6 +31,7 @@ func newOutbox(cfg Config) *kit.Outbox[Notification, keyPair] {
 			form := url.Values{"bt_signature": {n.Signature}, "bt_payload": {n.Payload}}
 			return kit.Post{At: now(), URL: to.URL, ContentType: "application/x-www-form-urlencoded", Body: []byte(form.Encode())}
 		},
+		View: func(m kit.Message[Notification]) Notification { m.Event.Deliveries = m.Deliveries; return m.Event },
 		LogAttrs: func(n Notification) []any {
 			return []any{"notification", n.ID, "kind", n.Kind, "transaction", n.TransactionID}
 		},
@@ -110,21 +111,11 @@ func (s *Server) SendWebhook(ctx context.Context, kind, transactionID string) (N
 
 // ResendWebhook posts a notification again, byte for byte, as Braintree's retries do.
 func (s *Server) ResendWebhook(ctx context.Context, id string) (Notification, error) {
-	m, err := s.webhooks.Send(ctx, id)
-	return notification(m), err
+	return s.webhooks.Send(ctx, id)
 }
 
 // Notifications returns copies of the notifications made so far, oldest first.
-func (s *Server) Notifications() []Notification {
-	return kit.Map(s.webhooks.Messages(), notification)
-}
-
-// notification is a message of the outbox as the Go and admin APIs show it.
-func notification(m kit.Message[Notification]) Notification {
-	n := m.Event
-	n.Deliveries = m.Deliveries
-	return n
-}
+func (s *Server) Notifications() []Notification { return s.webhooks.Messages() }
 
 // subject applies the notification's event to the transaction and returns the XML of the
 // notification's subject; the caller holds s.mu.

@@ -55,7 +55,8 @@ type Target[K any] struct {
 	Key K
 }
 
-// Message is one webhook message of an Outbox and what became of its posts.
+// Message is one webhook message of an Outbox and what became of its posts, which
+// OutboxConfig.View turns into what the double hands out.
 type Message[M any] struct {
 	ID string
 	// Event is the double's description of the message, which its posts are built from.
@@ -84,6 +85,9 @@ type OutboxConfig[M, K any] struct {
 	// Build makes a post of a message to a target in the provider's wire format, signed as the
 	// provider signs it. It is called for every post and must not call back into the outbox.
 	Build func(m M, to Target[K]) Post
+	// View is a message as the outbox hands it out: its event with what became of its posts
+	// filled in. Nil hands out the bare event.
+	View func(m Message[M]) M
 	// LogAttrs are what the log line of a post says about its message.
 	LogAttrs func(m M) []any
 	// Retries are the waits before each of the attempts Queue makes, the first usually 0.
@@ -125,6 +129,9 @@ func NewOutbox[M, K any](cfg OutboxConfig[M, K]) *Outbox[M, K] {
 	if cfg.NotFound == nil {
 		cfg.NotFound = func(id string) error { return fmt.Errorf("%s: no webhook message %s", cfg.Name, id) }
 	}
+	if cfg.View == nil {
+		cfg.View = func(m Message[M]) M { return m.Event }
+	}
 	if cfg.LogAttrs == nil {
 		cfg.LogAttrs = func(M) []any { return nil }
 	}
@@ -155,13 +162,15 @@ func (o *Outbox[M, K]) Add(id string, event M) {
 	})
 }
 
-// Send posts the message once, now, and returns it with the post recorded, and an error when
-// the post did not reach the receiver or the receiver answered other than 2xx. Sending a
-// message again is a resend of the same event, as a provider's retries are.
-func (o *Outbox[M, K]) Send(ctx context.Context, id string) (Message[M], error) {
+// Send posts the message once, now, and returns its View with the post recorded, and an error
+// when the post did not reach the receiver or the receiver answered other than 2xx. Sending a
+// message again is a resend of the same event, as a provider's retries are. An id the outbox
+// does not hold returns the zero M.
+func (o *Outbox[M, K]) Send(ctx context.Context, id string) (M, error) {
 	e := o.find(id)
 	if e == nil {
-		return Message[M]{}, o.cfg.NotFound(id)
+		var zero M
+		return zero, o.cfg.NotFound(id)
 	}
 	return o.attempt(ctx, e, true)
 }
@@ -188,15 +197,11 @@ func (o *Outbox[M, K]) Queue(id string) {
 	}()
 }
 
-// Messages returns copies of the messages, oldest first.
-func (o *Outbox[M, K]) Messages() []Message[M] {
+// Messages returns the View of every message, oldest first.
+func (o *Outbox[M, K]) Messages() []M {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	out := make([]Message[M], len(o.messages))
-	for i, e := range o.messages {
-		out[i] = e.snapshot()
-	}
-	return out
+	return Map(o.messages, o.view)
 }
 
 // Clear forgets the messages; posts under way finish unrecorded.
@@ -216,14 +221,15 @@ func (o *Outbox[M, K]) find(id string) *entry[M, K] {
 	return o.messages[i]
 }
 
-func (e *entry[M, K]) snapshot() Message[M] {
+// view is the View of a copy of e; the caller holds o.mu.
+func (o *Outbox[M, K]) view(e *entry[M, K]) M {
 	m := e.msg
 	m.Deliveries = slices.Clone(e.msg.Deliveries)
-	return m
+	return o.cfg.View(m)
 }
 
 // attempt makes one post of e and records it; last says that no retry follows a failure.
-func (o *Outbox[M, K]) attempt(ctx context.Context, e *entry[M, K], last bool) (Message[M], error) {
+func (o *Outbox[M, K]) attempt(ctx context.Context, e *entry[M, K], last bool) (M, error) {
 	o.mu.Lock()
 	to, event := o.target, e.msg.Event
 	if o.cfg.Pinned {
@@ -239,9 +245,9 @@ func (o *Outbox[M, K]) attempt(ctx context.Context, e *entry[M, K], last bool) (
 	o.mu.Lock()
 	e.msg.Deliveries = append(e.msg.Deliveries, d)
 	e.msg.Done = err == nil || last
-	out := e.snapshot()
+	attempts, out := len(e.msg.Deliveries), o.view(e)
 	o.mu.Unlock()
-	attrs := append(o.cfg.LogAttrs(event), "status", d.Status, "attempt", len(out.Deliveries))
+	attrs := append(o.cfg.LogAttrs(event), "status", d.Status, "attempt", attempts)
 	if err != nil {
 		o.log.Warn(o.cfg.Name+" webhook not delivered", append(attrs, "error", d.Error)...)
 	} else {

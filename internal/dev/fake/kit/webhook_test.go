@@ -50,20 +50,29 @@ func (h *hook) got() []post {
 
 var errNoURL, errGone = errors.New("no destination"), errors.New("gone")
 
-// newTestOutbox returns an outbox whose posts carry the event as their body and a signature
-// that names the key and how many posts were built, so that a test sees each post built anew.
-func newTestOutbox(pinned bool, retries ...time.Duration) *kit.Outbox[string, string] {
+// msg is a test message: the body its posts carry, and the message it was handed out as.
+type msg struct {
+	body string
+	kit.Message[string]
+}
+
+// newTestOutbox returns an outbox whose posts carry the event's body and a signature that
+// names the key and how many posts were built, so that a test sees each post built anew.
+func newTestOutbox(pinned bool, retries ...time.Duration) *kit.Outbox[msg, string] {
 	var mu sync.Mutex
 	built := 0
-	return kit.NewOutbox(kit.OutboxConfig[string, string]{
+	return kit.NewOutbox(kit.OutboxConfig[msg, string]{
 		Name: "testmock", NoURL: errNoURL, Pinned: pinned, Retries: retries,
 		NotFound: func(id string) error { return fmt.Errorf("%w: %s", errGone, id) },
-		Build: func(event string, to kit.Target[string]) kit.Post {
+		View: func(m kit.Message[msg]) msg {
+			return msg{body: m.Event.body, Message: kit.Message[string]{ID: m.ID, Event: m.Event.body, URL: m.URL, Deliveries: m.Deliveries, Done: m.Done}}
+		},
+		Build: func(event msg, to kit.Target[string]) kit.Post {
 			mu.Lock()
 			defer mu.Unlock()
 			built++
 			return kit.Post{At: time.Date(2026, 1, 2, 3, 4, built, 0, time.UTC), URL: to.URL, TransmissionID: fmt.Sprint("t", built),
-				ContentType: "application/json", Body: []byte(event), Header: http.Header{"Sig": {fmt.Sprint(to.Key, "/", built)}}}
+				ContentType: "application/json", Body: []byte(event.body), Header: http.Header{"Sig": {fmt.Sprint(to.Key, "/", built)}}}
 		},
 	})
 }
@@ -74,7 +83,7 @@ func TestOutboxSendPostsToTheCurrentTarget(t *testing.T) {
 	first.url += "/big"
 	o := newTestOutbox(false)
 	o.SetTarget(first.url, "k1")
-	o.Add("m1", `{"id":1}`)
+	o.Add("m1", msg{body: `{"id":1}`})
 	if msgs := o.Messages(); len(msgs) != 1 || msgs[0].ID != "m1" || msgs[0].Deliveries == nil || len(msgs[0].Deliveries) != 0 ||
 		msgs[0].Done || msgs[0].URL != first.url {
 		t.Fatalf("a new message = %+v, want it listed with no deliveries", msgs)
@@ -130,7 +139,7 @@ func TestOutboxSendPostsToTheCurrentTarget(t *testing.T) {
 }
 
 // waitDone waits until the outbox's only message is done, and returns it.
-func waitDone(t *testing.T, o *kit.Outbox[string, string]) kit.Message[string] {
+func waitDone(t *testing.T, o *kit.Outbox[msg, string]) msg {
 	t.Helper()
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
 		if msgs := o.Messages(); len(msgs) == 1 && msgs[0].Done {
@@ -147,7 +156,7 @@ func TestOutboxQueueRetriesToThePinnedTarget(t *testing.T) {
 	made, later := newHook(t, http.StatusServiceUnavailable, http.StatusOK), newHook(t, http.StatusOK)
 	o := newTestOutbox(true, 0, 10*time.Millisecond, 10*time.Millisecond)
 	o.SetTarget(made.url, "k1")
-	o.Add("m1", "event")
+	o.Add("m1", msg{body: "event"})
 	o.SetTarget(later.url, "k2")
 	o.Queue("m1")
 	o.Queue("nosuch")
@@ -167,7 +176,7 @@ func TestOutboxQueueGivesUp(t *testing.T) {
 	h := newHook(t, http.StatusServiceUnavailable)
 	o := newTestOutbox(true, 0, time.Millisecond, time.Millisecond)
 	o.SetTarget(h.url, "k")
-	o.Add("m1", "event")
+	o.Add("m1", msg{body: "event"})
 	o.Queue("m1")
 	m := waitDone(t, o)
 	time.Sleep(20 * time.Millisecond) // a fourth attempt would have come by now

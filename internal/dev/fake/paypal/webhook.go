@@ -50,6 +50,7 @@ func newOutbox(cfg Config, secret string) *kit.Outbox[Event, string] {
 			h.Set("PAYPAL-AUTH-ALGO", authAlgo)
 			return kit.Post{At: at, URL: to.URL, TransmissionID: transmission, ContentType: "application/json", Body: ev.Body, Header: h}
 		},
+		View: func(m kit.Message[Event]) Event { m.Event.Deliveries = m.Deliveries; return m.Event },
 		LogAttrs: func(ev Event) []any {
 			return []any{"event", ev.ID, "event_type", ev.EventType, "capture", ev.CaptureID}
 		},
@@ -235,21 +236,11 @@ func digits(n int) string {
 // ResendWebhook posts an event again, as PayPal's retries and its "resend" do: the same event
 // in a new transmission, with its own id, time and signature.
 func (s *Server) ResendWebhook(ctx context.Context, id string) (Event, error) {
-	m, err := s.webhooks.Send(ctx, id)
-	return event(m), err
+	return s.webhooks.Send(ctx, id)
 }
 
 // Events returns copies of the events made so far, oldest first.
-func (s *Server) Events() []Event {
-	return kit.Map(s.webhooks.Messages(), event)
-}
-
-// event is a message of the outbox as the Go and admin APIs show it.
-func event(m kit.Message[Event]) Event {
-	ev := m.Event
-	ev.Deliveries = m.Deliveries
-	return ev
-}
+func (s *Server) Events() []Event { return s.webhooks.Messages() }
 
 // Sign signs a webhook transmission as the double does: a base64 HMAC-SHA256 under secret of
 // "<transmission id>|<transmission time>|<webhook id>|<CRC32 of the event>", PayPal's signed

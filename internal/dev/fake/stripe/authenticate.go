@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/cartflow/cartflow/internal/dev/fake/kit"
 )
 
 // This file emulates 3-D Secure: a PaymentIntent that waits in requires_action for the customer,
@@ -170,9 +172,7 @@ func (p *Proxy) serveAuthenticate(w http.ResponseWriter, r *http.Request, id str
 	var body struct {
 		Outcome string `json:"outcome"`
 	}
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&body); err != nil || (body.Outcome != "succeeded" && body.Outcome != "failed") {
+	if err := kit.DecodeJSON(w, r, &body); err != nil || (body.Outcome != "succeeded" && body.Outcome != "failed") {
 		http.Error(w, `invalid authentication: want {"outcome":"succeeded"} or {"outcome":"failed"}`, http.StatusBadRequest)
 		return
 	}

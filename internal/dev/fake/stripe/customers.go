@@ -1,7 +1,6 @@
 package stripe
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -70,6 +69,12 @@ type storedCustomer struct {
 	obj map[string]any
 }
 
+func (c *storedCustomer) snapshot() Customer {
+	out := c.Customer
+	out.Metadata = maps.Clone(out.Metadata)
+	return out
+}
+
 // PaymentMethods returns snapshots of the PaymentMethods the proxy made, oldest first.
 func (p *Proxy) PaymentMethods() []PaymentMethod {
 	p.mu.Lock()
@@ -81,11 +86,7 @@ func (p *Proxy) PaymentMethods() []PaymentMethod {
 func (p *Proxy) Customers() []Customer {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return kit.Map(p.cusOrder, func(id string) Customer {
-		c := p.cus[id].Customer
-		c.Metadata = maps.Clone(c.Metadata)
-		return c
-	})
+	return kit.Map(p.cusOrder, func(id string) Customer { return p.cus[id].snapshot() })
 }
 
 // SetCardOutcome changes what charging the PaymentMethod pmID yields from now on, for tests
@@ -119,10 +120,7 @@ func (p *Proxy) serveSetCardOutcome(w http.ResponseWriter, r *http.Request, id s
 		Code        string `json:"code"`
 		DeclineCode string `json:"decline_code"`
 	}
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&body); err != nil {
-		http.Error(w, "invalid outcome: "+err.Error(), http.StatusBadRequest)
+	if !readJSON(w, r, &body, "outcome") {
 		return
 	}
 	if err := p.SetCardOutcome(id, body.Code, body.DeclineCode); err != nil {

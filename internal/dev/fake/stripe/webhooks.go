@@ -56,6 +56,15 @@ func newOutbox(log *slog.Logger) *kit.Outbox[WebhookDelivery, string] {
 			h.Set("User-Agent", "Stripe/1.0 (+https://stripe.com/docs/webhooks)")
 			return kit.Post{At: at, URL: to.URL, ContentType: "application/json; charset=utf-8", Body: d.Payload, Header: h}
 		},
+		View: func(m kit.Message[WebhookDelivery]) WebhookDelivery {
+			d := m.Event
+			d.URL, d.Attempts, d.Done, d.Payload = m.URL, len(m.Deliveries), m.Done, bytes.Clone(d.Payload)
+			if n := len(m.Deliveries); n > 0 {
+				last := m.Deliveries[n-1]
+				d.Status, d.Error, d.Delivered = last.Status, last.Error, last.Error == ""
+			}
+			return d
+		},
 		LogAttrs: func(d WebhookDelivery) []any { return []any{"event", d.EventID, "type", d.Type} },
 		Retries:  webhookRetryDelays,
 		Pinned:   true,
@@ -84,17 +93,7 @@ func (p *Proxy) SetWebhook(rawURL, secret string) error {
 }
 
 // WebhookDeliveries returns copies of the webhook deliveries, oldest first.
-func (p *Proxy) WebhookDeliveries() []WebhookDelivery {
-	return kit.Map(p.webhooks.Messages(), func(m kit.Message[WebhookDelivery]) WebhookDelivery {
-		d := m.Event
-		d.URL, d.Attempts, d.Done, d.Payload = m.URL, len(m.Deliveries), m.Done, bytes.Clone(d.Payload)
-		if n := len(m.Deliveries); n > 0 {
-			last := m.Deliveries[n-1]
-			d.Status, d.Error, d.Delivered = last.Status, last.Error, last.Error == ""
-		}
-		return d
-	})
-}
+func (p *Proxy) WebhookDeliveries() []WebhookDelivery { return p.webhooks.Messages() }
 
 // queueWebhook sends an event about the PaymentIntent to the webhook, if one is set, in the
 // background; the caller holds p.mu, so that the event is listed with the change it reports.
@@ -123,10 +122,7 @@ func (p *Proxy) serveSetWebhook(w http.ResponseWriter, r *http.Request) {
 		URL    string `json:"url"`
 		Secret string `json:"secret"`
 	}
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&body); err != nil {
-		http.Error(w, "invalid webhook: "+err.Error(), http.StatusBadRequest)
+	if !readJSON(w, r, &body, "webhook") {
 		return
 	}
 	if err := p.SetWebhook(body.URL, body.Secret); err != nil {
