@@ -61,29 +61,9 @@ func TestPayloadIsWrappedAsRubyEncode64(t *testing.T) {
 func TestSignedNotificationPassesTheVerifier(t *testing.T) {
 	t.Parallel()
 	at := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
-	doc := []byte(`<?xml version="1.0" encoding="UTF-8"?>
-<notification>
-  <timestamp type="datetime">2026-03-04T05:06:07Z</timestamp>
-  <kind>dispute_opened</kind>
-  <subject>
-    <dispute>
-      <id>dp_1</id>
-      <amount>62.00</amount>
-      <amount-disputed>62.00</amount-disputed>
-      <currency-iso-code>USD</currency-iso-code>
-      <kind>chargeback</kind>
-      <status>open</status>
-      <reason>fraud</reason>
-      <transaction>
-        <id>tx_1</id>
-        <amount>62.00</amount>
-        <order-id>order-7</order-id>
-      </transaction>
-    </dispute>
-  </subject>
-</notification>
-`)
-	signature, payload := sign("pub_key", "priv_key", doc)
+	tx := &transaction{legacyID: "tx_1", orderID: "order-7", status: statusSettled, amount: "62.00", currency: "EUR",
+		merchantAccountID: "cartflow_eur", createdAt: at, history: []event{{Status: statusSettled, At: at}}}
+	signature, payload := sign("pub_key", "priv_key", notificationXML("transaction_settled", at, transactionXML(tx, "")))
 	if !strings.HasPrefix(signature, "pub_key|") || strings.Count(payload, "\n") < 2 {
 		t.Fatalf("sign = %q, %q; want the public key and a payload of several lines", signature, payload)
 	}
@@ -95,7 +75,8 @@ func TestSignedNotificationPassesTheVerifier(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Verify: %v", err)
 	}
-	if e.Type != billing.EventDisputeOpened || e.PaymentRef != "tx_1" || e.OrderID != "order-7" || e.Amount != 6200 || e.Reason != "fraud" {
+	if e.Type != billing.EventPaymentSucceeded || e.ProviderType != "transaction_settled" || e.PaymentRef != "tx_1" ||
+		e.OrderID != "order-7" || e.Amount != 6200 || e.Currency != "eur" {
 		t.Errorf("event = %+v", e)
 	}
 	for name, v := range map[string]billing.WebhookVerifier{

@@ -97,9 +97,7 @@ func (s *Server) SendWebhook(ctx context.Context, kind, transactionID string) (N
 		s.mu.Unlock()
 		return Notification{}, err
 	}
-	doc := fmt.Appendf(nil, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<notification>\n  <timestamp type=\"datetime\">%s</timestamp>\n  <kind>%s</kind>\n  <subject>\n%s\n  </subject>\n</notification>\n",
-		at.Format(time.RFC3339), kind, subject)
-	signature, payload := sign(target.Key.public, target.Key.private, doc)
+	signature, payload := sign(target.Key.public, target.Key.private, notificationXML(kind, at, subject))
 	n := Notification{ID: "ntf_" + newID(12), Kind: kind, Timestamp: at, Signature: signature, Payload: payload}
 	if kind != "check" {
 		n.TransactionID = transactionID
@@ -116,6 +114,13 @@ func (s *Server) ResendWebhook(ctx context.Context, id string) (Notification, er
 
 // Notifications returns copies of the notifications made so far, oldest first.
 func (s *Server) Notifications() []Notification { return s.webhooks.Messages() }
+
+// notificationXML is the <notification> document of a webhook: its kind, time and the XML of
+// its subject.
+func notificationXML(kind string, at time.Time, subject string) []byte {
+	return fmt.Appendf(nil, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<notification>\n  <timestamp type=\"datetime\">%s</timestamp>\n  <kind>%s</kind>\n  <subject>\n%s\n  </subject>\n</notification>\n",
+		at.Format(time.RFC3339), kind, subject)
+}
 
 // subject applies the notification's event to the transaction and returns the XML of the
 // notification's subject; the caller holds s.mu.
