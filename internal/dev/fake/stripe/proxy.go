@@ -71,7 +71,7 @@ type Proxy struct {
 	client   *http.Client
 	log      *slog.Logger
 
-	faults kit.Faults[Fault]
+	faults kit.Faults[Fault] // locks itself: taking a fault needs no other state
 
 	mu       sync.Mutex
 	requests []Request
