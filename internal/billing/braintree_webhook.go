@@ -59,23 +59,6 @@ func braintreeWebhookMAC(key []byte, payload string) string {
 	return hex.EncodeToString(mac.Sum(nil))
 }
 
-// SignBraintreeWebhook signs a notification's XML the way Braintree does, for tests and for the
-// local development double. The payload is base64 in lines of 60 characters, each ending in a
-// newline, as Braintree's servers send it.
-func SignBraintreeWebhook(publicKey, privateKey string, payload []byte) (signature, encodedPayload string) {
-	encoded := base64.StdEncoding.EncodeToString(payload)
-	var b strings.Builder
-	for len(encoded) > 60 {
-		b.WriteString(encoded[:60])
-		b.WriteByte('\n')
-		encoded = encoded[60:]
-	}
-	b.WriteString(encoded)
-	b.WriteByte('\n')
-	encodedPayload = b.String()
-	return publicKey + "|" + braintreeWebhookMAC(braintreeWebhookKey(privateKey), encodedPayload), encodedPayload
-}
-
 // Verify checks the signature, the payload and its timestamp of one webhook request, and
 // parses it. The header only matters for its Content-Type; body is the raw form body.
 func (v *braintreeWebhookVerifier) Verify(_ context.Context, header http.Header, body []byte) (domain.WebhookEvent, error) {

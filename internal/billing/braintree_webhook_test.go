@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cartflow/cartflow/internal/billing"
+	braintreefake "github.com/cartflow/cartflow/internal/dev/fake/braintree"
 	"github.com/cartflow/cartflow/internal/domain"
 )
 
@@ -102,7 +103,7 @@ func TestBraintreeWebhookParsesEvents(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.kind, func(t *testing.T) {
 			t.Parallel()
-			signature, payload := billing.SignBraintreeWebhook(btPublicKey, btPrivateKey, btNotificationXML(tc.kind, btWebhookNow.Add(-time.Minute), tc.subject))
+			signature, payload := braintreefake.Sign(btPublicKey, btPrivateKey, btNotificationXML(tc.kind, btWebhookNow.Add(-time.Minute), tc.subject))
 			got, err := btWebhookVerifier().Verify(t.Context(), btFormHeader(), btForm(signature, payload))
 			if err != nil {
 				t.Fatalf("Verify: %v", err)
@@ -124,7 +125,7 @@ func TestBraintreeWebhookIDIsStablePerNotification(t *testing.T) {
 	t.Parallel()
 	v := btWebhookVerifier()
 	xml := btNotificationXML("transaction_settled", btWebhookNow.Add(-2*time.Hour), btSettledSubject)
-	signature, payload := billing.SignBraintreeWebhook(btPublicKey, btPrivateKey, xml)
+	signature, payload := braintreefake.Sign(btPublicKey, btPrivateKey, xml)
 	first, err := v.Verify(t.Context(), btFormHeader(), btForm(signature, payload))
 	if err != nil {
 		t.Fatalf("Verify: %v", err)
@@ -139,7 +140,7 @@ func TestBraintreeWebhookIDIsStablePerNotification(t *testing.T) {
 		t.Errorf("unwrapped payload: ID %q (%v), want %q", unwrapped.ID, err, first.ID)
 	}
 	other := btNotificationXML("transaction_settled", btWebhookNow.Add(-time.Hour), btSettledSubject)
-	signature, payload = billing.SignBraintreeWebhook(btPublicKey, btPrivateKey, other)
+	signature, payload = braintreefake.Sign(btPublicKey, btPrivateKey, other)
 	second, err := v.Verify(t.Context(), btFormHeader(), btForm(signature, payload))
 	if err != nil || second.ID == first.ID {
 		t.Errorf("another notification: ID %q (%v), want one different from %q", second.ID, err, first.ID)
@@ -158,7 +159,7 @@ func btMACOf(encoded string) string {
 func TestBraintreeWebhookSignMatchesTheScheme(t *testing.T) {
 	t.Parallel()
 	xml := btNotificationXML("check", btWebhookNow, `<check type="boolean">true</check>`)
-	signature, payload := billing.SignBraintreeWebhook(btPublicKey, btPrivateKey, xml)
+	signature, payload := braintreefake.Sign(btPublicKey, btPrivateKey, xml)
 	if signature != btPublicKey+"|"+btMACOf(payload) {
 		t.Errorf("signature %q is not public_key|HMAC-SHA1(SHA1(private_key), payload)", signature)
 	}
@@ -176,11 +177,11 @@ func TestBraintreeWebhookSignMatchesTheScheme(t *testing.T) {
 func TestBraintreeWebhookRejects(t *testing.T) {
 	t.Parallel()
 	xml := btNotificationXML("transaction_settled", btWebhookNow.Add(-time.Minute), btSettledSubject)
-	signature, payload := billing.SignBraintreeWebhook(btPublicKey, btPrivateKey, xml)
-	otherSignature, _ := billing.SignBraintreeWebhook(btPublicKey, "another-private-key", xml)
-	otherKeyOnly, _ := billing.SignBraintreeWebhook("another-public-key", btPrivateKey, xml)
+	signature, payload := braintreefake.Sign(btPublicKey, btPrivateKey, xml)
+	otherSignature, _ := braintreefake.Sign(btPublicKey, "another-private-key", xml)
+	otherKeyOnly, _ := braintreefake.Sign("another-public-key", btPrivateKey, xml)
 	stale := func(at time.Time) (string, string) {
-		return billing.SignBraintreeWebhook(btPublicKey, btPrivateKey, btNotificationXML("transaction_settled", at, btSettledSubject))
+		return braintreefake.Sign(btPublicKey, btPrivateKey, btNotificationXML("transaction_settled", at, btSettledSubject))
 	}
 	staleSig, stalePayload := stale(btWebhookNow.Add(-26 * time.Hour))
 	futureSig, futurePayload := stale(btWebhookNow.Add(10 * time.Minute))
@@ -195,7 +196,7 @@ func TestBraintreeWebhookRejects(t *testing.T) {
 	// here is right for the altered payload.
 	illegal := strings.Replace(payload, "\n", "\r\n", 1)
 	illegalSig := btPublicKey + "|" + btMACOf(illegal)
-	notXML, notXMLPayload := billing.SignBraintreeWebhook(btPublicKey, btPrivateKey, []byte("not a notification"))
+	notXML, notXMLPayload := braintreefake.Sign(btPublicKey, btPrivateKey, []byte("not a notification"))
 
 	tests := []struct {
 		name   string
@@ -239,8 +240,8 @@ func TestBraintreeWebhookRejects(t *testing.T) {
 func TestBraintreeWebhookAcceptsAnyOfSeveralPairs(t *testing.T) {
 	t.Parallel()
 	xml := btNotificationXML("dispute_opened", btWebhookNow, btDisputeSubject)
-	signature, payload := billing.SignBraintreeWebhook(btPublicKey, btPrivateKey, xml)
-	rotated, _ := billing.SignBraintreeWebhook("old-public-key", "old-private-key", xml)
+	signature, payload := braintreefake.Sign(btPublicKey, btPrivateKey, xml)
+	rotated, _ := braintreefake.Sign("old-public-key", "old-private-key", xml)
 	got, err := btWebhookVerifier().Verify(t.Context(), http.Header{}, btForm(rotated+"&"+signature, payload))
 	if err != nil || got.Type != domain.EventDisputeOpened {
 		t.Fatalf("Verify with two pairs = %+v, %v", got, err)
@@ -255,7 +256,7 @@ func TestBraintreeWebhookAcceptsAnyOfSeveralPairs(t *testing.T) {
 // A resend hours later, within Braintree's 24-hour retry window, is still accepted.
 func TestBraintreeWebhookAcceptsResendsWithinADay(t *testing.T) {
 	t.Parallel()
-	signature, payload := billing.SignBraintreeWebhook(btPublicKey, btPrivateKey,
+	signature, payload := braintreefake.Sign(btPublicKey, btPrivateKey,
 		btNotificationXML("transaction_settled", btWebhookNow.Add(-23*time.Hour), btSettledSubject))
 	if _, err := btWebhookVerifier().Verify(t.Context(), btFormHeader(), btForm(signature, payload)); err != nil {
 		t.Errorf("Verify of a 23-hour-old resend: %v", err)

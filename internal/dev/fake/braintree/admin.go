@@ -22,22 +22,19 @@ import (
 //	POST   /__cartflow/notifications/{id}/resend          deliver one again, unchanged
 func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	path := kit.AdminPath(r)
-	records := kit.Records{
-		Requests: func() any { return s.Requests() }, ClearRequests: s.ClearRequests,
-		Faults: func() any { return s.Faults() }, ClearFaults: s.ClearFaults,
+	route := r.Method + " " + path
+	listings := kit.Listings{
+		"/state": func() any {
+			return map[string]any{"transactions": s.Transactions(), "notifications": s.Notifications(), "faults": s.Faults(), "webhook_url": s.WebhookURL()}
+		},
+		"/transactions":  func() any { return s.Transactions() },
+		"/refunds":       func() any { return s.Refunds() },
+		"/notifications": func() any { return s.Notifications() },
 	}
-	if records.Serve(w, r.Method+" "+path) {
+	if kit.ServeRecorded(w, route, s) || listings.Serve(w, route) || sent.ServeResend(w, r, path, "/notifications/", s.ResendWebhook) {
 		return
 	}
-	switch r.Method + " " + path {
-	case "GET /state":
-		kit.WriteJSON(w, http.StatusOK, map[string]any{
-			"transactions": s.Transactions(), "notifications": s.Notifications(), "faults": s.Faults(), "webhook_url": s.WebhookURL(),
-		})
-	case "GET /transactions":
-		kit.WriteJSON(w, http.StatusOK, s.Transactions())
-	case "GET /refunds":
-		kit.WriteJSON(w, http.StatusOK, s.Refunds())
+	switch route {
 	case "POST /faults":
 		var f Fault
 		if !kit.ReadJSON(w, r, &f, "fault") {
@@ -47,8 +44,6 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		kit.WriteJSON(w, http.StatusCreated, f)
 	case "POST /settle":
 		kit.WriteJSON(w, http.StatusOK, map[string]any{"settled": s.SettleAll()})
-	case "GET /notifications":
-		kit.WriteJSON(w, http.StatusOK, s.Notifications())
 	default:
 		switch {
 		case r.Method == http.MethodPost && kit.PathSegment(path, "/transactions/", "/settle") != "":
@@ -70,25 +65,16 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 				kit.WriteError(w, http.StatusBadRequest, `the body must be {"kind":"<notification kind>"}`)
 				return
 			}
-			writeNotification(w, func() (Notification, error) {
-				return s.SendWebhook(r.Context(), body.Kind, kit.PathSegment(path, "/transactions/", "/webhooks"))
-			})
-		case r.Method == http.MethodPost && kit.PathSegment(path, "/notifications/", "/resend") != "":
-			writeNotification(w, func() (Notification, error) {
-				return s.ResendWebhook(r.Context(), kit.PathSegment(path, "/notifications/", "/resend"))
-			})
+			n, err := s.SendWebhook(r.Context(), body.Kind, kit.PathSegment(path, "/transactions/", "/webhooks"))
+			sent.Write(w, n, err)
 		default:
 			kit.WriteError(w, http.StatusNotFound, "unknown admin endpoint")
 		}
 	}
 }
 
-// writeNotification answers with the notification once it was made, 201 whether or not its
-// delivery succeeded (the deliveries say), or with the error that kept it from being made.
-func writeNotification(w http.ResponseWriter, send func() (Notification, error)) {
-	n, err := send()
-	kit.WriteSent(w, n.ID != "", n, err, errorStatuses)
-}
+// sent answers the notifications that SendWebhook and ResendWebhook return.
+var sent = kit.Sent[Notification]{ID: func(n Notification) string { return n.ID }, Statuses: errorStatuses}
 
 // errorStatuses map the Go API's errors onto the admin API's statuses.
 var errorStatuses = []kit.ErrorStatus{

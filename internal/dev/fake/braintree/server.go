@@ -67,17 +67,15 @@ type Server struct {
 	authorization string
 	currency      string
 	log           *slog.Logger
-	webhooks      *kit.Deliverer
+	webhooks      *kit.Outbox[Notification, keyPair]
 
-	mu            sync.Mutex
-	txs           []*transaction
-	byLegacyID    map[string]*transaction
-	refundsByID   map[string]*refund
-	consumed      map[string]bool       // single-use nonces already charged
-	requests      kit.Recorder[Request] // changes under mu, with the state its requests change
-	faults        kit.Faults[Fault]
-	webhook       webhookTarget
-	notifications []*Notification
+	mu          sync.Mutex
+	txs         []*transaction
+	byLegacyID  map[string]*transaction
+	refundsByID map[string]*refund
+	consumed    map[string]bool       // single-use nonces already charged
+	requests    kit.Recorder[Request] // changes under mu, with the state its requests change
+	faults      kit.Faults[Fault]
 }
 
 // New returns a Server with no transactions.
@@ -90,7 +88,7 @@ func New(cfg Config) *Server {
 		authorization: "Basic " + base64.StdEncoding.EncodeToString([]byte(cfg.PublicKey+":"+cfg.PrivateKey)),
 		currency:      currency,
 		log:           kit.Logger(cfg.Logger),
-		webhooks:      kit.NewDeliverer(cfg.HTTPClient, "braintreemock", ErrNoWebhook),
+		webhooks:      newOutbox(cfg),
 		byLegacyID:    map[string]*transaction{},
 		refundsByID:   map[string]*refund{},
 		consumed:      map[string]bool{},

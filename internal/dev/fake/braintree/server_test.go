@@ -500,7 +500,15 @@ func TestFaults(t *testing.T) {
 		t.Fatalf("transactions = %+v, want the late one only besides the first", txs)
 	}
 	reqs := s.Requests()
-	hung, late := reqs[4], reqs[5]
+	// By nonce, not position: the hung request is recorded only once the double notices that
+	// its client left, which can be after the late one ran.
+	byNonce := map[string]braintreefake.Request{}
+	for _, r := range reqs[4:] {
+		input, _ := r.Variables["input"].(map[string]any)
+		nonce, _ := input["paymentMethodId"].(string)
+		byNonce[nonce] = r
+	}
+	hung, late := byNonce["tokencc_hang"], byNonce["tokencc_late"]
 	if hung.Executed || hung.Status != 0 || hung.Fault == "" || !late.Executed || late.Fault == "" {
 		t.Errorf("hung request %+v, late request %+v", hung, late)
 	}

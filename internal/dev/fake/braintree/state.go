@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/cartflow/cartflow/internal/dev/fake/kit"
 )
 
 // Braintree's PaymentStatus values that the double uses.
@@ -289,35 +291,21 @@ func (tx *transaction) snapshot() Transaction {
 func (s *Server) Transactions() []Transaction {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]Transaction, len(s.txs))
-	for i, tx := range s.txs {
-		out[i] = tx.snapshot()
-	}
-	return out
+	return kit.Map(s.txs, (*transaction).snapshot)
 }
 
 // Transaction returns a snapshot of the transaction with this legacy id.
 func (s *Server) Transaction(legacyID string) (Transaction, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	tx := s.byLegacyID[legacyID]
-	if tx == nil {
-		return Transaction{}, false
-	}
-	return tx.snapshot(), true
+	return kit.Lookup(s.byLegacyID, legacyID, (*transaction).snapshot)
 }
 
 // Refunds returns snapshots of every refund, oldest transaction first.
 func (s *Server) Refunds() []Refund {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := []Refund{}
-	for _, tx := range s.txs {
-		for _, r := range tx.refunds {
-			out = append(out, r.snapshot())
-		}
-	}
-	return out
+	return kit.FlatMap(s.txs, func(tx *transaction) []Refund { return kit.Map(tx.refunds, (*refund).snapshot) })
 }
 
 // Settle settles a transaction or a refund by legacy id, as Braintree's daily settlement batch

@@ -9,34 +9,42 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cartflow/cartflow/internal/billing"
 	"github.com/cartflow/cartflow/internal/dev/fake/kit"
 )
 
 // Braintree's webhooks are form posts of bt_signature and bt_payload, the payload being the
 // base64 of an XML <notification> (developer.paypal.com/braintree/docs/guides/webhooks). The
-// double builds the notification from its own state, signs it with billing.SignBraintreeWebhook
-// and posts it, and keeps it so that it can be delivered again unchanged: Braintree resends a
-// notification with the same payload until it is acknowledged, which receivers must take as
-// one event.
+// double builds the notification from its own state, signs it (sign.go) and posts it, and
+// keeps it so that it can be delivered again unchanged: Braintree resends a notification with
+// the same payload until it is acknowledged, which receivers must take as one event.
 
-type webhookTarget struct {
-	url, publicKey, privateKey string
+// keyPair is the API key pair that signs notifications.
+type keyPair struct{ public, private string }
+
+// newOutbox returns the outbox of the double's notifications. Every post is the same form:
+// Braintree's signature covers only the payload, which was signed when the notification was made.
+func newOutbox(cfg Config) *kit.Outbox[Notification, keyPair] {
+	return kit.NewOutbox(kit.OutboxConfig[Notification, keyPair]{
+		Name: "braintreemock", Client: cfg.HTTPClient, Logger: cfg.Logger, NoURL: ErrNoWebhook,
+		NotFound: func(id string) error { return fmt.Errorf("%w: notification %s", ErrNotFound, id) },
+		Build: func(n Notification, to kit.Target[keyPair]) kit.Post {
+			form := url.Values{"bt_signature": {n.Signature}, "bt_payload": {n.Payload}}
+			return kit.Post{At: now(), URL: to.URL, ContentType: "application/x-www-form-urlencoded", Body: []byte(form.Encode())}
+		},
+		View: func(m kit.Message[Notification]) Notification { m.Event.Deliveries = m.Deliveries; return m.Event },
+		LogAttrs: func(n Notification) []any {
+			return []any{"notification", n.ID, "kind", n.Kind, "transaction", n.TransactionID}
+		},
+	})
 }
 
 // SetWebhook sets where notifications are posted and the API key pair that signs them.
 func (s *Server) SetWebhook(destination, publicKey, privateKey string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.webhook = webhookTarget{url: destination, publicKey: publicKey, privateKey: privateKey}
+	s.webhooks.SetTarget(destination, keyPair{public: publicKey, private: privateKey})
 }
 
 // WebhookURL is where notifications are posted; empty before SetWebhook.
-func (s *Server) WebhookURL() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.webhook.url
-}
+func (s *Server) WebhookURL() string { return s.webhooks.Target().URL }
 
 // Notification is a webhook notification the double made, and what became of its deliveries.
 type Notification struct {
@@ -78,8 +86,8 @@ var disputeStatuses = map[string]string{
 // fails, as at Braintree; the returned error then says why, and ResendWebhook tries again.
 func (s *Server) SendWebhook(ctx context.Context, kind, transactionID string) (Notification, error) {
 	s.mu.Lock()
-	target := s.webhook
-	if target.url == "" {
+	target := s.webhooks.Target()
+	if target.URL == "" {
 		s.mu.Unlock()
 		return Notification{}, ErrNoWebhook
 	}
@@ -89,63 +97,29 @@ func (s *Server) SendWebhook(ctx context.Context, kind, transactionID string) (N
 		s.mu.Unlock()
 		return Notification{}, err
 	}
-	doc := fmt.Appendf(nil, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<notification>\n  <timestamp type=\"datetime\">%s</timestamp>\n  <kind>%s</kind>\n  <subject>\n%s\n  </subject>\n</notification>\n",
-		at.Format(time.RFC3339), kind, subject)
-	signature, payload := billing.SignBraintreeWebhook(target.publicKey, target.privateKey, doc)
-	n := &Notification{ID: "ntf_" + newID(12), Kind: kind, Timestamp: at, Signature: signature, Payload: payload, Deliveries: []Delivery{}}
+	signature, payload := Sign(target.Key.public, target.Key.private, notificationXML(kind, at, subject))
+	n := Notification{ID: "ntf_" + newID(12), Kind: kind, Timestamp: at, Signature: signature, Payload: payload}
 	if kind != "check" {
 		n.TransactionID = transactionID
 	}
-	s.notifications = append(s.notifications, n)
+	s.webhooks.Add(n.ID, n)
 	s.mu.Unlock()
-	return s.deliver(ctx, n)
+	return s.ResendWebhook(ctx, n.ID)
 }
 
 // ResendWebhook posts a notification again, byte for byte, as Braintree's retries do.
 func (s *Server) ResendWebhook(ctx context.Context, id string) (Notification, error) {
-	s.mu.Lock()
-	i := slices.IndexFunc(s.notifications, func(n *Notification) bool { return n.ID == id })
-	if i < 0 {
-		s.mu.Unlock()
-		return Notification{}, fmt.Errorf("%w: notification %s", ErrNotFound, id)
-	}
-	n := s.notifications[i]
-	s.mu.Unlock()
-	return s.deliver(ctx, n)
+	return s.webhooks.Send(ctx, id)
 }
 
 // Notifications returns copies of the notifications made so far, oldest first.
-func (s *Server) Notifications() []Notification {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]Notification, len(s.notifications))
-	for i, n := range s.notifications {
-		out[i] = n.clone()
-	}
-	return out
-}
+func (s *Server) Notifications() []Notification { return s.webhooks.Messages() }
 
-func (n *Notification) clone() Notification {
-	c := *n
-	c.Deliveries = slices.Clone(n.Deliveries)
-	return c
-}
-
-// deliver posts n to the current webhook destination and records the attempt.
-func (s *Server) deliver(ctx context.Context, n *Notification) (Notification, error) {
-	s.mu.Lock()
-	destination := s.webhook.url
-	s.mu.Unlock()
-	// The form is the same for every delivery: Braintree's signature covers only the payload.
-	form := url.Values{"bt_signature": {n.Signature}, "bt_payload": {n.Payload}}
-	d, err := s.webhooks.Deliver(ctx, kit.Post{At: now(), URL: destination,
-		ContentType: "application/x-www-form-urlencoded", Body: []byte(form.Encode())})
-	s.log.Info("braintree webhook", "notification", n.ID, "kind", n.Kind, "transaction", n.TransactionID, "status", d.Status, "error", d.Error)
-	s.mu.Lock()
-	n.Deliveries = append(n.Deliveries, d)
-	out := n.clone()
-	s.mu.Unlock()
-	return out, err
+// notificationXML is the <notification> document of a webhook: its kind, time and the XML of
+// its subject.
+func notificationXML(kind string, at time.Time, subject string) []byte {
+	return fmt.Appendf(nil, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<notification>\n  <timestamp type=\"datetime\">%s</timestamp>\n  <kind>%s</kind>\n  <subject>\n%s\n  </subject>\n</notification>\n",
+		at.Format(time.RFC3339), kind, subject)
 }
 
 // subject applies the notification's event to the transaction and returns the XML of the

@@ -1,6 +1,7 @@
 package kit
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -19,13 +20,18 @@ func WriteError(w http.ResponseWriter, status int, msg string) {
 	WriteJSON(w, status, map[string]string{"error": msg})
 }
 
-// ReadJSON decodes an admin request's JSON body into v, refusing unknown fields so that a
-// misspelt one is noticed rather than ignored. When the body does not fit it answers 400
-// ("invalid <what>: …") and reports false.
-func ReadJSON(w http.ResponseWriter, r *http.Request, v any, what string) bool {
+// DecodeJSON decodes an admin request's JSON body into v, refusing unknown fields so that a
+// misspelt one is noticed rather than ignored.
+func DecodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBody))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	return dec.Decode(v)
+}
+
+// ReadJSON decodes an admin request's JSON body into v as DecodeJSON does. When the body does
+// not fit it answers 400 ("invalid <what>: …") and reports false.
+func ReadJSON(w http.ResponseWriter, r *http.Request, v any, what string) bool {
+	if err := DecodeJSON(w, r, v); err != nil {
 		WriteError(w, http.StatusBadRequest, "invalid "+what+": "+err.Error())
 		return false
 	}
@@ -37,32 +43,49 @@ func AdminPath(r *http.Request) string {
 	return strings.TrimPrefix(r.URL.Path, strings.TrimSuffix(AdminPrefix, "/"))
 }
 
-// Records are the admin endpoints that every double serves the same way: its recorded requests
-// and its faults. Adding a fault is left to the double, which knows how to validate one.
-type Records struct {
-	Requests      func() any
-	ClearRequests func()
-	Faults        func() any
-	ClearFaults   func()
+// Recorded is what every double records and injects, which its admin API serves the same way:
+// its recorded requests of type R and its faults of type F. Adding a fault is left to the
+// double, which knows how to validate one.
+type Recorded[R, F any] interface {
+	Requests() []R
+	ClearRequests()
+	Faults() []F
+	ClearFaults()
 }
 
-// Serve answers GET and DELETE of /requests and /faults; it reports false for any other
-// route (method, a space and the AdminPath), which the double then serves itself.
-func (rs Records) Serve(w http.ResponseWriter, route string) bool {
+// ServeRecorded answers GET and DELETE of /requests and /faults from d; it reports false for
+// any other route (method, a space and the AdminPath), which the double then serves itself.
+func ServeRecorded[R, F any](w http.ResponseWriter, route string, d Recorded[R, F]) bool {
 	switch route {
 	case "GET /requests":
-		WriteJSON(w, http.StatusOK, rs.Requests())
+		WriteJSON(w, http.StatusOK, d.Requests())
 	case "DELETE /requests":
-		rs.ClearRequests()
+		d.ClearRequests()
 		w.WriteHeader(http.StatusNoContent)
 	case "GET /faults":
-		WriteJSON(w, http.StatusOK, rs.Faults())
+		WriteJSON(w, http.StatusOK, d.Faults())
 	case "DELETE /faults":
-		rs.ClearFaults()
+		d.ClearFaults()
 		w.WriteHeader(http.StatusNoContent)
 	default:
 		return false
 	}
+	return true
+}
+
+// Listings are admin endpoints that answer a GET of their AdminPath ("/orders") with what their
+// function returns, as JSON.
+type Listings map[string]func() any
+
+// Serve answers route (method, a space and the AdminPath) when it is the GET of one of the
+// listings, and reports whether it did.
+func (ls Listings) Serve(w http.ResponseWriter, route string) bool {
+	path, ok := strings.CutPrefix(route, http.MethodGet+" ")
+	list := ls[path]
+	if !ok || list == nil {
+		return false
+	}
+	WriteJSON(w, http.StatusOK, list())
 	return true
 }
 
@@ -86,13 +109,33 @@ func WriteErrorFor(w http.ResponseWriter, err error, statuses []ErrorStatus) {
 	WriteError(w, status, err.Error())
 }
 
-// WriteSent answers a webhook message that a double made (made is true) with 201 whether or
-// not its delivery succeeded, since its recorded deliveries say; otherwise it answers err, which
-// kept the message from being made.
-func WriteSent(w http.ResponseWriter, made bool, msg any, err error, statuses []ErrorStatus) {
-	if !made {
-		WriteErrorFor(w, err, statuses)
+// Sent is how a double's admin API answers the webhook messages of type M that its Go API's
+// send and resend return.
+type Sent[M any] struct {
+	// ID is a message's id; empty for the zero message returned when none was made.
+	ID func(M) string
+	// Statuses map the errors that keep a message from being made onto HTTP statuses.
+	Statuses []ErrorStatus
+}
+
+// Write answers m with 201 whenever it was made, whether or not its delivery succeeded, since
+// its recorded deliveries say; otherwise it answers err, which kept it from being made.
+func (s Sent[M]) Write(w http.ResponseWriter, m M, err error) {
+	if s.ID(m) == "" {
+		WriteErrorFor(w, err, s.Statuses)
 		return
 	}
-	WriteJSON(w, http.StatusCreated, msg)
+	WriteJSON(w, http.StatusCreated, m)
+}
+
+// ServeResend answers POST <prefix>{id}/resend, path being the AdminPath, with what resend
+// returns for message id; it reports false for any other request.
+func (s Sent[M]) ServeResend(w http.ResponseWriter, r *http.Request, path, prefix string, resend func(context.Context, string) (M, error)) bool {
+	id := PathSegment(path, prefix, "/resend")
+	if r.Method != http.MethodPost || id == "" {
+		return false
+	}
+	m, err := resend(r.Context(), id)
+	s.Write(w, m, err)
+	return true
 }

@@ -1,7 +1,8 @@
 // Package kit holds what cartflow's local provider doubles (internal/dev/fake/braintree,
-// internal/dev/fake/paypal) do the same way: posting and recording webhook deliveries, injecting
-// faults, recording requests, and the JSON plumbing of their admin API under /__cartflow/.
-// Each double keeps its own wire format; only the shape-independent mechanics live here.
+// paypal and stripe) do the same way: the webhook outbox that queues, posts, retries and
+// records their messages, injecting faults, recording requests, and the JSON plumbing of their
+// admin API under /__cartflow/. Each double keeps its own wire format and signature; only the
+// shape-independent mechanics live here.
 package kit
 
 import (

@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -71,65 +69,21 @@ func TestRecorderSnapshotsAreCopies(t *testing.T) {
 	}
 }
 
-func TestDeliverer(t *testing.T) {
-	t.Parallel()
-	var mu sync.Mutex
-	var bodies, sigs, types []string
-	status := http.StatusOK
-	url := kit.Serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		mu.Lock()
-		defer mu.Unlock()
-		bodies, sigs, types = append(bodies, string(body)), append(sigs, r.Header.Get("Sig")), append(types, r.Header.Get("Content-Type"))
-		w.WriteHeader(status)
-		_, _ = w.Write([]byte(strings.Repeat("x", 2000)))
-	}))
-	errNoURL := errors.New("no destination")
-	d := kit.NewDeliverer(nil, "testmock", errNoURL)
-	n := 0
-	post := func(at time.Time) kit.Post {
-		return kit.Post{At: at, URL: url, ContentType: "application/json", Body: []byte(`{"id":1}`),
-			Header: func(h http.Header) { n++; h.Set("Sig", strings.Repeat("s", n)) }}
-	}
+// recorded is a double's records for TestAdminHelpers, noting what was cleared.
+type recorded struct{ cleared string }
 
-	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	rec, err := d.Deliver(context.Background(), post(at))
-	if err != nil || rec.Status != http.StatusOK || len(rec.Response) != 1024 || rec.Error != "" || !rec.At.Equal(at) || rec.URL != url {
-		t.Errorf("delivery = %+v, %v; want 200 with the first KiB of the answer", rec, err)
-	}
-	mu.Lock()
-	status = http.StatusInternalServerError
-	mu.Unlock()
-	rec, err = d.Deliver(context.Background(), post(at))
-	if err == nil || rec.Status != http.StatusInternalServerError || rec.Error != "testmock: the webhook receiver answered 500" {
-		t.Errorf("delivery = %+v, %v; want the 500 recorded as an error", rec, err)
-	}
-	mu.Lock()
-	if len(bodies) != 2 || bodies[1] != `{"id":1}` || sigs[0] != "s" || sigs[1] != "ss" || types[0] != "application/json" {
-		t.Errorf("receiver got bodies %q, signatures %q, types %q; want each post signed anew", bodies, sigs, types)
-	}
-	mu.Unlock()
-
-	rec, err = d.Deliver(context.Background(), kit.Post{At: at})
-	if !errors.Is(err, errNoURL) || rec.Error != errNoURL.Error() || rec.Status != 0 {
-		t.Errorf("delivery without a URL = %+v, %v", rec, err)
-	}
-	rec, err = d.Deliver(context.Background(), kit.Post{At: at, URL: "http://127.0.0.1:1/"})
-	if err == nil || !strings.HasPrefix(rec.Error, "testmock: webhook delivery: ") || rec.Status != 0 {
-		t.Errorf("delivery to a closed port = %+v, %v", rec, err)
-	}
-}
+func (r *recorded) Requests() []string { return []string{"r1"} }
+func (r *recorded) ClearRequests()     { r.cleared += "requests " }
+func (r *recorded) Faults() []fault    { return []fault{} }
+func (r *recorded) ClearFaults()       { r.cleared += "faults" }
 
 func TestAdminHelpers(t *testing.T) {
 	t.Parallel()
-	cleared := ""
-	records := kit.Records{
-		Requests: func() any { return []string{"r1"} }, ClearRequests: func() { cleared += "requests " },
-		Faults: func() any { return []int{} }, ClearFaults: func() { cleared += "faults" },
-	}
+	records := &recorded{}
+	listings := kit.Listings{"/orders": func() any { return []string{"o1"} }}
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		route := r.Method + " " + kit.AdminPath(r)
-		if records.Serve(w, route) {
+		if kit.ServeRecorded(w, route, records) || listings.Serve(w, route) {
 			return
 		}
 		if route == "POST /faults" {
@@ -152,6 +106,9 @@ func TestAdminHelpers(t *testing.T) {
 		{"DELETE", "/__cartflow/faults", "", 204, ""},
 		{"POST", "/__cartflow/faults", `{"Op":"charge","Count":1}`, 201, "{\"Op\":\"charge\",\"Count\":1}\n"},
 		{"POST", "/__cartflow/faults", `{"Opp":"charge"}`, 400, "{\"error\":\"invalid fault: json: unknown field \\\"Opp\\\"\"}\n"},
+		{"GET", "/__cartflow/orders", "", 200, "[\"o1\"]\n"},
+		{"DELETE", "/__cartflow/orders", "", 404, "{\"error\":\"unknown admin endpoint\"}\n"},
+		{"GET", "/__cartflow/orders/o1", "", 404, "{\"error\":\"unknown admin endpoint\"}\n"},
 		{"GET", "/__cartflow/nothing", "", 404, "{\"error\":\"unknown admin endpoint\"}\n"},
 	} {
 		w := httptest.NewRecorder()
@@ -163,8 +120,8 @@ func TestAdminHelpers(t *testing.T) {
 			t.Errorf("%s %s answered Content-Type %q", tc.method, tc.path, w.Header().Get("Content-Type"))
 		}
 	}
-	if cleared != "requests faults" {
-		t.Errorf("cleared %q, want requests then faults", cleared)
+	if records.cleared != "requests faults" {
+		t.Errorf("cleared %q, want requests then faults", records.cleared)
 	}
 }
 
@@ -196,10 +153,13 @@ func TestSleepStopsWithTheContext(t *testing.T) {
 	}
 }
 
-func TestWriteSentMapsErrors(t *testing.T) {
+func TestSentMapsErrors(t *testing.T) {
 	t.Parallel()
 	errGone, errBusy := errors.New("gone"), errors.New("busy")
-	statuses := []kit.ErrorStatus{{Err: errGone, Status: http.StatusNotFound}, {Err: errBusy, Status: http.StatusConflict}}
+	sent := kit.Sent[map[string]string]{
+		ID:       func(m map[string]string) string { return m["id"] },
+		Statuses: []kit.ErrorStatus{{Err: errGone, Status: http.StatusNotFound}, {Err: errBusy, Status: http.StatusConflict}},
+	}
 	for _, tc := range []struct {
 		made   bool
 		err    error
@@ -211,10 +171,38 @@ func TestWriteSentMapsErrors(t *testing.T) {
 		{false, errGone, http.StatusNotFound, "{\"error\":\"gone\"}\n"},
 		{false, errors.New("other"), http.StatusInternalServerError, "{\"error\":\"other\"}\n"},
 	} {
+		msg := map[string]string{}
+		if tc.made {
+			msg["id"] = "m1"
+		}
 		w := httptest.NewRecorder()
-		kit.WriteSent(w, tc.made, map[string]string{"id": "m1"}, tc.err, statuses)
+		sent.Write(w, msg, tc.err)
 		if w.Code != tc.status || w.Body.String() != tc.answer {
-			t.Errorf("WriteSent(%v, %v) = %d %q, want %d %q", tc.made, tc.err, w.Code, w.Body.String(), tc.status, tc.answer)
+			t.Errorf("Write(%v, %v) = %d %q, want %d %q", tc.made, tc.err, w.Code, w.Body.String(), tc.status, tc.answer)
+		}
+	}
+
+	resend := func(_ context.Context, id string) (map[string]string, error) {
+		if id != "m1" {
+			return nil, errGone
+		}
+		return map[string]string{"id": id}, errBusy
+	}
+	for _, tc := range []struct {
+		method, path string
+		served       bool
+		status       int
+	}{
+		{"POST", "/messages/m1/resend", true, http.StatusCreated},
+		{"POST", "/messages/m2/resend", true, http.StatusNotFound},
+		{"GET", "/messages/m1/resend", false, 0},
+		{"POST", "/messages/m1", false, 0},
+		{"POST", "/other/m1/resend", false, 0},
+	} {
+		w := httptest.NewRecorder()
+		served := sent.ServeResend(w, httptest.NewRequest(tc.method, "/__cartflow"+tc.path, nil), tc.path, "/messages/", resend)
+		if served != tc.served || (served && w.Code != tc.status) {
+			t.Errorf("ServeResend(%s %s) = %v, %d; want %v, %d", tc.method, tc.path, served, w.Code, tc.served, tc.status)
 		}
 	}
 }

@@ -26,19 +26,21 @@ import (
 //	GET    /__cartflow/faults     POST a Fault, DELETE the registered faults
 func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	path := kit.AdminPath(r)
-	records := kit.Records{
-		Requests: func() any { return s.Requests() }, ClearRequests: s.ClearRequests,
-		Faults: func() any { return s.Faults() }, ClearFaults: s.ClearFaults,
+	route := r.Method + " " + path
+	listings := kit.Listings{
+		"/state": func() any {
+			return map[string]any{"orders": s.Orders(), "events": s.Events(), "faults": s.Faults(),
+				"webhook_url": s.WebhookURL(), "webhook_id": s.WebhookID()}
+		},
+		"/orders":   func() any { return s.Orders() },
+		"/captures": func() any { return s.Captures() },
+		"/refunds":  func() any { return s.Refunds() },
+		"/events":   func() any { return s.Events() },
 	}
-	if records.Serve(w, r.Method+" "+path) {
+	if kit.ServeRecorded(w, route, s) || listings.Serve(w, route) {
 		return
 	}
-	switch r.Method + " " + path {
-	case "GET /state":
-		kit.WriteJSON(w, http.StatusOK, map[string]any{"orders": s.Orders(), "events": s.Events(), "faults": s.Faults(),
-			"webhook_url": s.WebhookURL(), "webhook_id": s.WebhookID()})
-	case "GET /orders":
-		kit.WriteJSON(w, http.StatusOK, s.Orders())
+	switch route {
 	case "POST /orders":
 		var n NewOrder
 		if !kit.ReadJSON(w, r, &n, "body") {
@@ -50,12 +52,6 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		kit.WriteJSON(w, http.StatusCreated, o)
-	case "GET /captures":
-		kit.WriteJSON(w, http.StatusOK, s.Captures())
-	case "GET /refunds":
-		kit.WriteJSON(w, http.StatusOK, s.Refunds())
-	case "GET /events":
-		kit.WriteJSON(w, http.StatusOK, s.Events())
 	case "POST /webhook":
 		var body struct {
 			URL       string `json:"url"`
@@ -77,11 +73,13 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		}
 		kit.WriteJSON(w, http.StatusCreated, f)
 	default:
-		s.serveAdminObject(w, r, path)
+		if !sent.ServeResend(w, r, path, "/events/", s.ResendWebhook) {
+			s.serveAdminObject(w, r, path)
+		}
 	}
 }
 
-// serveAdminObject answers the admin endpoints about one order, capture or event.
+// serveAdminObject answers the admin endpoints about one order or capture.
 func (s *Server) serveAdminObject(w http.ResponseWriter, r *http.Request, path string) {
 	switch {
 	case r.Method == http.MethodGet && kit.PathSegment(path, "/orders/", "") != "":
@@ -106,24 +104,15 @@ func (s *Server) serveAdminObject(w http.ResponseWriter, r *http.Request, path s
 		if !kit.ReadJSON(w, r, &body, "body") {
 			return
 		}
-		writeEvent(w, func() (Event, error) {
-			return s.SendWebhook(r.Context(), body.EventType, kit.PathSegment(path, "/captures/", "/webhooks"))
-		})
-	case r.Method == http.MethodPost && kit.PathSegment(path, "/events/", "/resend") != "":
-		writeEvent(w, func() (Event, error) {
-			return s.ResendWebhook(r.Context(), kit.PathSegment(path, "/events/", "/resend"))
-		})
+		ev, err := s.SendWebhook(r.Context(), body.EventType, kit.PathSegment(path, "/captures/", "/webhooks"))
+		sent.Write(w, ev, err)
 	default:
 		kit.WriteError(w, http.StatusNotFound, "unknown admin endpoint")
 	}
 }
 
-// writeEvent answers with the event once it was made, 201 whether or not its delivery
-// succeeded (the deliveries say), or with the error that kept it from being made.
-func writeEvent(w http.ResponseWriter, send func() (Event, error)) {
-	ev, err := send()
-	kit.WriteSent(w, ev.ID != "", ev, err, errorStatuses)
-}
+// sent answers the events that SendWebhook and ResendWebhook return.
+var sent = kit.Sent[Event]{ID: func(ev Event) string { return ev.ID }, Statuses: errorStatuses}
 
 // errorStatuses map the Go API's errors onto the admin API's statuses.
 var errorStatuses = []kit.ErrorStatus{

@@ -89,7 +89,7 @@ type Server struct {
 	clientID      string
 	webhookSecret string
 	log           *slog.Logger
-	webhooks      *kit.Deliverer
+	webhooks      *kit.Outbox[Event, string] // keyed with the webhook listener's id
 
 	mu       sync.Mutex
 	secret   string
@@ -101,8 +101,6 @@ type Server struct {
 	answers  map[string]answer     // by operation, resource and PayPal-Request-Id
 	requests kit.Recorder[Request] // changes under mu, with the state its requests change
 	faults   kit.Faults[Fault]
-	webhook  webhookTarget
-	events   []*Event
 }
 
 // New returns a Server with no orders.
@@ -113,7 +111,7 @@ func New(cfg Config) *Server {
 	}
 	return &Server{
 		clientID: cfg.ClientID, secret: cfg.Secret, webhookSecret: secret,
-		log: kit.Logger(cfg.Logger), webhooks: kit.NewDeliverer(cfg.HTTPClient, "paypalmock", ErrNoWebhook),
+		log: kit.Logger(cfg.Logger), webhooks: newOutbox(cfg, secret),
 		tokens: map[string]bool{}, byID: map[string]*order{}, captures: map[string]*capture{}, answers: map[string]answer{},
 	}
 }

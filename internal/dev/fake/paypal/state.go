@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cartflow/cartflow/internal/dev/fake/kit"
 )
 
 // PayPal's statuses that the double uses.
@@ -573,22 +575,14 @@ func (r *refund) snapshot() Refund {
 func (s *Server) Orders() []Order {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]Order, len(s.orders))
-	for i, o := range s.orders {
-		out[i] = o.snapshot()
-	}
-	return out
+	return kit.Map(s.orders, (*order).snapshot)
 }
 
 // Order returns a snapshot of the order with this id.
 func (s *Server) Order(id string) (Order, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	o := s.byID[id]
-	if o == nil {
-		return Order{}, false
-	}
-	return o.snapshot(), true
+	return kit.Lookup(s.byID, id, (*order).snapshot)
 }
 
 // Captures returns snapshots of every capture, declined and pending ones included, by order
@@ -596,33 +590,19 @@ func (s *Server) Order(id string) (Order, bool) {
 func (s *Server) Captures() []Capture {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := []Capture{}
-	for _, o := range s.orders {
-		for _, c := range o.captures {
-			out = append(out, c.snapshot())
-		}
-	}
-	return out
+	return kit.FlatMap(s.orders, func(o *order) []Capture { return kit.Map(o.captures, (*capture).snapshot) })
 }
 
 // Capture returns a snapshot of the capture with this id.
 func (s *Server) Capture(id string) (Capture, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c := s.captures[id]
-	if c == nil {
-		return Capture{}, false
-	}
-	return c.snapshot(), true
+	return kit.Lookup(s.captures, id, (*capture).snapshot)
 }
 
 // Refunds returns snapshots of every refund, oldest first.
 func (s *Server) Refunds() []Refund {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]Refund, len(s.refunds))
-	for i, r := range s.refunds {
-		out[i] = r.snapshot()
-	}
-	return out
+	return kit.Map(s.refunds, (*refund).snapshot)
 }

@@ -32,32 +32,41 @@ const authAlgo = "SHA256withRSA"
 // verifies its own HMAC, and the listener only passes the URL on to the verify endpoint.
 const certURL = "https://api.sandbox.paypal.com/v1/notifications/certs/CERT-cartflow-paypalmock"
 
-type webhookTarget struct {
-	url, id string
+// newOutbox returns the outbox of the double's events. Each post is a transmission of its own,
+// signed anew for the webhook id current at that post.
+func newOutbox(cfg Config, secret string) *kit.Outbox[Event, string] {
+	return kit.NewOutbox(kit.OutboxConfig[Event, string]{
+		Name: "paypalmock", Client: cfg.HTTPClient, Logger: cfg.Logger, NoURL: ErrNoWebhook,
+		NotFound: func(id string) error { return fmt.Errorf("%w: event %s", ErrNotFound, id) },
+		Build: func(ev Event, to kit.Target[string]) kit.Post {
+			at, transmission := time.Now().UTC(), newUUID()
+			sent := at.Format(time.RFC3339)
+			h := http.Header{}
+			h.Set("User-Agent", "PayPal/AUHD-214.0-58873395")
+			h.Set("PAYPAL-TRANSMISSION-ID", transmission)
+			h.Set("PAYPAL-TRANSMISSION-TIME", sent)
+			h.Set("PAYPAL-TRANSMISSION-SIG", Sign(secret, transmission, sent, to.Key, ev.Body))
+			h.Set("PAYPAL-CERT-URL", certURL)
+			h.Set("PAYPAL-AUTH-ALGO", authAlgo)
+			return kit.Post{At: at, URL: to.URL, TransmissionID: transmission, ContentType: "application/json", Body: ev.Body, Header: h}
+		},
+		View: func(m kit.Message[Event]) Event { m.Event.Deliveries = m.Deliveries; return m.Event },
+		LogAttrs: func(ev Event) []any {
+			return []any{"event", ev.ID, "event_type", ev.EventType, "capture", ev.CaptureID}
+		},
+	})
 }
 
 // SetWebhook sets where events are posted and the id of that webhook listener, which the
 // signatures cover and which the verify endpoint then accepts. An empty url registers the
 // listener without sending it anything.
-func (s *Server) SetWebhook(url, webhookID string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.webhook = webhookTarget{url: url, id: webhookID}
-}
+func (s *Server) SetWebhook(url, webhookID string) { s.webhooks.SetTarget(url, webhookID) }
 
 // WebhookURL is where events are posted; empty before SetWebhook.
-func (s *Server) WebhookURL() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.webhook.url
-}
+func (s *Server) WebhookURL() string { return s.webhooks.Target().URL }
 
 // WebhookID is the webhook listener's id; empty before SetWebhook.
-func (s *Server) WebhookID() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.webhook.id
-}
+func (s *Server) WebhookID() string { return s.webhooks.Target().Key }
 
 // Event is a webhook event the double made, and what became of its deliveries.
 type Event struct {
@@ -72,18 +81,8 @@ type Event struct {
 	Deliveries []Delivery      `json:"deliveries"`
 }
 
-// Delivery is one transmission of an event. It spells out kit.Delivery's fields rather than
-// embedding it, so that its JSON keeps the transmission id after the URL.
-type Delivery struct {
-	At             time.Time `json:"at"`
-	URL            string    `json:"url"`
-	TransmissionID string    `json:"transmission_id"`
-	// Status is the receiver's HTTP status; 0 when no answer came.
-	Status int `json:"status"`
-	// Response is the start of the receiver's answer (at most 1 KiB).
-	Response string `json:"response,omitempty"`
-	Error    string `json:"error,omitempty"`
-}
+// Delivery is one transmission of an event, with its own TransmissionID.
+type Delivery = kit.Delivery
 
 // Event types SendWebhook makes; they are the ones cartflow acts on.
 const (
@@ -114,7 +113,7 @@ var WebhookEventTypes = []string{
 // why, and ResendWebhook tries again.
 func (s *Server) SendWebhook(ctx context.Context, eventType, captureID string) (Event, error) {
 	s.mu.Lock()
-	if s.webhook.url == "" {
+	if s.webhooks.Target().URL == "" {
 		s.mu.Unlock()
 		return Event{}, ErrNoWebhook
 	}
@@ -133,8 +132,8 @@ func (s *Server) SendWebhook(ctx context.Context, eventType, captureID string) (
 		return Event{}, err
 	}
 	at := now()
-	ev := &Event{ID: "WH-" + newID(19) + "-" + newID(17), EventType: eventType, CaptureID: c.id,
-		ResourceID: resourceID(resource), CreatedAt: at, Deliveries: []Delivery{}}
+	ev := Event{ID: "WH-" + newID(19) + "-" + newID(17), EventType: eventType, CaptureID: c.id,
+		ResourceID: resourceID(resource), CreatedAt: at}
 	ev.Body, _ = json.Marshal(map[string]any{
 		"id": ev.ID, "event_version": "1.0", "create_time": stamp(at), "resource_type": resourceType,
 		"resource_version": "2.0", "event_type": eventType, "summary": summary, "resource": resource,
@@ -143,9 +142,9 @@ func (s *Server) SendWebhook(ctx context.Context, eventType, captureID string) (
 			link(c.base+"/v1/notifications/webhooks-events/"+ev.ID+"/resend", "resend", http.MethodPost),
 		},
 	})
-	s.events = append(s.events, ev)
+	s.webhooks.Add(ev.ID, ev)
 	s.mu.Unlock()
-	return s.deliver(ctx, ev)
+	return s.ResendWebhook(ctx, ev.ID)
 }
 
 func resourceID(resource map[string]any) string {
@@ -237,59 +236,11 @@ func digits(n int) string {
 // ResendWebhook posts an event again, as PayPal's retries and its "resend" do: the same event
 // in a new transmission, with its own id, time and signature.
 func (s *Server) ResendWebhook(ctx context.Context, id string) (Event, error) {
-	s.mu.Lock()
-	i := slices.IndexFunc(s.events, func(e *Event) bool { return e.ID == id })
-	if i < 0 {
-		s.mu.Unlock()
-		return Event{}, fmt.Errorf("%w: event %s", ErrNotFound, id)
-	}
-	ev := s.events[i]
-	s.mu.Unlock()
-	return s.deliver(ctx, ev)
+	return s.webhooks.Send(ctx, id)
 }
 
 // Events returns copies of the events made so far, oldest first.
-func (s *Server) Events() []Event {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]Event, len(s.events))
-	for i, e := range s.events {
-		out[i] = e.clone()
-	}
-	return out
-}
-
-func (e *Event) clone() Event {
-	c := *e
-	c.Deliveries = slices.Clone(e.Deliveries)
-	return c
-}
-
-// deliver posts ev to the current webhook destination, signed for the current webhook id, and
-// records the attempt.
-func (s *Server) deliver(ctx context.Context, ev *Event) (Event, error) {
-	s.mu.Lock()
-	target := s.webhook
-	s.mu.Unlock()
-	at, transmission := time.Now().UTC(), newUUID()
-	sent := at.Format(time.RFC3339)
-	p, err := s.webhooks.Deliver(ctx, kit.Post{At: at, URL: target.url, ContentType: "application/json", Body: ev.Body,
-		Header: func(h http.Header) {
-			h.Set("User-Agent", "PayPal/AUHD-214.0-58873395")
-			h.Set("PAYPAL-TRANSMISSION-ID", transmission)
-			h.Set("PAYPAL-TRANSMISSION-TIME", sent)
-			h.Set("PAYPAL-TRANSMISSION-SIG", Sign(s.webhookSecret, transmission, sent, target.id, ev.Body))
-			h.Set("PAYPAL-CERT-URL", certURL)
-			h.Set("PAYPAL-AUTH-ALGO", authAlgo)
-		}})
-	d := Delivery{At: p.At, URL: p.URL, TransmissionID: transmission, Status: p.Status, Response: p.Response, Error: p.Error}
-	s.log.Info("paypal webhook", "event", ev.ID, "event_type", ev.EventType, "capture", ev.CaptureID, "status", d.Status, "error", d.Error)
-	s.mu.Lock()
-	ev.Deliveries = append(ev.Deliveries, d)
-	out := ev.clone()
-	s.mu.Unlock()
-	return out, err
-}
+func (s *Server) Events() []Event { return s.webhooks.Messages() }
 
 // Sign signs a webhook transmission as the double does: a base64 HMAC-SHA256 under secret of
 // "<transmission id>|<transmission time>|<webhook id>|<CRC32 of the event>", PayPal's signed
@@ -337,7 +288,7 @@ func (s *Server) verify(body map[string]json.RawMessage) answer {
 	}
 	status := "FAILURE"
 	want := Sign(s.webhookSecret, str["transmission_id"], str["transmission_time"], str["webhook_id"], event)
-	if s.webhook.id != "" && str["webhook_id"] == s.webhook.id && str["auth_algo"] == authAlgo &&
+	if id := s.webhooks.Target().Key; id != "" && str["webhook_id"] == id && str["auth_algo"] == authAlgo &&
 		hmac.Equal([]byte(str["transmission_sig"]), []byte(want)) {
 		status = "SUCCESS"
 	}

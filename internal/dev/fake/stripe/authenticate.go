@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/cartflow/cartflow/internal/dev/fake/kit"
 )
 
 // This file emulates 3-D Secure: a PaymentIntent that waits in requires_action for the customer,
@@ -80,11 +82,8 @@ func (p *Proxy) authenticate(piID string, ok bool) ([]byte, error) {
 		return nil, fmt.Errorf("stripeproxy: rewriting %s: %w", piID, err)
 	}
 	body := pi.body
-	d := p.queueWebhook(eventType, piID, body)
+	p.queueWebhook(eventType, piID, body)
 	p.mu.Unlock()
-	if d != nil {
-		go p.deliver(d)
-	}
 	return body, nil
 }
 
@@ -173,9 +172,7 @@ func (p *Proxy) serveAuthenticate(w http.ResponseWriter, r *http.Request, id str
 	var body struct {
 		Outcome string `json:"outcome"`
 	}
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&body); err != nil || (body.Outcome != "succeeded" && body.Outcome != "failed") {
+	if err := kit.DecodeJSON(w, r, &body); err != nil || (body.Outcome != "succeeded" && body.Outcome != "failed") {
 		http.Error(w, `invalid authentication: want {"outcome":"succeeded"} or {"outcome":"failed"}`, http.StatusBadRequest)
 		return
 	}

@@ -1,7 +1,6 @@
 package stripe
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -70,28 +69,24 @@ type storedCustomer struct {
 	obj map[string]any
 }
 
+func (c *storedCustomer) snapshot() Customer {
+	out := c.Customer
+	out.Metadata = maps.Clone(out.Metadata)
+	return out
+}
+
 // PaymentMethods returns snapshots of the PaymentMethods the proxy made, oldest first.
 func (p *Proxy) PaymentMethods() []PaymentMethod {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	out := make([]PaymentMethod, 0, len(p.pmOrder))
-	for _, id := range p.pmOrder {
-		out = append(out, p.pms[id].snapshot())
-	}
-	return out
+	return kit.Map(p.pmOrder, func(id string) PaymentMethod { return p.pms[id].snapshot() })
 }
 
 // Customers returns snapshots of all stored Customers, oldest first.
 func (p *Proxy) Customers() []Customer {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	out := make([]Customer, 0, len(p.cusOrder))
-	for _, id := range p.cusOrder {
-		c := p.cus[id].Customer
-		c.Metadata = maps.Clone(c.Metadata)
-		out = append(out, c)
-	}
-	return out
+	return kit.Map(p.cusOrder, func(id string) Customer { return p.cus[id].snapshot() })
 }
 
 // SetCardOutcome changes what charging the PaymentMethod pmID yields from now on, for tests
@@ -125,10 +120,7 @@ func (p *Proxy) serveSetCardOutcome(w http.ResponseWriter, r *http.Request, id s
 		Code        string `json:"code"`
 		DeclineCode string `json:"decline_code"`
 	}
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&body); err != nil {
-		http.Error(w, "invalid outcome: "+err.Error(), http.StatusBadRequest)
+	if !readJSON(w, r, &body, "outcome") {
 		return
 	}
 	if err := p.SetCardOutcome(id, body.Code, body.DeclineCode); err != nil {

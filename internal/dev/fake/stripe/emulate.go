@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cartflow/cartflow/internal/dev/fake/kit"
 )
 
 // outcome is what charging a test card yields; an empty code means success.
@@ -117,6 +119,12 @@ type intent struct {
 	body []byte // the PaymentIntent JSON as served; rewrite keeps it in step with the snapshot
 }
 
+func (pi *intent) snapshot() PaymentIntent {
+	out := pi.PaymentIntent
+	out.Metadata = maps.Clone(out.Metadata)
+	return out
+}
+
 // rewrite applies change to the served JSON and sets its status from the snapshot; the caller
 // holds p.mu and has already updated the snapshot.
 func (pi *intent) rewrite(change func(obj map[string]any)) error {
@@ -138,13 +146,7 @@ func (pi *intent) rewrite(change func(obj map[string]any)) error {
 func (p *Proxy) PaymentIntents() []PaymentIntent {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	out := make([]PaymentIntent, 0, len(p.piOrder))
-	for _, id := range p.piOrder {
-		pi := p.pis[id].PaymentIntent
-		pi.Metadata = maps.Clone(pi.Metadata)
-		out = append(out, pi)
-	}
-	return out
+	return kit.Map(p.piOrder, func(id string) PaymentIntent { return p.pis[id].snapshot() })
 }
 
 func (p *Proxy) createPaymentMethod(up *response, form url.Values) *response {

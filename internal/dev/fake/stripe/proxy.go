@@ -71,9 +71,10 @@ type Proxy struct {
 	client   *http.Client
 	log      *slog.Logger
 
+	faults kit.Faults[Fault] // locks itself: taking a fault needs no other state
+
 	mu       sync.Mutex
 	requests []Request
-	faults   []Fault
 	keyLocks map[string]chan struct{}
 	saved    map[string]savedResponse
 	pms      map[string]*storedPaymentMethod // created ones; magic pm_card_* are looked up in magicPaymentMethods
@@ -83,9 +84,7 @@ type Proxy struct {
 	cus      map[string]*storedCustomer
 	cusOrder []string
 
-	webhook       webhookTarget
-	deliveries    []*WebhookDelivery
-	webhookClient *http.Client
+	webhooks *kit.Outbox[WebhookDelivery, string]
 }
 
 type response struct {
@@ -114,12 +113,11 @@ func New(upstream string, opts ...Option) (*Proxy, error) {
 		pms:      map[string]*storedPaymentMethod{},
 		pis:      map[string]*intent{},
 		cus:      map[string]*storedCustomer{},
-		// Its own client: a webhook receiver must not share stripe-mock's connections or timeout.
-		webhookClient: &http.Client{Timeout: 10 * time.Second},
 	}
 	for _, o := range opts {
 		o(p)
 	}
+	p.webhooks = newOutbox(p.log)
 	return p, nil
 }
 
@@ -147,25 +145,34 @@ func (p *Proxy) Requests() []Request {
 	return slices.Clone(p.requests)
 }
 
+// ClearRequests forgets the recorded requests.
+func (p *Proxy) ClearRequests() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.requests = nil
+}
+
 // Reset clears recorded requests, webhook deliveries and faults. Stored objects,
 // idempotency keys and the webhook setting survive, as they would at Stripe; use
 // a new Proxy for a blank account.
 func (p *Proxy) Reset() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.requests, p.faults, p.deliveries = nil, nil, nil
+	p.ClearRequests()
+	p.faults.Clear()
+	p.webhooks.Clear()
 }
 
 // AddFault registers f; faults are tried in the order they were added.
-func (p *Proxy) AddFault(f Fault) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.faults = append(p.faults, f)
-}
+func (p *Proxy) AddFault(f Fault) { p.faults.Add(f) }
+
+// Faults returns the faults still registered.
+func (p *Proxy) Faults() []Fault { return p.faults.List() }
+
+// ClearFaults removes every registered fault.
+func (p *Proxy) ClearFaults() { p.faults.Clear() }
 
 // ServeHTTP answers admin requests under /__cartflow/ and proxies everything else.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if strings.HasPrefix(r.URL.Path, "/__cartflow/") {
+	if strings.HasPrefix(r.URL.Path, kit.AdminPrefix) {
 		p.serveAdmin(w, r)
 		return
 	}
@@ -287,25 +294,25 @@ func (p *Proxy) execute(ctx context.Context, r *http.Request, body []byte, param
 		emulate = func(up *response, _ url.Values) *response {
 			return p.getPaymentIntent(up, strings.TrimPrefix(path, "/v1/payment_intents/"))
 		}
-	case r.Method == http.MethodPost && pathID(path, "/v1/payment_intents/", "/cancel") != "":
+	case r.Method == http.MethodPost && kit.PathSegment(path, "/v1/payment_intents/", "/cancel") != "":
 		emulate = func(up *response, form url.Values) *response {
-			return p.cancelPaymentIntent(up, form, pathID(path, "/v1/payment_intents/", "/cancel"))
+			return p.cancelPaymentIntent(up, form, kit.PathSegment(path, "/v1/payment_intents/", "/cancel"))
 		}
 	case r.Method == http.MethodPost && path == "/v1/refunds":
 		emulate = p.createRefund
 	case r.Method == http.MethodPost && path == "/v1/customers":
 		emulate = p.createCustomer
-	case r.Method == http.MethodGet && pathID(path, "/v1/customers/", "") != "" && path != "/v1/customers/search":
+	case r.Method == http.MethodGet && kit.PathSegment(path, "/v1/customers/", "") != "" && path != "/v1/customers/search":
 		emulate = func(up *response, _ url.Values) *response {
-			return p.getCustomer(up, pathID(path, "/v1/customers/", ""))
+			return p.getCustomer(up, kit.PathSegment(path, "/v1/customers/", ""))
 		}
-	case r.Method == http.MethodPost && pathID(path, "/v1/customers/", "") != "":
+	case r.Method == http.MethodPost && kit.PathSegment(path, "/v1/customers/", "") != "":
 		emulate = func(up *response, form url.Values) *response {
-			return p.updateCustomer(up, form, pathID(path, "/v1/customers/", ""))
+			return p.updateCustomer(up, form, kit.PathSegment(path, "/v1/customers/", ""))
 		}
-	case r.Method == http.MethodPost && pathID(path, "/v1/payment_methods/", "/attach") != "":
+	case r.Method == http.MethodPost && kit.PathSegment(path, "/v1/payment_methods/", "/attach") != "":
 		emulate = func(up *response, form url.Values) *response {
-			return p.attachPaymentMethod(up, form, pathID(path, "/v1/payment_methods/", "/attach"))
+			return p.attachPaymentMethod(up, form, kit.PathSegment(path, "/v1/payment_methods/", "/attach"))
 		}
 	}
 	if emulate == nil || up.status < 200 || up.status > 299 {
@@ -346,19 +353,9 @@ func (p *Proxy) forward(ctx context.Context, r *http.Request, body []byte) *resp
 }
 
 func (p *Proxy) takeFault(method, path string) (Fault, bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for i, f := range p.faults {
-		if (f.Method == "" || strings.EqualFold(f.Method, method)) && strings.HasPrefix(path, f.PathPrefix) {
-			if f.Count > 0 {
-				if p.faults[i].Count--; p.faults[i].Count == 0 {
-					p.faults = slices.Delete(p.faults, i, i+1)
-				}
-			}
-			return f, true
-		}
-	}
-	return Fault{}, false
+	return p.faults.Take(func(f Fault) bool {
+		return (f.Method == "" || strings.EqualFold(f.Method, method)) && strings.HasPrefix(path, f.PathPrefix)
+	}, func(f *Fault) *int { return &f.Count })
 }
 
 func (p *Proxy) record(rec Request) {
@@ -373,19 +370,17 @@ func (p *Proxy) record(rec Request) {
 }
 
 func (p *Proxy) serveAdmin(w http.ResponseWriter, r *http.Request) {
-	switch r.Method + " " + strings.TrimPrefix(r.URL.Path, "/__cartflow") {
-	case "GET /requests":
-		kit.WriteJSON(w, http.StatusOK, p.Requests())
-	case "DELETE /requests":
-		p.mu.Lock()
-		p.requests = nil
-		p.mu.Unlock()
-		w.WriteHeader(http.StatusNoContent)
-	case "GET /faults":
-		p.mu.Lock()
-		faults := slices.Clone(p.faults)
-		p.mu.Unlock()
-		kit.WriteJSON(w, http.StatusOK, faults)
+	route := r.Method + " " + kit.AdminPath(r)
+	listings := kit.Listings{
+		"/payment_intents": func() any { return p.PaymentIntents() },
+		"/customers":       func() any { return p.Customers() },
+		"/payment_methods": func() any { return p.PaymentMethods() },
+		"/webhooks":        func() any { return p.WebhookDeliveries() },
+	}
+	if kit.ServeRecorded(w, route, p) || listings.Serve(w, route) {
+		return
+	}
+	switch route {
 	case "POST /faults":
 		var f Fault
 		if err := json.NewDecoder(r.Body).Decode(&f); err != nil {
@@ -394,27 +389,14 @@ func (p *Proxy) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		}
 		p.AddFault(f)
 		kit.WriteJSON(w, http.StatusCreated, f)
-	case "DELETE /faults":
-		p.mu.Lock()
-		p.faults = nil
-		p.mu.Unlock()
-		w.WriteHeader(http.StatusNoContent)
-	case "GET /payment_intents":
-		kit.WriteJSON(w, http.StatusOK, p.PaymentIntents())
-	case "GET /customers":
-		kit.WriteJSON(w, http.StatusOK, p.Customers())
-	case "GET /payment_methods":
-		kit.WriteJSON(w, http.StatusOK, p.PaymentMethods())
-	case "GET /webhooks":
-		kit.WriteJSON(w, http.StatusOK, p.WebhookDeliveries())
 	case "POST /webhook":
 		p.serveSetWebhook(w, r)
 	default:
-		if id := pathID(r.URL.Path, "/__cartflow/payment_methods/", "/outcome"); r.Method == http.MethodPost && id != "" {
+		if id := kit.PathSegment(r.URL.Path, "/__cartflow/payment_methods/", "/outcome"); r.Method == http.MethodPost && id != "" {
 			p.serveSetCardOutcome(w, r, id)
 			return
 		}
-		if id := pathID(r.URL.Path, "/__cartflow/payment_intents/", "/authenticate"); r.Method == http.MethodPost && id != "" {
+		if id := kit.PathSegment(r.URL.Path, "/__cartflow/payment_intents/", "/authenticate"); r.Method == http.MethodPost && id != "" {
 			p.serveAuthenticate(w, r, id)
 			return
 		}
@@ -422,16 +404,15 @@ func (p *Proxy) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// pathID returns the single path segment between prefix and suffix, or "" when path is not of that form.
-func pathID(path, prefix, suffix string) string {
-	id, ok := strings.CutPrefix(path, prefix)
-	if !ok {
-		return ""
+// readJSON decodes an admin request's body into v as kit.DecodeJSON does. When the body does
+// not fit it answers 400 ("invalid <what>: …") in plain text, as this layer's admin API always
+// has, unlike the other doubles' JSON errors, and reports false.
+func readJSON(w http.ResponseWriter, r *http.Request, v any, what string) bool {
+	if err := kit.DecodeJSON(w, r, v); err != nil {
+		http.Error(w, "invalid "+what+": "+err.Error(), http.StatusBadRequest)
+		return false
 	}
-	if id, ok = strings.CutSuffix(id, suffix); !ok || strings.Contains(id, "/") {
-		return ""
-	}
-	return id
+	return true
 }
 
 func writeResponse(w http.ResponseWriter, res *response, key string, replayed bool) {

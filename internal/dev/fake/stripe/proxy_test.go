@@ -51,7 +51,7 @@ func stripeMockURL(t *testing.T) string {
 func startStripeMock() (string, *exec.Cmd, error) {
 	dir := os.Getenv("CARTFLOW_TOOLS_BIN")
 	if dir == "" {
-		dir = filepath.Join("..", "..", ".tools", "bin")
+		dir = filepath.Join("..", "..", "..", "..", ".tools", "bin") // from internal/dev/fake/stripe
 	}
 	bin := filepath.Join(dir, "stripe-mock")
 	if _, err := os.Stat(bin); err != nil {

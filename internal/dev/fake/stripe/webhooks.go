@@ -2,15 +2,15 @@ package stripe
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"time"
 
+	"github.com/cartflow/cartflow/internal/dev/fake/kit"
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/webhook"
 )
@@ -37,16 +37,39 @@ type WebhookDelivery struct {
 	Payload json.RawMessage `json:"payload"`
 }
 
-type webhookTarget struct{ url, secret string }
-
-type webhookJob struct {
-	delivery *WebhookDelivery
-	target   webhookTarget
-}
-
 // webhookRetryDelays are the waits before each attempt. Stripe retries for days; a local layer
 // tries three times within a few seconds, enough to ride over a BFF that is just restarting.
 var webhookRetryDelays = []time.Duration{0, 500 * time.Millisecond, 2 * time.Second}
+
+// newOutbox returns the outbox of the proxy's events, keyed with the endpoint's signing secret.
+// An event goes to the endpoint set when it happened, as at Stripe, and every attempt is signed
+// anew: Stripe's signature carries the time it was made, which receivers check.
+func newOutbox(log *slog.Logger) *kit.Outbox[WebhookDelivery, string] {
+	return kit.NewOutbox(kit.OutboxConfig[WebhookDelivery, string]{
+		// Its own client: a webhook receiver must not share stripe-mock's connections or timeout.
+		Name: "stripeproxy", Client: &http.Client{Timeout: 10 * time.Second}, Logger: log,
+		Build: func(d WebhookDelivery, to kit.Target[string]) kit.Post {
+			at := time.Now()
+			signed := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: d.Payload, Secret: to.Key, Timestamp: at})
+			h := http.Header{}
+			h.Set("Stripe-Signature", signed.Header)
+			h.Set("User-Agent", "Stripe/1.0 (+https://stripe.com/docs/webhooks)")
+			return kit.Post{At: at, URL: to.URL, ContentType: "application/json; charset=utf-8", Body: d.Payload, Header: h}
+		},
+		View: func(m kit.Message[WebhookDelivery]) WebhookDelivery {
+			d := m.Event
+			d.URL, d.Attempts, d.Done, d.Payload = m.URL, len(m.Deliveries), m.Done, bytes.Clone(d.Payload)
+			if n := len(m.Deliveries); n > 0 {
+				last := m.Deliveries[n-1]
+				d.Status, d.Error, d.Delivered = last.Status, last.Error, last.Error == ""
+			}
+			return d
+		},
+		LogAttrs: func(d WebhookDelivery) []any { return []any{"event", d.EventID, "type", d.Type} },
+		Retries:  webhookRetryDelays,
+		Pinned:   true,
+	})
+}
 
 // SetWebhook makes the proxy send Stripe's events to rawURL, signed with secret (whsec_…) the way
 // Stripe signs them, like a webhook endpoint registered at Stripe. An empty rawURL stops sending.
@@ -65,30 +88,18 @@ func (p *Proxy) SetWebhook(rawURL, secret string) error {
 	if rawURL == "" {
 		secret = ""
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.webhook = webhookTarget{url: rawURL, secret: secret}
+	p.webhooks.SetTarget(rawURL, secret)
 	return nil
 }
 
 // WebhookDeliveries returns copies of the webhook deliveries, oldest first.
-func (p *Proxy) WebhookDeliveries() []WebhookDelivery {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	out := make([]WebhookDelivery, 0, len(p.deliveries))
-	for _, d := range p.deliveries {
-		c := *d
-		c.Payload = bytes.Clone(d.Payload)
-		out = append(out, c)
-	}
-	return out
-}
+func (p *Proxy) WebhookDeliveries() []WebhookDelivery { return p.webhooks.Messages() }
 
-// queueWebhook records an event about the PaymentIntent for the webhook, if one is set, and
-// returns the job for deliver, which the caller starts once it has released p.mu.
-func (p *Proxy) queueWebhook(eventType, piID string, object []byte) *webhookJob {
-	if p.webhook.url == "" {
-		return nil
+// queueWebhook sends an event about the PaymentIntent to the webhook, if one is set, in the
+// background; the caller holds p.mu, so that the event is listed with the change it reports.
+func (p *Proxy) queueWebhook(eventType, piID string, object []byte) {
+	if p.webhooks.Target().URL == "" {
+		return
 	}
 	id := newID("evt_")
 	payload, err := json.Marshal(map[string]any{
@@ -98,58 +109,10 @@ func (p *Proxy) queueWebhook(eventType, piID string, object []byte) *webhookJob 
 	})
 	if err != nil {
 		p.log.Error("stripe webhook event not built", "type", eventType, "payment_intent", piID, "err", err)
-		return nil
+		return
 	}
-	d := &WebhookDelivery{EventID: id, Type: eventType, PaymentIntent: piID, URL: p.webhook.url, Payload: payload}
-	p.deliveries = append(p.deliveries, d)
-	return &webhookJob{delivery: d, target: p.webhook}
-}
-
-// deliver sends the job's event until the receiver answers 2xx or the attempts run out, signing
-// each attempt anew: Stripe's signature carries the time it was made, which receivers check.
-func (p *Proxy) deliver(job *webhookJob) {
-	d := job.delivery
-	for _, delay := range webhookRetryDelays {
-		time.Sleep(delay)
-		status, err := p.postWebhook(job.target, d.Payload)
-		p.mu.Lock()
-		d.Attempts++
-		d.Status, d.Error = status, ""
-		if err != nil {
-			d.Error = err.Error()
-		} else if status < 200 || status > 299 {
-			d.Error = fmt.Sprintf("the receiver answered %d", status)
-		}
-		d.Delivered = d.Error == ""
-		d.Done = d.Delivered || d.Attempts == len(webhookRetryDelays)
-		attempt, failure := d.Attempts, d.Error
-		p.mu.Unlock()
-		if failure == "" {
-			p.log.Info("stripe webhook delivered", "event", d.EventID, "type", d.Type, "status", status, "attempt", attempt)
-			return
-		}
-		p.log.Warn("stripe webhook not delivered", "event", d.EventID, "type", d.Type, "attempt", attempt, "err", failure)
-	}
-}
-
-func (p *Proxy) postWebhook(t webhookTarget, payload []byte) (int, error) {
-	signed := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: payload, Secret: t.secret, Timestamp: time.Now()})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.url, bytes.NewReader(payload))
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("Content-Type", "application/json; charset=utf-8")
-	req.Header.Set("Stripe-Signature", signed.Header)
-	req.Header.Set("User-Agent", "Stripe/1.0 (+https://stripe.com/docs/webhooks)")
-	res, err := p.webhookClient.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer res.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 1<<16))
-	return res.StatusCode, nil
+	p.webhooks.Add(id, WebhookDelivery{EventID: id, Type: eventType, PaymentIntent: piID, Payload: payload})
+	p.webhooks.Queue(id)
 }
 
 // serveSetWebhook is POST /__cartflow/webhook with {"url":"…","secret":"whsec_…"}; an empty url
@@ -159,10 +122,7 @@ func (p *Proxy) serveSetWebhook(w http.ResponseWriter, r *http.Request) {
 		URL    string `json:"url"`
 		Secret string `json:"secret"`
 	}
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&body); err != nil {
-		http.Error(w, "invalid webhook: "+err.Error(), http.StatusBadRequest)
+	if !readJSON(w, r, &body, "webhook") {
 		return
 	}
 	if err := p.SetWebhook(body.URL, body.Secret); err != nil {
