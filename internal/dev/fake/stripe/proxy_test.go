@@ -1,3 +1,5 @@
+//go:build integration
+
 package stripe
 
 import (
@@ -22,7 +24,8 @@ import (
 )
 
 // mock is one stripe-mock shared by all tests; the proxy keeps the state, so
-// sharing it costs no isolation.
+// sharing it costs no isolation. Every test of the package needs it, so every test file
+// carries the integration tag.
 var mock struct {
 	once sync.Once
 	url  string
@@ -51,7 +54,9 @@ func stripeMockURL(t *testing.T) string {
 func startStripeMock() (string, *exec.Cmd, error) {
 	dir := os.Getenv("CARTFLOW_TOOLS_BIN")
 	if dir == "" {
-		dir = filepath.Join("..", "..", ".tools", "bin")
+		// Tests run in the package's directory, internal/dev/fake/stripe; the tools are at the
+		// repository's root. (stack.ToolPath would find them, but stack imports this package.)
+		dir = filepath.Join("..", "..", "..", "..", ".tools", "bin")
 	}
 	bin := filepath.Join(dir, "stripe-mock")
 	if _, err := os.Stat(bin); err != nil {
