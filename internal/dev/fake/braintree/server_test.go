@@ -499,7 +499,18 @@ func TestFaults(t *testing.T) {
 		t.Fatalf("transactions = %+v, want the late one only besides the first", txs)
 	}
 	reqs := s.Requests()
-	hung, late := reqs[4], reqs[5]
+	// The hung request is recorded once the double sees its client give up, which on a loaded
+	// machine may come after the late one was recorded: tell the two apart by nonce, not order.
+	var hung, late braintreefake.Request
+	for _, r := range reqs[4:] {
+		input, _ := r.Variables["input"].(map[string]any)
+		switch input["paymentMethodId"] {
+		case "tokencc_hang":
+			hung = r
+		case "tokencc_late":
+			late = r
+		}
+	}
 	if hung.Executed || hung.Status != 0 || hung.Fault == "" || !late.Executed || late.Fault == "" {
 		t.Errorf("hung request %+v, late request %+v", hung, late)
 	}
