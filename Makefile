@@ -16,31 +16,45 @@ SQLC_VERSION         := v1.31.1
 TOOL_BINS := $(TOOLS)/temporal $(TOOLS)/stripe-mock $(TOOLS)/mailpit $(TOOLS)/staticcheck $(TOOLS)/workflowcheck \
 	$(TOOLS)/sqlc
 
-.PHONY: dev test unit lint generate bench bench-renewals tools clean-data
+.PHONY: dev test unit integration lint generate bench bench-renewals tools clean-data
 
 ## dev: run Postgres, Temporal (+ Web UI), stripe-mock, Mailpit, the worker and the BFF.
 dev: tools
 	go build -o $(TOOLS)/cartflow-dev ./internal/dev/cmd/dev
 	$(TOOLS)/cartflow-dev
 
-## test: lint, then unit, integration and end-to-end tests against real components.
-test: tools lint
-	go test -count=1 -timeout 30m ./...
+## test: lint, then the unit tests, then the integration and end-to-end tests against real
+## components. The steps run one after the other even under -j: a failing unit test stops
+## the run before anything is started.
+test: lint
+	$(MAKE) --no-print-directory unit
+	$(MAKE) --no-print-directory integration
 
-## unit: the tests that need no running component.
+## unit: the tests that need Go alone (no PostgreSQL, no Temporal, no built tool): every
+## test file without the integration build tag.
 unit:
-	go test -count=1 ./workflows/... ./internal/directory/... ./api/...
+	go test -count=1 ./...
+
+## integration: every test, those tagged integration included, against real PostgreSQL,
+## Temporal, stripe-mock, Mailpit, the worker and the BFF.
+integration: tools
+	go test -count=1 -tags integration -timeout 30m ./...
 
 ## generate: regenerate the query code in internal/store/db from internal/store/queries and migrations (sqlc.yaml).
 generate: $(TOOLS)/sqlc
 	$(TOOLS)/sqlc generate
 
-## lint: gofmt, go vet, staticcheck, workflowcheck (determinism) on workflows/, and generated code up to date.
+## lint: gofmt, go vet, staticcheck, workflowcheck (determinism) on workflows/, and the generated
+## query code up to date. vet and staticcheck run with and without the integration tag: the
+## tagged files compile only with it, and only without it does staticcheck see a helper that
+## only integration tests use but that sits in an untagged file.
 lint: $(TOOLS)/staticcheck $(TOOLS)/workflowcheck $(TOOLS)/sqlc
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
 	go vet ./...
+	go vet -tags integration ./...
 	$(TOOLS)/staticcheck ./...
+	$(TOOLS)/staticcheck -tags integration ./...
 	$(TOOLS)/workflowcheck ./workflows/...
 	@# Regenerates into a copy and compares whole folders, so that a file left over from a removed
 	@# query counts as stale too (sqlc diff only compares the files it would write). No database needed.
@@ -51,11 +65,11 @@ lint: $(TOOLS)/staticcheck $(TOOLS)/workflowcheck $(TOOLS)/sqlc
 
 ## bench: checkout throughput through the whole stack against the bare engine, in one run.
 bench: tools
-	go test -run '^$$' -bench CheckoutVsBareEngine -benchtime 200x -count 1 -timeout 30m ./internal/e2e/
+	go test -tags integration -run '^$$' -bench CheckoutVsBareEngine -benchtime 200x -count 1 -timeout 30m ./internal/e2e/
 
 ## bench-renewals: sweep plus renewal throughput for N due subscriptions (CARTFLOW_BENCH_SUBS, default 1000,10000).
 bench-renewals: tools
-	go test -run '^$$' -bench RenewalSweep -benchtime 1x -count 1 -timeout 60m ./internal/e2e/
+	go test -tags integration -run '^$$' -bench RenewalSweep -benchtime 1x -count 1 -timeout 60m ./internal/e2e/
 
 tools: $(TOOL_BINS)
 

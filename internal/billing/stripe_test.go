@@ -1,3 +1,5 @@
+//go:build integration
+
 package billing_test
 
 import (
@@ -17,9 +19,10 @@ import (
 	"github.com/cartflow/cartflow/internal/dev/stack"
 )
 
-// The package's tests share one stripe-mock and one Stripe test-mode layer
-// (internal/dev/fake/stripe) in front of it. Every test uses idempotency keys of its own, so they
-// run in parallel and find their own requests in the proxy's recording. Tests that inject faults,
+// The package's Stripe tests share one stripe-mock and one Stripe test-mode layer
+// (internal/dev/fake/stripe) in front of it, so they are integration tests; the PayPal and Braintree ones talk to
+// in-process doubles and need no tag. Every test uses idempotency keys of its own, so they run
+// in parallel and find their own requests in the proxy's recording. Tests that inject faults,
 // which apply to whichever request comes next, get a private proxy over the same stripe-mock.
 var (
 	mockURL  string

@@ -1,3 +1,5 @@
+//go:build integration
+
 // Package e2e tests cartflow end to end over HTTP against the real stack: PostgreSQL, the
 // Temporal dev server, stripe-mock behind the Stripe test-mode layer, and the worker and BFF
 // as separate processes (so that a test can SIGKILL the worker).

@@ -1,3 +1,5 @@
+//go:build integration
+
 package e2e
 
 import (
@@ -249,15 +251,27 @@ func TestDeclinedRenewalEntersDunning(t *testing.T) {
 	if n := queryInt(t, `SELECT count(*) FROM users u JOIN subscriptions s ON s.user_id = u.id WHERE s.id = $1 AND u.subscription_status = 'past_due'`, subID); n != 1 {
 		t.Fatal("the User Directory does not show the subscription past due")
 	}
-	// The renewal waits on a durable timer for the next attempt of the ladder.
+	// The renewal waits on a durable timer for the next attempt of the ladder. It marks the
+	// subscription past due (a local activity) before its workflow task ends and the stage turns
+	// to dunning, so a query right after the row changed may still see "charging": wait for it.
 	desc, err := temporal.DescribeWorkflowExecution(context.Background(), renewalID, "")
 	if err != nil || desc.GetWorkflowExecutionInfo().GetStatus().String() != "Running" {
 		t.Fatalf("renewal %s: %v %v", renewalID, err, desc.GetWorkflowExecutionInfo().GetStatus())
 	}
-	v, err := temporal.QueryWorkflow(context.Background(), renewalID, "", workflows.QueryStatus)
 	var state workflows.RenewalState
-	if err != nil || v.Get(&state) != nil || state.Stage != workflows.RenewalDunning || state.NextRetryAt == nil {
-		t.Fatalf("renewal state %+v (%v)", state, err)
+	waitFor(t, "the renewal to enter dunning", 15*time.Second, func() bool {
+		v, err := temporal.QueryWorkflow(context.Background(), renewalID, "", workflows.QueryStatus)
+		if err != nil {
+			t.Fatalf("query renewal %s: %v", renewalID, err)
+		}
+		state = workflows.RenewalState{}
+		if err := v.Get(&state); err != nil {
+			t.Fatal(err)
+		}
+		return state.Stage == workflows.RenewalDunning
+	})
+	if state.NextRetryAt == nil {
+		t.Fatalf("renewal state %+v: dunning without a next retry", state)
 	}
 	failed := waitEmails(t, email, "payment", 1)
 	if text := emailText(t, failed[0].ID); !strings.Contains(text, state.NextRetryAt.UTC().Format("January 2, 2006")) {

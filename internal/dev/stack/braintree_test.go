@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -9,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -25,10 +27,20 @@ func TestBraintreeDouble(t *testing.T) {
 	if err := ensureDir(filepath.Join(dir, "logs")); err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
-	s := &Stack{opts: Options{Dir: dir, BraintreePort: port}}
-	if err := s.startBraintree(); err != nil {
-		t.Fatal(err)
+	// The double must listen on the port it is given. Another process on a shared machine may
+	// take a port between FreePort and the double's bind, so a taken port is tried again.
+	var port int
+	var s *Stack
+	for attempt := 1; ; attempt++ {
+		port = freePort(t)
+		s = &Stack{opts: Options{Dir: dir, BraintreePort: port}}
+		err := s.startBraintree()
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, syscall.EADDRINUSE) || attempt == 3 {
+			t.Fatal(err)
+		}
 	}
 	t.Cleanup(s.Stop)
 	if want := "http://127.0.0.1:" + strconv.Itoa(port); s.BraintreeURL != want {

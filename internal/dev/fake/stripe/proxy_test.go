@@ -1,3 +1,5 @@
+//go:build integration
+
 package stripe
 
 import (
@@ -22,7 +24,8 @@ import (
 )
 
 // mock is one stripe-mock shared by all tests; the proxy keeps the state, so
-// sharing it costs no isolation.
+// sharing it costs no isolation. Every test of the package needs it, so every test file
+// carries the integration tag.
 var mock struct {
 	once sync.Once
 	url  string
