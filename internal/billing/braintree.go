@@ -67,10 +67,7 @@ type Braintree struct {
 // NewBraintree returns a Braintree gateway. It retries nothing itself: Temporal retries the
 // activity, and a retried charge looks its transaction up before charging.
 func NewBraintree(cfg BraintreeConfig) *Braintree {
-	logger := cfg.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
+	logger := orDiscard(cfg.Logger)
 	url := cfg.APIURL
 	if url == "" {
 		url = BraintreeSandboxURL

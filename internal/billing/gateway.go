@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 )
 
 // Provider names, as the storefront sends them in payment.provider.
@@ -227,4 +228,13 @@ func IsFinal(err error) bool {
 	var d *DeclineError
 	var r *RejectedError
 	return errors.As(err, &d) || errors.As(err, &r)
+}
+
+// orDiscard is the gateway's logger: the configured one, or one that writes nothing, so that a
+// gateway built without a logger (in a test, say) never has to check for nil.
+func orDiscard(l *slog.Logger) *slog.Logger {
+	if l == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return l
 }

@@ -58,10 +58,7 @@ func NewPayPal(cfg PayPalConfig) (*PayPal, error) {
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return nil, fmt.Errorf("paypal: the API URL %q is not an absolute http(s) URL", cfg.APIURL)
 	}
-	logger := cfg.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
+	logger := orDiscard(cfg.Logger)
 	p := &PayPal{
 		clientID: cfg.ClientID, secret: cfg.Secret, apiURL: strings.TrimRight(cfg.APIURL, "/"),
 		timeout: cfg.Timeout, webhookID: cfg.WebhookID, log: logger,

@@ -47,10 +47,7 @@ type Stripe struct {
 // NewStripe returns a Stripe gateway. stripe-go's own retries are off: Temporal retries the
 // activity instead, with the same idempotency key and a lookup first.
 func NewStripe(cfg StripeConfig) *Stripe {
-	logger := cfg.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
+	logger := orDiscard(cfg.Logger)
 	backend := stripe.GetBackendWithConfig(stripe.APIBackend, &stripe.BackendConfig{
 		URL:               stripe.String(cfg.APIURL),
 		HTTPClient:        &http.Client{Timeout: cfg.Timeout},
