@@ -36,25 +36,23 @@ type PaymentOutcome struct {
 	Expire bool
 }
 
-// Payment is one ledger row.
+// Payment is one ledger row: the attempt, and what came of it.
 type Payment struct {
-	OrderID        string
-	Kind           domain.PaymentKind
-	Provider       string
-	IdempotencyKey string
-	Amount         int64
-	Currency       string
-	Status         domain.PaymentStatus
-	ProviderRef    string
-	FailureCode    string
-	DeclineCode    string
-	Attempts       int
+	PaymentAttempt
+	Status      domain.PaymentStatus
+	ProviderRef string
+	FailureCode string
+	DeclineCode string
+	Attempts    int
 }
 
 func paymentFrom(r db.Payment) Payment {
 	return Payment{
-		OrderID: r.OrderID, Kind: r.Kind, Provider: r.Provider, IdempotencyKey: r.IdempotencyKey, Amount: r.Amount,
-		Currency: r.Currency, Status: r.Status, ProviderRef: deref(r.ProviderRef), FailureCode: deref(r.FailureCode),
+		PaymentAttempt: PaymentAttempt{
+			OrderID: r.OrderID, Kind: r.Kind, Provider: r.Provider, IdempotencyKey: r.IdempotencyKey,
+			Amount: r.Amount, Currency: r.Currency,
+		},
+		Status: r.Status, ProviderRef: deref(r.ProviderRef), FailureCode: deref(r.FailureCode),
 		DeclineCode: deref(r.DeclineCode), Attempts: int(r.Attempts),
 	}
 }

@@ -530,8 +530,8 @@ func TestLedgerChargeSucceeded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []store.Payment{{OrderID: o.ID, Kind: "charge", Provider: "stripe", IdempotencyKey: attempt.IdempotencyKey,
-		Amount: 6200, Currency: "usd", Status: "succeeded", ProviderRef: "pi_3Abc", Attempts: 3}}
+	want := []store.Payment{{PaymentAttempt: store.PaymentAttempt{OrderID: o.ID, Kind: "charge", Provider: "stripe",
+		IdempotencyKey: attempt.IdempotencyKey, Amount: 6200, Currency: "usd"}, Status: "succeeded", ProviderRef: "pi_3Abc", Attempts: 3}}
 	if !slices.Equal(payments, want) {
 		t.Fatalf("PaymentsForOrder = %+v, want %+v", payments, want)
 	}
