@@ -221,7 +221,7 @@ func TestCreateCheckoutCompleted(t *testing.T) {
 		t.Errorf("memo = %v, want %s = %q", opts.Memo, workflows.MemoCheckoutID, in.CheckoutID)
 	}
 	if call.op.workflowType != workflows.CheckoutWorkflowType || len(call.op.args) != 1 {
-		t.Errorf("workflow = %v with %d args, want %q with the PurchaseInput", call.op.workflowType, len(call.op.args), workflows.CheckoutWorkflowType)
+		t.Errorf("workflow = %v with %d args, want %q with the CheckoutInput", call.op.workflowType, len(call.op.args), workflows.CheckoutWorkflowType)
 	}
 
 	// The workflow input: what the client sent, a hash, and never a price.
@@ -232,14 +232,14 @@ func TestCreateCheckoutCompleted(t *testing.T) {
 		Payment: workflows.Payment{Provider: "stripe", Token: "pm_card_visa"},
 	}
 	if !reflect.DeepEqual(in, wantIn) {
-		t.Errorf("PurchaseInput = %+v\nwant %+v", in, wantIn)
+		t.Errorf("CheckoutInput = %+v\nwant %+v", in, wantIn)
 	}
 	if !hexHash.MatchString(in.RequestHash) {
 		t.Errorf("RequestHash = %q, want 64 hex digits", in.RequestHash)
 	}
 	for _, k := range jsonKeys(t, in) {
 		if strings.Contains(k, "price") || strings.Contains(k, "amount") || strings.Contains(k, "total") {
-			t.Errorf("PurchaseInput has a price field %q; prices must come from the catalog", k)
+			t.Errorf("CheckoutInput has a price field %q; prices must come from the catalog", k)
 		}
 	}
 

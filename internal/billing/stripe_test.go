@@ -52,7 +52,7 @@ func runMain(m *testing.M) int {
 	var stop func()
 	proxyURL, proxy, stop, err = stripefake.Start(context.Background(), mockURL)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "billing tests: start stripeproxy:", err)
+		fmt.Fprintln(os.Stderr, "billing tests: start stripefake:", err)
 		return 1
 	}
 	defer stop()

@@ -21,13 +21,13 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "stripeproxy:", err)
+		fmt.Fprintln(os.Stderr, "stripefake:", err)
 		os.Exit(1)
 	}
 }
 
 func run(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("stripeproxy", flag.ContinueOnError)
+	fs := flag.NewFlagSet("stripefake", flag.ContinueOnError)
 	listen := fs.String("listen", "127.0.0.1:12113", "address to serve on")
 	upstream := fs.String("upstream", "http://127.0.0.1:12111", "stripe-mock's base URL")
 	webhookURL := fs.String("webhook-url", "", "where to POST signed Stripe events, such as the BFF's /webhooks/stripe; empty sends none")
@@ -40,7 +40,7 @@ func run(ctx context.Context, args []string) error {
 		// the process list (and out of -h, which prints flag defaults).
 		*webhookSecret = os.Getenv("STRIPE_WEBHOOK_SECRET")
 	}
-	log := logging.New(os.Stdout, "info", "stripeproxy")
+	log := logging.New(os.Stdout, "info", "stripefake")
 	proxy, err := stripefake.New(*upstream, stripefake.WithLogger(log))
 	if err != nil {
 		return err

@@ -36,14 +36,14 @@ import (
 // Errors of the Go methods; the admin API maps them onto HTTP statuses.
 var (
 	// ErrNotFound is returned for a transaction, refund or notification the double does not hold.
-	ErrNotFound = errors.New("braintreemock: no such object")
+	ErrNotFound = errors.New("braintreefake: no such object")
 	// ErrInvalidState is returned when an object's status does not allow the change, such as
 	// settling a voided transaction.
-	ErrInvalidState = errors.New("braintreemock: the status does not allow this")
+	ErrInvalidState = errors.New("braintreefake: the status does not allow this")
 	// ErrNoWebhook is returned by SendWebhook before SetWebhook named a destination.
-	ErrNoWebhook = errors.New("braintreemock: no webhook destination is set")
+	ErrNoWebhook = errors.New("braintreefake: no webhook destination is set")
 	// ErrUnknownKind is returned by SendWebhook for a notification kind the double cannot make.
-	ErrUnknownKind = errors.New("braintreemock: unsupported notification kind")
+	ErrUnknownKind = errors.New("braintreefake: unsupported notification kind")
 )
 
 // Config configures a Server.

@@ -25,7 +25,7 @@ type keyPair struct{ public, private string }
 // Braintree's signature covers only the payload, which was signed when the notification was made.
 func newOutbox(cfg Config) *kit.Outbox[Notification, keyPair] {
 	return kit.NewOutbox(kit.OutboxConfig[Notification, keyPair]{
-		Name: "braintreemock", Client: cfg.HTTPClient, Logger: cfg.Logger, NoURL: ErrNoWebhook,
+		Name: "braintreefake", Client: cfg.HTTPClient, Logger: cfg.Logger, NoURL: ErrNoWebhook,
 		NotFound: func(id string) error { return fmt.Errorf("%w: notification %s", ErrNotFound, id) },
 		Build: func(n Notification, to kit.Target[keyPair]) kit.Post {
 			form := url.Values{"bt_signature": {n.Signature}, "bt_payload": {n.Payload}}

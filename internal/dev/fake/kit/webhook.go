@@ -72,7 +72,7 @@ type Message[M any] struct {
 
 // OutboxConfig configures an Outbox for one double.
 type OutboxConfig[M, K any] struct {
-	// Name starts the outbox's error messages and log lines ("braintreemock").
+	// Name starts the outbox's error messages and log lines ("braintreefake").
 	Name string
 	// Client posts; nil uses a client with a 10-second timeout.
 	Client *http.Client

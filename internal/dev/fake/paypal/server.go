@@ -43,17 +43,17 @@ import (
 // Errors of the Go methods; the admin API maps them onto HTTP statuses.
 var (
 	// ErrNotFound is returned for an order, capture or event the double does not hold.
-	ErrNotFound = errors.New("paypalmock: no such object")
+	ErrNotFound = errors.New("paypalfake: no such object")
 	// ErrInvalidState is returned when an object's status does not allow the change, such as
 	// refunding a capture that is refunded in full.
-	ErrInvalidState = errors.New("paypalmock: the status does not allow this")
+	ErrInvalidState = errors.New("paypalfake: the status does not allow this")
 	// ErrInvalidOrder is returned for an order that PayPal would not create: an unsupported
 	// currency, an amount that is not positive or has too many decimals, an id in use.
-	ErrInvalidOrder = errors.New("paypalmock: invalid order")
+	ErrInvalidOrder = errors.New("paypalfake: invalid order")
 	// ErrNoWebhook is returned by SendWebhook before SetWebhook named a destination.
-	ErrNoWebhook = errors.New("paypalmock: no webhook destination is set")
+	ErrNoWebhook = errors.New("paypalfake: no webhook destination is set")
 	// ErrUnknownEventType is returned by SendWebhook for an event type the double cannot make.
-	ErrUnknownEventType = errors.New("paypalmock: unsupported event type")
+	ErrUnknownEventType = errors.New("paypalfake: unsupported event type")
 )
 
 // The operations of PayPal's API that the double serves, as recorded in Request.Operation and
@@ -238,7 +238,7 @@ func (f Fault) validate() error {
 // AddFault registers f after the faults already registered.
 func (s *Server) AddFault(f Fault) error {
 	if err := f.validate(); err != nil {
-		return fmt.Errorf("paypalmock: %w", err)
+		return fmt.Errorf("paypalfake: %w", err)
 	}
 	s.faults.Add(f)
 	return nil

@@ -30,13 +30,13 @@ const authAlgo = "SHA256withRSA"
 
 // certURL is what deliveries name as the signing certificate. Nothing fetches it: the double
 // verifies its own HMAC, and the listener only passes the URL on to the verify endpoint.
-const certURL = "https://api.sandbox.paypal.com/v1/notifications/certs/CERT-cartflow-paypalmock"
+const certURL = "https://api.sandbox.paypal.com/v1/notifications/certs/CERT-cartflow-paypalfake"
 
 // newOutbox returns the outbox of the double's events. Each post is a transmission of its own,
 // signed anew for the webhook id current at that post.
 func newOutbox(cfg Config, secret string) *kit.Outbox[Event, string] {
 	return kit.NewOutbox(kit.OutboxConfig[Event, string]{
-		Name: "paypalmock", Client: cfg.HTTPClient, Logger: cfg.Logger, NoURL: ErrNoWebhook,
+		Name: "paypalfake", Client: cfg.HTTPClient, Logger: cfg.Logger, NoURL: ErrNoWebhook,
 		NotFound: func(id string) error { return fmt.Errorf("%w: event %s", ErrNotFound, id) },
 		Build: func(ev Event, to kit.Target[string]) kit.Post {
 			at, transmission := time.Now().UTC(), newUUID()

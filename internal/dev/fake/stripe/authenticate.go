@@ -18,11 +18,11 @@ import (
 // and canceling a payment that waits.
 
 // ErrNoSuchPaymentIntent is returned for a PaymentIntent the proxy never made.
-var ErrNoSuchPaymentIntent = errors.New("stripeproxy: no such PaymentIntent")
+var ErrNoSuchPaymentIntent = errors.New("stripefake: no such PaymentIntent")
 
 // ErrNotAwaitingAuthentication is returned by Authenticate for a PaymentIntent that is not in
 // requires_action: it already succeeded, failed or was canceled, or never asked.
-var ErrNotAwaitingAuthentication = errors.New("stripeproxy: the PaymentIntent is not waiting for authentication")
+var ErrNotAwaitingAuthentication = errors.New("stripefake: the PaymentIntent is not waiting for authentication")
 
 // Authenticate plays the customer answering the 3-D Secure challenge of the PaymentIntent piID,
 // which must be in requires_action. With ok the bank approves and the charge is made: the
@@ -79,7 +79,7 @@ func (p *Proxy) authenticate(piID string, ok bool) ([]byte, error) {
 	pi.NextAction = ""
 	if err := pi.rewrite(change); err != nil {
 		p.mu.Unlock()
-		return nil, fmt.Errorf("stripeproxy: rewriting %s: %w", piID, err)
+		return nil, fmt.Errorf("stripefake: rewriting %s: %w", piID, err)
 	}
 	body := pi.body
 	p.queueWebhook(eventType, piID, body)
@@ -149,7 +149,7 @@ func (p *Proxy) cancelPaymentIntent(up *response, form url.Values, id string) *r
 	if err := pi.rewrite(func(obj map[string]any) {
 		obj["canceled_at"], obj["cancellation_reason"], obj["next_action"] = time.Now().Unix(), nilIfEmpty(reason), nil
 	}); err != nil {
-		return stripeError(http.StatusInternalServerError, "api_error", "", "", "stripeproxy: "+err.Error())
+		return stripeError(http.StatusInternalServerError, "api_error", "", "", "stripefake: "+err.Error())
 	}
 	return rawResponse(http.StatusOK, up, pi.body)
 }

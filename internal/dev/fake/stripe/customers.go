@@ -15,7 +15,7 @@ import (
 // to them, a customer's default PaymentMethod, and cards whose outcome tests change later.
 
 // ErrNoSuchPaymentMethod is returned by SetCardOutcome for a PaymentMethod the proxy never made.
-var ErrNoSuchPaymentMethod = errors.New("stripeproxy: no such PaymentMethod")
+var ErrNoSuchPaymentMethod = errors.New("stripefake: no such PaymentMethod")
 
 // PaymentMethod is a snapshot of a PaymentMethod the proxy made: from a tok_… or by attaching
 // one of Stripe's pm_card_* test PaymentMethods to a customer.
@@ -97,12 +97,12 @@ func (p *Proxy) Customers() []Customer {
 // cannot change; change the copy that attaching one to a customer made.
 func (p *Proxy) SetCardOutcome(pmID, code, decline string) error {
 	if code == "" && decline != "" {
-		return fmt.Errorf("stripeproxy: decline code %q needs an error code such as card_declined", decline)
+		return fmt.Errorf("stripefake: decline code %q needs an error code such as card_declined", decline)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if _, magic := magicPaymentMethods[pmID]; magic {
-		return fmt.Errorf("stripeproxy: %s is one of Stripe's shared test PaymentMethods; attach it to a customer and change the copy", pmID)
+		return fmt.Errorf("stripefake: %s is one of Stripe's shared test PaymentMethods; attach it to a customer and change the copy", pmID)
 	}
 	pm, ok := p.pms[pmID]
 	if !ok {
@@ -180,7 +180,7 @@ func (p *Proxy) createCustomer(up *response, form url.Values) *response {
 	if form.Has("payment_method") || form.Has("source") {
 		// Not emulated; refusing beats silently ignoring a card the caller meant to save.
 		return stripeError(http.StatusBadRequest, "invalid_request_error", "", "payment_method",
-			"stripeproxy does not emulate saving a card while creating a customer; attach it with POST /v1/payment_methods/{id}/attach")
+			"stripefake does not emulate saving a card while creating a customer; attach it with POST /v1/payment_methods/{id}/attach")
 	}
 	if pmID := form.Get("invoice_settings[default_payment_method]"); pmID != "" {
 		// A customer being created has nothing attached yet.

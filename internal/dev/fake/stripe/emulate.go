@@ -276,7 +276,7 @@ func (p *Proxy) createPaymentIntent(up *response, form url.Values) *response {
 	}
 	obj["status"] = pi.Status
 	if pi.body, err = json.Marshal(obj); err != nil {
-		return stripeError(http.StatusInternalServerError, "api_error", "", "", "stripeproxy: "+err.Error())
+		return stripeError(http.StatusInternalServerError, "api_error", "", "", "stripefake: "+err.Error())
 	}
 	p.mu.Lock()
 	p.pis[pi.ID] = &pi
@@ -315,7 +315,7 @@ func (p *Proxy) searchPaymentIntents(up *response, form url.Values) *response {
 	m := searchQuery.FindStringSubmatch(form.Get("query"))
 	if m == nil {
 		return stripeError(http.StatusBadRequest, "invalid_request_error", "", "query",
-			"stripeproxy only supports queries of the form metadata['KEY']:'VALUE'")
+			"stripefake only supports queries of the form metadata['KEY']:'VALUE'")
 	}
 	key, value := m[1]+m[2], m[3]+m[4]
 	data := []json.RawMessage{}

@@ -102,7 +102,7 @@ type savedResponse struct {
 func New(upstream string, opts ...Option) (*Proxy, error) {
 	u, err := url.Parse(upstream)
 	if err != nil || u.Scheme == "" || u.Host == "" {
-		return nil, fmt.Errorf("stripeproxy: invalid upstream %q", upstream)
+		return nil, fmt.Errorf("stripefake: invalid upstream %q", upstream)
 	}
 	p := &Proxy{
 		upstream: u,
@@ -329,7 +329,7 @@ func (p *Proxy) forward(ctx context.Context, r *http.Request, body []byte) *resp
 	u.Path, u.RawPath, u.RawQuery = r.URL.Path, r.URL.RawPath, r.URL.RawQuery
 	req, err := http.NewRequestWithContext(ctx, r.Method, u.String(), bytes.NewReader(body))
 	if err != nil {
-		return stripeError(http.StatusBadGateway, "api_error", "", "", "stripeproxy: "+err.Error())
+		return stripeError(http.StatusBadGateway, "api_error", "", "", "stripefake: "+err.Error())
 	}
 	req.Header = r.Header.Clone()
 	for _, h := range hopHeaders {
@@ -338,12 +338,12 @@ func (p *Proxy) forward(ctx context.Context, r *http.Request, body []byte) *resp
 	res, err := p.client.Do(req)
 	if err != nil {
 		p.log.Error("stripe-mock unreachable", "err", err)
-		return stripeError(http.StatusBadGateway, "api_error", "", "", "stripeproxy: stripe-mock unreachable: "+err.Error())
+		return stripeError(http.StatusBadGateway, "api_error", "", "", "stripefake: stripe-mock unreachable: "+err.Error())
 	}
 	defer res.Body.Close()
 	b, err := io.ReadAll(res.Body)
 	if err != nil {
-		return stripeError(http.StatusBadGateway, "api_error", "", "", "stripeproxy: reading stripe-mock: "+err.Error())
+		return stripeError(http.StatusBadGateway, "api_error", "", "", "stripefake: reading stripe-mock: "+err.Error())
 	}
 	h := res.Header.Clone()
 	for _, k := range hopHeaders {
@@ -462,7 +462,7 @@ func stripeError(status int, typ, code, param, msg string) *response {
 func jsonResponse(status int, base *response, v any) *response {
 	b, err := json.Marshal(v)
 	if err != nil {
-		return stripeError(http.StatusInternalServerError, "api_error", "", "", "stripeproxy: "+err.Error())
+		return stripeError(http.StatusInternalServerError, "api_error", "", "", "stripefake: "+err.Error())
 	}
 	return rawResponse(status, base, b)
 }

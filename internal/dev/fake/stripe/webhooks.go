@@ -47,7 +47,7 @@ var webhookRetryDelays = []time.Duration{0, 500 * time.Millisecond, 2 * time.Sec
 func newOutbox(log *slog.Logger) *kit.Outbox[WebhookDelivery, string] {
 	return kit.NewOutbox(kit.OutboxConfig[WebhookDelivery, string]{
 		// Its own client: a webhook receiver must not share stripe-mock's connections or timeout.
-		Name: "stripeproxy", Client: &http.Client{Timeout: 10 * time.Second}, Logger: log,
+		Name: "stripefake", Client: &http.Client{Timeout: 10 * time.Second}, Logger: log,
 		Build: func(d WebhookDelivery, to kit.Target[string]) kit.Post {
 			at := time.Now()
 			signed := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: d.Payload, Secret: to.Key, Timestamp: at})
@@ -78,11 +78,11 @@ func (p *Proxy) SetWebhook(rawURL, secret string) error {
 	if rawURL != "" {
 		u, err := url.Parse(rawURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("stripeproxy: invalid webhook URL %q", rawURL)
+			return fmt.Errorf("stripefake: invalid webhook URL %q", rawURL)
 		}
 		if secret == "" {
 			// An empty key is one anybody can sign with.
-			return errors.New("stripeproxy: a webhook needs a signing secret")
+			return errors.New("stripefake: a webhook needs a signing secret")
 		}
 	}
 	if rawURL == "" {
