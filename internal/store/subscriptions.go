@@ -11,28 +11,28 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// Subscription is a customer's plan, priced as it was sold.
+// Subscription is a customer's plan as sold; no JSON names, since activities and the BFF send views of their own.
 type Subscription struct {
-	ID                 string                    `json:"id"`
-	UserID             string                    `json:"user_id"`
-	Email              string                    `json:"email"`
-	Name               string                    `json:"name"`
-	SKU                string                    `json:"sku"`
-	PlanName           string                    `json:"plan_name"`
-	OrderID            string                    `json:"order_id"`
-	Status             domain.SubscriptionStatus `json:"status"`
-	Provider           string                    `json:"provider"`
-	CustomerRef        string                    `json:"customer_ref"`
-	PaymentMethodRef   string                    `json:"payment_method_ref"`
-	PriceAmount        int64                     `json:"price_amount"`
-	Currency           string                    `json:"currency"`
-	BillingInterval    string                    `json:"billing_interval"`
-	CurrentPeriodStart time.Time                 `json:"current_period_start"`
-	CurrentPeriodEnd   time.Time                 `json:"current_period_end"`
-	TrialEnd           *time.Time                `json:"trial_end,omitempty"`
-	CancelAtPeriodEnd  bool                      `json:"cancel_at_period_end"`
-	CanceledAt         *time.Time                `json:"canceled_at,omitempty"`
-	DunningAttempts    int                       `json:"dunning_attempts"`
+	ID                 string
+	UserID             string
+	Email              string
+	Name               string
+	SKU                string
+	PlanName           string
+	OrderID            string
+	Status             domain.SubscriptionStatus
+	Provider           string
+	CustomerRef        string
+	PaymentMethodRef   string
+	PriceAmount        int64
+	Currency           string
+	BillingInterval    string
+	CurrentPeriodStart time.Time
+	CurrentPeriodEnd   time.Time
+	TrialEnd           *time.Time
+	CancelAtPeriodEnd  bool
+	CanceledAt         *time.Time
+	DunningAttempts    int
 }
 
 // subscriptionFrom builds a Subscription from its row and the customer and plan names joined to it.
