@@ -1,6 +1,6 @@
-// Package activities holds cartflow's Temporal activities: the User Directory, orders and the
-// Billing Gates. They are methods on Activities, which holds the long-lived clients that the
-// worker builds once.
+// Package activities holds cartflow's Temporal activities: the User Directory, orders, payments,
+// subscriptions, emails and the steps of the scheduled jobs. They are methods on Activities,
+// which holds the long-lived clients that the worker builds once.
 package activities
 
 import (
@@ -115,7 +115,6 @@ func (a *Activities) RegisterUser(ctx context.Context, c Customer) (string, erro
 	return u.ID, err
 }
 
-// registerUser is RegisterUser's business.
 func (a *Activities) registerUser(ctx context.Context, c Customer) (store.User, error) {
 	u, err := a.Store.RegisterUser(ctx, c.Email, c.Name)
 	if store.IsIntegrityViolation(err) {

@@ -42,7 +42,6 @@ func (a *Activities) VerifyAuthentication(ctx context.Context, in Authentication
 	return res, err
 }
 
-// verifyAuthentication is VerifyAuthentication's business.
 func (a *Activities) verifyAuthentication(ctx context.Context, in AuthenticationInput) (AuthenticationResult, error) {
 	gw, err := a.authenticating(in.Provider)
 	if err != nil {
@@ -76,7 +75,6 @@ func (a *Activities) ExpireAuthentication(ctx context.Context, in Authentication
 	return res, err
 }
 
-// expireAuthentication is ExpireAuthentication's business.
 func (a *Activities) expireAuthentication(ctx context.Context, in AuthenticationInput) (AuthenticationResult, error) {
 	gw, err := a.authenticating(in.Provider)
 	if err != nil {

@@ -199,7 +199,6 @@ func validPayment(prefix, provider, token string) (string, *apiError) {
 	return of, nil
 }
 
-// lines returns the cart as store lines.
 func (r *checkoutRequest) lines() []store.LineRequest {
 	out := make([]store.LineRequest, len(r.Items))
 	for i, it := range r.Items {
@@ -233,7 +232,7 @@ func (r *checkoutRequest) hash(c directory.Customer) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// purchaseInput is the workflow input for a validated request.
+// purchaseInput is the Checkout workflow's input for a validated request.
 func (r *checkoutRequest) purchaseInput(checkoutID, key, hash string) workflows.CheckoutInput {
 	items := make([]workflows.Item, len(r.Items))
 	for i, it := range r.Items {

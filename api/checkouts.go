@@ -120,7 +120,7 @@ func (s *server) writeOrder(c *gin.Context, status int, o store.Order, header ht
 // replayed marks an answer served again from the read model.
 var replayed = http.Header{"Idempotent-Replayed": {"true"}}
 
-// createCheckout validates the request, then starts the Purchase workflow with Update-With-Start
+// createCheckout validates the request, then starts the Checkout workflow with Update-With-Start
 // and waits a bounded time for the payment outcome: 201 with the outcome, or 202 with the
 // status URL. The workflow ID comes from the Idempotency-Key, so a repeated request joins the
 // checkout it repeats instead of starting another.

@@ -39,7 +39,7 @@ func main() {
 	}
 }
 
-// run polls the checkout task queue until ctx is canceled, then lets running tasks finish.
+// run polls cartflow's task queue until ctx is canceled, then lets running tasks finish.
 func run(ctx context.Context, stdout io.Writer) error {
 	var cfg config.Worker
 	if err := config.Load(&cfg); err != nil {

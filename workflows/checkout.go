@@ -69,7 +69,6 @@ func (p *checkout) index(ctx workflow.Context, updates ...temporal.SearchAttribu
 	}
 }
 
-// sendReceipt emails the customer the receipt of a completed checkout.
 func (p *checkout) sendReceipt(ctx workflow.Context) {
 	receipt := &activities.ReceiptEmail{
 		Name: p.customer.Name, OrderID: p.state.OrderID, Amount: p.state.Amount, Currency: p.state.Currency,

@@ -13,7 +13,7 @@ import (
 	"github.com/cartflow/cartflow/internal/domain"
 )
 
-// TaskQueue is the task queue the worker polls for checkout work.
+// TaskQueue is the task queue the worker polls for every cartflow workflow and activity.
 const TaskQueue = "cartflow-checkout"
 
 // CheckoutWorkflowType is the registered name of the Checkout workflow. It stays "Purchase", its
@@ -29,7 +29,7 @@ func CheckoutWorkflowID(idempotencyKey string) string { return "checkout-" + ide
 // with the checkout's final state.
 const UpdateAwaitOutcome = "await-outcome"
 
-// QueryStatus is the query that returns the checkout's current CheckoutState.
+// QueryStatus is the query a Checkout, Renewal or RenewalSweep answers with its current state.
 const QueryStatus = "status"
 
 // MemoCheckoutID is the memo field holding the checkout ID, so that a run can be told apart in the UI

@@ -184,7 +184,6 @@ func (r *renewal) stopCanceled(ctx workflow.Context) (RenewalResult, error) {
 	return r.finish(RenewalCanceled, "canceled during dunning"), nil
 }
 
-// renewed records the paid period, completes the order and sends the receipt.
 func (r *renewal) renewed(ctx workflow.Context) (RenewalResult, error) {
 	if err := workflow.ExecuteLocalActivity(dbOptions(ctx), a.RenewSubscription, activities.SubscriptionChange{
 		SubscriptionID: r.sub.ID, PeriodEnd: r.in.PeriodEnd, Reason: "renewal paid",

@@ -150,6 +150,7 @@ type DeclineError struct {
 	Message string
 }
 
+// Error names the decline's most specific reason and the customer's message.
 func (e *DeclineError) Error() string {
 	return fmt.Sprintf("payment declined: %s (%s)", e.Reason(), e.Message)
 }
@@ -219,6 +220,7 @@ type RejectedError struct {
 	Malformed bool
 }
 
+// Error names the rejection's code and message.
 func (e *RejectedError) Error() string {
 	return fmt.Sprintf("payment rejected: %s: %s", e.Code, e.Message)
 }

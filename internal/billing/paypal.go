@@ -83,7 +83,7 @@ func (p *PayPal) newClient() (*paypal.Client, error) {
 	return c, nil
 }
 
-// client is the client to use for one call.
+// client is the current client, taken once per call: observe may replace it meanwhile.
 func (p *PayPal) client() *paypal.Client {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -31,7 +31,7 @@ var (
 // StripeConfig configures the Stripe gateway.
 type StripeConfig struct {
 	SecretKey string
-	// APIURL is Stripe's API base URL; in development and tests, the local test-mode layer.
+	// APIURL is Stripe's API base URL; in development and tests, the local test-mode double (internal/dev/fake/stripe).
 	APIURL string
 	// Timeout bounds each HTTP call.
 	Timeout time.Duration

@@ -140,7 +140,7 @@ func (r *Registry) Handler() http.Handler {
 	})
 }
 
-// CheckoutOutcome counts a checkout reaching status (a workflows.Status value).
+// CheckoutOutcome counts a checkout reaching status.
 func (r *Registry) CheckoutOutcome(status domain.OrderStatus) {
 	if r == nil {
 		return

@@ -32,6 +32,7 @@ type PricingError struct {
 	Line    int
 }
 
+// Error is the message alone; the BFF answers with Code and Line beside it.
 func (e *PricingError) Error() string { return e.Message }
 
 // Pricing error codes, stable for API clients.

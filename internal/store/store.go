@@ -1,6 +1,7 @@
 // Package store is cartflow's PostgreSQL access layer: the catalog, the User Directory, orders
-// (which double as the checkout read model) and the payments ledger. Every write is idempotent,
-// because activities that call it may run more than once.
+// (which double as the checkout read model), the payments ledger, subscriptions, emails, provider
+// events and the daily figures. Every write is idempotent, because activities that call it may
+// run more than once.
 //
 // The SQL lives in queries/*.sql, one named query per statement, from which sqlc generates
 // package db (`make generate`); this package composes those queries into transactions and turns
