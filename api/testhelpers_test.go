@@ -1,9 +1,11 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -81,6 +83,22 @@ func (f *fakeStore) callCount(method string) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.calls[method]
+}
+
+// assertCalls fails the test unless the store's method was called want times.
+func (f *fakeStore) assertCalls(t *testing.T, method string, want int) {
+	t.Helper()
+	if n := f.callCount(method); n != want {
+		t.Errorf("store.%s called %d times, want %d", method, n, want)
+	}
+}
+
+// onceIf is the number of calls a case wants when its flag says the call is made: 1 or 0.
+func onceIf(called bool) int {
+	if called {
+		return 1
+	}
+	return 0
 }
 
 func (f *fakeStore) addOrder(o store.Order) {
@@ -394,6 +412,22 @@ func newCheckoutRequest(key, body string) *http.Request {
 	if key != "" {
 		req.Header.Set("Idempotency-Key", key)
 	}
+	return req
+}
+
+// requestKey is the Idempotency-Key a bad-input case sends: testKey unless it names its own,
+// and none when omit is set.
+func requestKey(key string, omit bool) string {
+	if omit {
+		return ""
+	}
+	return cmp.Or(key, testKey)
+}
+
+// withUnknownLength makes req send body as a stream without a Content-Length.
+func withUnknownLength(req *http.Request, body string) *http.Request {
+	req.Body = io.NopCloser(io.MultiReader(strings.NewReader(body)))
+	req.ContentLength = -1
 	return req
 }
 
