@@ -10,7 +10,6 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -179,16 +178,7 @@ type changeBehavior struct {
 }
 
 // changeRecorder collects the ExecuteWorkflow calls.
-type changeRecorder struct {
-	mu    sync.Mutex
-	calls []changeCall
-}
-
-func (r *changeRecorder) all() []changeCall {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.calls)
-}
+type changeRecorder = recorder[changeCall]
 
 // newRun is a workflow run whose Get is answered by get with in.
 func newRun(t *testing.T, in workflows.SubscriptionChangeInput,
@@ -224,9 +214,7 @@ func (e *testEnv) expectChange(t *testing.T, b changeBehavior) *changeRecorder {
 			if dl, ok := ctx.Deadline(); ok {
 				call.deadline = time.Until(dl)
 			}
-			rec.mu.Lock()
-			rec.calls = append(rec.calls, call)
-			rec.mu.Unlock()
+			rec.add(call)
 			if b.startErr != nil {
 				return nil, b.startErr
 			}

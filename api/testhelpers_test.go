@@ -305,17 +305,26 @@ type workflowBehavior struct {
 	get func(ctx context.Context, in workflows.CheckoutInput, st *workflows.CheckoutState) error
 }
 
-// startRecorder collects the Update-With-Start calls.
-type startRecorder struct {
+// recorder collects the calls a mocked Temporal client received, from any goroutine.
+type recorder[C any] struct {
 	mu    sync.Mutex
-	calls []startCall
+	calls []C
 }
 
-func (r *startRecorder) all() []startCall {
+func (r *recorder[C]) add(c C) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, c)
+}
+
+func (r *recorder[C]) all() []C {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return slices.Clone(r.calls)
 }
+
+// startRecorder collects the Update-With-Start calls.
+type startRecorder = recorder[startCall]
 
 // expectUpdateWithStart makes the mocked Temporal accept Update-With-Start calls and answer them
 // with b; it returns the calls as they were made.
@@ -339,9 +348,7 @@ func (e *testEnv) expectUpdateWithStart(t *testing.T, b workflowBehavior) *start
 			if dl, ok := ctx.Deadline(); ok {
 				call.deadline = time.Until(dl)
 			}
-			rec.mu.Lock()
-			rec.calls = append(rec.calls, call)
-			rec.mu.Unlock()
+			rec.add(call)
 			if b.startErr != nil {
 				return nil, b.startErr(ctx)
 			}
