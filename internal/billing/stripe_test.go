@@ -464,21 +464,28 @@ func TestStripeChargeDroppedConnectionResumes(t *testing.T) {
 	}
 
 	// The retried activity resumes: it looks the payment up instead of charging again.
-	req := chargeReq(key, "pm_card_visa")
+	e.wantResumeFinds(t, chargeReq(key, "pm_card_visa"), pis[0].ID)
+	if n := len(e.requests(http.MethodPost, "/v1/payment_intents", key)); n != 1 {
+		t.Fatalf("%d POST /v1/payment_intents with the key, want only the dropped one", n)
+	}
+}
+
+// wantResumeFinds resumes req after its first attempt's answer was dropped: the resumed charge
+// must look the payment up by the charge key, once, create no PaymentIntent of its own and
+// return the dropped one, the only one succeeded for the key.
+func (e *env) wantResumeFinds(t *testing.T, req billing.ChargeRequest, dropped string) {
+	t.Helper()
 	req.Resume = true
 	res, err := e.gw.Charge(context.Background(), req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.ProviderRef != pis[0].ID {
-		t.Fatalf("resumed charge returned %s, want the dropped charge's %s", res.ProviderRef, pis[0].ID)
+	if res.ProviderRef != dropped {
+		t.Fatalf("resumed charge returned %s, want the dropped charge's %s", res.ProviderRef, dropped)
 	}
-	e.wantOneSucceeded(t, key, res.ProviderRef)
-	if s := e.searches(key); len(s) != 1 || s[0].Status != http.StatusOK {
+	e.wantOneSucceeded(t, req.IdempotencyKey, res.ProviderRef)
+	if s := e.searches(req.IdempotencyKey); len(s) != 1 || s[0].Status != http.StatusOK {
 		t.Fatalf("searches %+v, want one lookup by the charge key", s)
-	}
-	if n := len(e.requests(http.MethodPost, "/v1/payment_intents", key)); n != 1 {
-		t.Fatalf("%d POST /v1/payment_intents with the key, want only the dropped one", n)
 	}
 	if n := len(executed(e.requests(http.MethodPost, "/v1/payment_intents", "*"))); n != 1 {
 		t.Fatalf("%d PaymentIntent creations executed, want 1", n)
@@ -1008,22 +1015,7 @@ func TestStripeChargeSavedDroppedConnectionResumes(t *testing.T) {
 		t.Fatalf("PaymentIntents %+v, want the dropped off-session charge to have gone through once", pis)
 	}
 
-	req := renewalReq(key, saved)
-	req.Resume = true
-	res, err := e.gw.Charge(context.Background(), req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.ProviderRef != pis[0].ID {
-		t.Fatalf("resumed charge returned %s, want %s", res.ProviderRef, pis[0].ID)
-	}
-	e.wantOneSucceeded(t, key, res.ProviderRef)
-	if s := e.searches(key); len(s) != 1 || s[0].Status != http.StatusOK {
-		t.Fatalf("searches %+v, want one lookup", s)
-	}
-	if n := len(executed(e.requests(http.MethodPost, "/v1/payment_intents", "*"))); n != 1 {
-		t.Fatalf("%d PaymentIntent creations executed, want 1", n)
-	}
+	e.wantResumeFinds(t, renewalReq(key, saved), pis[0].ID)
 }
 
 func TestStripeSavePaymentMethodRejections(t *testing.T) {
