@@ -46,6 +46,33 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
+// wantEmailStatus fails unless the emails row of the event key has the status want.
+func wantEmailStatus(t *testing.T, pool *pgxpool.Pool, key, want string) {
+	t.Helper()
+	if s := emailStatus(t, pool, key); s != want {
+		t.Fatalf("emails row is %s, want %s", s, want)
+	}
+}
+
+// wantOneMessage waits for Mailpit's first message, fails unless it received exactly one,
+// and returns it.
+func wantOneMessage(t *testing.T, mp *mailpit.Server) mailpit.Summary {
+	t.Helper()
+	list := mp.WaitForMessages(t, 1)
+	if len(list) != 1 {
+		t.Fatalf("Mailpit received %d messages, want 1", len(list))
+	}
+	return list[0]
+}
+
+// wantNoMessage fails if Mailpit received any message.
+func wantNoMessage(t *testing.T, mp *mailpit.Server) {
+	t.Helper()
+	if n := len(mp.Messages(t)); n != 0 {
+		t.Fatalf("Mailpit received %d messages, want none", n)
+	}
+}
+
 func emailStatus(t *testing.T, pool *pgxpool.Pool, key string) string {
 	t.Helper()
 	var status string
@@ -89,18 +116,12 @@ func TestSendEmail(t *testing.T) {
 		if err != nil || res != (activities.EmailResult{AlreadyHandled: true}) {
 			t.Fatalf("second SendEmail = %+v, %v", res, err)
 		}
-		list := mp.WaitForMessages(t, 1)
-		if len(list) != 1 {
-			t.Fatalf("Mailpit received %d messages, want 1", len(list))
-		}
-		got := mp.Message(t, list[0].ID)
+		got := mp.Message(t, wantOneMessage(t, mp).ID)
 		if got.Subject != "Your cartflow receipt (62.00 USD)" || len(got.To) != 1 || got.To[0].Address != "ada@example.com" ||
 			!strings.Contains(got.Text, "ord-1") || !strings.Contains(got.HTML, "62.00 USD") {
 			t.Fatalf("received %+v", got)
 		}
-		if s := emailStatus(t, pool, receiptInput.EventKey); s != store.EmailSent {
-			t.Fatalf("emails row is %s, want sent", s)
-		}
+		wantEmailStatus(t, pool, receiptInput.EventKey, store.EmailSent)
 		e, err := acts.Store.EmailByKey(context.Background(), receiptInput.EventKey)
 		if err != nil || e.Kind != mailer.KindReceipt || e.Recipient != receiptInput.To || e.Subject != got.Subject || e.SentAt == nil {
 			t.Fatalf("emails row %+v, %v", e, err)
@@ -149,12 +170,8 @@ func TestSendEmail(t *testing.T) {
 		}
 		// Give a stray duplicate time to arrive before counting.
 		time.Sleep(200 * time.Millisecond)
-		if n := len(mp.WaitForMessages(t, 1)); n != 1 {
-			t.Fatalf("Mailpit received %d messages, want 1", n)
-		}
-		if s := emailStatus(t, pool, receiptInput.EventKey); s != store.EmailSent {
-			t.Fatalf("emails row is %s, want sent", s)
-		}
+		wantOneMessage(t, mp)
+		wantEmailStatus(t, pool, receiptInput.EventKey, store.EmailSent)
 	})
 
 	t.Run("not sent is released and retried", func(t *testing.T) {
@@ -171,12 +188,8 @@ func TestSendEmail(t *testing.T) {
 		if strings.Contains(err.Error(), "ada@example.com") {
 			t.Fatalf("the error quotes the recipient: %v", err)
 		}
-		if s := emailStatus(t, pool, receiptInput.EventKey); s != store.EmailPending {
-			t.Fatalf("emails row is %s after a certain failure, want pending", s)
-		}
-		if n := len(mp.Messages(t)); n != 0 {
-			t.Fatalf("Mailpit received %d messages, want none", n)
-		}
+		wantEmailStatus(t, pool, receiptInput.EventKey, store.EmailPending) // after a certain failure
+		wantNoMessage(t, mp)
 
 		// The retry, now that the server answers, sends it once.
 		up := &activities.Activities{Store: st, Mailer: mailer.New(mailer.Config{Addr: mp.SMTPAddr(), From: testFrom})}
@@ -186,12 +199,8 @@ func TestSendEmail(t *testing.T) {
 		if res, err := runSendEmail(t, up, receiptInput); err != nil || !res.AlreadyHandled {
 			t.Fatalf("third SendEmail = %+v, %v", res, err)
 		}
-		if n := len(mp.WaitForMessages(t, 1)); n != 1 {
-			t.Fatalf("Mailpit received %d messages, want 1", n)
-		}
-		if s := emailStatus(t, pool, receiptInput.EventKey); s != store.EmailSent {
-			t.Fatalf("emails row is %s, want sent", s)
-		}
+		wantOneMessage(t, mp)
+		wantEmailStatus(t, pool, receiptInput.EventKey, store.EmailSent)
 	})
 
 	t.Run("unknown outcome is never sent again", func(t *testing.T) {
@@ -208,17 +217,13 @@ func TestSendEmail(t *testing.T) {
 		if flaky.bodies.Load() != 1 {
 			t.Fatalf("the server received %d bodies, want 1", flaky.bodies.Load())
 		}
-		if s := emailStatus(t, pool, receiptInput.EventKey); s != store.EmailFailed {
-			t.Fatalf("emails row is %s, want failed", s)
-		}
+		wantEmailStatus(t, pool, receiptInput.EventKey, store.EmailFailed)
 		// Even a healthy server never gets it: it may already have been delivered.
 		healthy := &activities.Activities{Store: st, Mailer: mailer.New(mailer.Config{Addr: mp.SMTPAddr(), From: testFrom})}
 		if res, err := runSendEmail(t, healthy, receiptInput); err != nil || !res.AlreadyHandled {
 			t.Fatalf("SendEmail after an unknown outcome = %+v, %v", res, err)
 		}
-		if n := len(mp.Messages(t)); n != 0 {
-			t.Fatalf("Mailpit received %d messages, want none", n)
-		}
+		wantNoMessage(t, mp)
 	})
 }
 

@@ -63,11 +63,7 @@ func TestComputeDailySummaryStoresAndMails(t *testing.T) {
 	if err != nil || !res.Sent {
 		t.Fatalf("SendEmail = %+v, %v", res, err)
 	}
-	list := mp.WaitForMessages(t, 1)
-	if len(list) != 1 {
-		t.Fatalf("Mailpit received %d messages, want 1", len(list))
-	}
-	msg := mp.Message(t, list[0].ID)
+	msg := mp.Message(t, wantOneMessage(t, mp).ID)
 	if msg.Subject != "cartflow daily summary for 2025-03-10" || msg.To[0].Address != "ops@example.com" ||
 		!strings.Contains(msg.Text, "Revenue:             62.00 USD") || !strings.Contains(msg.Text, "In dunning (now):    1") {
 		t.Fatalf("received %+v", msg)

@@ -1,12 +1,10 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -141,28 +139,15 @@ func TestCreateCheckoutRejectsBadInput(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			env := newTestEnv(t)
-			key := cmp.Or(tc.key, testKey)
-			if tc.omitKey {
-				key = ""
-			}
-			req := newCheckoutRequest(key, tc.body)
+			req := newCheckoutRequest(requestKey(tc.key, tc.omitKey), tc.body)
 			if tc.unknownLength {
-				req.Body = io.NopCloser(io.MultiReader(strings.NewReader(tc.body)))
-				req.ContentLength = -1
+				req = withUnknownLength(req, tc.body)
 			}
 			rec := serve(env.handler, req)
 
 			env.assertBadInputRefused(t, rec, tc.wantStatus, tc.wantCode, tc.wantField)
-			if n := env.store.callCount("CheckoutByIdempotencyKey"); n != 0 {
-				t.Errorf("read model looked up the key %d times for a refused request, want 0", n)
-			}
-			wantCatalog := 0
-			if tc.readsCatalog {
-				wantCatalog = 1
-			}
-			if n := env.store.callCount("ProductsBySKU"); n != wantCatalog {
-				t.Errorf("catalog looked up %d times, want %d", n, wantCatalog)
-			}
+			env.store.assertCalls(t, "CheckoutByIdempotencyKey", 0) // a refused request never reaches the key lookup
+			env.store.assertCalls(t, "ProductsBySKU", onceIf(tc.readsCatalog))
 		})
 	}
 }
@@ -254,9 +239,7 @@ func TestCreateCheckoutCompleted(t *testing.T) {
 	if call.deadline <= 0 || call.deadline > 200*time.Millisecond {
 		t.Errorf("Update-With-Start deadline %v away, want within CheckoutWait (200ms)", call.deadline)
 	}
-	if n := env.store.callCount("CheckoutByIdempotencyKey"); n != 1 {
-		t.Errorf("read model checked %d times, want 1", n)
-	}
+	env.store.assertCalls(t, "CheckoutByIdempotencyKey", 1)
 }
 
 func TestCreateCheckoutRequestHash(t *testing.T) {
@@ -428,9 +411,7 @@ func TestCreateCheckoutFallsBackToReadModel(t *testing.T) {
 					t.Errorf("Idempotent-Replayed = %q, want true", rec.Header().Get("Idempotent-Replayed"))
 				}
 			}
-			if n := env.store.callCount("CheckoutByIdempotencyKey"); n != 2 {
-				t.Errorf("read model checked %d times, want 2 (before and after the start)", n)
-			}
+			env.store.assertCalls(t, "CheckoutByIdempotencyKey", 2) // before and after the start
 		})
 	}
 }
@@ -462,9 +443,7 @@ func TestCreateCheckoutUpdateRejected(t *testing.T) {
 				t.Errorf("error = %+v, want idempotency_key_reused on Idempotency-Key", got)
 			}
 			env.temporal.AssertNotCalled(t, "DescribeWorkflowExecution", mock.Anything, mock.Anything, mock.Anything)
-			if n := env.store.callCount("CheckoutByIdempotencyKey"); n != 1 {
-				t.Errorf("read model checked %d times, want 1", n)
-			}
+			env.store.assertCalls(t, "CheckoutByIdempotencyKey", 1)
 		})
 	}
 }
@@ -619,20 +598,16 @@ func TestGetCheckout(t *testing.T) {
 			{id: "chk_" + strings.Repeat("z", 26), readsOrders: true}, // well formed, unknown
 		}
 		for _, tc := range cases {
-			env := newTestEnv(t)
-			env.store.addOrder(completed)
-			rec := get(env.handler, "/api/v1/checkouts/"+tc.id)
-			if got := decodeError(t, rec, http.StatusNotFound); got.Code != "checkout_not_found" {
-				t.Errorf("GET %s: error code = %q, want checkout_not_found", tc.id, got.Code)
-			}
-			want := 0
-			if tc.readsOrders {
-				want = 1
-			}
-			if n := env.store.callCount("CheckoutByID"); n != want {
-				t.Errorf("GET %s: read model queried %d times, want %d", tc.id, n, want)
-			}
-			env.assertTemporalUntouched(t)
+			t.Run(tc.id, func(t *testing.T) {
+				env := newTestEnv(t)
+				env.store.addOrder(completed)
+				rec := get(env.handler, "/api/v1/checkouts/"+tc.id)
+				if got := decodeError(t, rec, http.StatusNotFound); got.Code != "checkout_not_found" {
+					t.Errorf("GET %s: error code = %q, want checkout_not_found", tc.id, got.Code)
+				}
+				env.store.assertCalls(t, "CheckoutByID", onceIf(tc.readsOrders))
+				env.assertTemporalUntouched(t)
+			})
 		}
 	})
 
@@ -718,9 +693,7 @@ func TestHealth(t *testing.T) {
 			t.Errorf("GET /healthz = %d %s, want 200 {\"status\":\"ok\"}", rec.Code, rec.Body)
 		}
 		env.assertTemporalUntouched(t)
-		if n := env.store.callCount("Ping"); n != 0 {
-			t.Errorf("liveness pinged the database %d times, want 0", n)
-		}
+		env.store.assertCalls(t, "Ping", 0) // liveness does not touch the database
 	})
 
 	down := errors.New("connection refused")

@@ -5,13 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -180,16 +178,7 @@ type changeBehavior struct {
 }
 
 // changeRecorder collects the ExecuteWorkflow calls.
-type changeRecorder struct {
-	mu    sync.Mutex
-	calls []changeCall
-}
-
-func (r *changeRecorder) all() []changeCall {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.calls)
-}
+type changeRecorder = recorder[changeCall]
 
 // newRun is a workflow run whose Get is answered by get with in.
 func newRun(t *testing.T, in workflows.SubscriptionChangeInput,
@@ -225,9 +214,7 @@ func (e *testEnv) expectChange(t *testing.T, b changeBehavior) *changeRecorder {
 			if dl, ok := ctx.Deadline(); ok {
 				call.deadline = time.Until(dl)
 			}
-			rec.mu.Lock()
-			rec.calls = append(rec.calls, call)
-			rec.mu.Unlock()
+			rec.add(call)
 			if b.startErr != nil {
 				return nil, b.startErr
 			}
@@ -322,9 +309,7 @@ func TestGetSubscription(t *testing.T) {
 				t.Errorf("second event = %+v, want trialing -> active, renewed", second)
 			}
 		}
-		if n := env.store.callCount("SubscriptionByID"); n != 2 {
-			t.Errorf("SubscriptionByID called %d times, want 2", n)
-		}
+		env.store.assertCalls(t, "SubscriptionByID", 2)
 		env.assertTemporalUntouched(t)
 	})
 
@@ -362,23 +347,17 @@ func TestGetSubscription(t *testing.T) {
 			{id: "00000000-0000-0000-0000-000000000000", queries: true},
 		}
 		for _, tc := range cases {
-			env := newTestEnv(t)
-			env.store.putSubscription(testSubscription(), testHistory()...)
-			rec := get(env.handler, "/api/v1/subscriptions/"+tc.id)
-			if got := decodeError(t, rec, http.StatusNotFound); got.Code != "subscription_not_found" {
-				t.Errorf("GET %s: error code = %q, want subscription_not_found", tc.id, got.Code)
-			}
-			want := 0
-			if tc.queries {
-				want = 1
-			}
-			if n := env.store.callCount("SubscriptionByID"); n != want {
-				t.Errorf("GET %s: SubscriptionByID called %d times, want %d", tc.id, n, want)
-			}
-			if n := env.store.callCount("SubscriptionHistory"); n != 0 {
-				t.Errorf("GET %s: history read %d times, want 0", tc.id, n)
-			}
-			env.assertTemporalUntouched(t)
+			t.Run(tc.id, func(t *testing.T) {
+				env := newTestEnv(t)
+				env.store.putSubscription(testSubscription(), testHistory()...)
+				rec := get(env.handler, "/api/v1/subscriptions/"+tc.id)
+				if got := decodeError(t, rec, http.StatusNotFound); got.Code != "subscription_not_found" {
+					t.Errorf("GET %s: error code = %q, want subscription_not_found", tc.id, got.Code)
+				}
+				env.store.assertCalls(t, "SubscriptionByID", onceIf(tc.queries))
+				env.store.assertCalls(t, "SubscriptionHistory", 0)
+				env.assertTemporalUntouched(t)
+			})
 		}
 	})
 
@@ -509,9 +488,7 @@ func TestChangeSubscriptionStartsWorkflow(t *testing.T) {
 				t.Errorf("ExecuteWorkflow deadline %v away, want within CheckoutWait (200ms)", call.deadline)
 			}
 			env.temporal.AssertCalled(t, "DescribeWorkflowExecution", mock.Anything, wantID, "")
-			if n := env.store.callCount("SubscriptionByID"); n != 2 {
-				t.Errorf("SubscriptionByID called %d times, want 2 (exists? and the answer)", n)
-			}
+			env.store.assertCalls(t, "SubscriptionByID", 2) // exists? and the answer
 		})
 	}
 }
@@ -650,9 +627,7 @@ func TestChangeSubscriptionRefused(t *testing.T) {
 			if tc.wantStatus == http.StatusInternalServerError && strings.Contains(rec.Body.String(), tc.message) {
 				t.Errorf("internal refusal echoed: %s", rec.Body)
 			}
-			if n := env.store.callCount("SubscriptionByID"); n != 1 {
-				t.Errorf("SubscriptionByID called %d times, want 1 (a refusal is not re-read)", n)
-			}
+			env.store.assertCalls(t, "SubscriptionByID", 1) // a refusal is not re-read
 		})
 	}
 }
@@ -831,29 +806,15 @@ func TestChangeSubscriptionRejectsBadInput(t *testing.T) {
 			t.Parallel()
 			env := newTestEnv(t)
 			env.store.putSubscription(testSubscription(), testHistory()...)
-			key := testKey
-			if tc.key != "" {
-				key = tc.key
-			}
-			if tc.omitKey {
-				key = ""
-			}
-			req := changeRequest(tc.method, tc.path, key, tc.body)
+			req := changeRequest(tc.method, tc.path, requestKey(tc.key, tc.omitKey), tc.body)
 			if tc.unknownLength {
-				req.Body = io.NopCloser(io.MultiReader(strings.NewReader(tc.body)))
-				req.ContentLength = -1
+				req = withUnknownLength(req, tc.body)
 			}
 			rec := serve(env.handler, req)
 
 			env.assertBadInputRefused(t, rec, tc.wantStatus, tc.wantCode, tc.wantField)
 			env.temporal.AssertNotCalled(t, "ExecuteWorkflow", mock.Anything, mock.Anything, mock.Anything, mock.Anything)
-			want := 0
-			if tc.queries {
-				want = 1
-			}
-			if n := env.store.callCount("SubscriptionByID"); n != want {
-				t.Errorf("SubscriptionByID called %d times, want %d", n, want)
-			}
+			env.store.assertCalls(t, "SubscriptionByID", onceIf(tc.queries))
 		})
 	}
 }
@@ -928,9 +889,7 @@ func TestCheckoutCarriesSubscriptionID(t *testing.T) {
 		if id, ok := subscriptionID(t, rec, http.StatusCreated); id != sub1 {
 			t.Errorf("subscription_id = %q (present %v), want %q", id, ok, sub1)
 		}
-		if n := env.store.callCount("SubscriptionByOrder"); n != 0 {
-			t.Errorf("SubscriptionByOrder called %d times for a workflow answer, want 0", n)
-		}
+		env.store.assertCalls(t, "SubscriptionByOrder", 0) // the workflow's answer carries it
 	})
 
 	t.Run("from the workflow, one-off products", func(t *testing.T) {
@@ -970,9 +929,7 @@ func TestCheckoutCarriesSubscriptionID(t *testing.T) {
 			t.Errorf("replayed plan checkout: subscription_id = %q (present %v), replayed %q; want %q, true",
 				id, ok, rec.Header().Get("Idempotent-Replayed"), sub1)
 		}
-		if n := env.store.callCount("SubscriptionByOrder"); n != 3 {
-			t.Errorf("SubscriptionByOrder called %d times, want 3", n)
-		}
+		env.store.assertCalls(t, "SubscriptionByOrder", 3)
 		env.assertTemporalUntouched(t)
 	})
 

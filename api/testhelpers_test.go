@@ -1,9 +1,11 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -81,6 +83,22 @@ func (f *fakeStore) callCount(method string) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.calls[method]
+}
+
+// assertCalls fails the test unless the store's method was called want times.
+func (f *fakeStore) assertCalls(t *testing.T, method string, want int) {
+	t.Helper()
+	if n := f.callCount(method); n != want {
+		t.Errorf("store.%s called %d times, want %d", method, n, want)
+	}
+}
+
+// onceIf is the number of calls a case wants when its flag says the call is made: 1 or 0.
+func onceIf(called bool) int {
+	if called {
+		return 1
+	}
+	return 0
 }
 
 func (f *fakeStore) addOrder(o store.Order) {
@@ -287,17 +305,26 @@ type workflowBehavior struct {
 	get func(ctx context.Context, in workflows.CheckoutInput, st *workflows.CheckoutState) error
 }
 
-// startRecorder collects the Update-With-Start calls.
-type startRecorder struct {
+// recorder collects the calls a mocked Temporal client received, from any goroutine.
+type recorder[C any] struct {
 	mu    sync.Mutex
-	calls []startCall
+	calls []C
 }
 
-func (r *startRecorder) all() []startCall {
+func (r *recorder[C]) add(c C) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, c)
+}
+
+func (r *recorder[C]) all() []C {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return slices.Clone(r.calls)
 }
+
+// startRecorder collects the Update-With-Start calls.
+type startRecorder = recorder[startCall]
 
 // expectUpdateWithStart makes the mocked Temporal accept Update-With-Start calls and answer them
 // with b; it returns the calls as they were made.
@@ -321,9 +348,7 @@ func (e *testEnv) expectUpdateWithStart(t *testing.T, b workflowBehavior) *start
 			if dl, ok := ctx.Deadline(); ok {
 				call.deadline = time.Until(dl)
 			}
-			rec.mu.Lock()
-			rec.calls = append(rec.calls, call)
-			rec.mu.Unlock()
+			rec.add(call)
 			if b.startErr != nil {
 				return nil, b.startErr(ctx)
 			}
@@ -394,6 +419,22 @@ func newCheckoutRequest(key, body string) *http.Request {
 	if key != "" {
 		req.Header.Set("Idempotency-Key", key)
 	}
+	return req
+}
+
+// requestKey is the Idempotency-Key a bad-input case sends: testKey unless it names its own,
+// and none when omit is set.
+func requestKey(key string, omit bool) string {
+	if omit {
+		return ""
+	}
+	return cmp.Or(key, testKey)
+}
+
+// withUnknownLength makes req send body as a stream without a Content-Length.
+func withUnknownLength(req *http.Request, body string) *http.Request {
+	req.Body = io.NopCloser(io.MultiReader(strings.NewReader(body)))
+	req.ContentLength = -1
 	return req
 }
 

@@ -34,6 +34,14 @@ func hardDecline() error {
 		domain.Failure{Code: "card_declined", DeclineCode: "stolen_card", Message: "Your card was declined."})
 }
 
+// softDeclineFirst is a charge outcome: the first attempt is softly declined, the later ones succeed.
+func softDeclineFirst(attempt int) error {
+	if attempt == 1 {
+		return softDecline()
+	}
+	return nil
+}
+
 // renewalHarness is a Renewal under test with a fake subscription that the mocked store
 // activities keep up to date, and a record of every charge attempt and email.
 type renewalHarness struct {
@@ -197,12 +205,7 @@ func TestRenewalSoftDeclinesRunTheLadderThenCancel(t *testing.T) {
 
 func TestRenewalRetriesAtOnceWithAFixedPaymentMethod(t *testing.T) {
 	h := newRenewalHarness(t, domain.SubscriptionActive)
-	h.outcome = func(n int) error {
-		if n == 1 {
-			return softDecline()
-		}
-		return nil
-	}
+	h.outcome = softDeclineFirst
 	h.env.RegisterDelayedCallback(func() {
 		h.mu.Lock()
 		h.sub.PaymentMethodRef = "pm_2"
@@ -294,12 +297,7 @@ func TestRenewalCancelDuringDunningStopsRetries(t *testing.T) {
 
 func TestRenewalResumeDuringDunningKeepsTheLadder(t *testing.T) {
 	h := newRenewalHarness(t, domain.SubscriptionActive)
-	h.outcome = func(n int) error {
-		if n == 1 {
-			return softDecline()
-		}
-		return nil
-	}
+	h.outcome = softDeclineFirst
 	h.env.RegisterDelayedCallback(func() {
 		h.env.SignalWorkflow(SignalSubscriptionChanged, SubscriptionChangeSignal{Action: ChangeResume})
 	}, 5*time.Hour)
@@ -311,12 +309,7 @@ func TestRenewalResumeDuringDunningKeepsTheLadder(t *testing.T) {
 
 func TestRenewalStatusQueryShowsDunning(t *testing.T) {
 	h := newRenewalHarness(t, domain.SubscriptionActive)
-	h.outcome = func(n int) error {
-		if n == 1 {
-			return softDecline()
-		}
-		return nil
-	}
+	h.outcome = softDeclineFirst
 	var during RenewalState
 	h.env.RegisterDelayedCallback(func() {
 		v, err := h.env.QueryWorkflow(QueryStatus)

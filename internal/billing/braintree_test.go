@@ -100,6 +100,13 @@ func (d *btDouble) checkRequests() {
 	}
 }
 
+// newBTGateway returns a USD double and a gateway to it with a 5 second timeout.
+func newBTGateway(t *testing.T) (*btDouble, *billing.Braintree) {
+	t.Helper()
+	d := newBTDouble(t)
+	return d, d.gateway(5 * time.Second)
+}
+
 // gateway returns a gateway that talks to the double with the right keys.
 func (d *btDouble) gateway(timeout time.Duration) *billing.Braintree {
 	return billing.NewBraintree(billing.BraintreeConfig{
@@ -133,29 +140,29 @@ func (d *btDouble) settle(legacyID string) {
 // snapshot returns the transactions and the operations that ran so far (not the requests that
 // were refused or answered by a fault).
 func (d *btDouble) snapshot() ([]braintreefake.Transaction, []braintreefake.Request) {
-	var calls []braintreefake.Request
-	for _, r := range d.Requests() {
-		if r.Executed {
-			calls = append(calls, r)
-		}
-	}
-	return d.Transactions(), calls
+	return d.Transactions(), filter(d.Requests(), func(r braintreefake.Request) bool { return r.Executed })
 }
 
 func (d *btDouble) count(op string) int {
 	_, calls := d.snapshot()
-	n := 0
-	for _, c := range calls {
-		if c.Operation == op {
-			n++
-		}
-	}
-	return n
+	return len(filter(calls, func(c braintreefake.Request) bool { return c.Operation == op }))
 }
 
 func btCharge(key, nonce string) billing.ChargeRequest {
 	return billing.ChargeRequest{IdempotencyKey: key, Amount: 2500, Currency: "usd", Token: nonce,
 		OrderID: btOrderID, Description: "cartflow order"}
+}
+
+// btResume is btCharge sent again after an unknown outcome: it looks up before it charges.
+func btResume(key, nonce string) billing.ChargeRequest {
+	req := btCharge(key, nonce)
+	req.Resume = true
+	return req
+}
+
+// btRefund is a refund of amount cents (0: whatever remains) of the usd payment ref under key.
+func btRefund(key, ref string, amount int64) billing.RefundRequest {
+	return billing.RefundRequest{IdempotencyKey: key, PaymentRef: ref, Amount: amount, Currency: "usd"}
 }
 
 func btDigest(key string) string {
@@ -299,8 +306,7 @@ func TestBraintreeChargeValidationErrorIsRejected(t *testing.T) {
 
 func TestBraintreeChargeRefusesBadRequestsWithoutCalling(t *testing.T) {
 	t.Parallel()
-	d := newBTDouble(t)
-	gw := d.gateway(5 * time.Second)
+	d, gw := newBTGateway(t)
 	tests := map[string]func(*billing.ChargeRequest){
 		"payment_method_missing":  func(r *billing.ChargeRequest) { r.Token = "" },
 		"invalid_amount":          func(r *billing.ChargeRequest) { r.Amount = 0 },
@@ -339,15 +345,12 @@ func TestBraintreeChargeTechnicalFailuresAreRetryable(t *testing.T) {
 			d.AddFault(fault)
 			gw := d.gateway(5 * time.Second)
 			_, err := gw.Charge(t.Context(), btCharge("faults/"+name, "fake-valid-nonce"))
-			if err == nil || billing.IsFinal(err) {
-				t.Fatalf("Charge error = %v, want a retryable error", err)
-			}
+			wantRetryable(t, err)
 			if txs, _ := d.snapshot(); len(txs) != 0 {
 				t.Fatalf("transactions at Braintree = %+v, want none", txs)
 			}
 			// The retry looks up first, finds nothing, and charges once.
-			req := btCharge("faults/"+name, "fake-valid-nonce")
-			req.Resume = true
+			req := btResume("faults/"+name, "fake-valid-nonce")
 			if _, err := gw.Charge(t.Context(), req); err != nil {
 				t.Fatalf("retry: %v", err)
 			}
@@ -365,9 +368,7 @@ func TestBraintreeChargeWrongKeysAreRetryable(t *testing.T) {
 		APIURL: d.url + "/graphql", PublicKey: btPublicKey, PrivateKey: "revoked", Version: btVersion, Timeout: 5 * time.Second,
 	})
 	_, err := gw.Charge(t.Context(), btCharge("keys/charge", "fake-valid-nonce"))
-	if err == nil || billing.IsFinal(err) {
-		t.Fatalf("Charge error = %v, want a retryable error so that ops can fix the keys", err)
-	}
+	wantRetryable(t, err) // so that ops can fix the keys
 	if strings.Contains(err.Error(), "revoked") || strings.Contains(err.Error(), btPublicKey) {
 		t.Errorf("error %q reveals a key", err)
 	}
@@ -391,11 +392,8 @@ func TestBraintreeChargeTimeoutThenResumeChargesOnce(t *testing.T) {
 	gw := d.gateway(100 * time.Millisecond)
 	key := "timeout/charge"
 	_, err := gw.Charge(t.Context(), btCharge(key, "fake-valid-nonce"))
-	if err == nil || billing.IsFinal(err) {
-		t.Fatalf("Charge error = %v, want a retryable timeout", err)
-	}
-	req := btCharge(key, "fake-valid-nonce")
-	req.Resume = true
+	wantRetryable(t, err) // the timeout
+	req := btResume(key, "fake-valid-nonce")
 	res, err := gw.Charge(t.Context(), req)
 	if err != nil {
 		t.Fatalf("resumed Charge: %v", err)
@@ -422,12 +420,9 @@ func TestBraintreeChargeResumeWithLaggingSearch(t *testing.T) {
 		t.Fatal("the first charge should have timed out")
 	}
 	d.AddFault(braintreefake.Fault{Operation: "transactions", Count: 2, StaleSearch: true})
-	req := btCharge(key, "tokencc_lagging")
-	req.Resume = true
+	req := btResume(key, "tokencc_lagging")
 	_, err := gw.Charge(t.Context(), req)
-	if err == nil || billing.IsFinal(err) {
-		t.Fatalf("resumed Charge while the search lags: %v, want a retryable error", err)
-	}
+	wantRetryable(t, err) // the resumed charge while the search lags
 	res, err := gw.Charge(t.Context(), req)
 	if err != nil {
 		t.Fatalf("second resumed Charge: %v", err)
@@ -440,14 +435,12 @@ func TestBraintreeChargeResumeWithLaggingSearch(t *testing.T) {
 
 func TestBraintreeChargeResumeFindsDecline(t *testing.T) {
 	t.Parallel()
-	d := newBTDouble(t)
-	gw := d.gateway(5 * time.Second)
+	d, gw := newBTGateway(t)
 	key := "resume-decline/charge"
 	if _, err := gw.Charge(t.Context(), btCharge(key, "fake-processor-declined-2001")); err == nil {
 		t.Fatal("want a decline")
 	}
-	req := btCharge(key, "fake-processor-declined-2001")
-	req.Resume = true
+	req := btResume(key, "fake-processor-declined-2001")
 	_, err := gw.Charge(t.Context(), req)
 	var decline *billing.DeclineError
 	if !errors.As(err, &decline) || decline.DeclineCode != "insufficient_funds" {
@@ -460,13 +453,11 @@ func TestBraintreeChargeResumeFindsDecline(t *testing.T) {
 
 func TestBraintreeChargeOtherKeysDoNotMatch(t *testing.T) {
 	t.Parallel()
-	d := newBTDouble(t)
-	gw := d.gateway(5 * time.Second)
+	d, gw := newBTGateway(t)
 	if _, err := gw.Charge(t.Context(), btCharge("order-a/charge", "nonce-a")); err != nil {
 		t.Fatal(err)
 	}
-	req := btCharge("order-b/charge", "nonce-b")
-	req.Resume = true
+	req := btResume("order-b/charge", "nonce-b")
 	if _, err := gw.Charge(t.Context(), req); err != nil {
 		t.Fatal(err)
 	}
@@ -504,10 +495,9 @@ func chargeSettled(t *testing.T, d *btDouble, gw *billing.Braintree, key string,
 
 func TestBraintreeRefundFullOnce(t *testing.T) {
 	t.Parallel()
-	d := newBTDouble(t)
-	gw := d.gateway(5 * time.Second)
+	d, gw := newBTGateway(t)
 	ref := chargeSettled(t, d, gw, "refund-full/charge", true)
-	req := billing.RefundRequest{IdempotencyKey: "refund-full/refund", PaymentRef: ref, Amount: 2500, Currency: "usd"}
+	req := btRefund("refund-full/refund", ref, 2500)
 	res, err := gw.Refund(t.Context(), req)
 	if err != nil {
 		t.Fatalf("Refund: %v", err)
@@ -548,24 +538,23 @@ func TestBraintreeRefundFullOnce(t *testing.T) {
 
 func TestBraintreeRefundPartials(t *testing.T) {
 	t.Parallel()
-	d := newBTDouble(t)
-	gw := d.gateway(5 * time.Second)
+	d, gw := newBTGateway(t)
 	ref := chargeSettled(t, d, gw, "partial/charge", true)
-	first, err := gw.Refund(t.Context(), billing.RefundRequest{IdempotencyKey: "partial/refund-1", PaymentRef: ref, Amount: 1000, Currency: "usd"})
+	first, err := gw.Refund(t.Context(), btRefund("partial/refund-1", ref, 1000))
 	if err != nil || first.Amount != 1000 {
 		t.Fatalf("first partial refund = %+v, %v", first, err)
 	}
 	// Its retry finds the refund by the orderId it carries and refunds nothing more.
-	again, err := gw.Refund(t.Context(), billing.RefundRequest{IdempotencyKey: "partial/refund-1", PaymentRef: ref, Amount: 1000, Currency: "usd"})
+	again, err := gw.Refund(t.Context(), btRefund("partial/refund-1", ref, 1000))
 	if err != nil || again != first {
 		t.Fatalf("repeated partial refund = %+v, %v; want %+v", again, err, first)
 	}
 	// Zero refunds whatever remains.
-	rest, err := gw.Refund(t.Context(), billing.RefundRequest{IdempotencyKey: "partial/refund-2", PaymentRef: ref, Currency: "usd"})
+	rest, err := gw.Refund(t.Context(), btRefund("partial/refund-2", ref, 0))
 	if err != nil || rest.Amount != 1500 {
 		t.Fatalf("refund of the rest = %+v, %v; want 1500", rest, err)
 	}
-	_, err = gw.Refund(t.Context(), billing.RefundRequest{IdempotencyKey: "partial/refund-3", PaymentRef: ref, Amount: 100, Currency: "usd"})
+	_, err = gw.Refund(t.Context(), btRefund("partial/refund-3", ref, 100))
 	var rejected *billing.RejectedError
 	if !errors.As(err, &rejected) || rejected.Code != "refund_exceeds_payment" {
 		t.Errorf("refund beyond the payment: %v, want refund_exceeds_payment", err)
@@ -583,10 +572,9 @@ func TestBraintreeRefundPartials(t *testing.T) {
 // An unsettled payment cannot be refunded, only voided: a full refund voids it, once.
 func TestBraintreeRefundUnsettledVoids(t *testing.T) {
 	t.Parallel()
-	d := newBTDouble(t)
-	gw := d.gateway(5 * time.Second)
+	d, gw := newBTGateway(t)
 	ref := chargeSettled(t, d, gw, "void/charge", false)
-	req := billing.RefundRequest{IdempotencyKey: "void/refund", PaymentRef: ref, Amount: 2500, Currency: "usd"}
+	req := btRefund("void/refund", ref, 2500)
 	res, err := gw.Refund(t.Context(), req)
 	if err != nil {
 		t.Fatalf("Refund: %v", err)
@@ -609,14 +597,11 @@ func TestBraintreeRefundUnsettledVoids(t *testing.T) {
 
 func TestBraintreeRefundUnsettledPartialWaitsForSettlement(t *testing.T) {
 	t.Parallel()
-	d := newBTDouble(t)
-	gw := d.gateway(5 * time.Second)
+	d, gw := newBTGateway(t)
 	ref := chargeSettled(t, d, gw, "wait/charge", false)
-	req := billing.RefundRequest{IdempotencyKey: "wait/refund", PaymentRef: ref, Amount: 1000, Currency: "usd"}
+	req := btRefund("wait/refund", ref, 1000)
 	_, err := gw.Refund(t.Context(), req)
-	if err == nil || billing.IsFinal(err) {
-		t.Fatalf("partial refund before settlement: %v, want a retryable error", err)
-	}
+	wantRetryable(t, err) // a partial refund before the settlement
 	if txs, _ := d.snapshot(); txs[0].Status != "SUBMITTED_FOR_SETTLEMENT" || len(txs[0].Refunds) != 0 {
 		t.Fatalf("transaction = %+v, want it untouched", txs[0])
 	}
@@ -631,12 +616,11 @@ func TestBraintreeRefundUnsettledPartialWaitsForSettlement(t *testing.T) {
 // that follows refunds it in full.
 func TestBraintreeRefundFallsBackToReversal(t *testing.T) {
 	t.Parallel()
-	d := newBTDouble(t)
-	gw := d.gateway(5 * time.Second)
+	d, gw := newBTGateway(t)
 	ref := chargeSettled(t, d, gw, "fallback/charge", true)
 	d.AddFault(braintreefake.Fault{Operation: "refundTransaction", ErrorClass: "VALIDATION", LegacyCode: "91506",
 		Message: "Cannot refund transaction unless it is settled."})
-	res, err := gw.Refund(t.Context(), billing.RefundRequest{IdempotencyKey: "fallback/refund", PaymentRef: ref, Amount: 2500, Currency: "usd"})
+	res, err := gw.Refund(t.Context(), btRefund("fallback/refund", ref, 2500))
 	if err != nil {
 		t.Fatalf("Refund: %v", err)
 	}
@@ -645,7 +629,7 @@ func TestBraintreeRefundFallsBackToReversal(t *testing.T) {
 		t.Errorf("result %+v, refunds %+v", res, txs[0].Refunds)
 	}
 	// The reversal's refund cannot carry this key; a retry still sees the payment fully refunded.
-	again, err := gw.Refund(t.Context(), billing.RefundRequest{IdempotencyKey: "fallback/refund", PaymentRef: ref, Amount: 2500, Currency: "usd"})
+	again, err := gw.Refund(t.Context(), btRefund("fallback/refund", ref, 2500))
 	if err != nil || again.ProviderRef != res.ProviderRef {
 		t.Errorf("repeated Refund = %+v, %v", again, err)
 	}
@@ -656,8 +640,7 @@ func TestBraintreeRefundFallsBackToReversal(t *testing.T) {
 
 func TestBraintreeRefundByChargeKey(t *testing.T) {
 	t.Parallel()
-	d := newBTDouble(t)
-	gw := d.gateway(5 * time.Second)
+	d, gw := newBTGateway(t)
 	ref := chargeSettled(t, d, gw, "by-key/charge", true)
 	res, err := gw.Refund(t.Context(), billing.RefundRequest{IdempotencyKey: "by-key/refund", ChargeKey: "by-key/charge", Currency: "usd"})
 	if err != nil || res.Amount != 2500 || res.NothingCharged {
@@ -673,8 +656,7 @@ func TestBraintreeRefundByChargeKey(t *testing.T) {
 
 func TestBraintreeRefundNothingCharged(t *testing.T) {
 	t.Parallel()
-	d := newBTDouble(t)
-	gw := d.gateway(5 * time.Second)
+	d, gw := newBTGateway(t)
 	if _, err := gw.Charge(t.Context(), btCharge("declined/charge", "fake-processor-declined-2001")); err == nil {
 		t.Fatal("want a decline")
 	}
@@ -692,7 +674,7 @@ func TestBraintreeRefundNothingCharged(t *testing.T) {
 func TestBraintreeRefundUnknownPayment(t *testing.T) {
 	t.Parallel()
 	d := newBTDouble(t)
-	_, err := d.gateway(5*time.Second).Refund(t.Context(), billing.RefundRequest{IdempotencyKey: "unknown/refund", PaymentRef: "nosuch", Amount: 100, Currency: "usd"})
+	_, err := d.gateway(5*time.Second).Refund(t.Context(), btRefund("unknown/refund", "nosuch", 100))
 	var rejected *billing.RejectedError
 	if !errors.As(err, &rejected) || rejected.Code != "payment_not_found" {
 		t.Fatalf("Refund of an unknown payment: %v, want payment_not_found", err)

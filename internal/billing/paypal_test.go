@@ -203,14 +203,6 @@ func ppCharge(order, key string) billing.ChargeRequest {
 	return billing.ChargeRequest{IdempotencyKey: key, Amount: 6200, Currency: "usd", Token: order, OrderID: "o-" + order, Description: "test order"}
 }
 
-// ppWantRetryable fails unless err is a technical failure: not nil, and not final.
-func ppWantRetryable(t *testing.T, err error) {
-	t.Helper()
-	if err == nil || billing.IsFinal(err) {
-		t.Fatalf("error = %v, want a retryable error", err)
-	}
-}
-
 func TestPayPalChargeCapturesOnce(t *testing.T) {
 	t.Parallel()
 	d := newPPDouble(t)
@@ -324,7 +316,7 @@ func TestPayPalChargeTransientFailures(t *testing.T) {
 				if res, err = p.Charge(context.Background(), req); err == nil {
 					break
 				}
-				ppWantRetryable(t, err)
+				wantRetryable(t, err)
 			}
 			if err != nil {
 				t.Fatalf("after 3 attempts: %v", err)
@@ -360,7 +352,7 @@ func TestPayPalChargeTimeoutThenResume(t *testing.T) {
 
 	start := time.Now()
 	_, err := p.Charge(context.Background(), req)
-	ppWantRetryable(t, err)
+	wantRetryable(t, err)
 	if took := time.Since(start); took > 1500*time.Millisecond {
 		t.Errorf("the timed-out charge took %v; the client timeout is 300ms", took)
 	}
@@ -384,13 +376,13 @@ func TestPayPalChargePendingThenCompleted(t *testing.T) {
 	req := ppCharge("6DD33333333333333", "checkout-pending/charge")
 
 	_, err := p.Charge(context.Background(), req)
-	ppWantRetryable(t, err)
+	wantRetryable(t, err)
 	if !strings.Contains(err.Error(), "still processing") {
 		t.Errorf("error = %v, want it to say the payment is still processing", err)
 	}
 	req.Resume = true
 	_, err = p.Charge(context.Background(), req)
-	ppWantRetryable(t, err)
+	wantRetryable(t, err)
 	if err := d.CompleteCaptures("6DD33333333333333"); err != nil {
 		t.Fatal(err)
 	}
@@ -652,7 +644,7 @@ func TestPayPalCredentials(t *testing.T) {
 	// Wrong credentials are retried while ops fix them, and move no money.
 	d.SetSecret("rotated-secret")
 	_, err := p.Charge(context.Background(), req)
-	ppWantRetryable(t, err)
+	wantRetryable(t, err)
 	if strings.Contains(err.Error(), ppSecret) {
 		t.Errorf("the error shows the client secret: %v", err)
 	}
@@ -667,7 +659,7 @@ func TestPayPalCredentials(t *testing.T) {
 	req2 := ppCharge("1KK99999999999999", "checkout-creds-2/charge")
 	d.RevokeTokens()
 	_, err = p.Charge(context.Background(), req2)
-	ppWantRetryable(t, err)
+	wantRetryable(t, err)
 	req2.Resume = true
 	if _, err := p.Charge(context.Background(), req2); err != nil {
 		t.Fatal(err)

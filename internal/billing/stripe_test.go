@@ -103,46 +103,28 @@ func chargeReq(key, token string) billing.ChargeRequest {
 // requests returns the recorded requests matching method and path with the given
 // Idempotency-Key (any key when key is "*").
 func (e *env) requests(method, path, key string) []stripefake.Request {
-	var out []stripefake.Request
-	for _, r := range e.proxy.Requests() {
-		if r.Method == method && r.Path == path && (key == "*" || r.IdempotencyKey == key) {
-			out = append(out, r)
-		}
-	}
-	return out
+	return filter(e.proxy.Requests(), func(r stripefake.Request) bool {
+		return r.Method == method && r.Path == path && (key == "*" || r.IdempotencyKey == key)
+	})
 }
 
 // executed returns the requests that ran (neither replays nor answered by a fault status).
 func executed(reqs []stripefake.Request) []stripefake.Request {
-	var out []stripefake.Request
-	for _, r := range reqs {
-		if !r.Replayed && r.ObjectID != "" {
-			out = append(out, r)
-		}
-	}
-	return out
+	return filter(reqs, func(r stripefake.Request) bool { return !r.Replayed && r.ObjectID != "" })
 }
 
 // searches returns the recorded PaymentIntent searches for the charge key.
 func (e *env) searches(chargeKey string) []stripefake.Request {
-	var out []stripefake.Request
-	for _, r := range e.requests(http.MethodGet, "/v1/payment_intents/search", "*") {
-		if slices.ContainsFunc(r.Params["query"], func(q string) bool { return strings.Contains(q, chargeKey) }) {
-			out = append(out, r)
-		}
-	}
-	return out
+	return filter(e.requests(http.MethodGet, "/v1/payment_intents/search", "*"), func(r stripefake.Request) bool {
+		return slices.ContainsFunc(r.Params["query"], func(q string) bool { return strings.Contains(q, chargeKey) })
+	})
 }
 
 // intents returns the stored PaymentIntents created for the charge key.
 func (e *env) intents(chargeKey string) []stripefake.PaymentIntent {
-	var out []stripefake.PaymentIntent
-	for _, pi := range e.proxy.PaymentIntents() {
-		if pi.Metadata["cartflow_idempotency_key"] == chargeKey {
-			out = append(out, pi)
-		}
-	}
-	return out
+	return filter(e.proxy.PaymentIntents(), func(pi stripefake.PaymentIntent) bool {
+		return pi.Metadata["cartflow_idempotency_key"] == chargeKey
+	})
 }
 
 func param(r stripefake.Request, name string) string {
@@ -482,21 +464,28 @@ func TestStripeChargeDroppedConnectionResumes(t *testing.T) {
 	}
 
 	// The retried activity resumes: it looks the payment up instead of charging again.
-	req := chargeReq(key, "pm_card_visa")
+	e.wantResumeFinds(t, chargeReq(key, "pm_card_visa"), pis[0].ID)
+	if n := len(e.requests(http.MethodPost, "/v1/payment_intents", key)); n != 1 {
+		t.Fatalf("%d POST /v1/payment_intents with the key, want only the dropped one", n)
+	}
+}
+
+// wantResumeFinds resumes req after its first attempt's answer was dropped: the resumed charge
+// must look the payment up by the charge key, once, create no PaymentIntent of its own and
+// return the dropped one, the only one succeeded for the key.
+func (e *env) wantResumeFinds(t *testing.T, req billing.ChargeRequest, dropped string) {
+	t.Helper()
 	req.Resume = true
 	res, err := e.gw.Charge(context.Background(), req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.ProviderRef != pis[0].ID {
-		t.Fatalf("resumed charge returned %s, want the dropped charge's %s", res.ProviderRef, pis[0].ID)
+	if res.ProviderRef != dropped {
+		t.Fatalf("resumed charge returned %s, want the dropped charge's %s", res.ProviderRef, dropped)
 	}
-	e.wantOneSucceeded(t, key, res.ProviderRef)
-	if s := e.searches(key); len(s) != 1 || s[0].Status != http.StatusOK {
+	e.wantOneSucceeded(t, req.IdempotencyKey, res.ProviderRef)
+	if s := e.searches(req.IdempotencyKey); len(s) != 1 || s[0].Status != http.StatusOK {
 		t.Fatalf("searches %+v, want one lookup by the charge key", s)
-	}
-	if n := len(e.requests(http.MethodPost, "/v1/payment_intents", key)); n != 1 {
-		t.Fatalf("%d POST /v1/payment_intents with the key, want only the dropped one", n)
 	}
 	if n := len(executed(e.requests(http.MethodPost, "/v1/payment_intents", "*"))); n != 1 {
 		t.Fatalf("%d PaymentIntent creations executed, want 1", n)
@@ -660,24 +649,12 @@ func (e *env) save(t *testing.T, req billing.SavePaymentMethodRequest) billing.S
 
 // customers returns the stored customers created for the reference.
 func (e *env) customers(reference string) []stripefake.Customer {
-	var out []stripefake.Customer
-	for _, c := range e.proxy.Customers() {
-		if c.Metadata["cartflow_reference"] == reference {
-			out = append(out, c)
-		}
-	}
-	return out
+	return filter(e.proxy.Customers(), func(c stripefake.Customer) bool { return c.Metadata["cartflow_reference"] == reference })
 }
 
 // paymentMethodsOf returns the stored PaymentMethods attached to the customer.
 func (e *env) paymentMethodsOf(customer string) []stripefake.PaymentMethod {
-	var out []stripefake.PaymentMethod
-	for _, pm := range e.proxy.PaymentMethods() {
-		if pm.Customer == customer {
-			out = append(out, pm)
-		}
-	}
-	return out
+	return filter(e.proxy.PaymentMethods(), func(pm stripefake.PaymentMethod) bool { return pm.Customer == customer })
 }
 
 // renewalReq is an off-session 2500 usd charge of a saved payment method.
@@ -1038,22 +1015,7 @@ func TestStripeChargeSavedDroppedConnectionResumes(t *testing.T) {
 		t.Fatalf("PaymentIntents %+v, want the dropped off-session charge to have gone through once", pis)
 	}
 
-	req := renewalReq(key, saved)
-	req.Resume = true
-	res, err := e.gw.Charge(context.Background(), req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.ProviderRef != pis[0].ID {
-		t.Fatalf("resumed charge returned %s, want %s", res.ProviderRef, pis[0].ID)
-	}
-	e.wantOneSucceeded(t, key, res.ProviderRef)
-	if s := e.searches(key); len(s) != 1 || s[0].Status != http.StatusOK {
-		t.Fatalf("searches %+v, want one lookup", s)
-	}
-	if n := len(executed(e.requests(http.MethodPost, "/v1/payment_intents", "*"))); n != 1 {
-		t.Fatalf("%d PaymentIntent creations executed, want 1", n)
-	}
+	e.wantResumeFinds(t, renewalReq(key, saved), pis[0].ID)
 }
 
 func TestStripeSavePaymentMethodRejections(t *testing.T) {

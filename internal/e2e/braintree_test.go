@@ -53,15 +53,7 @@ func braintreeTransaction(t *testing.T, legacyID string) braintreefake.Transacti
 func braintreePurchase(t *testing.T) (orderID, ref string) {
 	t.Helper()
 	key := newKey(t)
-	code, res := postJSON(t, key, braintreeBody(strings.ToLower(key)+"@example.com", "fake-valid-nonce", ""))
-	if code != http.StatusCreated || res.Status != "completed" {
-		t.Fatalf("Braintree purchase: %d %+v", code, res)
-	}
-	if err := db.QueryRow(context.Background(), `SELECT provider_payment_ref FROM orders WHERE id = $1 AND provider = 'braintree'`,
-		res.OrderID).Scan(&ref); err != nil {
-		t.Fatalf("order %s: %v", res.OrderID, err)
-	}
-	return res.OrderID, ref
+	return completedPurchase(t, key, braintreeBody(strings.ToLower(key)+"@example.com", "fake-valid-nonce", ""), "braintree")
 }
 
 func TestBraintreePurchaseCompletes(t *testing.T) {
@@ -78,20 +70,9 @@ func TestBraintreePurchaseCompletes(t *testing.T) {
 			}
 			waitStatus(t, res.CheckoutID, "completed", 10*time.Second)
 
-			var status, orderProvider, orderRef, paymentStatus, paymentProvider, paymentRef, userStatus string
-			var paid int64
-			if err := db.QueryRow(context.Background(), `
-				SELECT o.status, o.provider, coalesce(o.provider_payment_ref, ''), p.status, p.provider, coalesce(p.provider_ref, ''), p.amount, u.status
-				FROM orders o JOIN payments p ON p.order_id = o.id AND p.kind = 'charge' JOIN users u ON u.id = o.user_id
-				WHERE o.checkout_id = $1`, res.CheckoutID).
-				Scan(&status, &orderProvider, &orderRef, &paymentStatus, &paymentProvider, &paymentRef, &paid, &userStatus); err != nil {
-				t.Fatalf("order, payment and user rows: %v", err)
-			}
-			if status != "completed" || orderProvider != "braintree" || paymentStatus != "succeeded" || paymentProvider != "braintree" ||
-				paymentRef != orderRef || paid != 6200 || userStatus != "confirmed" {
-				t.Errorf("rows: order %s %s ref %s, payment %s %s ref %s amount %d, user %s",
-					status, orderProvider, orderRef, paymentStatus, paymentProvider, paymentRef, paid, userStatus)
-			}
+			rows := checkoutChargeRows(t, res.CheckoutID)
+			rows.wantPaidWith(t, "braintree", "")
+			orderRef := rows.OrderRef
 
 			// At the provider: exactly one transaction for the order, the one the order names.
 			txs := braintreeCharges(res.OrderID)

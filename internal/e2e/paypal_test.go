@@ -64,20 +64,11 @@ func paypalRequests(op, resource string) []paypalfake.Request {
 func paypalPurchase(t *testing.T) (orderID, captureID string) {
 	t.Helper()
 	key := newKey(t)
-	code, res := postJSON(t, key, paypalBody(strings.ToLower(key)+"@example.com", paypalApprovedOrder(t, 6200)))
-	if code != http.StatusCreated || res.Status != "completed" {
-		t.Fatalf("PayPal purchase: %d %+v", code, res)
-	}
-	if err := db.QueryRow(context.Background(), `SELECT provider_payment_ref FROM orders WHERE id = $1 AND provider = 'paypal'`,
-		res.OrderID).Scan(&captureID); err != nil {
-		t.Fatalf("order %s: %v", res.OrderID, err)
-	}
-	return res.OrderID, captureID
+	return completedPurchase(t, key, paypalBody(strings.ToLower(key)+"@example.com", paypalApprovedOrder(t, 6200)), "paypal")
 }
 
 func TestPayPalPurchaseCompletes(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	key := newKey(t)
 	email := strings.ToLower(key) + "@example.com"
 	paypalID := paypalApprovedOrder(t, 6200)
@@ -89,22 +80,10 @@ func TestPayPalPurchaseCompletes(t *testing.T) {
 	}
 	waitStatus(t, res.CheckoutID, "completed", 10*time.Second)
 
-	var status, orderProvider, orderRef, paymentStatus, paymentProvider, paymentRef, paymentKey, userStatus string
-	var paid int64
-	if err := db.QueryRow(ctx, `
-		SELECT o.status, o.provider, coalesce(o.provider_payment_ref, ''), p.status, p.provider, coalesce(p.provider_ref, ''),
-			p.idempotency_key, p.amount, u.status
-		FROM orders o JOIN payments p ON p.order_id = o.id AND p.kind = 'charge' JOIN users u ON u.id = o.user_id
-		WHERE o.checkout_id = $1`, res.CheckoutID).
-		Scan(&status, &orderProvider, &orderRef, &paymentStatus, &paymentProvider, &paymentRef, &paymentKey, &paid, &userStatus); err != nil {
-		t.Fatalf("order, payment and user rows: %v", err)
-	}
 	chargeKey := "checkout-" + key + "/charge"
-	if status != "completed" || orderProvider != "paypal" || paymentStatus != "succeeded" || paymentProvider != "paypal" ||
-		paymentRef != orderRef || paymentKey != chargeKey || paid != 6200 || userStatus != "confirmed" {
-		t.Errorf("rows: order %s %s ref %s, payment %s %s ref %s key %s amount %d, user %s",
-			status, orderProvider, orderRef, paymentStatus, paymentProvider, paymentRef, paymentKey, paid, userStatus)
-	}
+	rows := checkoutChargeRows(t, res.CheckoutID)
+	rows.wantPaidWith(t, "paypal", chargeKey)
+	orderRef := rows.OrderRef
 
 	// At PayPal: the order was captured once, under the charge's key, and that capture is the
 	// one the order names.

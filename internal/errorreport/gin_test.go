@@ -74,11 +74,7 @@ func TestGinReportsPanicOnceAndRepanics(t *testing.T) {
 	if s, _ := recovered.(string); !strings.HasPrefix(s, "handler failed on ") {
 		t.Fatalf("the panic did not reach the recover middleware after Sentry: %#v", recovered)
 	}
-	events := srv.Events()
-	if len(events) != 1 {
-		t.Fatalf("want 1 event, got %d", len(events))
-	}
-	e := events[0]
+	e := srv.oneEvent(t)
 	if e.Tags[TagRoute] != "/api/v1/checkouts/:id/authentication" || e.Tags[TagRequestID] != "req-7f3a" {
 		t.Errorf("tags: %v", e.Tags)
 	}
@@ -123,9 +119,7 @@ func TestGinWithoutPanicRequestsNothing(t *testing.T) {
 		r.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/healthz", nil))
 	}
 	flush(t, rep)
-	if n, body := srv.Requests(); n != 0 {
-		t.Fatalf("%d requests to Sentry without a panic: %s", n, body)
-	}
+	srv.wantNoRequests(t, "without a panic")
 }
 
 func TestGinAbortHandlerIsNotReported(t *testing.T) {

@@ -112,15 +112,12 @@ func TestScrubbedOnTheWire(t *testing.T) {
 	err := errors.New("stripe: card " + visa + " (pm_card_visa) of ada@example.com refused; Authorization: Bearer sk_test_4eC39HqLyjWDarjtT1zdp7dc")
 	rep.report(context.Background(), err, map[string]string{TagOrderID: "order-1"}, "user-42")
 	flush(t, rep)
-	events := srv.Events()
-	if len(events) != 1 {
-		t.Fatalf("want 1 event, got %d", len(events))
-	}
-	if v := events[0].Exception[0].Value; v != "stripe: card [redacted] ([redacted]) of [redacted] refused; Authorization: [redacted]" {
+	e := srv.oneEvent(t)
+	if v := e.Exception[0].Value; v != "stripe: card [redacted] ([redacted]) of [redacted] refused; Authorization: [redacted]" {
 		t.Errorf("exception value %q", v)
 	}
-	if events[0].User["id"] != "user-42" || len(events[0].User) != 1 {
-		t.Errorf("user %v", events[0].User)
+	if e.User["id"] != "user-42" || len(e.User) != 1 {
+		t.Errorf("user %v", e.User)
 	}
 	_, raw := srv.Requests()
 	for _, leak := range []string{visa, "pm_card_visa", "ada@example.com", "sk_test_"} {

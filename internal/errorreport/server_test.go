@@ -125,6 +125,25 @@ func (s *sentryServer) Requests() (int, string) {
 	return s.requests, strings.Join(s.bodies, "\n")
 }
 
+// wantNoRequests fails unless no request of any kind reached the server; what says when
+// (for a decline, without a DSN...).
+func (s *sentryServer) wantNoRequests(t *testing.T, what string) {
+	t.Helper()
+	if n, body := s.Requests(); n != 0 {
+		t.Fatalf("%d requests to Sentry %s: %s", n, what, body)
+	}
+}
+
+// oneEvent fails unless exactly one error event reached the server so far, and returns it.
+func (s *sentryServer) oneEvent(t *testing.T) receivedEvent {
+	t.Helper()
+	events := s.Events()
+	if len(events) != 1 {
+		t.Fatalf("want 1 event, got %d", len(events))
+	}
+	return events[0]
+}
+
 // newReporter builds a Reporter that sends to s, and flushes it when the test ends.
 func newReporter(t *testing.T, s *sentryServer, expected ...string) *Reporter {
 	t.Helper()

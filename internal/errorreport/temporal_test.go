@@ -46,13 +46,19 @@ func checkoutWorkflow(ctx workflow.Context, in chargeInput) error {
 	return workflow.ExecuteActivity(ctx, testActivity, in).Get(ctx, nil)
 }
 
+// newWorkflowEnv returns a workflow test environment of the SDK whose worker has the reporter's interceptor.
+func newWorkflowEnv(rep *Reporter) *testsuite.TestWorkflowEnvironment {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.SetWorkerOptions(worker.Options{Interceptors: []interceptor.WorkerInterceptor{rep.WorkerInterceptor()}})
+	return env
+}
+
 // runCheckout runs checkoutWorkflow in the SDK's test environment with the reporter's
 // interceptor and the given Charge activity, and returns the workflow's error.
 func runCheckout(t *testing.T, rep *Reporter, charge func(context.Context, chargeInput) error) error {
 	t.Helper()
-	var s testsuite.WorkflowTestSuite
-	env := s.NewTestWorkflowEnvironment()
-	env.SetWorkerOptions(worker.Options{Interceptors: []interceptor.WorkerInterceptor{rep.WorkerInterceptor()}})
+	env := newWorkflowEnv(rep)
 	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: testWorkflowID})
 	env.RegisterWorkflowWithOptions(checkoutWorkflow, workflow.RegisterOptions{Name: testWorkflowType})
 	env.RegisterActivityWithOptions(charge, activity.RegisterOptions{Name: testActivity})
@@ -80,9 +86,7 @@ func TestActivityRetriedThenSuccessfulSendsNothing(t *testing.T) {
 		t.Fatalf("activity ran %d times, want 3", calls.Load())
 	}
 	flush(t, rep)
-	if n, body := srv.Requests(); n != 0 {
-		t.Fatalf("%d requests to Sentry for a retried-then-successful activity: %s", n, body)
-	}
+	srv.wantNoRequests(t, "for a retried-then-successful activity")
 }
 
 func TestActivityNonRetryableFailureReportedOnce(t *testing.T) {
@@ -96,11 +100,7 @@ func TestActivityNonRetryableFailureReportedOnce(t *testing.T) {
 	}
 	flush(t, rep)
 	// The activity's report is the only one: the workflow failing with the same error is not a second.
-	events := srv.Events()
-	if len(events) != 1 {
-		t.Fatalf("want 1 event, got %d", len(events))
-	}
-	e := events[0]
+	e := srv.oneEvent(t)
 	for k, want := range map[string]string{
 		TagWorkflowType: testWorkflowType, TagWorkflowID: testWorkflowID, TagActivity: testActivity,
 		TagOrderID: "order-77", TagErrorType: "LedgerConflict", TagAttempt: "1",
@@ -131,17 +131,13 @@ func TestExpectedErrorTypeSendsNothing(t *testing.T) {
 		t.Fatalf("workflow error %v, want the decline", err)
 	}
 	flush(t, rep)
-	if n, body := srv.Requests(); n != 0 {
-		t.Fatalf("%d requests to Sentry for a decline: %s", n, body)
-	}
+	srv.wantNoRequests(t, "for a decline")
 }
 
 func TestWorkflowFailureReportedOnce(t *testing.T) {
 	srv := newSentryServer(t)
 	rep := newReporter(t, srv)
-	var s testsuite.WorkflowTestSuite
-	env := s.NewTestWorkflowEnvironment()
-	env.SetWorkerOptions(worker.Options{Interceptors: []interceptor.WorkerInterceptor{rep.WorkerInterceptor()}})
+	env := newWorkflowEnv(rep)
 	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: "refund-order-9-key"})
 	env.RegisterWorkflowWithOptions(func(ctx workflow.Context, in chargeInput) error {
 		// A timer first, so that the failure comes after a workflow task boundary.
@@ -155,11 +151,7 @@ func TestWorkflowFailureReportedOnce(t *testing.T) {
 		t.Fatal("workflow succeeded")
 	}
 	flush(t, rep)
-	events := srv.Events()
-	if len(events) != 1 {
-		t.Fatalf("want 1 event, got %d", len(events))
-	}
-	e := events[0]
+	e := srv.oneEvent(t)
 	if e.Tags[TagWorkflowType] != "TestRefund" || e.Tags[TagWorkflowID] != "refund-order-9-key" || e.Tags[TagOrderID] != "order-9" {
 		t.Errorf("tags %v", e.Tags)
 	}
@@ -174,9 +166,7 @@ func TestWorkflowFailureReportedOnce(t *testing.T) {
 func TestContinueAsNewSendsNothing(t *testing.T) {
 	srv := newSentryServer(t)
 	rep := newReporter(t, srv)
-	var s testsuite.WorkflowTestSuite
-	env := s.NewTestWorkflowEnvironment()
-	env.SetWorkerOptions(worker.Options{Interceptors: []interceptor.WorkerInterceptor{rep.WorkerInterceptor()}})
+	env := newWorkflowEnv(rep)
 	env.RegisterWorkflowWithOptions(func(ctx workflow.Context, n int) error {
 		return workflow.NewContinueAsNewError(ctx, "TestSweep", n+1)
 	}, workflow.RegisterOptions{Name: "TestSweep"})
@@ -185,9 +175,7 @@ func TestContinueAsNewSendsNothing(t *testing.T) {
 		t.Fatalf("workflow error %v, want continue-as-new", env.GetWorkflowError())
 	}
 	flush(t, rep)
-	if n, body := srv.Requests(); n != 0 {
-		t.Fatalf("%d requests to Sentry for a continue-as-new: %s", n, body)
-	}
+	srv.wantNoRequests(t, "for a continue-as-new")
 }
 
 // TestNoDSNSendsNothing: with no DSN nothing is sent, even with SENTRY_DSN in the environment,
@@ -218,9 +206,7 @@ func TestNoDSNSendsNothing(t *testing.T) {
 		t.Fatal("flush of a disabled reporter failed")
 	}
 	time.Sleep(200 * time.Millisecond) // anything sent in the background would have arrived
-	if n, body := srv.Requests(); n != 0 {
-		t.Fatalf("%d requests to Sentry without a DSN: %s", n, body)
-	}
+	srv.wantNoRequests(t, "without a DSN")
 }
 
 func TestFinalAttempt(t *testing.T) {

@@ -191,7 +191,6 @@ func TestCleanupExpireAbandonedCheckouts(t *testing.T) {
 func TestCleanupDeleteUnconfirmedUsers(t *testing.T) {
 	t.Parallel()
 	r := newCleanupRows(t)
-	ctx := context.Background()
 	old := cleanupCutoff.Add(-40 * 24 * time.Hour)
 
 	gone1, _ := r.user(store.UserPending, old)
@@ -213,21 +212,13 @@ func TestCleanupDeleteUnconfirmedUsers(t *testing.T) {
 	inFlight, inFlightEmail := r.user(store.UserPending, old)
 	r.order(domain.OrderPaid, "checkout", cleanupCutoff.Add(time.Hour), inFlightEmail)
 
-	n, err := r.db.store.DeleteUnconfirmedUsers(ctx, cleanupCutoff, 100)
-	cleanupWantCount(t, "DeleteUnconfirmedUsers", n, err, 3)
-	want := cleanupSorted(atCutoff, recent, confirmed, withOrder, withSub, inFlight)
-	if got := r.ids(`SELECT id::text FROM users`); !slices.Equal(got, want) {
-		t.Fatalf("users left %v, want %v (deleted should be %v %v %v)", got, want, gone1, gone2, gone3)
-	}
-
-	n, err = r.db.store.DeleteUnconfirmedUsers(ctx, cleanupCutoff, 100)
-	cleanupWantCount(t, "DeleteUnconfirmedUsers with nothing left", n, err, 0)
+	t.Logf("users to delete: %v %v %v", gone1, gone2, gone3)
+	r.wantCleanup(t, "DeleteUnconfirmedUsers", 3, atCutoff, recent, confirmed, withOrder, withSub, inFlight)
 }
 
 func TestCleanupPruneEmailRecords(t *testing.T) {
 	t.Parallel()
 	r := newCleanupRows(t)
-	ctx := context.Background()
 	old := cleanupCutoff.Add(-100 * 24 * time.Hour)
 
 	r.email("sent", old)
@@ -239,40 +230,30 @@ func TestCleanupPruneEmailRecords(t *testing.T) {
 		r.email("failed", cleanupCutoff.Add(time.Hour)),
 	)
 
-	n, err := r.db.store.PruneEmailRecords(ctx, cleanupCutoff, 100)
-	cleanupWantCount(t, "PruneEmailRecords", n, err, 2)
-	if got := r.ids(`SELECT event_key FROM emails`); !slices.Equal(got, want) {
-		t.Fatalf("emails left %v, want %v", got, want)
-	}
-	n, err = r.db.store.PruneEmailRecords(ctx, cleanupCutoff, 100)
-	cleanupWantCount(t, "PruneEmailRecords with nothing left", n, err, 0)
+	r.wantCleanup(t, "PruneEmailRecords", 2, want...)
 }
 
 func TestCleanupPruneProviderEvents(t *testing.T) {
 	t.Parallel()
 	r := newCleanupRows(t)
-	ctx := context.Background()
 
 	r.event(cleanupCutoff.Add(-100 * 24 * time.Hour))
 	r.event(cleanupCutoff.Add(-time.Second))
 	want := cleanupSorted(r.event(cleanupCutoff), r.event(cleanupCutoff.Add(time.Minute)))
 
-	n, err := r.db.store.PruneProviderEvents(ctx, cleanupCutoff, 100)
-	cleanupWantCount(t, "PruneProviderEvents", n, err, 2)
-	if got := r.ids(`SELECT event_id FROM provider_events`); !slices.Equal(got, want) {
-		t.Fatalf("provider events left %v, want %v", got, want)
-	}
-	n, err = r.db.store.PruneProviderEvents(ctx, cleanupCutoff, 100)
-	cleanupWantCount(t, "PruneProviderEvents with nothing left", n, err, 0)
+	r.wantCleanup(t, "PruneProviderEvents", 2, want...)
 }
 
-// cleanupTasks pairs each cleanup method with a way to add a row it removes and a query of the rows left.
-var cleanupTasks = []struct {
+// cleanupTask is a cleanup method with a way to add a row it removes and a query of the rows left.
+type cleanupTask struct {
 	name  string
 	run   func(*store.Store, context.Context, time.Time, int) (int, error)
 	add   func(r *cleanupRows, at time.Time) string
 	query string // the keys of the rows the task has not removed
-}{
+}
+
+// cleanupTasks pairs each cleanup method with a way to add a row it removes and a query of the rows left.
+var cleanupTasks = []cleanupTask{
 	{"ExpireAbandonedCheckouts", (*store.Store).ExpireAbandonedCheckouts,
 		func(r *cleanupRows, at time.Time) string { return r.checkout(domain.OrderPending, at) },
 		`SELECT id::text FROM orders WHERE status = 'pending'`},
@@ -285,6 +266,25 @@ var cleanupTasks = []struct {
 	{"PruneProviderEvents", (*store.Store).PruneProviderEvents,
 		func(r *cleanupRows, at time.Time) string { return r.event(at) },
 		`SELECT event_id FROM provider_events`},
+}
+
+// wantCleanup runs the cleanup task named task over cleanupCutoff in a batch of 100, wants it to
+// remove removed rows and leave the rows with the keys left, then runs it again and wants it to
+// remove nothing.
+func (r *cleanupRows) wantCleanup(t *testing.T, task string, removed int, left ...string) {
+	t.Helper()
+	i := slices.IndexFunc(cleanupTasks, func(c cleanupTask) bool { return c.name == task })
+	if i < 0 {
+		t.Fatalf("no cleanup task %s", task)
+	}
+	c := cleanupTasks[i]
+	n, err := c.run(r.db.store, context.Background(), cleanupCutoff, 100)
+	cleanupWantCount(t, task, n, err, removed)
+	if got, want := r.ids(c.query), cleanupSorted(left...); !slices.Equal(got, want) {
+		t.Fatalf("%s left %v, want %v", task, got, want)
+	}
+	n, err = c.run(r.db.store, context.Background(), cleanupCutoff, 100)
+	cleanupWantCount(t, task+" with nothing left", n, err, 0)
 }
 
 func TestCleanupBatchesHonorLimitOldestFirst(t *testing.T) {
