@@ -240,11 +240,15 @@ func TestWorkerKilledAfterChargeRequest(t *testing.T) {
 	}
 	// The BFF's bounded wait runs out while no worker is running: 202 and a status URL.
 	o := <-first
-	if o.code != http.StatusAccepted || o.res.Status != "pending" || !checkoutIDShape.MatchString(o.res.CheckoutID) {
-		t.Fatalf("POST while the worker is down = %d %+v, want 202 pending", o.code, o.res)
-	}
+	// The worker comes back before anything is asserted: every later test needs it.
 	if err := dev.StartWorker(context.Background()); err != nil {
 		t.Fatal(err)
+	}
+	// The status is pending when the BFF's wait ran out, and the read model's charging when the
+	// update was cut off by the crash and the BFF answered from Postgres: both are unfinished.
+	if o.code != http.StatusAccepted || (o.res.Status != "pending" && o.res.Status != "charging") ||
+		!checkoutIDShape.MatchString(o.res.CheckoutID) {
+		t.Fatalf("POST while the worker is down = %d %+v, want 202 pending or charging", o.code, o.res)
 	}
 
 	done := waitStatus(t, o.res.CheckoutID, "completed", 60*time.Second)
