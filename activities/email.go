@@ -31,11 +31,11 @@ type EmailInput struct {
 	EventKey string
 	// To is the recipient's address, optionally with a display name.
 	To            string
-	Receipt       *mailer.Receipt       `json:",omitempty"`
-	TrialEnding   *mailer.TrialEnding   `json:",omitempty"`
-	PaymentFailed *mailer.PaymentFailed `json:",omitempty"`
-	Cancellation  *mailer.Cancellation  `json:",omitempty"`
-	DailySummary  *mailer.DailySummary  `json:",omitempty"`
+	Receipt       *ReceiptEmail       `json:",omitempty"`
+	TrialEnding   *TrialEndingEmail   `json:",omitempty"`
+	PaymentFailed *PaymentFailedEmail `json:",omitempty"`
+	Cancellation  *CancellationEmail  `json:",omitempty"`
+	DailySummary  *DailySummaryEmail  `json:",omitempty"`
 }
 
 // EmailResult says whether this call sent the email.
@@ -51,19 +51,19 @@ type EmailResult struct {
 func (in EmailInput) payload() (mailer.Data, error) {
 	var set []mailer.Data
 	if in.Receipt != nil {
-		set = append(set, *in.Receipt)
+		set = append(set, in.Receipt.mail())
 	}
 	if in.TrialEnding != nil {
-		set = append(set, *in.TrialEnding)
+		set = append(set, in.TrialEnding.mail())
 	}
 	if in.PaymentFailed != nil {
-		set = append(set, *in.PaymentFailed)
+		set = append(set, in.PaymentFailed.mail())
 	}
 	if in.Cancellation != nil {
-		set = append(set, *in.Cancellation)
+		set = append(set, in.Cancellation.mail())
 	}
 	if in.DailySummary != nil {
-		set = append(set, *in.DailySummary)
+		set = append(set, in.DailySummary.mail())
 	}
 	if len(set) != 1 {
 		return nil, fmt.Errorf("an email needs exactly one payload, got %d", len(set))

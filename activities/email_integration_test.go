@@ -97,7 +97,7 @@ func closedSMTPAddr(t *testing.T) string {
 
 var receiptInput = activities.EmailInput{
 	EventKey: "receipt/order/ord-1", To: "Ada Lovelace <ada@example.com>",
-	Receipt: &mailer.Receipt{Name: "Ada Lovelace", OrderID: "ord-1", Description: "Classic T-shirt", Amount: 6200, Currency: "usd"},
+	Receipt: &activities.ReceiptEmail{Name: "Ada Lovelace", OrderID: "ord-1", Description: "Classic T-shirt", Amount: 6200, Currency: "usd"},
 }
 
 func TestSendEmail(t *testing.T) {
@@ -129,7 +129,7 @@ func TestSendEmail(t *testing.T) {
 
 		// Another event for the same customer is another email.
 		other := receiptInput
-		other.EventKey, other.Receipt = "receipt/order/ord-2", &mailer.Receipt{OrderID: "ord-2", Description: "Mug", Amount: 1200, Currency: "usd"}
+		other.EventKey, other.Receipt = "receipt/order/ord-2", &activities.ReceiptEmail{OrderID: "ord-2", Description: "Mug", Amount: 1200, Currency: "usd"}
 		if res, err := runSendEmail(t, acts, other); err != nil || !res.Sent {
 			t.Fatalf("SendEmail for another event = %+v, %v", res, err)
 		}

@@ -33,7 +33,7 @@ func TestSendEmailRefusesBadInput(t *testing.T) {
 	t.Parallel()
 	// No store: a refusal must happen before anything is claimed.
 	acts := &activities.Activities{Mailer: mailer.New(mailer.Config{Addr: "127.0.0.1:1", From: testFrom})}
-	receipt, cancel := &mailer.Receipt{OrderID: "o"}, &mailer.Cancellation{Plan: "p"}
+	receipt, cancel := &activities.ReceiptEmail{OrderID: "o"}, &activities.CancellationEmail{Plan: "p"}
 	tests := []struct {
 		name    string
 		acts    *activities.Activities

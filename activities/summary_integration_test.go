@@ -46,7 +46,7 @@ func TestComputeDailySummaryStoresAndMails(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got.Day != "2025-03-10" || got.NewOrders != 1 || got.InDunning != 1 || got.NewSubscriptions != 0 || got.RenewalsSucceeded != 0 ||
-		got.RenewalsFailed != 0 || got.Cancellations != 0 || !slices.Equal(got.Revenue, []mailer.Money{{Currency: "usd", Amount: 6200}}) {
+		got.RenewalsFailed != 0 || got.Cancellations != 0 || !slices.Equal(got.Revenue, []activities.Revenue{{Currency: "usd", Amount: 6200}}) {
 		t.Fatalf("ComputeDailySummary = %+v", got)
 	}
 	var newOrders, inDunning int

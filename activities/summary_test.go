@@ -8,16 +8,15 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/cartflow/cartflow/activities"
-	"github.com/cartflow/cartflow/internal/mailer"
 )
 
-func runComputeDailySummary(t *testing.T, acts *activities.Activities, day string) (mailer.DailySummary, error) {
+func runComputeDailySummary(t *testing.T, acts *activities.Activities, day string) (activities.DailySummaryEmail, error) {
 	t.Helper()
 	var suite testsuite.WorkflowTestSuite
 	env := suite.NewTestActivityEnvironment()
 	env.RegisterActivity(acts)
 	val, err := env.ExecuteActivity(acts.ComputeDailySummary, day)
-	var s mailer.DailySummary
+	var s activities.DailySummaryEmail
 	if err == nil {
 		if gerr := val.Get(&s); gerr != nil {
 			t.Fatal(gerr)

@@ -15,7 +15,6 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/cartflow/cartflow/activities"
-	"github.com/cartflow/cartflow/internal/mailer"
 )
 
 // newSummaryEnv returns a test environment for DailySummary that records the activities it
@@ -41,8 +40,8 @@ func newSummaryEnv(t *testing.T) (*testsuite.TestWorkflowEnvironment, func() []s
 	}
 }
 
-var testFigures = mailer.DailySummary{Day: "2025-03-10", NewOrders: 3, NewSubscriptions: 1, RenewalsSucceeded: 4,
-	RenewalsFailed: 2, Cancellations: 1, InDunning: 5, Revenue: []mailer.Money{{Currency: "usd", Amount: 6200}}}
+var testFigures = activities.DailySummaryEmail{Day: "2025-03-10", NewOrders: 3, NewSubscriptions: 1, RenewalsSucceeded: 4,
+	RenewalsFailed: 2, Cancellations: 1, InDunning: 5, Revenue: []activities.Revenue{{Currency: "usd", Amount: 6200}}}
 
 func summaryResult(t *testing.T, env *testsuite.TestWorkflowEnvironment) DailySummaryResult {
 	t.Helper()
@@ -127,7 +126,7 @@ func TestDailySummaryFailures(t *testing.T) {
 	t.Run("a bad day fails the run without retrying or mailing", func(t *testing.T) {
 		env, ran := newSummaryEnv(t)
 		env.OnActivity(a.ComputeDailySummary, mock.Anything, "2025-13-01").
-			Return(mailer.DailySummary{}, temporal.NewNonRetryableApplicationError("bad day", activities.ErrTypeInvalidDay, nil)).Once()
+			Return(activities.DailySummaryEmail{}, temporal.NewNonRetryableApplicationError("bad day", activities.ErrTypeInvalidDay, nil)).Once()
 		env.ExecuteWorkflow(DailySummary, DailySummaryInput{Day: "2025-13-01", OpsEmail: "ops@example.com"})
 		var appErr *temporal.ApplicationError
 		if err := env.GetWorkflowError(); !errors.As(err, &appErr) || appErr.Type() != activities.ErrTypeInvalidDay {
@@ -140,7 +139,7 @@ func TestDailySummaryFailures(t *testing.T) {
 
 	t.Run("a database hiccup is retried", func(t *testing.T) {
 		env, ran := newSummaryEnv(t)
-		env.OnActivity(a.ComputeDailySummary, mock.Anything, "2025-03-10").Return(mailer.DailySummary{}, errors.New("connection reset")).Once()
+		env.OnActivity(a.ComputeDailySummary, mock.Anything, "2025-03-10").Return(activities.DailySummaryEmail{}, errors.New("connection reset")).Once()
 		env.OnActivity(a.ComputeDailySummary, mock.Anything, "2025-03-10").Return(testFigures, nil).Once()
 		env.OnActivity(a.SendEmail, mock.Anything, mock.Anything).Return(activities.EmailResult{Sent: true}, nil).Once()
 		env.ExecuteWorkflow(DailySummary, DailySummaryInput{Day: "2025-03-10", OpsEmail: "ops@example.com"})
