@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 )
 
 // Provider names, as the storefront sends them in payment.provider.
@@ -40,6 +41,19 @@ type ChargeRequest struct {
 	// Resume says an earlier attempt with this key may have reached the provider: look the
 	// payment up first, and only send the charge (again under the same key) if none is found.
 	Resume bool
+	// PaymentRef is the provider's payment that the ledger already holds for this key, made by
+	// an earlier attempt: the gateway reads it (and completes it) instead of creating another.
+	// The ledger is authoritative here; a provider search, which may lag, never is.
+	PaymentRef string
+	// Created, when set, records the provider's payment in the ledger as soon as it exists and
+	// before any money can move on it: a gateway calls it before it confirms or captures. An
+	// error from it stops the charge with its outcome unknown, and the retry passes the
+	// payment back as PaymentRef.
+	Created func(ctx context.Context, paymentRef string) error
+	// CartRef is the binding that an approved provider order must carry (PayPal's custom_id):
+	// set when the checkout pays with an order that POST /api/v1/paypal/orders created. An
+	// order that carries another binding, or none, is refused before anything is captured.
+	CartRef string
 	// CustomerRef is the provider's customer that holds the saved payment method in Token; set
 	// for charges of a payment method saved with RecurringGateway.SavePaymentMethod.
 	CustomerRef string
@@ -110,6 +124,32 @@ type AuthenticatingGateway interface {
 	// CancelPayment cancels a payment that still waits for authentication, under an idempotency
 	// key. It returns ErrAlreadySucceeded when the payment completed before the cancel arrived.
 	CancelPayment(ctx context.Context, paymentRef, idempotencyKey string) error
+}
+
+// Reconciler lists the payments that took money at a provider, so that the reconciliation can
+// compare them with the ledger and refund every one that has no paid order.
+type Reconciler interface {
+	// SucceededPayments lists the payments created at or after since that captured money,
+	// refunded since or not, oldest first.
+	SucceededPayments(ctx context.Context, since time.Time) ([]ProviderPayment, error)
+}
+
+// ProviderPayment is one payment that took money, as its provider reports it.
+type ProviderPayment struct {
+	// Ref names the payment as ChargeResult.ProviderRef does (a PaymentIntent id, a PayPal
+	// capture id, a Braintree transaction's legacy id).
+	Ref string
+	// IdempotencyKey is the charge's key, when the provider keeps it (Stripe's metadata).
+	IdempotencyKey string
+	// OrderID is cartflow's order, when the provider keeps it (metadata, orderId).
+	OrderID string
+	// CartRef is the binding a PayPal order carried as its custom_id, when it had one.
+	CartRef string
+	Amount  int64
+	// Refunded is how much of Amount has been returned already.
+	Refunded int64
+	Currency string
+	Created  time.Time
 }
 
 // ErrAlreadySucceeded means a payment could not be canceled because it had already succeeded.

@@ -161,6 +161,17 @@ func (p *Proxy) Reset() {
 	p.webhooks.Clear()
 }
 
+// ForgetIdempotencyKeys drops every saved idempotent answer, as Stripe does once a key is 24
+// hours old: a request repeated under a forgotten key runs again as a new one. It returns how
+// many keys were forgotten.
+func (p *Proxy) ForgetIdempotencyKeys() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := len(p.saved)
+	clear(p.saved)
+	return n
+}
+
 // AddFault registers f; faults are tried in the order they were added.
 func (p *Proxy) AddFault(f Fault) { p.faults.Add(f) }
 
@@ -391,6 +402,8 @@ func (p *Proxy) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		kit.WriteJSON(w, http.StatusCreated, f)
 	case "POST /webhook":
 		p.serveSetWebhook(w, r)
+	case "DELETE /idempotency_keys":
+		kit.WriteJSON(w, http.StatusOK, map[string]int{"forgotten": p.ForgetIdempotencyKeys()})
 	default:
 		if id := kit.PathSegment(r.URL.Path, "/__cartflow/payment_methods/", "/outcome"); r.Method == http.MethodPost && id != "" {
 			p.serveSetCardOutcome(w, r, id)
