@@ -135,8 +135,7 @@ func (p *Proxy) cancelPaymentIntent(up *response, form url.Values, id string) *r
 	defer p.mu.Unlock()
 	pi, ok := p.pis[id]
 	if !ok {
-		return stripeError(http.StatusNotFound, "invalid_request_error", "resource_missing", "intent",
-			fmt.Sprintf("No such payment_intent: '%s'", id))
+		return noSuchPaymentIntent(id)
 	}
 	if !slices.Contains(cancelable, pi.Status) {
 		res := stripeError(http.StatusBadRequest, "invalid_request_error", "payment_intent_unexpected_state", "", fmt.Sprintf(

@@ -117,6 +117,10 @@ type PaymentIntent struct {
 type intent struct {
 	PaymentIntent
 	body []byte // the PaymentIntent JSON as served; rewrite keeps it in step with the snapshot
+	// created is the served created time, in Unix seconds as Stripe gives it; the list filters on it.
+	created int64
+	// changed is when the PaymentIntent was last written, which search may not see yet (SetSearchLag).
+	changed time.Time
 }
 
 func (pi *intent) snapshot() PaymentIntent {
@@ -133,12 +137,18 @@ func (pi *intent) rewrite(change func(obj map[string]any)) error {
 		return err
 	}
 	change(obj)
+	return pi.store(obj)
+}
+
+// store makes obj, with its status set from the snapshot, the served JSON, and notes the time
+// of the change; the caller holds p.mu.
+func (pi *intent) store(obj map[string]any) error {
 	obj["status"] = pi.Status
 	body, err := json.Marshal(obj)
 	if err != nil {
 		return err
 	}
-	pi.body = body
+	pi.body, pi.changed = body, time.Now()
 	return nil
 }
 
@@ -176,63 +186,42 @@ func (p *Proxy) createPaymentIntent(up *response, form url.Values) *response {
 		return stripeError(http.StatusBadRequest, "invalid_request_error", "parameter_invalid_string", "currency",
 			fmt.Sprintf("Invalid currency: %s.", form.Get("currency")))
 	}
-	if amount, err := strconv.ParseInt(form.Get("amount"), 10, 64); err != nil || amount < 1 {
+	amount, err := strconv.ParseInt(form.Get("amount"), 10, 64)
+	if err != nil || amount < 1 {
 		return stripeError(http.StatusBadRequest, "invalid_request_error", "parameter_invalid_integer", "amount",
 			"This value must be greater than or equal to 1.")
 	}
 	pmID, customer := form.Get("payment_method"), form.Get("customer")
-	p.mu.Lock()
-	pm, known := p.paymentMethod(pmID)
-	_, customerKnown := p.cus[customer]
-	p.mu.Unlock()
-	if pmID != "" && !known {
-		return stripeError(http.StatusBadRequest, "invalid_request_error", "resource_missing", "payment_method",
-			fmt.Sprintf("No such PaymentMethod: '%s'", pmID))
-	}
-	o := pm.outcome // read once: SetCardOutcome may change the card while this request runs
-	switch {
-	case customer != "" && !customerKnown:
-		return stripeError(http.StatusBadRequest, "invalid_request_error", "resource_missing", "customer",
-			fmt.Sprintf("No such customer: '%s'", customer))
-	case customer != "" && pmID != "" && pm.customer != customer:
-		// As at Stripe: a customer's charge may only use a payment method saved on that customer.
-		return stripeError(http.StatusBadRequest, "invalid_request_error", "", "payment_method", fmt.Sprintf(
-			"The customer does not have a payment method with the ID %s. The payment method must be attached to the customer.", pmID))
-	case customer == "" && pm.customer != "":
-		return stripeError(http.StatusBadRequest, "invalid_request_error", "", "customer", fmt.Sprintf(
-			"The `payment_method` parameter supplied %s belongs to the Customer %s. Please include the Customer in the `customer` parameter on the PaymentIntent.",
-			pmID, pm.customer))
-	}
 	confirm := form.Get("confirm") == "true"
-	offSession := form.Get("off_session") != "" && form.Get("off_session") != "false"
+	offSession := offSessionParam(form)
 	if offSession && !confirm {
 		return stripeError(http.StatusBadRequest, "invalid_request_error", "", "off_session",
 			"You can only pass `off_session` when `confirm` is set to `true`.")
 	}
+	// The lock is held from the checks to the store: SetCardOutcome may change the card, and the
+	// charge must see one outcome.
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, known := p.cus[customer]; customer != "" && !known {
+		return stripeError(http.StatusBadRequest, "invalid_request_error", "resource_missing", "customer",
+			fmt.Sprintf("No such customer: '%s'", customer))
+	}
+	pm, refused := p.usablePaymentMethod(pmID, customer)
+	if refused != nil {
+		return refused
+	}
 	if confirm && pmID == "" {
-		return stripeError(http.StatusBadRequest, "invalid_request_error", "payment_intent_unexpected_state", "payment_method",
-			"You cannot confirm this PaymentIntent because it's missing a payment method.")
+		return missingPaymentMethod()
 	}
 	obj, err := decodeObject(up.body)
 	if err != nil {
 		return up
 	}
-	amount, _ := strconv.ParseInt(form.Get("amount"), 10, 64)
-	pi := intent{PaymentIntent: PaymentIntent{ID: newID("pi_"), Amount: amount, Currency: form.Get("currency"),
-		PaymentMethod: pmID, Metadata: metadata(form), Customer: customer, OffSession: offSession,
-		SetupFutureUsage: form.Get("setup_future_usage")}}
+	now := time.Now()
+	pi := &intent{PaymentIntent: PaymentIntent{ID: newID("pi_"), Amount: amount, Currency: form.Get("currency"),
+		PaymentMethod: pmID, Metadata: metadata(form), Customer: customer, SetupFutureUsage: form.Get("setup_future_usage")},
+		created: now.Unix(), changed: now}
 	pi.ClientSecret = pi.ID + "_secret_" + newID("")
-	// The bank's wish to authenticate comes before the charge: on-session the customer is asked
-	// and nothing is charged yet; off-session nobody can answer, so the charge is declined.
-	var challenge bool
-	if confirm && o.auth != authNever {
-		switch {
-		case !offSession:
-			challenge = true
-		case o.auth == authAlways, o.auth == authUnlessSetUp && !pm.setUp:
-			o = outcome{brand: o.brand, code: "authentication_required", decline: "authentication_required"}
-		}
-	}
 	// stripe-mock's fixture carries leftovers from other states (a
 	// last_payment_error, next_action, canceled_at...) that would confuse a client.
 	for _, k := range []string{"canceled_at", "cancellation_reason", "last_payment_error", "next_action", "processing",
@@ -244,7 +233,7 @@ func (p *Proxy) createPaymentIntent(up *response, form url.Values) *response {
 	}
 	maps.Copy(obj, map[string]any{
 		"id": pi.ID, "object": "payment_intent", "amount": amount, "currency": pi.Currency,
-		"metadata": pi.Metadata, "payment_method": nilIfEmpty(pmID), "created": time.Now().Unix(), "livemode": false,
+		"metadata": pi.Metadata, "payment_method": nilIfEmpty(pmID), "created": pi.created, "livemode": false,
 		"amount_received": 0, "amount_capturable": 0, "client_secret": pi.ClientSecret,
 		"capture_method":      orDefault(form.Get("capture_method"), "automatic"),
 		"confirmation_method": orDefault(form.Get("confirmation_method"), "automatic"),
@@ -252,38 +241,157 @@ func (p *Proxy) createPaymentIntent(up *response, form url.Values) *response {
 
 	status, res := http.StatusOK, any(obj)
 	switch {
-	case !confirm && pmID == "":
+	case confirm:
+		pi.OffSession = offSession
+		status, res = p.attemptCharge(pi, obj, pm)
+	case pmID == "":
 		pi.Status = "requires_payment_method"
-	case !confirm:
+	default:
 		pi.Status = "requires_confirmation"
+	}
+	if err := pi.store(obj); err != nil {
+		return stripeError(http.StatusInternalServerError, "api_error", "", "", "stripefake: "+err.Error())
+	}
+	p.pis[pi.ID] = pi
+	p.piOrder = append(p.piOrder, pi.ID)
+	return jsonResponse(status, up, res)
+}
+
+// confirmable are the statuses Stripe confirms a PaymentIntent from.
+var confirmable = []string{"requires_confirmation", "requires_payment_method"}
+
+// confirmPaymentIntent is POST /v1/payment_intents/{id}/confirm: the charge attempt of a
+// PaymentIntent created unconfirmed (or declined before), with the same outcomes as a create
+// with confirm=true, because both run attemptCharge. Like Stripe it takes a payment_method
+// replacing the PaymentIntent's, off_session and setup_future_usage, and refuses a
+// PaymentIntent that is not waiting for confirmation or a payment method with
+// payment_intent_unexpected_state, the PaymentIntent in the error.
+func (p *Proxy) confirmPaymentIntent(up *response, form url.Values, id string) *response {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	pi, ok := p.pis[id]
+	if !ok {
+		return noSuchPaymentIntent(id)
+	}
+	if !slices.Contains(confirmable, pi.Status) {
+		res := stripeError(http.StatusBadRequest, "invalid_request_error", "payment_intent_unexpected_state", "", fmt.Sprintf(
+			"You cannot confirm this PaymentIntent because it has a status of %s. Only a PaymentIntent with one of the following statuses may be confirmed: %s.",
+			pi.Status, strings.Join(confirmable, ", ")))
+		return withPaymentIntent(res, pi.body)
+	}
+	obj, err := decodeObject(pi.body)
+	if err != nil {
+		return stripeError(http.StatusInternalServerError, "api_error", "", "", "stripefake: "+err.Error())
+	}
+	// The served payment_method, not the snapshot's: a decline detached the card, and a new
+	// attempt needs one given again.
+	pmID, _ := obj["payment_method"].(string)
+	pmID = orDefault(form.Get("payment_method"), pmID)
+	if pmID == "" {
+		return withPaymentIntent(missingPaymentMethod(), pi.body)
+	}
+	pm, refused := p.usablePaymentMethod(pmID, pi.Customer)
+	if refused != nil {
+		return refused
+	}
+	if form.Has("setup_future_usage") {
+		pi.SetupFutureUsage = form.Get("setup_future_usage")
+		obj["setup_future_usage"] = nilIfEmpty(pi.SetupFutureUsage)
+	}
+	if form.Has("receipt_email") {
+		obj["receipt_email"] = nilIfEmpty(form.Get("receipt_email"))
+	}
+	pi.PaymentMethod, pi.OffSession, pi.LastPaymentError = pmID, offSessionParam(form), ""
+	obj["payment_method"], obj["last_payment_error"] = pmID, nil
+	status, res := p.attemptCharge(pi, obj, pm)
+	if err := pi.store(obj); err != nil {
+		return stripeError(http.StatusInternalServerError, "api_error", "", "", "stripefake: "+err.Error())
+	}
+	return jsonResponse(status, up, res)
+}
+
+// attemptCharge charges pi with pm, as confirming does (a create with confirm=true, or
+// POST …/confirm), and updates pi and its served JSON obj to the outcome: requires_action when
+// the bank asks the customer to authenticate on-session, succeeded with the money received, or
+// requires_payment_method after a decline. It returns the answer's status and body: the
+// PaymentIntent, or for a decline Stripe's 402 card_error carrying it. The caller holds p.mu.
+func (p *Proxy) attemptCharge(pi *intent, obj map[string]any, pm storedPaymentMethod) (int, any) {
+	o := pm.outcome
+	// The bank's wish to authenticate comes before the charge: on-session the customer is asked
+	// and nothing is charged yet; off-session nobody can answer, so the charge is declined.
+	var challenge bool
+	if o.auth != authNever {
+		switch {
+		case !pi.OffSession:
+			challenge = true
+		case o.auth == authAlways, o.auth == authUnlessSetUp && !pm.setUp:
+			o = outcome{brand: o.brand, code: "authentication_required", decline: "authentication_required"}
+		}
+	}
+	status, res := http.StatusOK, any(obj)
+	switch {
 	case challenge:
 		pi.Status, pi.NextAction = "requires_action", "use_stripe_sdk"
 		obj["next_action"] = useStripeSDK(pi.ID)
 	case o.code == "":
-		pi.Status, pi.AmountReceived, pi.LatestCharge = "succeeded", amount, newID("ch_")
-		obj["amount_received"], obj["latest_charge"] = amount, pi.LatestCharge
+		pi.Status, pi.AmountReceived, pi.LatestCharge = "succeeded", pi.Amount, newID("ch_")
+		obj["amount_received"], obj["latest_charge"], obj["next_action"] = pi.Amount, pi.LatestCharge, nil
 	default:
 		// A declined PaymentIntent exists at Stripe, detached from the card
 		// and carrying the failure, so a later GET or search finds it. An
 		// off-session decline looks the same: a 402 card_error whose
 		// payment_intent the merchant uses to bring the customer back.
 		pi.Status, pi.LatestCharge, pi.LastPaymentError = "requires_payment_method", newID("ch_"), o.code
-		e := cardError(o, pmID)
+		e := cardError(o, pm.id)
 		e["charge"] = pi.LatestCharge
 		obj["last_payment_error"], obj["payment_method"], obj["latest_charge"] = maps.Clone(e), nil, pi.LatestCharge
 		e["payment_intent"] = obj
 		status, res = http.StatusPaymentRequired, map[string]any{"error": e}
 	}
 	obj["status"] = pi.Status
-	if pi.body, err = json.Marshal(obj); err != nil {
-		return stripeError(http.StatusInternalServerError, "api_error", "", "", "stripefake: "+err.Error())
+	p.markSetUp(pi)
+	return status, res
+}
+
+// usablePaymentMethod looks up the PaymentMethod a PaymentIntent of customer would be charged
+// with, or answers Stripe's refusal: an unknown one, or one saved on another customer (a
+// customer's charge may only use a payment method saved on that customer, and a saved one
+// needs its customer). An empty pmID is no PaymentMethod, which is allowed until confirming.
+// The caller holds p.mu.
+func (p *Proxy) usablePaymentMethod(pmID, customer string) (storedPaymentMethod, *response) {
+	pm, known := p.paymentMethod(pmID)
+	switch {
+	case pmID == "":
+		return storedPaymentMethod{}, nil
+	case !known:
+		return pm, stripeError(http.StatusBadRequest, "invalid_request_error", "resource_missing", "payment_method",
+			fmt.Sprintf("No such PaymentMethod: '%s'", pmID))
+	case customer != "" && pm.customer != customer:
+		return pm, stripeError(http.StatusBadRequest, "invalid_request_error", "", "payment_method", fmt.Sprintf(
+			"The customer does not have a payment method with the ID %s. The payment method must be attached to the customer.", pmID))
+	case customer == "" && pm.customer != "":
+		return pm, stripeError(http.StatusBadRequest, "invalid_request_error", "", "customer", fmt.Sprintf(
+			"The `payment_method` parameter supplied %s belongs to the Customer %s. Please include the Customer in the `customer` parameter on the PaymentIntent.",
+			pmID, pm.customer))
 	}
-	p.mu.Lock()
-	p.pis[pi.ID] = &pi
-	p.piOrder = append(p.piOrder, pi.ID)
-	p.markSetUp(&pi)
-	p.mu.Unlock()
-	return jsonResponse(status, up, res)
+	return pm, nil
+}
+
+// offSessionParam reads off_session, which Stripe takes as a boolean or as one_off / recurring.
+func offSessionParam(form url.Values) bool {
+	return form.Get("off_session") != "" && form.Get("off_session") != "false"
+}
+
+// missingPaymentMethod is Stripe's answer to confirming without a payment method.
+func missingPaymentMethod() *response {
+	return stripeError(http.StatusBadRequest, "invalid_request_error", "payment_intent_unexpected_state", "payment_method",
+		"You cannot confirm this PaymentIntent because it's missing a payment method.")
+}
+
+// noSuchPaymentIntent is Stripe's 404 for a PaymentIntent id it does not know.
+func noSuchPaymentIntent(id string) *response {
+	return stripeError(http.StatusNotFound, "invalid_request_error", "resource_missing", "intent",
+		fmt.Sprintf("No such payment_intent: '%s'", id))
 }
 
 // cardError is the error object of a charge or card check that o declines.
@@ -302,8 +410,7 @@ func (p *Proxy) getPaymentIntent(up *response, id string) *response {
 	pi, ok := p.pis[id]
 	p.mu.Unlock()
 	if !ok {
-		return stripeError(http.StatusNotFound, "invalid_request_error", "resource_missing", "intent",
-			fmt.Sprintf("No such payment_intent: '%s'", id))
+		return noSuchPaymentIntent(id)
 	}
 	return rawResponse(http.StatusOK, up, pi.body)
 }
@@ -311,6 +418,8 @@ func (p *Proxy) getPaymentIntent(up *response, id string) *response {
 // searchQuery accepts the single clause metadata['KEY']:'VALUE' (either quote style).
 var searchQuery = regexp.MustCompile(`^\s*metadata\[(?:'([^']*)'|"([^"]*)")\]\s*:\s*(?:'([^']*)'|"([^"]*)")\s*$`)
 
+// searchPaymentIntents is GET /v1/payment_intents/search, newest first, leaving out what the
+// search lag (SetSearchLag) hides.
 func (p *Proxy) searchPaymentIntents(up *response, form url.Values) *response {
 	m := searchQuery.FindStringSubmatch(form.Get("query"))
 	if m == nil {
@@ -319,10 +428,12 @@ func (p *Proxy) searchPaymentIntents(up *response, form url.Values) *response {
 	}
 	key, value := m[1]+m[2], m[3]+m[4]
 	data := []json.RawMessage{}
+	now := time.Now()
 	p.mu.Lock()
 	for _, id := range slices.Backward(p.piOrder) { // Stripe lists newest first
-		if v, has := p.pis[id].Metadata[key]; has && v == value {
-			data = append(data, p.pis[id].body)
+		pi := p.pis[id]
+		if v, has := pi.Metadata[key]; has && v == value && p.searchable(pi, now) {
+			data = append(data, pi.body)
 		}
 	}
 	p.mu.Unlock()

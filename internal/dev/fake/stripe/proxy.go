@@ -83,6 +83,8 @@ type Proxy struct {
 	piOrder  []string
 	cus      map[string]*storedCustomer
 	cusOrder []string
+	// searchLag is how long a written PaymentIntent stays out of search results (SetSearchLag).
+	searchLag time.Duration
 
 	webhooks *kit.Outbox[WebhookDelivery, string]
 }
@@ -152,13 +154,14 @@ func (p *Proxy) ClearRequests() {
 	p.requests = nil
 }
 
-// Reset clears recorded requests, webhook deliveries and faults. Stored objects,
-// idempotency keys and the webhook setting survive, as they would at Stripe; use
-// a new Proxy for a blank account.
+// Reset clears recorded requests, webhook deliveries and faults, the search lag among them.
+// Stored objects, idempotency keys and the webhook setting survive, as they would at Stripe;
+// use a new Proxy for a blank account.
 func (p *Proxy) Reset() {
 	p.ClearRequests()
 	p.faults.Clear()
 	p.webhooks.Clear()
+	p.SetSearchLag(0)
 }
 
 // ForgetIdempotencyKeys drops every saved idempotent answer, as Stripe does once a key is 24
@@ -296,6 +299,12 @@ func (p *Proxy) execute(ctx context.Context, r *http.Request, body []byte, param
 		emulate = p.createPaymentMethod
 	case r.Method == http.MethodPost && path == "/v1/payment_intents":
 		emulate = p.createPaymentIntent
+	case r.Method == http.MethodGet && path == "/v1/payment_intents":
+		emulate = p.listPaymentIntents
+	case r.Method == http.MethodPost && kit.PathSegment(path, "/v1/payment_intents/", "/confirm") != "":
+		emulate = func(up *response, form url.Values) *response {
+			return p.confirmPaymentIntent(up, form, kit.PathSegment(path, "/v1/payment_intents/", "/confirm"))
+		}
 	case r.Method == http.MethodGet && path == "/v1/payment_intents/search":
 		if up.status == http.StatusNotFound { // a stripe-mock without the search route
 			up.status = http.StatusOK
@@ -404,6 +413,8 @@ func (p *Proxy) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		p.serveSetWebhook(w, r)
 	case "DELETE /idempotency_keys":
 		kit.WriteJSON(w, http.StatusOK, map[string]int{"forgotten": p.ForgetIdempotencyKeys()})
+	case "POST /search_lag":
+		p.serveSetSearchLag(w, r)
 	default:
 		if id := kit.PathSegment(r.URL.Path, "/__cartflow/payment_methods/", "/outcome"); r.Method == http.MethodPost && id != "" {
 			p.serveSetCardOutcome(w, r, id)
