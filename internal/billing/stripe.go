@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,11 +22,12 @@ const metadataKey = "cartflow_idempotency_key"
 // (a subscription or order), so that ops can trace a Stripe Customer back to cartflow.
 const referenceMetadataKey = "cartflow_reference"
 
-// Stripe keeps payment methods for renewals and lets payments wait for 3-D Secure; the
-// compiler holds it to both.
+// Stripe keeps payment methods for renewals, lets payments wait for 3-D Secure and lists its
+// payments for the reconciliation; the compiler holds it to all three.
 var (
 	_ RecurringGateway      = (*Stripe)(nil)
 	_ AuthenticatingGateway = (*Stripe)(nil)
+	_ Reconciler            = (*Stripe)(nil)
 )
 
 // StripeConfig configures the Stripe gateway.
@@ -59,49 +61,59 @@ func NewStripe(cfg StripeConfig) *Stripe {
 	return &Stripe{api: api, log: logger}
 }
 
-// Charge creates and confirms a PaymentIntent for the token: a PaymentMethod id (pm_…) or a
+// Charge takes a payment with a PaymentIntent for the token: a PaymentMethod id (pm_…) or a
 // legacy card token (tok_…), which is first turned into a PaymentMethod. With a CustomerRef,
 // the token is a PaymentMethod saved by SavePaymentMethod and attached to that customer. When
 // the bank asks the customer to authenticate (3-D Secure), nothing is charged yet and the
 // result carries the Action for the storefront; PaymentOutcome then tells how it ended, and
 // CancelPayment ends it when the customer never finishes.
+//
+// The PaymentIntent is created unconfirmed under req.IdempotencyKey, recorded through
+// req.Created, and only then confirmed, under the key plus "/confirm": no money can move on a
+// PaymentIntent whose id the ledger does not hold. A repeated charge finds the earlier attempt's
+// PaymentIntent authoritatively, never by search, which Stripe documents as eventually
+// consistent (a PaymentIntent is "usually searchable within a minute"), so a search that finds
+// nothing proves nothing:
+//   - with req.PaymentRef, the ledger's record, the PaymentIntent is read by id and completed;
+//   - without it, the create under the same key: for 24 hours Stripe answers it with the
+//     original PaymentIntent, which is then read by id, as with a PaymentRef. After that only
+//     the ledger's PaymentRef knows it, and the ledger has it from req.Created.
+//
+// req.Resume is not needed: the lookup by key happens before every create, first attempt or not.
 func (s *Stripe) Charge(ctx context.Context, req ChargeRequest) (ChargeResult, error) {
 	if req.OffSession && req.CustomerRef == "" {
 		// Only a payment method saved on a customer may be charged without the customer.
 		return ChargeResult{}, &RejectedError{Code: "customer_required", Message: "an off-session charge needs the customer holding the saved payment method"}
 	}
-	if req.Resume {
-		pi, err := s.findPaymentIntent(ctx, req.IdempotencyKey)
+	if req.PaymentRef != "" {
+		pi, err := s.getPaymentIntent(ctx, req.PaymentRef)
 		if err != nil {
 			return ChargeResult{}, err
 		}
-		if pi != nil {
-			s.log.InfoContext(ctx, "stripe charge resumed from lookup", "payment_intent", pi.ID, "status", pi.Status)
-			return chargeOutcome(pi)
-		}
+		s.log.InfoContext(ctx, "stripe charge resumed from the ledger", "payment_intent", pi.ID, "status", pi.Status)
+		return s.complete(ctx, req, pi)
+	}
+	if req.Token == "" {
+		// Refused before anything exists at Stripe: a PaymentIntent without a payment method
+		// could never be confirmed.
+		return ChargeResult{}, &RejectedError{Code: "payment_method_missing", Message: "no payment method was given"}
 	}
 
 	paymentMethod, err := s.paymentMethod(ctx, req.Token, req.IdempotencyKey)
 	if err != nil {
 		return ChargeResult{}, err
 	}
-
 	params := &stripe.PaymentIntentParams{
 		Amount:             stripe.Int64(req.Amount),
 		Currency:           stripe.String(req.Currency),
 		PaymentMethod:      stripe.String(paymentMethod),
 		PaymentMethodTypes: stripe.StringSlice([]string{string(stripe.PaymentMethodTypeCard)}),
-		Confirm:            stripe.Bool(true),
 		Description:        stripe.String(req.Description),
 	}
 	if req.CustomerRef != "" {
 		// Stripe refuses a saved payment method unless its customer comes along.
 		params.Customer = stripe.String(req.CustomerRef)
-		if req.OffSession {
-			// Tells the bank the customer is away, so it declines rather than asking for 3-D
-			// Secure that nobody could complete, and marks the charge as merchant-initiated.
-			params.OffSession = stripe.Bool(true)
-		} else {
+		if !req.OffSession {
 			// The first, on-session charge of a plan authenticates the card for the renewals
 			// that follow, which lowers the chance that the bank declines them.
 			params.SetupFutureUsage = stripe.String(string(stripe.PaymentIntentSetupFutureUsageOffSession))
@@ -115,7 +127,43 @@ func (s *Stripe) Charge(ctx context.Context, req ChargeRequest) (ChargeResult, e
 	if err != nil {
 		return ChargeResult{}, classifyStripe(err)
 	}
-	return chargeOutcome(pi)
+	if req.Created != nil {
+		// Called on a replayed create too: the earlier attempt may have stopped before or
+		// inside its own call, so recording must be idempotent.
+		if err := req.Created(ctx, pi.ID); err != nil {
+			return ChargeResult{}, fmt.Errorf("recording stripe payment %s before confirming it, outcome unknown: %w", pi.ID, err)
+		}
+	}
+	if pi.LastResponse != nil && pi.LastResponse.Header.Get("Idempotent-Replayed") == "true" {
+		// Stripe replays the create's answer as it was then; the PaymentIntent may have been
+		// confirmed, authenticated or canceled since, and only a read tells.
+		if pi, err = s.getPaymentIntent(ctx, pi.ID); err != nil {
+			return ChargeResult{}, err
+		}
+		s.log.InfoContext(ctx, "stripe charge resumed from the idempotent create", "payment_intent", pi.ID, "status", pi.Status)
+	}
+	return s.complete(ctx, req, pi)
+}
+
+// complete confirms pi when it still waits for confirmation, under the charge's key plus
+// "/confirm", and otherwise reports where it stands, as chargeOutcome does. An off-session
+// confirm tells the bank the customer is away, so it declines rather than asking for 3-D
+// Secure that nobody could complete, and marks the charge as merchant-initiated.
+func (s *Stripe) complete(ctx context.Context, req ChargeRequest, pi *stripe.PaymentIntent) (ChargeResult, error) {
+	if pi.Status != stripe.PaymentIntentStatusRequiresConfirmation {
+		return chargeOutcome(pi)
+	}
+	params := &stripe.PaymentIntentConfirmParams{}
+	if req.OffSession {
+		params.OffSession = stripe.Bool(true)
+	}
+	params.Context = ctx
+	params.SetIdempotencyKey(req.IdempotencyKey + "/confirm")
+	confirmed, err := s.api.PaymentIntents.Confirm(pi.ID, params)
+	if err != nil {
+		return ChargeResult{}, classifyStripe(err)
+	}
+	return chargeOutcome(confirmed)
 }
 
 // SavePaymentMethod keeps the token's card at Stripe for off-session charges: it creates the
@@ -177,7 +225,13 @@ func (s *Stripe) SavePaymentMethod(ctx context.Context, req SavePaymentMethodReq
 	return saved, nil
 }
 
-// Refund refunds a PaymentIntent, found by its id or by the charge's idempotency key.
+// Refund refunds a PaymentIntent: req.PaymentRef, which the ledger holds for every
+// PaymentIntent a charge created, since Charge records it (ChargeRequest.Created) before it
+// confirms it. An empty PaymentRef therefore means no PaymentIntent of the charge was ever
+// confirmed, and so NothingCharged. A search by the charge key remains as a safety net that can
+// only add a refund: one that finds a succeeded PaymentIntent refunds it, for a charge made
+// before the ledger recorded PaymentIntents. A search that finds nothing proves nothing, as
+// Stripe's search is eventually consistent, and NothingCharged rests on the ledger alone.
 func (s *Stripe) Refund(ctx context.Context, req RefundRequest) (RefundResult, error) {
 	ref := req.PaymentRef
 	if ref == "" {
@@ -188,6 +242,7 @@ func (s *Stripe) Refund(ctx context.Context, req RefundRequest) (RefundResult, e
 		if pi == nil || pi.Status != stripe.PaymentIntentStatusSucceeded {
 			return RefundResult{NothingCharged: true}, nil
 		}
+		s.log.InfoContext(ctx, "stripe refund found the payment by search", "payment_intent", pi.ID)
 		ref = pi.ID
 	}
 	params := &stripe.RefundParams{PaymentIntent: stripe.String(ref)}
@@ -259,6 +314,38 @@ func (s *Stripe) CancelPayment(ctx context.Context, ref, key string) error {
 	return classifyStripe(cancelErr)
 }
 
+// SucceededPayments lists the PaymentIntents created at or after since that succeeded, oldest
+// first, through Stripe's list API (created[gte], paged by stripe-go's iterator), which, unlike
+// search, sees every PaymentIntent as soon as it exists. Each one's latest charge is expanded
+// for its amount_refunded, which is Refunded; a PaymentIntent takes money with one charge, its
+// latest, so that is all that was refunded of it.
+func (s *Stripe) SucceededPayments(ctx context.Context, since time.Time) ([]ProviderPayment, error) {
+	params := &stripe.PaymentIntentListParams{CreatedRange: &stripe.RangeQueryParams{GreaterThanOrEqual: since.Unix()}}
+	params.Limit = stripe.Int64(100)
+	params.AddExpand("data.latest_charge")
+	params.Context = ctx
+	var out []ProviderPayment
+	iter := s.api.PaymentIntents.List(params)
+	for iter.Next() {
+		pi := iter.PaymentIntent()
+		if pi.Status != stripe.PaymentIntentStatusSucceeded {
+			continue
+		}
+		p := ProviderPayment{Ref: pi.ID, IdempotencyKey: pi.Metadata[metadataKey], OrderID: pi.Metadata["order_id"],
+			Amount: pi.AmountReceived, Currency: string(pi.Currency), Created: time.Unix(pi.Created, 0).UTC()}
+		if pi.LatestCharge != nil {
+			p.Refunded = pi.LatestCharge.AmountRefunded
+		}
+		out = append(out, p)
+	}
+	if err := iter.Err(); err != nil {
+		return nil, classifyStripe(err)
+	}
+	// Stripe lists newest first.
+	slices.Reverse(out)
+	return out, nil
+}
+
 // getPaymentIntent reads one PaymentIntent, with errors classified.
 func (s *Stripe) getPaymentIntent(ctx context.Context, ref string) (*stripe.PaymentIntent, error) {
 	params := &stripe.PaymentIntentParams{}
@@ -290,7 +377,9 @@ func (s *Stripe) paymentMethod(ctx context.Context, token, key string) (string, 
 	return pm.ID, nil
 }
 
-// findPaymentIntent looks a PaymentIntent up by the idempotency key it was created with; nil when there is none.
+// findPaymentIntent searches for a PaymentIntent by the idempotency key it was created with. A
+// nil answer means the search found none, not that none exists: Stripe's search is eventually
+// consistent, so only a PaymentIntent it finds counts.
 func (s *Stripe) findPaymentIntent(ctx context.Context, key string) (*stripe.PaymentIntent, error) {
 	params := &stripe.PaymentIntentSearchParams{}
 	params.Context = ctx

@@ -192,12 +192,15 @@ func TestStripeChargeWithPaymentMethodSucceeds(t *testing.T) {
 		t.Fatalf("%d POST /v1/payment_intents with key %s, want 1: %+v", len(posts), key, posts)
 	}
 	r := posts[0]
+	// Created unconfirmed, so that its id can be recorded before any money moves.
+	if _, sent := r.Params["confirm"]; sent {
+		t.Fatalf("the create sent confirm: %v", r.Params)
+	}
 	for name, want := range map[string]string{
 		"metadata[cartflow_idempotency_key]": key,
 		"metadata[order_id]":                 "order-" + key,
 		"amount":                             "2500",
 		"currency":                           "usd",
-		"confirm":                            "true",
 		"payment_method":                     "pm_card_visa",
 		"payment_method_types[0]":            "card",
 		"description":                        "cartflow order",
@@ -210,10 +213,23 @@ func TestStripeChargeWithPaymentMethodSucceeds(t *testing.T) {
 		t.Fatalf("recorded request %+v, want a 200 creating %s", r, ref)
 	}
 	e.wantOneSucceeded(t, key, ref)
-	// Without Resume the gateway charges straight away, without a lookup.
-	if s := e.searches(key); len(s) != 0 {
-		t.Fatalf("%d searches for a first attempt, want none", len(s))
+	confirms := e.confirms(ref)
+	if len(confirms) != 1 || confirms[0].IdempotencyKey != key+"/confirm" || confirms[0].Status != http.StatusOK {
+		t.Fatalf("confirms %+v, want one under %s/confirm", confirms, key)
 	}
+	if reqs := e.proxy.Requests(); slices.IndexFunc(reqs, func(r stripefake.Request) bool { return r.IdempotencyKey == key }) >
+		slices.IndexFunc(reqs, func(r stripefake.Request) bool { return r.IdempotencyKey == key+"/confirm" }) {
+		t.Fatal("confirmed before the create")
+	}
+	// The charge path never searches: the create under the key is the lookup.
+	if s := e.searches(key); len(s) != 0 {
+		t.Fatalf("%d searches, want none", len(s))
+	}
+}
+
+// confirms returns the recorded confirm requests of the PaymentIntent.
+func (e *env) confirms(ref string) []stripefake.Request {
+	return e.requests(http.MethodPost, "/v1/payment_intents/"+ref+"/confirm", "*")
 }
 
 func TestStripeChargeWithTokenCreatesPaymentMethodFirst(t *testing.T) {
@@ -285,16 +301,18 @@ func TestStripeChargeDeclines(t *testing.T) {
 				t.Fatalf("PaymentIntents %+v, want one declined", pis)
 			}
 
-			// A retry that resumes finds the declined payment and reports the same decline without charging again.
-			req := chargeReq(key, tc.token)
-			req.Resume = true
-			_, err = e.gw.Charge(context.Background(), req)
+			// A retry under the same key finds the declined payment through the idempotent create
+			// and reports the same decline without charging again.
+			_, err = e.gw.Charge(context.Background(), chargeReq(key, tc.token))
 			var again *billing.DeclineError
 			if !errors.As(err, &again) || again.Code != tc.code || again.DeclineCode != tc.declineCode {
 				t.Fatalf("resumed charge: %v, want the same decline", err)
 			}
 			if n := len(executed(e.requests(http.MethodPost, "/v1/payment_intents", key))); n != 1 || len(e.intents(key)) != 1 {
 				t.Fatalf("resuming a declined charge executed %d PaymentIntent creations, want 1", n)
+			}
+			if n := len(executed(e.confirms(pis[0].ID))); n != 1 {
+				t.Fatalf("%d confirms executed, want 1", n)
 			}
 		})
 	}
@@ -344,11 +362,6 @@ func TestStripeChargeInvalidRequestIsRejected(t *testing.T) {
 		code  string
 	}{
 		{
-			name:  "no payment method",
-			setup: func(_ *testing.T, _ *env, req *billing.ChargeRequest) { req.Token = "" },
-			code:  "payment_intent_unexpected_state",
-		},
-		{
 			// The same key with other parameters: a bug upstream, never to be charged blindly.
 			name: "key reused with another amount",
 			setup: func(t *testing.T, e *env, req *billing.ChargeRequest) {
@@ -378,6 +391,18 @@ func TestStripeChargeInvalidRequestIsRejected(t *testing.T) {
 				t.Fatalf("a rejected request changed the PaymentIntents from %+v to %+v", before, after)
 			}
 		})
+	}
+}
+
+// A charge without a payment method is refused before anything exists at Stripe.
+func TestStripeChargeWithoutPaymentMethodIsRejected(t *testing.T) {
+	t.Parallel()
+	e := sharedEnv(t)
+	key := newKey(t, "charge")
+	_, err := e.gw.Charge(context.Background(), chargeReq(key, ""))
+	wantRejected(t, err, "payment_method_missing")
+	if n := len(filter(e.proxy.Requests(), func(r stripefake.Request) bool { return strings.HasPrefix(r.IdempotencyKey, key) })); n != 0 {
+		t.Fatalf("%d requests to Stripe, want none", n)
 	}
 }
 
@@ -446,9 +471,14 @@ func TestStripeChargeTemporaryFailures(t *testing.T) {
 	}
 }
 
-func TestStripeChargeDroppedConnectionResumes(t *testing.T) {
+// The create's answer is lost while Stripe's search lags a minute behind, as Stripe documents
+// it may: the retry (same key, no PaymentRef yet) must not trust a search that finds nothing.
+// It finds the PaymentIntent through the create under the same key, which Stripe answers with
+// the original, and confirms that one: exactly one charge, and no search at all.
+func TestStripeChargeDroppedCreateWithSearchLag(t *testing.T) {
 	t.Parallel()
 	e := privateEnv(t)
+	e.proxy.SetSearchLag(time.Minute)
 	key := newKey(t, "charge")
 	e.proxy.AddFault(stripefake.Fault{Method: http.MethodPost, PathPrefix: "/v1/payment_intents", Count: 1, DropAfter: true})
 
@@ -456,24 +486,52 @@ func TestStripeChargeDroppedConnectionResumes(t *testing.T) {
 	wantNonFinal(t, err)
 	posts := e.requests(http.MethodPost, "/v1/payment_intents", key)
 	if len(posts) != 1 || !posts[0].Dropped || posts[0].Status != http.StatusOK {
-		t.Fatalf("recorded %+v, want one executed request whose answer was dropped", posts)
+		t.Fatalf("recorded %+v, want one executed create whose answer was dropped", posts)
 	}
 	pis := e.intents(key)
-	if len(pis) != 1 || pis[0].Status != "succeeded" {
-		t.Fatalf("PaymentIntents %+v, want the dropped charge to have gone through once", pis)
+	if len(pis) != 1 || pis[0].Status != "requires_confirmation" || pis[0].AmountReceived != 0 {
+		t.Fatalf("PaymentIntents %+v, want the dropped create's, unconfirmed and without money", pis)
 	}
 
-	// The retried activity resumes: it looks the payment up instead of charging again.
-	e.wantResumeFinds(t, chargeReq(key, "pm_card_visa"), pis[0].ID)
-	if n := len(e.requests(http.MethodPost, "/v1/payment_intents", key)); n != 1 {
-		t.Fatalf("%d POST /v1/payment_intents with the key, want only the dropped one", n)
+	e.wantRetryFinds(t, chargeReq(key, "pm_card_visa"), pis[0].ID)
+}
+
+// loseConfirmAnswer makes the next confirm run at Stripe and its answer never arrive: the
+// charge's context ends while the answer is held back. (A dropped connection would not do: the
+// confirm reuses the create's keep-alive connection, and net/http silently resends a POST
+// carrying an Idempotency-Key over a reused connection that drops; see privateEnv.)
+func (e *env) loseConfirmAnswer() (context.Context, context.CancelFunc) {
+	e.proxy.AddFault(stripefake.Fault{Method: http.MethodPost, PathPrefix: "/v1/payment_intents/", Count: 1, DelayAfterMS: 10_000})
+	return context.WithTimeout(context.Background(), 2*time.Second)
+}
+
+// The confirm's answer is lost after the money moved: the retry reads the PaymentIntent that
+// the replayed create names, sees it succeeded, and confirms nothing again.
+func TestStripeChargeLostConfirmResumes(t *testing.T) {
+	t.Parallel()
+	e := privateEnv(t)
+	e.proxy.SetSearchLag(time.Minute)
+	key := newKey(t, "charge")
+	ctx, cancel := e.loseConfirmAnswer()
+	defer cancel()
+
+	_, err := e.gw.Charge(ctx, chargeReq(key, "pm_card_visa"))
+	wantNonFinal(t, err)
+	pis := e.intents(key)
+	if len(pis) != 1 || pis[0].Status != "succeeded" {
+		t.Fatalf("PaymentIntents %+v, want the dropped confirm to have charged once", pis)
+	}
+	e.wantRetryFinds(t, chargeReq(key, "pm_card_visa"), pis[0].ID)
+	if c := e.confirms(pis[0].ID); len(c) != 1 {
+		t.Fatalf("confirms %+v, want only the lost one", c)
 	}
 }
 
-// wantResumeFinds resumes req after its first attempt's answer was dropped: the resumed charge
-// must look the payment up by the charge key, once, create no PaymentIntent of its own and
-// return the dropped one, the only one succeeded for the key.
-func (e *env) wantResumeFinds(t *testing.T, req billing.ChargeRequest, dropped string) {
+// wantRetryFinds retries req after its first attempt's answer was dropped: the retry must
+// return the dropped PaymentIntent, the only one for the key, succeeded once, without searching,
+// and with one create executed (the retry's is an idempotent replay). Resume is set, as the
+// activity sets it on a retry, and changes nothing.
+func (e *env) wantRetryFinds(t *testing.T, req billing.ChargeRequest, dropped string) {
 	t.Helper()
 	req.Resume = true
 	res, err := e.gw.Charge(context.Background(), req)
@@ -481,40 +539,127 @@ func (e *env) wantResumeFinds(t *testing.T, req billing.ChargeRequest, dropped s
 		t.Fatal(err)
 	}
 	if res.ProviderRef != dropped {
-		t.Fatalf("resumed charge returned %s, want the dropped charge's %s", res.ProviderRef, dropped)
+		t.Fatalf("retried charge returned %s, want the dropped attempt's %s", res.ProviderRef, dropped)
 	}
 	e.wantOneSucceeded(t, req.IdempotencyKey, res.ProviderRef)
-	if s := e.searches(req.IdempotencyKey); len(s) != 1 || s[0].Status != http.StatusOK {
-		t.Fatalf("searches %+v, want one lookup by the charge key", s)
+	if s := e.searches(req.IdempotencyKey); len(s) != 0 {
+		t.Fatalf("searches %+v, want none: search is not authoritative", s)
 	}
-	if n := len(executed(e.requests(http.MethodPost, "/v1/payment_intents", "*"))); n != 1 {
-		t.Fatalf("%d PaymentIntent creations executed, want 1", n)
+	posts := e.requests(http.MethodPost, "/v1/payment_intents", req.IdempotencyKey)
+	if len(executed(posts)) != 1 || len(posts) != 2 || !posts[1].Replayed || posts[1].ObjectID != dropped {
+		t.Fatalf("creates %+v, want the dropped one and its replay", posts)
+	}
+	if n := len(filter(e.confirms(dropped), func(r stripefake.Request) bool { return !r.Replayed })); n != 1 {
+		t.Fatalf("%d confirms executed, want 1", n)
 	}
 }
 
-func TestStripeChargeResumeWithoutEarlierAttempt(t *testing.T) {
+// The gateway records the PaymentIntent through Created while it is still unconfirmed, with
+// nothing charged, and confirms it only afterwards.
+func TestStripeChargeRecordsBeforeConfirming(t *testing.T) {
 	t.Parallel()
 	e := sharedEnv(t)
 	key := newKey(t, "charge")
 	req := chargeReq(key, "pm_card_visa")
-	req.Resume = true
+	var recorded []string
+	req.Created = func(_ context.Context, ref string) error {
+		recorded = append(recorded, ref)
+		if pis := e.intents(key); len(pis) != 1 || pis[0].ID != ref || pis[0].Status != "requires_confirmation" || pis[0].AmountReceived != 0 {
+			t.Errorf("when recorded, the PaymentIntents are %+v; want %s unconfirmed", pis, ref)
+		}
+		if n := len(e.confirms(ref)); n != 0 {
+			t.Errorf("%d confirms before the PaymentIntent was recorded", n)
+		}
+		return nil
+	}
 	ref := e.charge(t, req)
-
+	if !slices.Equal(recorded, []string{ref}) {
+		t.Fatalf("recorded %v, want %s once", recorded, ref)
+	}
 	e.wantOneSucceeded(t, key, ref)
-	if s := e.searches(key); len(s) != 1 || s[0].Status != http.StatusOK {
-		t.Fatalf("searches %+v, want one lookup", s)
+}
+
+// A crash after the create (the ledger could not record it) leaves a PaymentIntent without
+// money, never confirmed; the retry with the ledger's PaymentRef confirms that same one.
+func TestStripeChargeCrashAfterCreate(t *testing.T) {
+	t.Parallel()
+	e := sharedEnv(t)
+	key := newKey(t, "charge")
+	req := chargeReq(key, "pm_card_visa")
+	var recorded string
+	req.Created = func(_ context.Context, ref string) error {
+		recorded = ref
+		return errors.New("the ledger is down")
 	}
-	if posts := e.requests(http.MethodPost, "/v1/payment_intents", key); len(posts) != 1 || posts[0].ObjectID != ref {
-		t.Fatalf("PaymentIntent requests %+v, want one creating %s", posts, ref)
+	_, err := e.gw.Charge(context.Background(), req)
+	wantNonFinal(t, err)
+	pis := e.intents(key)
+	if len(pis) != 1 || pis[0].ID != recorded || pis[0].Status != "requires_confirmation" || pis[0].AmountReceived != 0 {
+		t.Fatalf("PaymentIntents %+v, want %s unconfirmed with no money", pis, recorded)
 	}
-	// The lookup came first.
-	reqs := e.proxy.Requests()
-	search := slices.IndexFunc(reqs, func(r stripefake.Request) bool {
-		return r.Path == "/v1/payment_intents/search" && strings.Contains(param(r, "query"), key)
+	if c := e.confirms(recorded); len(c) != 0 {
+		t.Fatalf("confirms %+v after a failed record, want none", c)
+	}
+
+	retry := chargeReq(key, "pm_card_visa")
+	retry.PaymentRef, retry.Resume = recorded, true
+	ref := e.charge(t, retry)
+	if ref != recorded {
+		t.Fatalf("the retry charged %s, want the recorded %s", ref, recorded)
+	}
+	e.wantOneSucceeded(t, key, ref)
+	if n := len(e.requests(http.MethodPost, "/v1/payment_intents", key)); n != 1 {
+		t.Fatalf("%d creates, want only the first attempt's", n)
+	}
+	withMoney := filter(e.proxy.PaymentIntents(), func(pi stripefake.PaymentIntent) bool {
+		return pi.AmountReceived > 0 && pi.Metadata["cartflow_idempotency_key"] == key
 	})
-	create := slices.IndexFunc(reqs, func(r stripefake.Request) bool { return r.IdempotencyKey == key })
-	if search < 0 || create < 0 || search > create {
-		t.Fatalf("lookup at %d, charge at %d; want the lookup first", search, create)
+	if len(withMoney) != 1 || withMoney[0].ID != recorded {
+		t.Fatalf("PaymentIntents with money %+v, want %s alone", withMoney, recorded)
+	}
+}
+
+// With the ledger's PaymentRef the gateway reads the PaymentIntent and sends nothing that could
+// move money: not for one that succeeded, even after Stripe forgot the key and while search
+// lags (the reset of a completed checkout), nor for one waiting for 3-D Secure or declined.
+func TestStripeChargeWithPaymentRefReadsTheLedgersPayment(t *testing.T) {
+	t.Parallel()
+	e := privateEnv(t)
+	ctx := context.Background()
+	paidKey, waitingKey, declinedKey := newKey(t, "paid"), newKey(t, "waiting"), newKey(t, "declined")
+	paid := e.charge(t, chargeReq(paidKey, "pm_card_visa"))
+	waiting := e.waiting(t, waitingKey, "pm_card_authenticationRequired")
+	if _, err := e.gw.Charge(ctx, chargeReq(declinedKey, "pm_card_chargeDeclined")); err == nil {
+		t.Fatal("want a decline")
+	}
+	declined := e.intents(declinedKey)[0].ID
+	e.proxy.ForgetIdempotencyKeys()
+	e.proxy.SetSearchLag(time.Minute)
+	e.proxy.ClearRequests()
+
+	req := chargeReq(paidKey, "pm_card_visa")
+	req.PaymentRef = paid
+	req.Created = func(context.Context, string) error { return errors.New("nothing new may be recorded") }
+	if res, err := e.gw.Charge(ctx, req); err != nil || res != (billing.ChargeResult{ProviderRef: paid}) {
+		t.Fatalf("charge with the ref of a succeeded payment: %+v %v", res, err)
+	}
+	e.wantOneSucceeded(t, paidKey, paid)
+
+	req = chargeReq(waitingKey, "pm_card_authenticationRequired")
+	req.PaymentRef = waiting.ProviderRef
+	if res, err := e.gw.Charge(ctx, req); err != nil || res.ProviderRef != waiting.ProviderRef || res.Action == nil || *res.Action != *waiting.Action {
+		t.Fatalf("charge with the ref of a waiting payment: %+v %v, want %+v", res, err, waiting)
+	}
+	req = chargeReq(declinedKey, "pm_card_chargeDeclined")
+	req.PaymentRef = declined
+	_, err := e.gw.Charge(ctx, req)
+	wantDecline(t, err, "card_declined", "generic_decline", false)
+
+	if posts := filter(e.proxy.Requests(), func(r stripefake.Request) bool { return r.Method != http.MethodGet }); len(posts) != 0 {
+		t.Fatalf("requests %+v, want no POST at all", posts)
+	}
+	if n := len(e.proxy.Requests()); n != 3 {
+		t.Fatalf("%d requests, want one read per charge", n)
 	}
 }
 
@@ -854,15 +999,21 @@ func TestStripeChargeSavedPaymentMethod(t *testing.T) {
 				t.Fatalf("%d PaymentIntent requests, want 1", len(posts))
 			}
 			r := posts[0]
-			if param(r, "customer") != saved.CustomerRef || param(r, "confirm") != "true" || param(r, "payment_method") != saved.PaymentMethodRef {
+			if param(r, "customer") != saved.CustomerRef || param(r, "payment_method") != saved.PaymentMethodRef {
 				t.Fatalf("request %+v", r)
 			}
-			// Off-session says so; the first, on-session charge of a plan sets the card up for later.
-			_, hasOff := r.Params["off_session"]
+			confirms := e.confirms(ref)
+			if len(confirms) != 1 {
+				t.Fatalf("confirms %+v, want 1", confirms)
+			}
+			// The confirm says off-session (Stripe takes off_session only with the confirmation);
+			// the first, on-session charge of a plan sets the card up for later.
+			_, createOff := r.Params["off_session"]
+			_, hasOff := confirms[0].Params["off_session"]
 			_, hasSetup := r.Params["setup_future_usage"]
-			if offSession && (param(r, "off_session") != "true" || hasSetup) ||
+			if createOff || offSession && (param(confirms[0], "off_session") != "true" || hasSetup) ||
 				!offSession && (hasOff || param(r, "setup_future_usage") != "off_session") {
-				t.Fatalf("request params %v for off-session %v", r.Params, offSession)
+				t.Fatalf("create params %v, confirm params %v for off-session %v", r.Params, confirms[0].Params, offSession)
 			}
 			if n := len(e.requests(http.MethodPost, "/v1/payment_methods", key+"/payment-method")); n != 0 {
 				t.Fatalf("charging a saved PaymentMethod made %d new ones", n)
@@ -878,9 +1029,13 @@ func TestStripeChargeWithoutCustomerIsNotSavedCharge(t *testing.T) {
 	ref := e.charge(t, chargeReq(key, "pm_card_visa"))
 	e.wantOneSucceeded(t, key, ref)
 	r := e.requests(http.MethodPost, "/v1/payment_intents", key)[0]
+	c := e.confirms(ref)[0]
 	for _, name := range []string{"customer", "off_session", "setup_future_usage"} {
 		if _, sent := r.Params[name]; sent {
 			t.Fatalf("a one-off charge sent %s: %v", name, r.Params)
+		}
+		if _, sent := c.Params[name]; sent {
+			t.Fatalf("a one-off charge's confirm sent %s: %v", name, c.Params)
 		}
 	}
 }
@@ -997,25 +1152,24 @@ func TestStripeChargeSavedNeedsItsCustomer(t *testing.T) {
 	}
 }
 
-func TestStripeChargeSavedDroppedConnectionResumes(t *testing.T) {
+func TestStripeChargeSavedLostAnswerResumes(t *testing.T) {
 	t.Parallel()
 	e := privateEnv(t)
 	saved := e.save(t, saveReq(newKey(t, "save"), "pm_card_visa"))
-	// Saving left a keep-alive connection to this proxy in http.DefaultTransport's pool; over
-	// it net/http would silently resend the dropped POST (see privateEnv). Other tests only
-	// lose the reuse of their idle connections, which none relies on.
-	http.DefaultTransport.(*http.Transport).CloseIdleConnections()
 	key := newKey(t, "renewal")
-	e.proxy.AddFault(stripefake.Fault{Method: http.MethodPost, PathPrefix: "/v1/payment_intents", Count: 1, DropAfter: true})
+	e.proxy.SetSearchLag(time.Minute)
+	// The off-session charge goes through and its answer is lost.
+	ctx, cancel := e.loseConfirmAnswer()
+	defer cancel()
 
-	_, err := e.gw.Charge(context.Background(), renewalReq(key, saved))
+	_, err := e.gw.Charge(ctx, renewalReq(key, saved))
 	wantNonFinal(t, err)
 	pis := e.intents(key)
 	if len(pis) != 1 || pis[0].Status != "succeeded" || pis[0].Customer != saved.CustomerRef || !pis[0].OffSession {
 		t.Fatalf("PaymentIntents %+v, want the dropped off-session charge to have gone through once", pis)
 	}
 
-	e.wantResumeFinds(t, renewalReq(key, saved), pis[0].ID)
+	e.wantRetryFinds(t, renewalReq(key, saved), pis[0].ID)
 }
 
 func TestStripeSavePaymentMethodRejections(t *testing.T) {
@@ -1168,7 +1322,7 @@ func TestStripePaymentOutcome(t *testing.T) {
 			t.Fatalf("reads %+v, want two GETs", gets)
 		}
 		for _, r := range e.proxy.Requests() {
-			if r.Method == http.MethodPost && r.ObjectID == res.ProviderRef && r.IdempotencyKey != key {
+			if r.Method == http.MethodPost && r.ObjectID == res.ProviderRef && r.IdempotencyKey != key && r.IdempotencyKey != key+"/confirm" {
 				t.Fatalf("PaymentOutcome sent %+v", r)
 			}
 		}
