@@ -774,6 +774,88 @@ func TestStripeRefundIsIdempotent(t *testing.T) {
 }
 
 // saveReq asks to save token for a new customer under key.
+// SucceededPayments lists what took money in the window, oldest first, through the list API:
+// immediate where search lags, paged past Stripe's 100 a page, and with what was refunded.
+func TestStripeSucceededPayments(t *testing.T) {
+	t.Parallel()
+	e := privateEnv(t)
+	ctx := context.Background()
+	e.proxy.SetSearchLag(time.Hour)
+	before := e.charge(t, chargeReq(newKey(t, "before"), "pm_card_visa"))
+	// created has a resolution of one second.
+	time.Sleep(1100 * time.Millisecond)
+	since := time.Now().Truncate(time.Second)
+	if since.Unix() <= stripeCreated(t, e, before) {
+		t.Fatal("the window starts in the second of the earlier charge")
+	}
+
+	var want []string
+	refundedKey := newKey(t, "refunded")
+	for i := range 101 {
+		key := newKey(t, fmt.Sprintf("charge-%d", i))
+		if i == 50 {
+			key = refundedKey
+		}
+		want = append(want, e.charge(t, chargeReq(key, "pm_card_visa")))
+	}
+	if _, err := e.gw.Refund(ctx, billing.RefundRequest{IdempotencyKey: newKey(t, "refund"), PaymentRef: want[50], Amount: 900, Currency: "usd"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.gw.Charge(ctx, chargeReq(newKey(t, "declined"), "pm_card_chargeDeclined")); err == nil {
+		t.Fatal("want a decline")
+	}
+	e.waiting(t, newKey(t, "waiting"), "pm_card_authenticationRequired")
+	crashed := chargeReq(newKey(t, "crashed"), "pm_card_visa")
+	crashed.Created = func(context.Context, string) error { return errors.New("crash") }
+	if _, err := e.gw.Charge(ctx, crashed); err == nil {
+		t.Fatal("want the failed record to stop the charge")
+	}
+	e.proxy.ClearRequests()
+
+	got, err := e.gw.SucceededPayments(ctx, since)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refs := make([]string, len(got))
+	for i, p := range got {
+		refs[i] = p.Ref
+	}
+	if !slices.Equal(refs, want) {
+		t.Fatalf("listed %d payments %v, want the window's %d succeeded ones oldest first", len(refs), refs, len(want))
+	}
+	p := got[50]
+	if p.IdempotencyKey != refundedKey || p.OrderID != "order-"+refundedKey || p.Amount != 2500 || p.Refunded != 900 ||
+		p.Currency != "usd" || p.Created.Before(since) || time.Since(p.Created) > time.Minute || p.CartRef != "" {
+		t.Fatalf("payment %+v, want %s's 2500 usd with 900 refunded", p, refundedKey)
+	}
+	if got[0].Refunded != 0 {
+		t.Fatalf("an unrefunded payment lists %d refunded", got[0].Refunded)
+	}
+	pages := e.requests(http.MethodGet, "/v1/payment_intents", "*")
+	if len(pages) != 2 || param(pages[0], "created[gte]") != fmt.Sprint(since.Unix()) || param(pages[0], "limit") != "100" {
+		t.Fatalf("list requests %+v, want two pages of 100 from %d", pages, since.Unix())
+	}
+	if s := e.requests(http.MethodGet, "/v1/payment_intents/search", "*"); len(s) != 0 {
+		t.Fatalf("SucceededPayments searched: %+v", s)
+	}
+}
+
+// stripeCreated is the created time Stripe gave the PaymentIntent ref, in Unix seconds.
+func stripeCreated(t *testing.T, e *env, ref string) int64 {
+	t.Helper()
+	got, err := e.gw.SucceededPayments(context.Background(), time.Unix(0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range got {
+		if p.Ref == ref {
+			return p.Created.Unix()
+		}
+	}
+	t.Fatalf("%s not listed", ref)
+	return 0
+}
+
 func saveReq(key, token string) billing.SavePaymentMethodRequest {
 	return billing.SavePaymentMethodRequest{IdempotencyKey: key, Token: token, Email: "ada@example.com",
 		Name: "Ada Lovelace", Reference: "sub-" + key}
