@@ -311,10 +311,11 @@ var btNonceConsumed = []string{"91564", "93107"}
 
 // Refund returns money for a charge found by its legacy id or by the charge's idempotency key.
 // Without a legacy id it searches by the key, and a search that finds nothing is taken for
-// "nothing charged" although the search lags: that is sound because a charge captures only a
-// transaction the ledger recorded first (ChargeRequest.Created), so a charge that took money
-// always hands its legacy id to its refund, and a refund without one can only meet an
-// authorization that was never captured. Such an authorization, found or not, holds no taken
+// "nothing charged" although the search lags: that is sound because a charge given a
+// ChargeRequest.Created captures only a transaction the ledger recorded first, so a charge that
+// took money always hands its legacy id to its refund, and a refund without one can only meet
+// an authorization that was never captured. (A charge made without Created has no such record,
+// and its refund relies on the search alone.) Such an authorization, found or not, holds no taken
 // money: one that is found is voided, so that nothing captures it later, and counts as nothing
 // charged; one the search misses expires by itself.
 // A payment that has not settled yet cannot be refunded, only voided, and only in full
