@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -31,8 +32,12 @@ const (
 )
 
 // Braintree is a plain Gateway: it keeps no payment methods for renewals and has no
-// customer-authentication step of its own.
-var _ Gateway = (*Braintree)(nil)
+// customer-authentication step of its own. It lists its captured transactions for the
+// reconciliation.
+var (
+	_ Gateway    = (*Braintree)(nil)
+	_ Reconciler = (*Braintree)(nil)
+)
 
 // BraintreeConfig configures the Braintree gateway.
 type BraintreeConfig struct {
@@ -95,11 +100,19 @@ func NewBraintree(cfg BraintreeConfig) *Braintree {
 // marked as limited to a select audience, the field is missing from the published schema
 // (github.com/braintree/graphql-api schema.graphql), and a duplicate that arrives while the
 // first request still runs is answered with a VALIDATION error the guide gives no code for, which
-// could not be told apart from a real refusal. So it is not sent. Instead every charge carries an
-// orderId derived from its idempotency key, and a retried charge (Resume) searches for that
-// orderId first and charges only when nothing is found. A storefront nonce is single-use, so even
-// a search that lags behind cannot lead to a second charge: Braintree refuses the consumed nonce,
-// which a resumed charge treats as "look again later" rather than as a refusal.
+// could not be told apart from a real refusal. So it is not sent. Instead a charge is made in two
+// steps and the ledger, not Braintree's search, says whether one exists: the transaction is
+// authorized, recorded in the ledger (ChargeRequest.Created) and only then captured, and a
+// retry that the ledger hands the transaction (ChargeRequest.PaymentRef) reads it by id, which
+// Braintree answers at once, and completes it. Every charge also carries an orderId derived
+// from its idempotency key, which a charge searches for before it authorizes; but Braintree's
+// search is eventually consistent, so a hit is used and a miss proves nothing. What makes a
+// miss safe is that money only moves at the capture, and a capture only follows a recorded
+// authorization: an authorization whose id was never recorded (the search missed it and a
+// second one was made with a reusable payment method, say) is never captured, and expires or
+// is voided without having taken the customer's money. A storefront nonce is single-use, so a
+// retry that misses an authorization made with it cannot authorize again: Braintree refuses the
+// consumed nonce, which a resumed charge treats as "look again later", never as a refusal.
 
 // braintreeOrderIDMax is the longest orderId that Braintree accepts for every payment method:
 // 255 characters, but 127 for PayPal transactions, where it becomes the PayPal invoice number.
@@ -151,7 +164,11 @@ func braintreeIsDigest(s string) bool {
 }
 
 // Charge charges a payment-method nonce from the storefront (or the id of a vaulted payment
-// method) with chargePaymentMethod, which authorizes and submits for settlement at once. The
+// method) in two steps, Braintree's analogue of creating a payment unconfirmed, storing its id
+// and then confirming it: authorizePaymentMethod reserves the money, req.Created records the
+// transaction in the ledger, and captureTransaction then takes it. With req.PaymentRef, the
+// transaction an earlier attempt recorded, it reads that one by id and completes it instead.
+// Without, it looks the key's transaction up by orderId first and completes one it finds. The
 // result's ProviderRef is the transaction's legacy id: the id Braintree's webhooks and Control
 // Panel use, unlike the GraphQL global id.
 func (b *Braintree) Charge(ctx context.Context, req ChargeRequest) (ChargeResult, error) {
@@ -167,15 +184,26 @@ func (b *Braintree) Charge(ctx context.Context, req ChargeRequest) (ChargeResult
 		return ChargeResult{}, &RejectedError{Code: "invalid_amount", Message: err.Error()}
 	}
 	ref := braintreeOrderRef(req.OrderID, req.IdempotencyKey)
-	if req.Resume {
-		tx, err := b.findCharge(ctx, req.IdempotencyKey)
+	if req.PaymentRef != "" {
+		// The ledger's transaction, read by id: authoritative, unlike the search.
+		tx, err := b.transactionByLegacyID(ctx, req.PaymentRef)
 		if err != nil {
 			return ChargeResult{}, err
 		}
-		if tx != nil {
-			b.log.InfoContext(ctx, "braintree charge resumed from lookup", "transaction", tx.LegacyID, "status", tx.Status)
-			return b.chargeOutcome(ctx, tx, req, ref)
+		if tx == nil {
+			return ChargeResult{}, &RejectedError{Code: "payment_not_found", Message: "the payment to complete does not exist"}
 		}
+		b.log.InfoContext(ctx, "braintree charge resumed from the ledger", "transaction", tx.LegacyID, "status", tx.Status)
+		return b.complete(ctx, tx, req, ref, true)
+	}
+	// A hit is an earlier attempt's transaction; a miss, since the search lags, proves nothing.
+	tx, err := b.findCharge(ctx, req.IdempotencyKey)
+	if err != nil {
+		return ChargeResult{}, err
+	}
+	if tx != nil {
+		b.log.InfoContext(ctx, "braintree charge resumed from lookup", "transaction", tx.LegacyID, "status", tx.Status)
+		return b.complete(ctx, tx, req, ref, false)
 	}
 
 	transaction := map[string]any{"amount": amount, "orderId": ref}
@@ -183,44 +211,113 @@ func (b *Braintree) Charge(ctx context.Context, req ChargeRequest) (ChargeResult
 		transaction["merchantAccountId"] = b.merchantAccount
 	}
 	var data struct {
-		ChargePaymentMethod *struct {
+		AuthorizePaymentMethod *struct {
 			Transaction *btTransaction `json:"transaction"`
-		} `json:"chargePaymentMethod"`
+		} `json:"authorizePaymentMethod"`
 	}
-	errs, err := b.do(ctx, btChargeMutation, map[string]any{
+	errs, err := b.do(ctx, btAuthorizeMutation, map[string]any{
 		"input": map[string]any{"paymentMethodId": req.Token, "transaction": transaction},
 	}, &data)
 	if err != nil {
 		return ChargeResult{}, err
 	}
-	if c := data.ChargePaymentMethod; c != nil && c.Transaction != nil && c.Transaction.ID != "" {
-		b.log.InfoContext(ctx, "braintree charge answered", "transaction", c.Transaction.LegacyID, "status", c.Transaction.Status)
-		return b.chargeOutcome(ctx, c.Transaction, req, ref)
+	if a := data.AuthorizePaymentMethod; a != nil && a.Transaction != nil && a.Transaction.ID != "" {
+		b.log.InfoContext(ctx, "braintree authorization answered", "transaction", a.Transaction.LegacyID, "status", a.Transaction.Status)
+		return b.complete(ctx, a.Transaction, req, ref, false)
 	}
 	if len(errs) == 0 {
-		return ChargeResult{}, errors.New("braintree answered the charge without a transaction or an error, outcome unknown")
+		return ChargeResult{}, errors.New("braintree answered the authorization without a transaction or an error, outcome unknown")
 	}
 	if req.Resume && btHasCode(errs, btNonceConsumed...) {
 		// An earlier attempt consumed the nonce, so it reached Braintree and made a transaction
 		// that the search above did not return yet. Look once more, else retry the lookup later;
-		// charging is impossible anyway, the nonce being single-use.
+		// authorizing is impossible anyway, the nonce being single-use.
 		tx, err := b.findCharge(ctx, req.IdempotencyKey)
 		if err != nil {
 			return ChargeResult{}, err
 		}
 		if tx != nil {
-			return b.chargeOutcome(ctx, tx, req, ref)
+			return b.complete(ctx, tx, req, ref, false)
 		}
 		return ChargeResult{}, errors.New("braintree: an earlier attempt consumed the payment method but its transaction is not searchable yet, outcome unknown")
 	}
 	return ChargeResult{}, braintreeError(errs)
 }
 
+// complete finishes a transaction made for this charge: an authorization is recorded through
+// req.Created, unless the ledger handed it over already (recorded), and then captured; any
+// other status is reported as it is. An authorization that cannot be recorded is not captured,
+// so the money it holds is never taken without the ledger knowing the transaction.
+func (b *Braintree) complete(ctx context.Context, tx *btTransaction, req ChargeRequest, ref string, recorded bool) (ChargeResult, error) {
+	if tx.Status != btAuthorized || tx.mismatch(req.Amount, req.Currency) != "" {
+		return b.chargeOutcome(ctx, tx, req, ref)
+	}
+	if !recorded && req.Created != nil {
+		if err := req.Created(ctx, tx.LegacyID); err != nil {
+			// Not wrapped: whatever the ledger's error, the charge's outcome is unknown and retried.
+			return ChargeResult{}, fmt.Errorf("braintree transaction %s is authorized but could not be recorded, so it was not captured: %v", tx.LegacyID, err)
+		}
+	}
+	captured, err := b.capture(ctx, tx)
+	if err != nil {
+		return ChargeResult{}, err
+	}
+	return b.chargeOutcome(ctx, captured, req, ref)
+}
+
+// capture submits an authorized transaction for settlement, for the authorized amount, which
+// chargeOutcome has checked is the one asked for. A transaction that is no longer authorized
+// (captured by an attempt whose answer was lost, voided, expired) is read again by id, and its
+// status is the outcome.
+func (b *Braintree) capture(ctx context.Context, tx *btTransaction) (*btTransaction, error) {
+	var data struct {
+		CaptureTransaction *struct {
+			Transaction *btTransaction `json:"transaction"`
+		} `json:"captureTransaction"`
+	}
+	errs, err := b.do(ctx, btCaptureMutation, map[string]any{"input": map[string]any{"transactionId": tx.ID}}, &data)
+	if err != nil {
+		return nil, err
+	}
+	if c := data.CaptureTransaction; c != nil && c.Transaction != nil && c.Transaction.ID != "" {
+		b.log.InfoContext(ctx, "braintree capture answered", "transaction", c.Transaction.LegacyID, "status", c.Transaction.Status)
+		return c.Transaction, nil
+	}
+	if len(errs) == 0 {
+		return nil, errors.New("braintree answered the capture without a transaction or an error, outcome unknown")
+	}
+	if !btHasCode(errs, btCannotCapture) {
+		return nil, braintreeError(errs)
+	}
+	now, err := b.transactionByLegacyID(ctx, tx.LegacyID)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case now == nil:
+		return nil, fmt.Errorf("braintree refused to capture transaction %s and no longer finds it, outcome unknown", tx.LegacyID)
+	case now.Status == btAuthorized:
+		return nil, fmt.Errorf("braintree refused to capture transaction %s, which is still authorized, outcome unknown", tx.LegacyID)
+	}
+	return now, nil
+}
+
+// btCannotCapture is the validation code of a capture of a transaction that is not authorized.
+const btCannotCapture = "91507"
+
 // btNonceConsumed are the validation codes for a single-use payment method used a second time:
 // 91564 from the transaction API, 93107 from GraphQL's payment-method checks.
 var btNonceConsumed = []string{"91564", "93107"}
 
 // Refund returns money for a charge found by its legacy id or by the charge's idempotency key.
+// Without a legacy id it searches by the key, and a search that finds nothing is taken for
+// "nothing charged" although the search lags: that is sound because a charge given a
+// ChargeRequest.Created captures only a transaction the ledger recorded first, so a charge that
+// took money always hands its legacy id to its refund, and a refund without one can only meet
+// an authorization that was never captured. (A charge made without Created has no such record,
+// and its refund relies on the search alone.) Such an authorization, found or not, holds no taken
+// money: one that is found is voided, so that nothing captures it later, and counts as nothing
+// charged; one the search misses expires by itself.
 // A payment that has not settled yet cannot be refunded, only voided, and only in full
 // (developer.paypal.com/braintree/graphql/guides/transactions, "Refunding a Transaction"): a full
 // refund of such a payment voids it with reverseTransaction, a partial one waits for settlement.
@@ -243,6 +340,17 @@ func (b *Braintree) Refund(ctx context.Context, req RefundRequest) (RefundResult
 		}
 	}
 	if tx == nil || !(tx.took() || tx.Status == btVoided) {
+		return RefundResult{NothingCharged: true}, nil
+	}
+	if tx.Status == btAuthorized || tx.Status == btVoided && tx.event(btSubmittedForSettlement) == nil {
+		// Authorized and never captured: no money was taken. Voided so that it stays that way;
+		// one voided already (by an earlier attempt of this refund) needs nothing more.
+		if tx.Status == btAuthorized {
+			if _, err := b.reverseTransaction(ctx, tx); err != nil {
+				return RefundResult{}, err
+			}
+		}
+		b.log.InfoContext(ctx, "braintree authorization never captured; nothing to refund", "transaction", tx.LegacyID)
 		return RefundResult{NothingCharged: true}, nil
 	}
 	currency := req.Currency
@@ -294,7 +402,7 @@ func (b *Braintree) Refund(ctx context.Context, req RefundRequest) (RefundResult
 		return RefundResult{}, &RejectedError{Code: "refund_exceeds_payment", Message: "the refund is larger than what remains of the payment"}
 	}
 
-	if tx.Status == btAuthorized || tx.Status == btSubmittedForSettlement {
+	if tx.Status == btSubmittedForSettlement {
 		return b.reverse(ctx, tx, amount, total, currency)
 	}
 	value, err := braintreeAmount(amount, currency)
@@ -426,8 +534,11 @@ func (b *Braintree) chargeOutcome(ctx context.Context, tx *btTransaction, req Ch
 		}
 	}
 	switch tx.Status {
-	case btSubmittedForSettlement, btSettling, btSettled, btSettlementPending, btSettlementConfirmed, btAuthorized:
+	case btSubmittedForSettlement, btSettling, btSettled, btSettlementPending, btSettlementConfirmed:
 		return ChargeResult{ProviderRef: tx.LegacyID}, nil
+	case btAuthorized:
+		// complete captures an authorization; one still here was not captured, and is retried.
+		return ChargeResult{}, fmt.Errorf("braintree transaction %s is authorized but not captured", tx.LegacyID)
 	case btAuthorizing:
 		return ChargeResult{}, fmt.Errorf("braintree transaction %s is still authorizing", tx.LegacyID)
 	case btProcessorDeclined:
@@ -450,9 +561,16 @@ func (b *Braintree) chargeOutcome(ctx context.Context, tx *btTransaction, req Ch
 		if ev != nil {
 			reason = ev.GatewayRejectionReason
 			if d := ev.DuplicateOf; reason == "DUPLICATE" && d != nil && braintreeRefMatches(d.OrderID, req.IdempotencyKey) && d.took() {
-				// Braintree's duplicate check caught a second charge of this very key: the first one stands.
+				// Braintree's duplicate check caught a second charge of this very key: the first
+				// one stands, and is completed (captured, if it is only authorized).
 				b.log.InfoContext(ctx, "braintree duplicate of this charge", "transaction", d.LegacyID, "status", d.Status)
-				return ChargeResult{ProviderRef: d.LegacyID}, nil
+				first, err := b.transactionByLegacyID(ctx, d.LegacyID)
+				if err != nil {
+					return ChargeResult{}, err
+				}
+				if first != nil {
+					return b.complete(ctx, first, req, ref, false)
+				}
 			}
 		}
 		declineCode := btGatewayReasons[reason]
@@ -536,8 +654,10 @@ func btDeclineMessage(reason string) string {
 }
 
 // findCharge looks up the charge made under an idempotency key through its orderId; nil when
-// there is none. Braintree may retry a declined charge by itself, so one key can have several
-// transactions: the one that took money wins, then one still authorizing, then the others.
+// the search finds none, which, the search being eventually consistent, does not mean there is
+// none. Braintree may retry a declined charge by itself, and a retry with a reusable payment
+// method may authorize again, so one key can have several transactions: a captured one wins,
+// then an authorized one, then one still authorizing, then the others.
 func (b *Braintree) findCharge(ctx context.Context, key string) (*btTransaction, error) {
 	var data struct {
 		Transactions *struct {
@@ -561,7 +681,9 @@ func (b *Braintree) findCharge(ctx context.Context, key string) (*btTransaction,
 	var found *btTransaction
 	rank := func(tx *btTransaction) int {
 		switch {
-		case tx.took():
+		case tx.captured():
+			return 3
+		case tx.Status == btAuthorized:
 			return 2
 		case tx.Status == btAuthorizing:
 			return 1
@@ -579,6 +701,88 @@ func (b *Braintree) findCharge(ctx context.Context, key string) (*btTransaction,
 		}
 	}
 	return found, nil
+}
+
+// SucceededPayments lists the transactions created at or after since that were captured, oldest
+// first, refunded since or not: captured money, not authorizations, which take none. It pages
+// through Braintree's search, which lags behind writes, so a capture of the last moments may be
+// missing until a later run; the reconciliation looks back far enough for that.
+func (b *Braintree) SucceededPayments(ctx context.Context, since time.Time) ([]ProviderPayment, error) {
+	input := map[string]any{
+		"createdAt": map[string]any{"greaterThanOrEqualTo": since.UTC().Format(time.RFC3339Nano)},
+		"status":    map[string]any{"in": btCapturedStatuses},
+	}
+	var out []ProviderPayment
+	var after any
+	for {
+		var data struct {
+			Transactions *struct {
+				Edges []struct {
+					Node *btTransaction `json:"node"`
+				} `json:"edges"`
+				PageInfo struct {
+					HasNextPage bool   `json:"hasNextPage"`
+					EndCursor   string `json:"endCursor"`
+				} `json:"pageInfo"`
+			} `json:"transactions"`
+		}
+		errs, err := b.do(ctx, btSucceededPaymentsQuery, map[string]any{"input": input, "after": after}, &data)
+		if err != nil {
+			return nil, err
+		}
+		if len(errs) > 0 {
+			return nil, braintreeError(errs)
+		}
+		if data.Transactions == nil {
+			break
+		}
+		for _, e := range data.Transactions.Edges {
+			if e.Node == nil || !e.Node.captured() {
+				continue
+			}
+			p, err := e.Node.payment()
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, p)
+		}
+		page := data.Transactions.PageInfo
+		if !page.HasNextPage {
+			break
+		}
+		if page.EndCursor == "" || page.EndCursor == after {
+			return nil, errors.New("braintree's transaction search pages without moving on")
+		}
+		after = page.EndCursor
+	}
+	slices.SortStableFunc(out, func(x, y ProviderPayment) int { return x.Created.Compare(y.Created) })
+	return out, nil
+}
+
+// payment is the captured transaction as the reconciliation compares it with the ledger.
+func (tx *btTransaction) payment() (ProviderPayment, error) {
+	if tx.Amount == nil || tx.Amount.CurrencyCode == "" {
+		return ProviderPayment{}, fmt.Errorf("braintree transaction %s has no amount", tx.LegacyID)
+	}
+	currency := strings.ToLower(tx.Amount.CurrencyCode)
+	amount, err := tx.Amount.minor(currency)
+	if err != nil {
+		return ProviderPayment{}, err
+	}
+	var refunded int64
+	for i := range tx.Refunds {
+		r := &tx.Refunds[i]
+		if !r.returns() {
+			continue
+		}
+		n, err := r.Amount.minor(currency)
+		if err != nil {
+			return ProviderPayment{}, err
+		}
+		refunded += n
+	}
+	return ProviderPayment{Ref: tx.LegacyID, OrderID: braintreeOrderPart(tx.OrderID), Amount: amount,
+		Refunded: refunded, Currency: currency, Created: tx.CreatedAt}, nil
 }
 
 // transactionByLegacyID fetches a transaction by the legacy id that Charge returned; nil when
@@ -628,6 +832,7 @@ fragment BraintreeTransactionFields on Transaction {
   legacyId
   orderId
   status
+  createdAt
   amount { value currencyCode }
   statusHistory {
     status
@@ -638,14 +843,26 @@ fragment BraintreeTransactionFields on Transaction {
   refunds { id legacyId orderId status amount { value currencyCode } }
 }`
 
-const btChargeMutation = `mutation BraintreeCharge($input: ChargePaymentMethodInput!) {
-  chargePaymentMethod(input: $input) { transaction { ...BraintreeTransactionFields } }
+const btAuthorizeMutation = `mutation BraintreeAuthorize($input: AuthorizePaymentMethodInput!) {
+  authorizePaymentMethod(input: $input) { transaction { ...BraintreeTransactionFields } }
+}` + btTransactionFields
+
+const btCaptureMutation = `mutation BraintreeCapture($input: CaptureTransactionInput!) {
+  captureTransaction(input: $input) { transaction { ...BraintreeTransactionFields } }
 }` + btTransactionFields
 
 // btFindChargeQuery uses the top-level transactions query: search { transactions } is
 // deprecated since 2026-07-01 (developer.paypal.com/braintree/graphql/reference/types/search).
 const btFindChargeQuery = `query BraintreeFindCharge($input: TransactionSearchInput!) {
   transactions(input: $input, first: 50) { edges { node { ...BraintreeTransactionFields } } }
+}` + btTransactionFields
+
+// btSucceededPaymentsQuery pages through a search by creation time and status.
+const btSucceededPaymentsQuery = `query BraintreeSucceededPayments($input: TransactionSearchInput!, $after: String) {
+  transactions(input: $input, first: 50, after: $after) {
+    edges { node { ...BraintreeTransactionFields } }
+    pageInfo { hasNextPage endCursor }
+  }
 }` + btTransactionFields
 
 const btIDsQuery = `query BraintreeTransactionID($input: IdsFromLegacyIdsInput!) {
@@ -676,6 +893,7 @@ type btTransaction struct {
 	LegacyID      string          `json:"legacyId"`
 	OrderID       string          `json:"orderId"`
 	Status        string          `json:"status"`
+	CreatedAt     time.Time       `json:"createdAt"`
 	Amount        *btMoneyValue   `json:"amount"`
 	StatusHistory []btStatusEvent `json:"statusHistory"`
 	Refunds       []btRefund      `json:"refunds"`
@@ -726,11 +944,16 @@ func (m *btMoneyValue) minor(currency string) (int64, error) {
 
 // took reports whether the transaction holds or moved the customer's money.
 func (tx *btTransaction) took() bool {
-	switch tx.Status {
-	case btAuthorized, btSubmittedForSettlement, btSettling, btSettled, btSettlementPending, btSettlementConfirmed:
-		return true
-	}
-	return false
+	return tx.Status == btAuthorized || tx.captured()
+}
+
+// btCapturedStatuses are the statuses of a transaction that was captured and so took money,
+// whether it settled yet or not.
+var btCapturedStatuses = []string{btSubmittedForSettlement, btSettling, btSettled, btSettlementPending, btSettlementConfirmed}
+
+// captured reports whether the transaction was captured: money moved, not only held.
+func (tx *btTransaction) captured() bool {
+	return slices.Contains(btCapturedStatuses, tx.Status)
 }
 
 // event is the newest status event with the given status; statusHistory lists newest first.

@@ -56,12 +56,14 @@ func newBTDoubleIn(t *testing.T, currency string) *btDouble {
 
 // btOperations are the operations the gateway sends, with the root field each must ask for.
 var btOperations = map[string]string{
-	"BraintreeCharge":        "chargePaymentMethod",
-	"BraintreeFindCharge":    "transactions",
-	"BraintreeTransactionID": "idsFromLegacyIds",
-	"BraintreeTransaction":   "node",
-	"BraintreeRefund":        "refundTransaction",
-	"BraintreeReverse":       "reverseTransaction",
+	"BraintreeAuthorize":         "authorizePaymentMethod",
+	"BraintreeCapture":           "captureTransaction",
+	"BraintreeFindCharge":        "transactions",
+	"BraintreeSucceededPayments": "transactions",
+	"BraintreeTransactionID":     "idsFromLegacyIds",
+	"BraintreeTransaction":       "node",
+	"BraintreeRefund":            "refundTransaction",
+	"BraintreeReverse":           "reverseTransaction",
 }
 
 // checkRequests fails the test for any request that is not what the gateway means to send:
@@ -88,6 +90,15 @@ func (d *btDouble) checkRequests() {
 		case "BraintreeFindCharge":
 			if str(r.Variables, "input", "orderId", "endsWith") == "" {
 				d.t.Errorf("braintree double: search without orderId.endsWith: %v", r.Variables)
+			}
+		case "BraintreeSucceededPayments":
+			if str(r.Variables, "input", "createdAt", "greaterThanOrEqualTo") == "" {
+				d.t.Errorf("braintree double: reconciliation search without createdAt.greaterThanOrEqualTo: %v", r.Variables)
+			}
+		case "BraintreeCapture":
+			// The capture takes what was authorized, which the gateway checked is what was asked.
+			if str(r.Variables, "input", "transactionId") == "" || str(r.Variables, "input", "transaction", "amount") != "" {
+				d.t.Errorf("braintree double: capture of %v", r.Variables)
 			}
 		case "BraintreeTransactionID":
 			ids, _ := r.Variables["input"].(map[string]any)["ids"].([]any)
@@ -148,6 +159,15 @@ func (d *btDouble) count(op string) int {
 	return len(filter(calls, func(c braintreefake.Request) bool { return c.Operation == op }))
 }
 
+// operations names the operations of calls, in order, joined by commas.
+func operations(calls []braintreefake.Request) string {
+	names := make([]string, len(calls))
+	for i, c := range calls {
+		names[i] = c.Operation
+	}
+	return strings.Join(names, ",")
+}
+
 func btCharge(key, nonce string) billing.ChargeRequest {
 	return billing.ChargeRequest{IdempotencyKey: key, Amount: 2500, Currency: "usd", Token: nonce,
 		OrderID: btOrderID, Description: "cartflow order"}
@@ -179,16 +199,20 @@ func TestBraintreeChargeSucceeds(t *testing.T) {
 		t.Fatalf("Charge: %v", err)
 	}
 	txs, calls := d.snapshot()
-	if len(txs) != 1 || txs[0].Status != "SUBMITTED_FOR_SETTLEMENT" {
-		t.Fatalf("transactions at Braintree = %+v, want one submitted for settlement", txs)
+	if len(txs) != 1 || txs[0].Status != "SUBMITTED_FOR_SETTLEMENT" || strings.Join(txs[0].StatusHistory, ",") != "SUBMITTED_FOR_SETTLEMENT,AUTHORIZED" {
+		t.Fatalf("transactions at Braintree = %+v, want one authorized, then submitted for settlement", txs)
 	}
 	if res.ProviderRef != txs[0].LegacyID || res.Action != nil {
 		t.Errorf("result = %+v, want the legacy id %s and no action", res, txs[0].LegacyID)
 	}
-	if len(calls) != 1 || calls[0].Operation != "BraintreeCharge" {
-		t.Fatalf("calls = %+v, want one charge and no lookup", calls)
+	// The lookup comes before every authorization, the first attempt's too.
+	if got := operations(calls); got != "BraintreeFindCharge,BraintreeAuthorize,BraintreeCapture" {
+		t.Fatalf("calls = %s, want a lookup, an authorization and its capture", got)
 	}
-	v := calls[0].Variables
+	if got := str(calls[2].Variables, "input", "transactionId"); got != txs[0].ID {
+		t.Errorf("captured %q, want the authorization %s", got, txs[0].ID)
+	}
+	v := calls[1].Variables
 	if got := str(v, "input", "paymentMethodId"); got != "fake-valid-nonce" {
 		t.Errorf("paymentMethodId = %q", got)
 	}
@@ -226,8 +250,8 @@ func TestBraintreeChargeAmountFormats(t *testing.T) {
 			if _, err := d.gateway(5*time.Second).Charge(t.Context(), req); err != nil {
 				t.Fatalf("Charge: %v", err)
 			}
-			_, calls := d.snapshot()
-			if got := str(calls[0].Variables, "input", "transaction", "amount"); got != tc.want {
+			authorizations := filter(d.Requests(), func(r braintreefake.Request) bool { return r.Operation == "BraintreeAuthorize" })
+			if got := str(authorizations[0].Variables, "input", "transaction", "amount"); got != tc.want {
 				t.Errorf("%d %s sent as %q, want %q", tc.amount, tc.currency, got, tc.want)
 			}
 		})
@@ -342,6 +366,7 @@ func TestBraintreeChargeTechnicalFailuresAreRetryable(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			d := newBTDouble(t)
+			fault.Operation = "authorizePaymentMethod"
 			d.AddFault(fault)
 			gw := d.gateway(5 * time.Second)
 			_, err := gw.Charge(t.Context(), btCharge("faults/"+name, "fake-valid-nonce"))
@@ -354,8 +379,8 @@ func TestBraintreeChargeTechnicalFailuresAreRetryable(t *testing.T) {
 			if _, err := gw.Charge(t.Context(), req); err != nil {
 				t.Fatalf("retry: %v", err)
 			}
-			if txs, _ := d.snapshot(); len(txs) != 1 || d.count("BraintreeFindCharge") != 1 {
-				t.Errorf("after the retry: transactions %+v, lookups %d; want one of each", txs, d.count("BraintreeFindCharge"))
+			if txs, _ := d.snapshot(); len(txs) != 1 || d.count("BraintreeFindCharge") != 2 {
+				t.Errorf("after the retry: transactions %+v, lookups %d; want one transaction and a lookup per attempt", txs, d.count("BraintreeFindCharge"))
 			}
 		})
 	}
@@ -388,7 +413,7 @@ func TestBraintreeChargeWrongKeysAreRetryable(t *testing.T) {
 func TestBraintreeChargeTimeoutThenResumeChargesOnce(t *testing.T) {
 	t.Parallel()
 	d := newBTDouble(t)
-	d.AddFault(braintreefake.Fault{Operation: "chargePaymentMethod", Count: 1, DelayAfterMS: 500})
+	d.AddFault(braintreefake.Fault{Operation: "authorizePaymentMethod", Count: 1, DelayAfterMS: 500})
 	gw := d.gateway(100 * time.Millisecond)
 	key := "timeout/charge"
 	_, err := gw.Charge(t.Context(), btCharge(key, "fake-valid-nonce"))
@@ -399,8 +424,9 @@ func TestBraintreeChargeTimeoutThenResumeChargesOnce(t *testing.T) {
 		t.Fatalf("resumed Charge: %v", err)
 	}
 	txs, _ := d.snapshot()
-	if len(txs) != 1 || d.count("BraintreeCharge") != 1 {
-		t.Fatalf("transactions %+v after %d charge calls, want exactly one charge", txs, d.count("BraintreeCharge"))
+	if len(txs) != 1 || d.count("BraintreeAuthorize") != 1 || d.count("BraintreeCapture") != 1 {
+		t.Fatalf("transactions %+v after %d authorizations and %d captures, want exactly one of each", txs,
+			d.count("BraintreeAuthorize"), d.count("BraintreeCapture"))
 	}
 	if res.ProviderRef != txs[0].LegacyID {
 		t.Errorf("resumed result = %+v, want %s", res, txs[0].LegacyID)
@@ -413,7 +439,7 @@ func TestBraintreeChargeTimeoutThenResumeChargesOnce(t *testing.T) {
 func TestBraintreeChargeResumeWithLaggingSearch(t *testing.T) {
 	t.Parallel()
 	d := newBTDouble(t)
-	d.AddFault(braintreefake.Fault{Operation: "chargePaymentMethod", Count: 1, DelayAfterMS: 500})
+	d.AddFault(braintreefake.Fault{Operation: "authorizePaymentMethod", Count: 1, DelayAfterMS: 500})
 	gw := d.gateway(100 * time.Millisecond)
 	key := "lag/charge"
 	if _, err := gw.Charge(t.Context(), btCharge(key, "tokencc_lagging")); err == nil {
@@ -446,7 +472,7 @@ func TestBraintreeChargeResumeFindsDecline(t *testing.T) {
 	if !errors.As(err, &decline) || decline.DeclineCode != "insufficient_funds" {
 		t.Fatalf("resumed Charge error = %v, want the recorded decline", err)
 	}
-	if n := d.count("BraintreeCharge"); n != 1 {
+	if n := d.count("BraintreeAuthorize"); n != 1 {
 		t.Errorf("charge calls = %d, want 1", n)
 	}
 }

@@ -3,6 +3,7 @@ package braintree
 import (
 	"encoding/json"
 	"net/http"
+	"time"
 
 	"github.com/cartflow/cartflow/internal/dev/fake/kit"
 )
@@ -15,6 +16,7 @@ import (
 //	GET    /__cartflow/refunds                            the refunds
 //	GET    /__cartflow/requests   DELETE to forget them   the recorded GraphQL requests
 //	GET    /__cartflow/faults     POST a Fault, DELETE    the registered faults
+//	GET    /__cartflow/search_lag POST {"lag_ms": N}      how far the search lags behind writes; 0 turns it off
 //	POST   /__cartflow/settle                             settle everything waiting, as the daily batch does
 //	POST   /__cartflow/transactions/{legacy id}/settle    settle one transaction (or refund)
 //	POST   /__cartflow/transactions/{legacy id}/webhooks  {"kind":"dispute_opened"}: send a notification about it
@@ -25,8 +27,10 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	route := r.Method + " " + path
 	listings := kit.Listings{
 		"/state": func() any {
-			return map[string]any{"transactions": s.Transactions(), "notifications": s.Notifications(), "faults": s.Faults(), "webhook_url": s.WebhookURL()}
+			return map[string]any{"transactions": s.Transactions(), "notifications": s.Notifications(), "faults": s.Faults(),
+				"search_lag_ms": s.SearchLag().Milliseconds(), "webhook_url": s.WebhookURL()}
 		},
+		"/search_lag":    func() any { return searchLag{LagMS: s.SearchLag().Milliseconds()} },
 		"/transactions":  func() any { return s.Transactions() },
 		"/refunds":       func() any { return s.Refunds() },
 		"/notifications": func() any { return s.Notifications() },
@@ -42,6 +46,17 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		}
 		s.AddFault(f)
 		kit.WriteJSON(w, http.StatusCreated, f)
+	case "POST /search_lag":
+		var lag searchLag
+		if !kit.ReadJSON(w, r, &lag, "search lag") {
+			return
+		}
+		if lag.LagMS < 0 {
+			kit.WriteError(w, http.StatusBadRequest, "lag_ms must be 0 (off) or a positive number of milliseconds")
+			return
+		}
+		s.SetSearchLag(time.Duration(lag.LagMS) * time.Millisecond)
+		kit.WriteJSON(w, http.StatusOK, lag)
 	case "POST /settle":
 		kit.WriteJSON(w, http.StatusOK, map[string]any{"settled": s.SettleAll()})
 	default:
@@ -71,6 +86,11 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 			kit.WriteError(w, http.StatusNotFound, "unknown admin endpoint")
 		}
 	}
+}
+
+// searchLag is the admin API's view of SetSearchLag.
+type searchLag struct {
+	LagMS int64 `json:"lag_ms"`
 }
 
 // sent answers the notifications that SendWebhook and ResendWebhook return.

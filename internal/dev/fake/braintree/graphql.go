@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // The double reads just enough GraphQL to know what is asked: the operation (query or mutation,
@@ -36,8 +37,9 @@ var (
 
 // rootFields are the root fields the double answers, by operation type.
 var rootFields = map[string]map[string]bool{
-	"query":    {"ping": true, "transactions": true, "idsFromLegacyIds": true, "node": true},
-	"mutation": {"chargePaymentMethod": true, "refundTransaction": true, "reverseTransaction": true},
+	"query": {"ping": true, "transactions": true, "idsFromLegacyIds": true, "node": true},
+	"mutation": {"chargePaymentMethod": true, "authorizePaymentMethod": true, "captureTransaction": true,
+		"refundTransaction": true, "reverseTransaction": true},
 }
 
 // parseOperation finds the operation to run (the one named operationName, else the first) and
@@ -152,7 +154,11 @@ func (s *Server) execute(op operation, staleSearch bool) (map[string]any, []gqlE
 	case "ping":
 		value = "pong"
 	case "chargePaymentMethod":
-		value, errs = s.charge(op.args)
+		value, errs = s.charge(op.args, true)
+	case "authorizePaymentMethod":
+		value, errs = s.charge(op.args, false)
+	case "captureTransaction":
+		value, errs = s.capture(op.args)
 	case "transactions":
 		value, errs = s.search(op.args, staleSearch)
 	case "idsFromLegacyIds":
@@ -181,13 +187,17 @@ var (
 	errRefundedInFull    = gqlError{Class: "VALIDATION", Code: "91512", Message: "Transaction has already been fully refunded."}
 	errRefundTooLarge    = gqlError{Class: "VALIDATION", Code: "91521", Message: "Refund amount is too large."}
 	errCannotVoid        = gqlError{Class: "VALIDATION", Code: "91504", Message: "Transaction can only be voided if status is authorized, submitted_for_settlement, or - for PayPal - settlement_pending."}
+	errCannotCapture     = gqlError{Class: "VALIDATION", Code: "91507", Message: "Cannot submit for settlement unless status is authorized."}
+	errCaptureTooLarge   = gqlError{Class: "VALIDATION", Code: "91522", Message: "Settlement amount is too large."}
 )
 
 // amountPattern is Braintree's Amount scalar: a whole number, or one with two or three decimals.
 var amountPattern = regexp.MustCompile(`^[0-9]+(\.[0-9]{2,3})?$`)
 
-// charge is chargePaymentMethod: authorize and submit for settlement at once.
-func (s *Server) charge(args map[string]any) (any, []gqlError) {
+// charge is chargePaymentMethod, which authorizes and submits for settlement at once, or, when
+// capture is false, authorizePaymentMethod, which leaves a successful transaction AUTHORIZED
+// until captureTransaction submits it for settlement.
+func (s *Server) charge(args map[string]any, capture bool) (any, []gqlError) {
 	nonce := str(args, "input", "paymentMethodId")
 	amount := str(args, "input", "transaction", "amount")
 	switch {
@@ -214,7 +224,9 @@ func (s *Server) charge(args map[string]any) (any, []gqlError) {
 	switch out.status {
 	case "":
 		tx.push(event{Status: statusAuthorized})
-		tx.push(event{Status: statusSubmittedForSettlement})
+		if capture {
+			tx.push(event{Status: statusSubmittedForSettlement})
+		}
 	default:
 		tx.push(event{Status: out.status, DeclineType: out.declineType, ProcessorCode: out.code,
 			ProcessorText: out.text, GatewayRejectionReason: out.rejection})
@@ -223,31 +235,134 @@ func (s *Server) charge(args map[string]any) (any, []gqlError) {
 	return map[string]any{"transaction": tx.json(true)}, nil
 }
 
+// capture is captureTransaction: it submits an AUTHORIZED transaction for settlement, for the
+// authorized amount or, as Braintree allows, a smaller one that then becomes the transaction's
+// amount; a larger one is refused (91522), and so is a transaction in any other status (91507).
+func (s *Server) capture(args map[string]any) (any, []gqlError) {
+	tx := s.txByAnyID(str(args, "input", "transactionId"))
+	if tx == nil {
+		return nil, []gqlError{errNotFound}
+	}
+	if tx.status != statusAuthorized {
+		return nil, []gqlError{errCannotCapture}
+	}
+	amount := str(args, "input", "transaction", "amount")
+	if amount == "" {
+		amount = str(args, "input", "amount") // the deprecated field, still accepted
+	}
+	if amount != "" {
+		digits := decimals(tx.amount)
+		want, err := parseUnits(amount, digits)
+		switch {
+		case err != nil:
+			return nil, []gqlError{*err}
+		case want <= 0:
+			return nil, []gqlError{errAmountNotPositive}
+		case want > units(tx.amount, digits):
+			return nil, []gqlError{errCaptureTooLarge}
+		}
+		tx.amount = formatUnits(want, digits)
+	}
+	tx.push(event{Status: statusSubmittedForSettlement})
+	s.log.Info("braintree capture", "transaction", tx.legacyID, "amount", tx.amount, "currency", tx.currency)
+	return map[string]any{"transaction": tx.json(true)}, nil
+}
+
+// parseUnits reads a client's amount as units of 10^-digits, refusing one that is malformed or
+// has more decimals than the currency, such as 10.005 of a 2-decimal currency.
+func parseUnits(amount string, digits int) (int64, *gqlError) {
+	if !amountPattern.MatchString(amount) {
+		return 0, &errAmountFormat
+	}
+	if d := decimals(amount); d > digits && strings.Trim(amount[len(amount)-(d-digits):], "0") != "" {
+		return 0, &errAmountFormat
+	}
+	return units(amount, digits), nil
+}
+
+// searchCriteria are the TransactionSearchInput fields the double can search by.
+var searchCriteria = map[string]bool{"orderId": true, "id": true, "status": true, "createdAt": true}
+
 // search is the transactions query. It supports the criteria the gateway and people use: orderId
-// (is, isNot, startsWith, endsWith, contains), id (is, in; global or legacy ids) and status (in).
+// (is, isNot, startsWith, endsWith, contains), id (is, in; global or legacy ids), status (is, in)
+// and createdAt (greaterThanOrEqualTo, lessThanOrEqualTo), oldest first, in pages of first
+// edges after the cursor of the previous page. While a search lag is set (SetSearchLag), a
+// transaction created or changed less than the lag ago is not found yet, as Braintree's search
+// index catches up with writes only after a while; a stale-search fault finds nothing at all.
 func (s *Server) search(args map[string]any, stale bool) (any, []gqlError) {
 	input := obj(args, "input")
 	for key := range input {
-		if key != "orderId" && key != "id" && key != "status" {
+		if !searchCriteria[key] {
 			return nil, []gqlError{{Message: fmt.Sprintf("The local Braintree double cannot search transactions by %q.", key)}}
 		}
+	}
+	created, err := timeRange(obj(input, "createdAt"))
+	if err != nil {
+		return nil, []gqlError{*err}
 	}
 	first := len(s.txs)
 	if n, ok := args["first"].(float64); ok && int(n) >= 0 && int(n) < first {
 		first = int(n)
 	}
+	start := 0
+	if after := str(args, "after"); after != "" {
+		n, err := strconv.Atoi(after)
+		if err != nil || n < 0 {
+			return nil, []gqlError{{Message: fmt.Sprintf("The cursor %q is not one this search returned.", after)}}
+		}
+		start = n + 1
+	}
 	edges := []any{}
+	more, end := false, ""
 	if !stale {
-		for _, tx := range s.txs {
+		cutoff := time.Now().Add(-s.searchLag)
+		for i := start; i < len(s.txs); i++ {
+			tx := s.txs[i]
+			if s.searchLag > 0 && tx.changedAt.After(cutoff) {
+				continue
+			}
+			if !matchText(obj(input, "orderId"), tx.orderID) || !matchID(obj(input, "id"), tx) ||
+				!matchStatus(obj(input, "status"), tx.status) || !created.contains(tx.createdAt) {
+				continue
+			}
 			if len(edges) == first {
+				more = true
 				break
 			}
-			if matchText(obj(input, "orderId"), tx.orderID) && matchID(obj(input, "id"), tx) && matchStatus(obj(input, "status"), tx.status) {
-				edges = append(edges, map[string]any{"node": tx.json(true)})
-			}
+			end = strconv.Itoa(i)
+			edges = append(edges, map[string]any{"cursor": end, "node": tx.json(true)})
 		}
 	}
-	return map[string]any{"edges": edges, "pageInfo": map[string]any{"hasNextPage": false, "endCursor": nil}}, nil
+	return map[string]any{"edges": edges, "pageInfo": map[string]any{"hasNextPage": more, "hasPreviousPage": false,
+		"startCursor": nil, "endCursor": nullable(end)}}, nil
+}
+
+// span is a SearchTimestampInput: both bounds inclusive, a zero one open.
+type span struct{ from, to time.Time }
+
+func (r span) contains(t time.Time) bool {
+	return (r.from.IsZero() || !t.Before(r.from)) && (r.to.IsZero() || !t.After(r.to))
+}
+
+// timeRange reads a SearchTimestampInput.
+func timeRange(c map[string]any) (span, *gqlError) {
+	var r span
+	for op, v := range c {
+		text, _ := v.(string)
+		t, err := time.Parse(time.RFC3339Nano, text)
+		if err != nil {
+			return r, &gqlError{Message: fmt.Sprintf("Variable 'input' has an invalid value: %q is not an ISO 8601 Timestamp.", text)}
+		}
+		switch op {
+		case "greaterThanOrEqualTo":
+			r.from = t
+		case "lessThanOrEqualTo":
+			r.to = t
+		default:
+			return r, &gqlError{Message: fmt.Sprintf("The local Braintree double cannot search timestamps by %q.", op)}
+		}
+	}
+	return r, nil
 }
 
 func matchText(c map[string]any, v string) bool {
@@ -284,6 +399,9 @@ func matchID(c map[string]any, tx *transaction) bool {
 }
 
 func matchStatus(c map[string]any, status string) bool {
+	if is, ok := c["is"].(string); ok && is != status {
+		return false
+	}
 	in, ok := c["in"].([]any)
 	return !ok || containsAny(in, status)
 }
@@ -361,14 +479,10 @@ func (s *Server) refund(tx *transaction, amount, orderID string) (*refund, *gqlE
 	}
 	want := remaining
 	if amount != "" {
-		if !amountPattern.MatchString(amount) {
-			return nil, &errAmountFormat
+		var err *gqlError
+		if want, err = parseUnits(amount, digits); err != nil {
+			return nil, err
 		}
-		if d := decimals(amount); d > digits && strings.Trim(amount[len(amount)-(d-digits):], "0") != "" {
-			// More decimals than the currency has, such as 10.005 of a 2-decimal currency.
-			return nil, &errAmountFormat
-		}
-		want = units(amount, digits)
 	}
 	switch {
 	case want <= 0:
@@ -383,6 +497,7 @@ func (s *Server) refund(tx *transaction, amount, orderID string) (*refund, *gqlE
 		amount: formatUnits(want, digits), tx: tx, createdAt: now()}
 	r.id = globalID("refund", r.legacyID)
 	tx.refunds = append(tx.refunds, r)
+	tx.changedAt = time.Now()
 	s.refundsByID[r.legacyID] = r
 	s.log.Info("braintree refund", "transaction", tx.legacyID, "refund", r.legacyID, "amount", r.amount)
 	return r, nil

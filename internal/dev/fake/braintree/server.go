@@ -1,18 +1,22 @@
 // Package braintree is a local double of Braintree's GraphQL API for the development stack
 // and the tests: Braintree's sandbox is on the internet, and cartflow's machines are not.
 //
-// It answers the operations that cartflow's Braintree gateway sends (chargePaymentMethod, the
-// transactions search, idsFromLegacyIds, node, refundTransaction, reverseTransaction, and ping)
+// It answers the operations that cartflow's Braintree gateway sends (chargePaymentMethod,
+// authorizePaymentMethod and captureTransaction, the transactions search, idsFromLegacyIds, node,
+// refundTransaction, reverseTransaction, and ping)
 // the way Braintree documents them: Basic authentication with the API key pair, a required
 // Braintree-Version date, HTTP 200 with GraphQL errors that carry an errorClass and, for
 // validation errors, Braintree's legacy code; the sandbox's test nonces (fake-valid-nonce
 // succeeds, fake-processor-declined-visa-nonce declines with 2000, …) and single-use client
-// nonces; transactions that stay submitted for settlement until they are settled on demand, and
-// can be refunded once settled but only voided before.
+// nonces; authorizations that stay AUTHORIZED until they are captured, in full or in part but
+// never beyond the authorized amount; transactions that stay submitted for settlement until they
+// are settled on demand, and can be refunded once settled but only voided before.
 //
 // For tests it records every request, injects faults (HTTP statuses, GraphQL error classes, slow
-// answers, a search that lags behind) and sends Braintree's signed webhook notifications. The same
-// controls are served as JSON under /__cartflow/ for people running the development stack.
+// answers, a search that finds nothing), makes the search lag behind writes for a given time
+// while reads by id stay immediate (SetSearchLag), and sends Braintree's signed webhook
+// notifications. The same controls are served as JSON under /__cartflow/ for people running the
+// development stack.
 package braintree
 
 import (
@@ -76,6 +80,23 @@ type Server struct {
 	consumed    map[string]bool       // single-use nonces already charged
 	requests    kit.Recorder[Request] // changes under mu, with the state its requests change
 	faults      kit.Faults[Fault]
+	searchLag   time.Duration
+}
+
+// SetSearchLag makes the transactions search lag behind writes by lag, as Braintree's search
+// index does: a transaction created or changed (captured, voided, refunded, settled) less than
+// lag ago is not found by any search, while node reads it at once. Zero turns the lag off.
+func (s *Server) SetSearchLag(lag time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.searchLag = max(lag, 0)
+}
+
+// SearchLag is the search lag that SetSearchLag set; zero when off.
+func (s *Server) SearchLag() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.searchLag
 }
 
 // New returns a Server with no transactions.

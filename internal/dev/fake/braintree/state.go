@@ -52,11 +52,18 @@ type event struct {
 // transaction is a sale the double holds; every change happens under Server.mu.
 type transaction struct {
 	id, legacyID, orderID, status, amount, currency, merchantAccountID string
-	createdAt                                                          time.Time
-	history                                                            []event // newest first, as Braintree lists it
-	refunds                                                            []*refund
-	dispute                                                            *dispute
+	// createdAt has Braintree's microsecond precision, so that a search by creation time
+	// splits transactions made within one second.
+	createdAt time.Time
+	// changedAt is when the transaction or one of its refunds last changed, for the search lag.
+	changedAt time.Time
+	history   []event // newest first, as Braintree lists it
+	refunds   []*refund
+	dispute   *dispute
 }
+
+// timestampLayout is Braintree's Timestamp scalar: ISO 8601 with microseconds, in UTC.
+const timestampLayout = "2006-01-02T15:04:05.000000Z07:00"
 
 // refund is a refund of a transaction; Braintree models it as a transaction of its own.
 type refund struct {
@@ -78,6 +85,7 @@ func (tx *transaction) push(e event) {
 	}
 	tx.status = e.Status
 	tx.history = append([]event{e}, tx.history...)
+	tx.changedAt = time.Now()
 }
 
 // refunded is what the transaction's refunds return, in units of 10^-digits.
@@ -135,7 +143,7 @@ func (tx *transaction) json(full bool) map[string]any {
 	}
 	out["id"], out["legacyId"], out["orderId"], out["status"] = tx.id, tx.legacyID, nullable(tx.orderID), tx.status
 	out["amount"], out["merchantAccountId"] = money(tx.amount, tx.currency), nullable(tx.merchantAccountID)
-	out["createdAt"], out["statusHistory"], out["refunds"], out["disputes"] = tx.createdAt.Format(time.RFC3339), history, refunds, disputes
+	out["createdAt"], out["statusHistory"], out["refunds"], out["disputes"] = tx.createdAt.Format(timestampLayout), history, refunds, disputes
 	return out
 }
 
@@ -204,8 +212,9 @@ func (s *Server) newLegacyID() string {
 }
 
 func (s *Server) newTransaction(amount, orderID, merchantAccountID string) *transaction {
+	at := time.Now()
 	tx := &transaction{legacyID: s.newLegacyID(), orderID: orderID, amount: amount, currency: s.currency,
-		merchantAccountID: merchantAccountID, createdAt: now()}
+		merchantAccountID: merchantAccountID, createdAt: at.UTC().Truncate(time.Microsecond), changedAt: at}
 	tx.id = globalID("transaction", tx.legacyID)
 	s.txs = append(s.txs, tx)
 	s.byLegacyID[tx.legacyID] = tx
@@ -322,6 +331,7 @@ func (s *Server) Settle(legacyID string) error {
 		case statusSettled:
 		case statusSubmittedForSettlement, statusSettling, statusSettlementPending:
 			r.status = statusSettled
+			r.tx.changedAt = time.Now()
 		default:
 			return fmt.Errorf("%w: refund %s is %s", ErrInvalidState, legacyID, r.status)
 		}
@@ -356,6 +366,7 @@ func (s *Server) SettleAll() []string {
 		for _, r := range tx.refunds {
 			if r.status == statusSubmittedForSettlement {
 				r.status = statusSettled
+				tx.changedAt = time.Now()
 				settled = append(settled, r.legacyID)
 			}
 		}
