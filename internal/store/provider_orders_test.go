@@ -64,7 +64,9 @@ func TestClaimProviderOrderOncePerOrder(t *testing.T) {
 	errs := make([]error, 2)
 	refs := make([]string, 2)
 	for i, o := range []store.Order{a, b} {
-		wg.Go(func() { refs[i], errs[i] = db.store.ClaimProviderOrder(ctx, "paypal", "7O190127TN364715T", o.ID, 6200, "usd") })
+		wg.Go(func() {
+			refs[i], errs[i] = db.store.ClaimProviderOrder(ctx, "paypal", "7O190127TN364715T", o.ID, 6200, "usd")
+		})
 	}
 	wg.Wait()
 	winner, loser := 0, 1
