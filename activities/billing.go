@@ -64,11 +64,17 @@ func (a *Activities) charge(ctx context.Context, in ChargeInput) (providerCall[b
 		return providerCall[billing.ChargeResult]{}, err
 	}
 
+	// The provider order a PayPal token names is this order's alone (activities/binding.go).
+	cartRef, err := a.claimCartRef(ctx, in)
+	if err != nil {
+		return providerCall[billing.ChargeResult]{}, err
+	}
+
 	stop := a.heartbeat(ctx)
 	res, err := gw.Charge(ctx, billing.ChargeRequest{
 		IdempotencyKey: in.IdempotencyKey, Amount: in.Amount, Currency: in.Currency, Token: in.Token,
 		OrderID: in.OrderID, Description: in.Description, Resume: activity.GetInfo(ctx).Attempt > 1,
-		CustomerRef: in.CustomerRef, OffSession: in.OffSession,
+		CustomerRef: in.CustomerRef, OffSession: in.OffSession, CartRef: cartRef,
 	})
 	stop()
 	call := providerCall[billing.ChargeResult]{asked: true, res: res, err: err}

@@ -156,20 +156,8 @@ func (r *checkoutRequest) validate() (directory.Customer, *apiError) {
 	if err != nil {
 		return directory.Customer{}, unprocessable("invalid_name", "name", fmt.Sprintf("the name must be 1 to %d characters", directory.MaxNameLength))
 	}
-	if len(r.Items) == 0 {
-		return directory.Customer{}, unprocessable(store.CodeEmptyCart, "items", "the cart has no items")
-	}
-	if len(r.Items) > store.MaxCartLines {
-		return directory.Customer{}, unprocessable(store.CodeTooManyLines, "items", fmt.Sprintf("a cart holds at most %d lines", store.MaxCartLines))
-	}
-	for i, it := range r.Items {
-		if it.SKU == "" {
-			return directory.Customer{}, unprocessable("missing_sku", fmt.Sprintf("items[%d].sku", i), "every item needs a sku")
-		}
-		if it.Quantity < 1 || it.Quantity > store.MaxLineQuantity {
-			return directory.Customer{}, unprocessable(store.CodeInvalidQuantity, fmt.Sprintf("items[%d].quantity", i),
-				fmt.Sprintf("quantity must be between 1 and %d", store.MaxLineQuantity))
-		}
+	if aerr := r.validateItems(); aerr != nil {
+		return directory.Customer{}, aerr
 	}
 	provider, aerr := validPayment("payment.", r.Payment.Provider, r.Payment.Token)
 	if aerr != nil {
@@ -177,6 +165,27 @@ func (r *checkoutRequest) validate() (directory.Customer, *apiError) {
 	}
 	r.Payment.Provider = provider
 	return directory.Customer{Email: email, Name: name}, nil
+}
+
+// validateItems checks the cart's lines as far as the catalog is not needed; POST
+// /api/v1/paypal/orders checks its cart with it too.
+func (r *checkoutRequest) validateItems() *apiError {
+	if len(r.Items) == 0 {
+		return unprocessable(store.CodeEmptyCart, "items", "the cart has no items")
+	}
+	if len(r.Items) > store.MaxCartLines {
+		return unprocessable(store.CodeTooManyLines, "items", fmt.Sprintf("a cart holds at most %d lines", store.MaxCartLines))
+	}
+	for i, it := range r.Items {
+		if it.SKU == "" {
+			return unprocessable("missing_sku", fmt.Sprintf("items[%d].sku", i), "every item needs a sku")
+		}
+		if it.Quantity < 1 || it.Quantity > store.MaxLineQuantity {
+			return unprocessable(store.CodeInvalidQuantity, fmt.Sprintf("items[%d].quantity", i),
+				fmt.Sprintf("quantity must be between 1 and %d", store.MaxLineQuantity))
+		}
+	}
+	return nil
 }
 
 // validPayment checks a payment method as the storefront sends it: a known provider and a token

@@ -29,10 +29,13 @@ import (
 var checkoutIDPattern = regexp.MustCompile(`^chk_[a-z2-7]{26}$`)
 
 // newCheckoutID returns an unguessable public checkout identifier (128 random bits).
-func newCheckoutID() string {
+func newCheckoutID() string { return newRandomID("chk_") }
+
+// newRandomID is prefix and 128 random bits as 26 lower-case base32 characters.
+func newRandomID(prefix string) string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
-	return "chk_" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
+	return prefix + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
 }
 
 // checkoutResponse is a checkout as the storefront sees it.

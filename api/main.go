@@ -54,8 +54,16 @@ func run(ctx context.Context, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	s := &server{cfg: cfg, store: store.New(deps.Pool), temporal: deps.Temporal, log: log, webhooks: webhooks, metrics: deps.Metrics, reporter: reporter,
+	paypal, err := app.PayPalGateway(cfg.PayPal, log)
+	if err != nil {
+		return err
+	}
+	st := store.New(deps.Pool)
+	s := &server{cfg: cfg, store: st, temporal: deps.Temporal, log: log, webhooks: webhooks, metrics: deps.Metrics, reporter: reporter,
 		telemetry: deps.Telemetry}
+	if paypal != nil {
+		s.paypal = &paypalOrders{gateway: paypal, store: st}
+	}
 	srv := &http.Server{
 		Addr:              cfg.HTTPAddr,
 		Handler:           s.routes(),

@@ -46,7 +46,7 @@ func (s *server) paymentConfig(c *gin.Context) {
 	if chosen == "" && len(s.cfg.CardProcessors) > 0 {
 		chosen = s.cfg.CardProcessors[0]
 	}
-	resp := gin.H{"card_processor": chosen, "processors": statuses, "paypal": gin.H{"enabled": true}}
+	resp := gin.H{"card_processor": chosen, "processors": statuses, "paypal": gin.H{"enabled": s.paypal != nil}}
 	switch chosen {
 	case "stripe":
 		resp["stripe"] = gin.H{"publishable_key": s.cfg.Stripe.PublishableKey}

@@ -26,6 +26,7 @@ func (s *server) routes() *gin.Engine {
 	v1.GET("/checkouts/:id", s.getCheckout)
 	v1.POST("/checkouts/:id/authentication", s.limitBody, s.completeAuthentication)
 	v1.GET("/payment-config", s.paymentConfig)
+	v1.POST("/paypal/orders", s.limitBody, s.createPayPalOrder)
 	v1.POST("/orders/:id/refunds", s.staffOnly, s.limitBody, s.createRefund)
 	v1.GET("/subscriptions/:id", s.getSubscription)
 	v1.POST("/subscriptions/:id/cancel", s.limitBody, s.cancelSubscription)

@@ -46,6 +46,8 @@ type server struct {
 	reporter *errorreport.Reporter
 	// telemetry traces each request into the workflows it starts, when configured.
 	telemetry *telemetry.Telemetry
+	// paypal creates the PayPal orders buyers approve; nil when PayPal is not configured.
+	paypal *paypalOrders
 }
 
 func (s *server) healthz(c *gin.Context) {

@@ -58,6 +58,15 @@ func WebhookVerifiers(cfg config.API, log *slog.Logger) (map[string]billing.Webh
 	return v, nil
 }
 
+// PayPalGateway builds the PayPal client when PayPal is configured, and nil when it is not: the
+// BFF creates the PayPal orders that buyers approve with it.
+func PayPalGateway(cfg config.PayPal, log *slog.Logger) (*billing.PayPal, error) {
+	if cfg.ClientID == "" {
+		return nil, nil
+	}
+	return newPayPal(cfg, log)
+}
+
 // newPayPal builds the PayPal client, which the worker charges with and the BFF verifies
 // webhooks through.
 func newPayPal(cfg config.PayPal, log *slog.Logger) (*billing.PayPal, error) {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -110,9 +111,15 @@ func (p *PayPal) observe(c *paypal.Client, err error) {
 }
 
 // Charge captures the approved PayPal order in req.Token. It reads the order first, every time:
-// so that an amount the storefront's order does not agree with is refused before any money
-// moves (an order can be created in the buyer's browser, with any amount), and so that a capture
-// that already happened, under this key or any other of ours, is returned instead of repeated.
+// so that an order bound to another checkout (custom_id) or with an amount the charge does not
+// agree with is refused before any money moves (an order can be created in the buyer's browser,
+// with any amount), and so that a capture this charge already made is returned instead of
+// repeated. A capture is this charge's only when it is the one the ledger holds
+// (req.PaymentRef) or PayPal says it was made under this charge's PayPal-Request-Id; a capture
+// by anyone else (another checkout, the buyer's browser) is refused as payment_already_used.
+//
+// PayPal finds a capture through its order, which GET reads authoritatively: there is no search
+// to lag behind, and no payment to record before the capture (req.Created is not called).
 func (p *PayPal) Charge(ctx context.Context, req ChargeRequest) (ChargeResult, error) {
 	if err := paypalCheckRef(req.Token, "token"); err != nil {
 		return ChargeResult{}, err
@@ -132,36 +139,35 @@ func (p *PayPal) Charge(ctx context.Context, req ChargeRequest) (ChargeResult, e
 	if err != nil {
 		return ChargeResult{}, paypalClassify(err, "order_not_found")
 	}
-	if res, done, err := p.settled(ctx, req, order.ID, paypalOrderCaptures(order), req.Resume); done {
-		return res, err
+	if err := paypalCheckBinding(order, req.CartRef); err != nil {
+		p.log.WarnContext(ctx, "paypal order is bound to another cart", "paypal_order", order.ID)
+		return ChargeResult{}, err
+	}
+	requestID := paypalRequestID(req.IdempotencyKey)
+	captures := paypalOrderCaptures(order)
+	if paypalTookMoney(captures) {
+		return p.own(ctx, req, order.ID, captures, requestID)
 	}
 	if err := paypalCheckOrder(order, req); err != nil {
 		return ChargeResult{}, err
 	}
-
-	captured, err := p.capture(ctx, req.Token, paypalRequestID(req.IdempotencyKey))
-	if paypalIssue(err) == "ORDER_ALREADY_CAPTURED" {
-		// Captured since the order was read: by another attempt or key of ours, or by the
-		// buyer's browser. It is still this one order's single payment.
-		if order, err = p.getOrder(ctx, req.Token); err != nil {
-			return ChargeResult{}, paypalClassify(err, "order_not_found")
-		}
-		res, done, err := p.settled(ctx, req, order.ID, paypalOrderCaptures(order), true)
-		if !done {
-			return ChargeResult{}, fmt.Errorf("paypal order %s is captured, but shows no capture yet", order.ID)
-		}
+	// Only declined captures: on a first attempt they belong to an earlier checkout, after which
+	// the buyer may have approved the order again with another funding source; on a retry the
+	// decline may be this charge's own, and it is final.
+	if res, done, err := p.settled(ctx, req, order.ID, captures, req.Resume); done {
 		return res, err
+	}
+
+	captured, err := p.capture(ctx, req.Token, requestID)
+	if paypalIssue(err) == "ORDER_ALREADY_CAPTURED" {
+		// Captured since the order was read, and not under this charge's PayPal-Request-Id, for
+		// which PayPal would have answered with that capture: someone else's payment.
+		return ChargeResult{}, p.alreadyUsed(ctx, order.ID)
 	}
 	if err != nil {
 		return ChargeResult{}, paypalClassify(err, "order_not_found")
 	}
-	var captures []paypal.CaptureAmount
-	for _, pu := range captured.PurchaseUnits {
-		if pu.Payments != nil {
-			captures = append(captures, pu.Payments.Captures...)
-		}
-	}
-	res, done, err := p.settled(ctx, req, captured.ID, captures, true)
+	res, done, err := p.settled(ctx, req, captured.ID, paypalCapturedCaptures(captured), true)
 	if !done {
 		// Outcome unknown: the retry reads the order.
 		return ChargeResult{}, fmt.Errorf("paypal answered the capture of order %s (status %s) without a capture", captured.ID, captured.Status)
@@ -169,11 +175,48 @@ func (p *PayPal) Charge(ctx context.Context, req ChargeRequest) (ChargeResult, e
 	return res, err
 }
 
-// settled decides a charge from an order's captures. It reports done=false when nothing was
-// captured yet and the order may still be captured: there is no capture, or only declined ones
-// while declinedFinal is false. A first attempt passes false because such a decline belongs to
-// an earlier checkout, after which the buyer may have approved the order again with another
-// funding source; a retry passes true, because the decline may be this charge's own.
+// own decides a charge whose order already took money: the captures that are this charge's,
+// with their current status from the order, settle it; when none is, the order paid for
+// something else. The ledger's capture (req.PaymentRef) is this charge's without asking PayPal;
+// otherwise the capture is sent again under this charge's PayPal-Request-Id, which PayPal
+// answers with the capture it made for that id, and refuses with ORDER_ALREADY_CAPTURED when
+// someone else captured the order.
+func (p *PayPal) own(ctx context.Context, req ChargeRequest, orderID string, captures []paypal.CaptureAmount, requestID string) (ChargeResult, error) {
+	mine := map[string]bool{}
+	if req.PaymentRef != "" {
+		mine[req.PaymentRef] = true
+	}
+	if !slices.ContainsFunc(captures, func(c paypal.CaptureAmount) bool { return mine[c.ID] }) {
+		replay, err := p.capture(ctx, orderID, requestID)
+		if paypalIssue(err) == "ORDER_ALREADY_CAPTURED" {
+			return ChargeResult{}, p.alreadyUsed(ctx, orderID)
+		}
+		if err != nil {
+			return ChargeResult{}, paypalClassify(err, "order_not_found")
+		}
+		for _, c := range paypalCapturedCaptures(replay) {
+			mine[c.ID] = true
+		}
+	}
+	ours := slices.DeleteFunc(slices.Clone(captures), func(c paypal.CaptureAmount) bool { return !mine[c.ID] })
+	res, done, err := p.settled(ctx, req, orderID, ours, true)
+	if !done {
+		// PayPal named a capture for this request that the order does not show yet.
+		return ChargeResult{}, fmt.Errorf("paypal order %s shows no capture of this charge yet", orderID)
+	}
+	return res, err
+}
+
+// alreadyUsed is the refusal of an order that someone else captured. The buyer paid for
+// another checkout, or outside cartflow; the reconciliation finds a capture no order owns.
+func (p *PayPal) alreadyUsed(ctx context.Context, orderID string) error {
+	p.log.WarnContext(ctx, "paypal order was captured by another request", "paypal_order", orderID)
+	return &RejectedError{Code: "payment_already_used", Message: paypalMessages["payment_already_used"]}
+}
+
+// settled decides a charge from captures that are its own, or, for declined ones, may be. It
+// reports done=false when nothing was captured yet and the order may still be captured: there
+// is no capture, or only declined ones while declinedFinal is false.
 func (p *PayPal) settled(ctx context.Context, req ChargeRequest, orderID string, captures []paypal.CaptureAmount, declinedFinal bool) (ChargeResult, bool, error) {
 	var pending, declined *paypal.CaptureAmount
 	for i := range captures {
@@ -297,6 +340,42 @@ func (p *PayPal) capture(ctx context.Context, orderID, requestID string) (*paypa
 	return res, err
 }
 
+// paypalCapturedCaptures lists the captures in a capture's answer.
+func paypalCapturedCaptures(r *paypal.CaptureOrderResponse) []paypal.CaptureAmount {
+	var captures []paypal.CaptureAmount
+	for _, pu := range r.PurchaseUnits {
+		if pu.Payments != nil {
+			captures = append(captures, pu.Payments.Captures...)
+		}
+	}
+	return captures
+}
+
+// paypalTookMoney reports whether any capture took money or may still: completed (refunded
+// since or not) or pending.
+func paypalTookMoney(captures []paypal.CaptureAmount) bool {
+	return slices.ContainsFunc(captures, func(c paypal.CaptureAmount) bool {
+		switch c.Status {
+		case "COMPLETED", "PARTIALLY_REFUNDED", "REFUNDED", "PENDING":
+			return true
+		}
+		return false
+	})
+}
+
+// paypalCheckBinding refuses an order that does not carry cartRef as its custom_id, before
+// anything is captured: it was created for another cart, or outside cartflow. An empty cartRef
+// checks nothing.
+func paypalCheckBinding(o *paypal.Order, cartRef string) error {
+	if cartRef == "" {
+		return nil
+	}
+	if len(o.PurchaseUnits) != 1 || o.PurchaseUnits[0].CustomID != cartRef {
+		return &RejectedError{Code: "payment_already_used", Message: paypalMessages["payment_already_used"]}
+	}
+	return nil
+}
+
 // paypalOrderCaptures lists the captures of all of an order's purchase units.
 func paypalOrderCaptures(o *paypal.Order) []paypal.CaptureAmount {
 	var captures []paypal.CaptureAmount
@@ -411,6 +490,7 @@ var paypalMessages = map[string]string{
 	"CAPTURE_FULLY_REFUNDED":                  "the PayPal payment has already been refunded in full",
 	"REFUND_AMOUNT_EXCEEDED":                  "the refund is larger than what remains of the PayPal payment",
 	"order_not_found":                         "the PayPal payment was not found; please start again",
+	"payment_already_used":                    "this PayPal payment was already used for another purchase; please start again in PayPal",
 	"capture_not_found":                       "the PayPal payment to refund was not found",
 }
 

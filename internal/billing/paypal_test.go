@@ -95,9 +95,9 @@ func (d *ppDouble) checkRequests() {
 				d.t.Errorf("paypal double: token request with Content-Type %q and form fields %q", r.ContentType, r.Fields)
 			}
 			continue
-		case paypalfake.OpGetOrder:
+		case paypalfake.OpGetOrder, paypalfake.OpTransactions:
 			continue
-		case paypalfake.OpCapture, paypalfake.OpRefund:
+		case paypalfake.OpCreateOrder, paypalfake.OpCapture, paypalfake.OpRefund:
 			if r.RequestID == "" || len(r.RequestID) > 108 {
 				d.t.Errorf("paypal double: %s without a valid PayPal-Request-Id: %q", r.Path, r.RequestID)
 			}
@@ -218,16 +218,17 @@ func TestPayPalChargeCapturesOnce(t *testing.T) {
 	if len(captured) != 1 || res.ProviderRef != captured[0] || res.Action != nil {
 		t.Fatalf("result %+v, captures at PayPal %v: want the one capture", res, captured)
 	}
-	// The same charge again, and the same order under another key: still that one capture.
-	for _, req := range []billing.ChargeRequest{ppCharge("5O190127TN364715T", "checkout-k1/charge"), ppCharge("5O190127TN364715T", "checkout-k2/charge")} {
-		again, err := p.Charge(ctx, req)
-		if err != nil || again.ProviderRef != res.ProviderRef {
-			t.Fatalf("charge %s again = %+v, %v; want %s", req.IdempotencyKey, again, err, res.ProviderRef)
-		}
+	// The same charge again: PayPal replays the capture made under its PayPal-Request-Id.
+	again, err := p.Charge(ctx, ppCharge("5O190127TN364715T", "checkout-k1/charge"))
+	if err != nil || again.ProviderRef != res.ProviderRef {
+		t.Fatalf("charge again = %+v, %v; want %s", again, err, res.ProviderRef)
 	}
-	captureIDs, _, _, gets, _, tokens := d.stats()
-	if !slices.Equal(captureIDs, []string{"checkout-k1/charge"}) || len(d.captured()) != 1 {
-		t.Errorf("capture requests %q, captures %v; want one, under the charge's key", captureIDs, d.captured())
+	// The same order under another key, a first attempt: another checkout's payment, refused.
+	_, err = p.Charge(ctx, ppCharge("5O190127TN364715T", "checkout-k2/charge"))
+	ppWantRejected(t, err, "payment_already_used")
+	captureIDs, _, replays, gets, _, tokens := d.stats()
+	if !slices.Equal(captureIDs, []string{"checkout-k1/charge", "checkout-k1/charge", "checkout-k2/charge"}) || replays != 1 || len(d.captured()) != 1 {
+		t.Errorf("capture requests %q (%d replays), captures %v; want the capture, its replay and a refused one", captureIDs, replays, d.captured())
 	}
 	if gets != 3 || tokens != 1 {
 		t.Errorf("order reads %d, token requests %d; want 3 and 1 (the token is reused)", gets, tokens)
@@ -288,8 +289,9 @@ func TestPayPalChargeTransientFailures(t *testing.T) {
 		// PayPal failed before capturing: the retry captures, under the same id.
 		{name: "500 before capturing", key: "k-500-before", failBefore: []int{500}, requests: 2},
 		{name: "429 then 503", key: "k-429", failBefore: []int{429, 503}, requests: 3},
-		// PayPal captured but the answer was a 500: the retry finds the capture by reading the order.
-		{name: "500 after capturing", key: "k-500-after", failAfter: 1, requests: 1},
+		// PayPal captured but the answer was a 500: the retry finds the capture by reading the
+		// order, and PayPal's replay of the capture request says it is this charge's.
+		{name: "500 after capturing", key: "k-500-after", failAfter: 1, requests: 2},
 		// A key longer than PayPal takes becomes a digest, the same on every attempt.
 		{name: "long key", key: long, failBefore: []int{502}, requests: 2},
 	}
@@ -362,9 +364,9 @@ func TestPayPalChargeTimeoutThenResume(t *testing.T) {
 		t.Fatal(err)
 	}
 	captured := d.captured()
-	captureIDs, _, _, _, _, _ := d.stats()
-	if len(captured) != 1 || res.ProviderRef != captured[0] || len(captureIDs) != 1 {
-		t.Errorf("result %+v, captures %v, capture requests %q: want the lost capture found, not repeated", res, captured, captureIDs)
+	captureIDs, _, replays, _, _, _ := d.stats()
+	if len(captured) != 1 || res.ProviderRef != captured[0] || len(captureIDs) != 2 || replays != 1 {
+		t.Errorf("result %+v, captures %v, capture requests %q (%d replays): want the lost capture found by a replay, not repeated", res, captured, captureIDs, replays)
 	}
 }
 
@@ -398,18 +400,215 @@ func TestPayPalChargePendingThenCompleted(t *testing.T) {
 func TestPayPalChargeCapturedElsewhere(t *testing.T) {
 	t.Parallel()
 	d := newPPDouble(t)
-	// Captured after the gateway read the order and before its capture arrived.
+	// Captured after the gateway read the order and before its capture arrived, by someone else
+	// (the buyer's browser, another checkout): not this charge's payment.
 	d.order("5EE44444444444444", 6200, "USD")
 	d.fault(paypalfake.Fault{Operation: paypalfake.OpCapture, Resource: "5EE44444444444444", Count: 1, CaptureFirst: true})
 	p := d.gateway(t, 5*time.Second)
+	req := ppCharge("5EE44444444444444", "checkout-elsewhere/charge")
 
-	res, err := p.Charge(context.Background(), ppCharge("5EE44444444444444", "checkout-elsewhere/charge"))
+	_, err := p.Charge(context.Background(), req)
+	ppWantRejected(t, err, "payment_already_used")
+	// A retry meets the capture in the order, and PayPal still says it was not made under this
+	// charge's PayPal-Request-Id.
+	req.Resume = true
+	_, err = p.Charge(context.Background(), req)
+	ppWantRejected(t, err, "payment_already_used")
+	if c := d.Captures(); len(c) != 1 || c[0].RequestID != "" {
+		t.Errorf("captures %+v, want only the one made elsewhere", c)
+	}
+}
+
+func TestPayPalApprovalPaysForOneCheckoutOnly(t *testing.T) {
+	t.Parallel()
+	d := newPPDouble(t)
+	d.order("5FF55555555555555", 6200, "USD", func(o *paypalfake.NewOrder) { o.CustomID = "cart_a" })
+	p := d.gateway(t, 5*time.Second)
+	ctx := context.Background()
+	first := ppCharge("5FF55555555555555", "checkout-a/charge")
+	first.CartRef = "cart_a"
+	res, err := p.Charge(ctx, first)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if captured := d.captured(); len(captured) != 1 || res.ProviderRef != captured[0] {
-		t.Errorf("result %+v, captures %v: want the existing capture", res, captured)
+
+	cases := []struct {
+		name string
+		req  func(r *billing.ChargeRequest)
+		code string
+	}{
+		// Another checkout with the same approval, whether or not it names the cart, on its first
+		// attempt or a retry: PayPal answers its capture with ORDER_ALREADY_CAPTURED.
+		{name: "another key", req: func(r *billing.ChargeRequest) { r.IdempotencyKey = "checkout-b/charge" }, code: "payment_already_used"},
+		{name: "another key, same cart", req: func(r *billing.ChargeRequest) { r.IdempotencyKey, r.CartRef = "checkout-c/charge", "cart_a" }, code: "payment_already_used"},
+		{name: "another key, retry", req: func(r *billing.ChargeRequest) { r.IdempotencyKey, r.Resume = "checkout-d/charge", true }, code: "payment_already_used"},
+		// A checkout bound to another cart is refused before anything is sent.
+		{name: "another cart", req: func(r *billing.ChargeRequest) { r.IdempotencyKey, r.CartRef = "checkout-e/charge", "cart_b" }, code: "payment_already_used"},
 	}
+	for _, tc := range cases {
+		req := ppCharge("5FF55555555555555", "")
+		tc.req(&req)
+		_, err := p.Charge(ctx, req)
+		var rejected *billing.RejectedError
+		if !errors.As(err, &rejected) || rejected.Code != tc.code {
+			t.Errorf("%s: error = %#v, want %s", tc.name, err, tc.code)
+		}
+	}
+	// The checkout that paid still gets its own capture, from the ledger without a request, or
+	// from PayPal's replay.
+	withRef := first
+	withRef.PaymentRef, withRef.Resume = res.ProviderRef, true
+	for _, req := range []billing.ChargeRequest{first, withRef} {
+		if again, err := p.Charge(ctx, req); err != nil || again.ProviderRef != res.ProviderRef {
+			t.Errorf("the paying checkout again (payment ref %q) = %+v, %v; want %s", req.PaymentRef, again, err, res.ProviderRef)
+		}
+	}
+	var executed []string
+	for _, r := range d.Requests() {
+		if r.Operation == paypalfake.OpCapture && r.Authenticated && !r.Replayed {
+			executed = append(executed, r.RequestID)
+		}
+	}
+	want := []string{"checkout-a/charge", "checkout-b/charge", "checkout-c/charge", "checkout-d/charge"}
+	if c := d.Captures(); len(c) != 1 || c[0].ID != res.ProviderRef || c[0].RequestID != "checkout-a/charge" || !slices.Equal(executed, want) {
+		t.Errorf("captures %+v, capture requests executed %q; want one capture and %q", c, executed, want)
+	}
+}
+
+func TestPayPalBindingIsCheckedBeforeCapturing(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name, customID, cartRef string
+		captured                bool
+	}{
+		{name: "bound to this cart", customID: "cart_x", cartRef: "cart_x", captured: true},
+		{name: "bound to another cart", customID: "cart_y", cartRef: "cart_x"},
+		// Created in the buyer's browser, with no binding at all.
+		{name: "not bound", cartRef: "cart_x"},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			d := newPPDouble(t)
+			order := fmt.Sprintf("5GG%014d", i)
+			d.order(order, 6200, "USD", func(o *paypalfake.NewOrder) { o.CustomID = tc.customID })
+			req := ppCharge(order, "checkout-bind/charge")
+			req.CartRef = tc.cartRef
+			_, err := d.gateway(t, 5*time.Second).Charge(context.Background(), req)
+			captureIDs, _, _, _, _, _ := d.stats()
+			if tc.captured {
+				if err != nil || len(d.captured()) != 1 {
+					t.Fatalf("error %v, captures %v; want one capture", err, d.captured())
+				}
+				return
+			}
+			ppWantRejected(t, err, "payment_already_used")
+			if len(captureIDs) != 0 || len(d.captured()) != 0 {
+				t.Errorf("capture requests %q, captures %v; want none", captureIDs, d.captured())
+			}
+		})
+	}
+}
+
+func TestPayPalCreateOrder(t *testing.T) {
+	t.Parallel()
+	d := newPPDouble(t)
+	p := d.gateway(t, 5*time.Second)
+	ctx := context.Background()
+	req := billing.PayPalOrderRequest{IdempotencyKey: "paypal-order/k1", Amount: 6200, Currency: "usd", CartRef: "cart_one"}
+	o, err := p.CreateOrder(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.ID == "" || o.CartRef != "cart_one" || o.Amount != 6200 || o.Currency != "usd" || !strings.Contains(o.ApproveURL, o.ID) {
+		t.Fatalf("order = %+v", o)
+	}
+	at, ok := d.Order(o.ID)
+	if !ok || at.Status != "CREATED" || at.CustomID != "cart_one" || at.Value != "62.00" || at.Currency != "USD" {
+		t.Fatalf("order at PayPal = %+v", at)
+	}
+	// The same key, even with another cart reference: PayPal returns the order it created.
+	req.CartRef = "cart_two"
+	again, err := p.CreateOrder(ctx, req)
+	if err != nil || again != o || len(d.Orders()) != 1 {
+		t.Fatalf("again = %+v, %v, %d orders; want %+v", again, err, len(d.Orders()), o)
+	}
+	// Not approved yet: the capture is refused. Approved: it is captured, bound to its cart.
+	charge := ppCharge(o.ID, "checkout-one/charge")
+	charge.CartRef = "cart_one"
+	_, err = p.Charge(ctx, charge)
+	ppWantRejected(t, err, "order_not_approved")
+	if _, err := d.ApproveOrder(o.ID); err != nil {
+		t.Fatal(err)
+	}
+	charge.IdempotencyKey = "checkout-one/charge-2"
+	if res, err := p.Charge(ctx, charge); err != nil || res.ProviderRef == "" {
+		t.Fatalf("charge after approval = %+v, %v", res, err)
+	}
+	for _, bad := range []billing.PayPalOrderRequest{
+		{Amount: 6200, Currency: "usd", CartRef: "cart_x"},
+		{IdempotencyKey: "k", Amount: 0, Currency: "usd", CartRef: "cart_x"},
+		{IdempotencyKey: "k", Amount: 6200, Currency: "usd"},
+	} {
+		if _, err := p.CreateOrder(ctx, bad); !billing.IsFinal(err) {
+			t.Errorf("CreateOrder(%+v) = %v, want a final refusal", bad, err)
+		}
+	}
+	// PayPal down: a technical failure, retried under the same key.
+	d.fault(paypalfake.Fault{Operation: paypalfake.OpCreateOrder, Count: 1, Status: http.StatusServiceUnavailable})
+	_, err = p.CreateOrder(ctx, billing.PayPalOrderRequest{IdempotencyKey: "paypal-order/k2", Amount: 100, Currency: "usd", CartRef: "cart_three"})
+	wantRetryable(t, err)
+}
+
+func TestPayPalSucceededPayments(t *testing.T) {
+	t.Parallel()
+	d := newPPDouble(t)
+	p := d.gateway(t, 5*time.Second)
+	ctx := context.Background()
+	since := time.Now().Add(-48 * time.Hour)
+	d.order("6HH11111111111111", 6200, "USD", func(o *paypalfake.NewOrder) { o.CustomID = "cart_paid" })
+	d.order("6HH22222222222222", 1500, "JPY")
+	d.order("6HH33333333333333", 6200, "USD", func(o *paypalfake.NewOrder) { o.Pending = true })
+	d.order("6HH44444444444444", 6200, "USD", func(o *paypalfake.NewOrder) { o.Declined = true })
+	d.order("6HH55555555555555", 6200, "USD") // approved, never captured
+	refs := map[string]string{}
+	for _, c := range []billing.ChargeRequest{
+		ppCharge("6HH11111111111111", "k1"),
+		{IdempotencyKey: "k2", Amount: 1500, Currency: "jpy", Token: "6HH22222222222222"},
+		ppCharge("6HH33333333333333", "k3"), ppCharge("6HH44444444444444", "k4"),
+	} {
+		res, _ := p.Charge(ctx, c)
+		refs[c.Token] = res.ProviderRef
+	}
+	if _, err := p.Refund(ctx, billing.RefundRequest{IdempotencyKey: "r1", PaymentRef: refs["6HH11111111111111"], Amount: 2000, Currency: "usd"}); err != nil {
+		t.Fatal(err)
+	}
+
+	got, err := p.SucceededPayments(ctx, since)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var summary []string
+	for _, pp := range got {
+		if time.Since(pp.Created) > time.Minute {
+			t.Errorf("payment %s created %v", pp.Ref, pp.Created)
+		}
+		summary = append(summary, fmt.Sprintf("%s %s %d %s refunded %d", pp.Ref, pp.CartRef, pp.Amount, pp.Currency, pp.Refunded))
+	}
+	want := []string{
+		refs["6HH11111111111111"] + " cart_paid 6200 usd refunded 2000",
+		refs["6HH22222222222222"] + " order-6HH22222222222222 1500 jpy refunded 0",
+	}
+	if !slices.Equal(summary, want) {
+		t.Errorf("succeeded payments %q, want %q (completed captures only)", summary, want)
+	}
+	// Nothing since a moment ago; a search PayPal cannot answer is a technical failure.
+	if got, err := p.SucceededPayments(ctx, time.Now().Add(time.Hour)); err != nil || len(got) != 0 {
+		t.Errorf("payments since the future = %v, %v", got, err)
+	}
+	d.fault(paypalfake.Fault{Operation: paypalfake.OpTransactions, Count: 1, Status: http.StatusServiceUnavailable})
+	_, err = p.SucceededPayments(ctx, since)
+	wantRetryable(t, err)
 }
 
 func TestPayPalChargeRefusals(t *testing.T) {

@@ -16,8 +16,8 @@ import (
 // PayPal end to end: the stack serves the PayPal double (internal/dev/fake/paypal) and hands the
 // worker and the BFF its URL, the app's credentials and the webhook id, so the worker captures
 // through the PayPal gateway and the BFF verifies the double's webhooks by asking the double, as
-// it would ask PayPal. The storefront's part, a buyer approving an order in PayPal's window, is
-// the double's CreateApprovedOrder.
+// it would ask PayPal. The storefront's part is POST /api/v1/paypal/orders, which creates the
+// order, and the buyer approving it in PayPal's window, which is the double's ApproveOrder.
 
 // paypalBody is a checkout paid with an approved PayPal order, without a provider: the BFF tells
 // PayPal from the order id's shape.
@@ -25,16 +25,6 @@ func paypalBody(email, orderID string) checkoutBody {
 	b := validBody(email, orderID)
 	b.Payment.Provider = ""
 	return b
-}
-
-// paypalApprovedOrder has the double create an order of amount US cents that the buyer approved.
-func paypalApprovedOrder(t *testing.T, amount int64) string {
-	t.Helper()
-	id, err := dev.PayPal.CreateApprovedOrder(amount, "usd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id
 }
 
 // paypalOrder returns the double's order, failing the test without it.
@@ -64,14 +54,14 @@ func paypalRequests(op, resource string) []paypalfake.Request {
 func paypalPurchase(t *testing.T) (orderID, captureID string) {
 	t.Helper()
 	key := newKey(t)
-	return completedPurchase(t, key, paypalBody(strings.ToLower(key)+"@example.com", paypalApprovedOrder(t, 6200)), "paypal")
+	return completedPurchase(t, key, paypalBody(strings.ToLower(key)+"@example.com", paypalApprovedOrder(t, usualCart...)), "paypal")
 }
 
 func TestPayPalPurchaseCompletes(t *testing.T) {
 	t.Parallel()
 	key := newKey(t)
 	email := strings.ToLower(key) + "@example.com"
-	paypalID := paypalApprovedOrder(t, 6200)
+	paypalID := paypalApprovedOrder(t, usualCart...)
 
 	code, res := postJSON(t, key, paypalBody(email, paypalID))
 
@@ -118,8 +108,8 @@ func TestPayPalAmountMismatchIsRefused(t *testing.T) {
 	t.Parallel()
 	key := newKey(t)
 	email := strings.ToLower(key) + "@example.com"
-	// The buyer's browser created the order for 50.00; the cart costs 62.00.
-	paypalID := paypalApprovedOrder(t, 5000)
+	// The order was created for a cart of 50.00; the checkout's cart costs 62.00.
+	paypalID := paypalApprovedOrder(t, item{"tshirt-classic", 2})
 
 	code, res := postJSON(t, key, paypalBody(email, paypalID))
 
@@ -134,6 +124,9 @@ func TestPayPalAmountMismatchIsRefused(t *testing.T) {
 	}
 	if reqs := paypalRequests(paypalfake.OpCapture, paypalID); len(reqs) != 0 {
 		t.Errorf("%d capture requests reached PayPal, want none: the amount is checked first", len(reqs))
+	}
+	if n := queryInt(t, `SELECT count(*) FROM provider_orders WHERE provider_order_id = $1 AND order_id IS NULL`, paypalID); n != 1 {
+		t.Errorf("the binding was claimed by a checkout that was refused")
 	}
 	if n := queryInt(t, `SELECT count(*) FROM payments p JOIN orders o ON o.id = p.order_id
 		WHERE o.idempotency_key = $1 AND p.provider = 'paypal' AND p.status = 'failed' AND p.failure_code = 'amount_mismatch'`, key); n != 1 {

@@ -94,9 +94,10 @@ func (s *Store) BeginPayment(ctx context.Context, a PaymentAttempt) error {
 
 // SettlePayment records the provider's answer for an attempt and moves the order to match: a
 // charge that succeeded makes it paid, one that failed makes it failed, a refund makes it
-// refunded. Settling an attempt twice changes nothing the second time.
+// refunded. Settling an attempt twice changes nothing the second time. A charge whose provider
+// payment another order holds already is ErrPaymentRefTaken.
 func (s *Store) SettlePayment(ctx context.Context, idempotencyKey string, out PaymentOutcome) error {
-	return s.inTx(ctx, func(q *db.Queries) error {
+	return paymentRefTaken(s.inTx(ctx, func(q *db.Queries) error {
 		settle := db.SettlePaymentParams{IdempotencyKey: idempotencyKey, Status: out.Status, ProviderRef: out.ProviderRef}
 		if out.Failure != nil {
 			settle.FailureCode, settle.DeclineCode = &out.Failure.Code, &out.Failure.DeclineCode
@@ -138,7 +139,7 @@ func (s *Store) SettlePayment(ctx context.Context, idempotencyKey string, out Pa
 			return recordRefund(ctx, q, p.OrderID, p.Amount, out.OrderReason)
 		}
 		return nil
-	})
+	}))
 }
 
 // recordRefund adds a refund that succeeded to the order: refunded once all of it came back,

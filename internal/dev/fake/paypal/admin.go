@@ -15,6 +15,7 @@ import (
 //	POST   /__cartflow/orders                         {"amount":6200,"currency":"usd"}: an approved order, answered 201 with its "id";
 //	                                                  also "value", "status", "custom_id", "issue", "pending", "declined" (see NewOrder)
 //	GET    /__cartflow/orders/{id}                    one order
+//	POST   /__cartflow/orders/{id}/approve            the buyer approves an order cartflow created (ApproveOrder)
 //	POST   /__cartflow/orders/{id}/complete           complete its pending captures, as PayPal does after a review
 //	GET    /__cartflow/captures                       the captures
 //	GET    /__cartflow/refunds                        the refunds
@@ -86,6 +87,13 @@ func (s *Server) serveAdminObject(w http.ResponseWriter, r *http.Request, path s
 		o, ok := s.Order(kit.PathSegment(path, "/orders/", ""))
 		if !ok {
 			writeError(w, fmt.Errorf("%w: order %s", ErrNotFound, kit.PathSegment(path, "/orders/", "")))
+			return
+		}
+		kit.WriteJSON(w, http.StatusOK, o)
+	case r.Method == http.MethodPost && kit.PathSegment(path, "/orders/", "/approve") != "":
+		o, err := s.ApproveOrder(kit.PathSegment(path, "/orders/", "/approve"))
+		if err != nil {
+			writeError(w, err)
 			return
 		}
 		kit.WriteJSON(w, http.StatusOK, o)

@@ -3,14 +3,17 @@
 //
 // It serves what cartflow's PayPal gateway and webhook verifier call, as PayPal documents them:
 // OAuth 2.0 client credentials (POST /v1/oauth2/token with the app's id and secret in Basic
-// authentication) and Bearer tokens on every other call; Orders v2 get and capture; Payments v2
-// refund of a capture; and POST /v1/notifications/verify-webhook-signature. A capture or refund
-// repeated with the same PayPal-Request-Id gets the first answer again and changes nothing, and
-// amounts must carry exactly the currency's decimals.
+// authentication) and Bearer tokens on every other call; Orders v2 create, get and capture;
+// Payments v2 refund of a capture; the Transaction Search API (GET /v1/reporting/transactions);
+// and POST /v1/notifications/verify-webhook-signature. An order creation, capture or refund
+// repeated with the same PayPal-Request-Id gets the first answer again and changes nothing, even
+// after the order was captured, and amounts must carry exactly the currency's decimals.
 //
-// Orders are what a buyer's browser makes with PayPal's JavaScript SDK before the storefront
-// hands the order id to cartflow: CreateApprovedOrder, or POST /__cartflow/orders, makes one
-// that is approved and ready to capture. An order can be scripted to have its captures refused
+// cartflow creates its orders server-side (POST /v2/checkout/orders, with a custom_id); the buyer
+// then approves them in PayPal's window, which ApproveOrder, or POST
+// /__cartflow/orders/{id}/approve, stands for. CreateApprovedOrder, or POST /__cartflow/orders,
+// makes an order as a buyer's browser would with PayPal's JavaScript SDK, approved and ready to
+// capture, which cartflow must refuse. An order can be scripted to have its captures refused
 // with an issue (INSTRUMENT_DECLINED, …), held PENDING or DECLINED.
 //
 // For tests it records every request, injects faults (HTTP statuses, hangs, answers lost after
@@ -59,14 +62,17 @@ var (
 // The operations of PayPal's API that the double serves, as recorded in Request.Operation and
 // matched by Fault.Operation.
 const (
-	OpToken    = "token"
-	OpGetOrder = "get_order"
-	OpCapture  = "capture"
-	OpRefund   = "refund"
-	OpVerify   = "verify_webhook_signature"
+	OpToken       = "token"
+	OpCreateOrder = "create_order"
+	OpGetOrder    = "get_order"
+	OpCapture     = "capture"
+	OpRefund      = "refund"
+	OpVerify      = "verify_webhook_signature"
+	// OpTransactions is the Transaction Search API, GET /v1/reporting/transactions.
+	OpTransactions = "list_transactions"
 )
 
-var operations = []string{OpToken, OpGetOrder, OpCapture, OpRefund, OpVerify}
+var operations = []string{OpToken, OpCreateOrder, OpGetOrder, OpCapture, OpRefund, OpVerify, OpTransactions}
 
 // Config configures a Server.
 type Config struct {
@@ -291,6 +297,10 @@ type answer struct {
 func route(method, path string) (op, resource, allowed string) {
 	var want string
 	switch {
+	case path == "/v2/checkout/orders":
+		op, want = OpCreateOrder, http.MethodPost
+	case path == "/v1/reporting/transactions":
+		op, want = OpTransactions, http.MethodGet
 	case path == "/v1/oauth2/token":
 		op, want = OpToken, http.MethodPost
 	case path == "/v1/notifications/verify-webhook-signature":
@@ -365,7 +375,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		rec.Authenticated = true
-		if op != OpGetOrder {
+		if op != OpGetOrder && op != OpTransactions {
 			var a *answer
 			if body, a = readJSON(rec, raw); a != nil {
 				send(*a)
@@ -392,8 +402,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch op {
 	case OpToken:
 		a = s.issueToken()
+	case OpCreateOrder:
+		a = s.createOrder(rec, body, base)
 	case OpGetOrder:
 		a = s.getOrder(resource, base)
+	case OpTransactions:
+		a = s.listTransactions(r.URL.Query())
 	case OpCapture:
 		a = s.capture(rec, body, resource, base, faulted && f.CaptureFirst)
 	case OpRefund:
@@ -533,9 +547,13 @@ func jsonAnswer(status int, v any) answer {
 func apiError(status int, name, issue, message string) answer {
 	e := map[string]any{"name": name, "message": message, "debug_id": strings.ToLower(rand.Text()[:13])}
 	if issue != "" {
-		e["details"] = []map[string]string{{"issue": issue, "description": "The double's " + issue + "."}}
-		e["links"] = []map[string]string{{"href": "https://developer.paypal.com/api/rest/reference/orders/v2/errors/#link-" +
-			strings.ToLower(strings.ReplaceAll(issue, "_", "")), "rel": "information_link", "method": "GET"}}
+		description := issueDescriptions[issue]
+		if description == "" {
+			description = "The double's " + issue + "."
+		}
+		e["details"] = []map[string]string{{"issue": issue, "description": description}}
+		e["links"] = []map[string]string{{"href": "https://developer.paypal.com/docs/api/orders/v2/#error-" + issue,
+			"rel": "information_link", "method": "GET"}}
 	}
 	a := jsonAnswer(status, e)
 	a.issue = name
@@ -543,6 +561,13 @@ func apiError(status int, name, issue, message string) answer {
 		a.issue = issue
 	}
 	return a
+}
+
+// issueDescriptions are PayPal's own descriptions of the issues whose wording clients may show
+// or log, as PayPal's Orders v2 error reference gives them.
+var issueDescriptions = map[string]string{
+	"ORDER_ALREADY_CAPTURED": "Order already captured.If 'intent=CAPTURE' only one capture per order is allowed.",
+	"ORDER_NOT_APPROVED":     "Payer has not yet approved the Order for payment. Please redirect the payer to the 'rel':'approve' url returned as part of the HATEOAS links within the Create Order call or provide a valid payment_source in the request.",
 }
 
 // unprocessable is PayPal's 422 for a request it understood and refuses, with the issue.

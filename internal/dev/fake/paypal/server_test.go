@@ -719,3 +719,97 @@ func mustJSON(t *testing.T, v any) string {
 	}
 	return string(b)
 }
+
+func TestCreatedOrdersAreApprovedThenCapturedOnce(t *testing.T) {
+	t.Parallel()
+	s, base := start(t)
+	tok := token(t, base)
+	body := `{"intent":"CAPTURE","purchase_units":[{"amount":{"currency_code":"USD","value":"62.00"},"custom_id":"cart_abc"}]}`
+	code, created := api(t, base, tok, http.MethodPost, "/v2/checkout/orders", body, "paypal-order/k1")
+	id, _ := created["id"].(string)
+	if code != http.StatusCreated || created["status"] != "CREATED" || !tokenShape.MatchString(id) {
+		t.Fatalf("create = %d %v", code, created)
+	}
+	approve := ""
+	links, _ := created["links"].([]any)
+	for _, l := range links {
+		if m, _ := l.(map[string]any); m["rel"] == "approve" {
+			approve, _ = m["href"].(string)
+		}
+	}
+	if !strings.HasSuffix(approve, "token="+id) {
+		t.Errorf("approve link %q, want one naming %s", approve, id)
+	}
+	// The same PayPal-Request-Id is the same order; a bad one is refused and creates nothing.
+	if code, again := api(t, base, tok, http.MethodPost, "/v2/checkout/orders", body, "paypal-order/k1"); code != http.StatusCreated || again["id"] != id {
+		t.Errorf("create again = %d %v, want order %s", code, again, id)
+	}
+	if code, got := api(t, base, tok, http.MethodPost, "/v2/checkout/orders", `{"intent":"CAPTURE","purchase_units":[{"amount":{"currency_code":"USD","value":"62"}}]}`, "k2"); code != http.StatusBadRequest {
+		t.Errorf("create with a bad value = %d %v", code, got)
+	}
+	if n := len(s.Orders()); n != 1 {
+		t.Fatalf("%d orders, want 1", n)
+	}
+
+	capture := func(requestID string) (int, map[string]any) {
+		return api(t, base, tok, http.MethodPost, "/v2/checkout/orders/"+id+"/capture", `{}`, requestID)
+	}
+	if code, got := capture("before-approval"); code != http.StatusUnprocessableEntity || issue(got) != "ORDER_NOT_APPROVED" {
+		t.Errorf("capture before approval = %d %v", code, got)
+	}
+	code, approved := call(t, http.DefaultClient, http.MethodPost, base+"/__cartflow/orders/"+id+"/approve", "")
+	if code != http.StatusOK || approved["status"] != "APPROVED" || approved["custom_id"] != "cart_abc" {
+		t.Fatalf("approve = %d %v", code, approved)
+	}
+	code, first := capture("checkout-a/charge")
+	if code != http.StatusCreated || first["status"] != "COMPLETED" {
+		t.Fatalf("capture = %d %v", code, first)
+	}
+	// Once the order is captured: its own request id replays the capture, any other gets
+	// PayPal's ORDER_ALREADY_CAPTURED.
+	if code, again := capture("checkout-a/charge"); code != http.StatusCreated || !equalJSON(first, again) {
+		t.Errorf("replayed capture = %d %v", code, again)
+	}
+	code, other := capture("checkout-b/charge")
+	if code != http.StatusUnprocessableEntity || issue(other) != "ORDER_ALREADY_CAPTURED" || other["name"] != "UNPROCESSABLE_ENTITY" || other["debug_id"] == "" {
+		t.Errorf("another checkout's capture = %d %v", code, other)
+	}
+	if code, _ := call(t, http.DefaultClient, http.MethodPost, base+"/__cartflow/orders/"+id+"/approve", ""); code != http.StatusConflict {
+		t.Errorf("approving a captured order = %d, want 409", code)
+	}
+	if c := s.Captures(); len(c) != 1 || c[0].RequestID != "checkout-a/charge" {
+		t.Errorf("captures %+v, want one under checkout-a/charge", c)
+	}
+}
+
+func TestTransactionSearchListsCapturesInTheWindow(t *testing.T) {
+	t.Parallel()
+	s, base := start(t)
+	tok := token(t, base)
+	id := newOrder(t, base, `{"amount":6200,"currency":"usd","custom_id":"cart_t"}`)
+	if code, _ := api(t, base, tok, http.MethodPost, "/v2/checkout/orders/"+id+"/capture", `{}`, "k"); code != http.StatusCreated {
+		t.Fatal("capture failed")
+	}
+	capID := s.Captures()[0].ID
+	window := func(from, to time.Time, extra string) (int, map[string]any) {
+		q := "?start_date=" + from.UTC().Format(time.RFC3339) + "&end_date=" + to.UTC().Format(time.RFC3339) + "&fields=all" + extra
+		return api(t, base, tok, http.MethodGet, "/v1/reporting/transactions"+q, "", "")
+	}
+	code, got := window(time.Now().Add(-time.Hour), time.Now().Add(time.Minute), "&page_size=1")
+	details, _ := got["transaction_details"].([]any)
+	if code != http.StatusOK || len(details) != 1 || got["total_pages"] != float64(1) {
+		t.Fatalf("transactions = %d %v", code, got)
+	}
+	info := details[0].(map[string]any)["transaction_info"].(map[string]any)
+	amount := info["transaction_amount"].(map[string]any)
+	if info["transaction_id"] != capID || info["transaction_event_code"] != "T0006" || info["transaction_status"] != "S" ||
+		info["custom_field"] != "cart_t" || amount["value"] != "62.00" || amount["currency_code"] != "USD" {
+		t.Errorf("transaction = %v", info)
+	}
+	if code, got := window(time.Now().Add(time.Hour), time.Now().Add(2*time.Hour), ""); code != http.StatusOK || len(got["transaction_details"].([]any)) != 0 {
+		t.Errorf("a later window = %d %v, want no transactions", code, got)
+	}
+	if code, _ := window(time.Now().Add(-40*24*time.Hour), time.Now(), ""); code != http.StatusBadRequest {
+		t.Errorf("a window of 40 days = %d, want 400", code)
+	}
+}

@@ -148,30 +148,44 @@ var (
 
 // AddOrder creates an order as a buyer's browser does and returns it.
 func (s *Server) AddOrder(n NewOrder) (Order, error) {
+	o, err := n.build()
+	if err != nil {
+		return Order{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.add(o, n.ID); err != nil {
+		return Order{}, err
+	}
+	return o.snapshot(), nil
+}
+
+// build checks a new order as PayPal would and makes it, without an id yet.
+func (n NewOrder) build() (*order, error) {
 	currency := strings.ToUpper(n.Currency)
 	dec, ok := currencies[currency]
 	if !ok {
-		return Order{}, fmt.Errorf("%w: PayPal does not take the currency %q", ErrInvalidOrder, n.Currency)
+		return nil, fmt.Errorf("%w: PayPal does not take the currency %q", ErrInvalidOrder, n.Currency)
 	}
 	var amount int64
 	switch {
 	case (n.Amount != 0) == (n.Value != ""):
-		return Order{}, fmt.Errorf("%w: give either amount (minor units) or value (PayPal's decimal), not both or neither", ErrInvalidOrder)
+		return nil, fmt.Errorf("%w: give either amount (minor units) or value (PayPal's decimal), not both or neither", ErrInvalidOrder)
 	case n.Value != "":
 		if amount, ok = parseValue(n.Value, dec.paypal); !ok {
-			return Order{}, fmt.Errorf("%w: the value %q is not an amount with %d decimals (DECIMAL_PRECISION)", ErrInvalidOrder, n.Value, dec.paypal)
+			return nil, fmt.Errorf("%w: the value %q is not an amount with %d decimals (DECIMAL_PRECISION)", ErrInvalidOrder, n.Value, dec.paypal)
 		}
 	default:
 		amount = n.Amount
 		for range dec.iso - dec.paypal {
 			if amount%10 != 0 {
-				return Order{}, fmt.Errorf("%w: PayPal takes %s in whole units only, not %d minor units", ErrInvalidOrder, currency, n.Amount)
+				return nil, fmt.Errorf("%w: PayPal takes %s in whole units only, not %d minor units", ErrInvalidOrder, currency, n.Amount)
 			}
 			amount /= 10
 		}
 	}
 	if amount <= 0 {
-		return Order{}, fmt.Errorf("%w: the amount must be positive", ErrInvalidOrder)
+		return nil, fmt.Errorf("%w: the amount must be positive", ErrInvalidOrder)
 	}
 	status := n.Status
 	if status == "" {
@@ -179,31 +193,33 @@ func (s *Server) AddOrder(n NewOrder) (Order, error) {
 	}
 	switch {
 	case status != statusApproved && status != statusCreated:
-		return Order{}, fmt.Errorf("%w: the status must be %s or %s, not %q", ErrInvalidOrder, statusApproved, statusCreated, n.Status)
+		return nil, fmt.Errorf("%w: the status must be %s or %s, not %q", ErrInvalidOrder, statusApproved, statusCreated, n.Status)
 	case n.Issue != "" && !issuePattern.MatchString(n.Issue):
-		return Order{}, fmt.Errorf("%w: the issue %q is not one of PayPal's (INSTRUMENT_DECLINED, …)", ErrInvalidOrder, n.Issue)
+		return nil, fmt.Errorf("%w: the issue %q is not one of PayPal's (INSTRUMENT_DECLINED, …)", ErrInvalidOrder, n.Issue)
 	case n.Pending && n.Declined:
-		return Order{}, fmt.Errorf("%w: a capture is either pending or declined", ErrInvalidOrder)
+		return nil, fmt.Errorf("%w: a capture is either pending or declined", ErrInvalidOrder)
 	case len(n.CustomID) > 127:
-		return Order{}, fmt.Errorf("%w: the custom id is longer than PayPal's 127 characters", ErrInvalidOrder)
+		return nil, fmt.Errorf("%w: the custom id is longer than PayPal's 127 characters", ErrInvalidOrder)
 	case n.ID != "" && !orderIDPattern.MatchString(n.ID):
-		return Order{}, fmt.Errorf("%w: the id %q is not upper-case letters and digits", ErrInvalidOrder, n.ID)
+		return nil, fmt.Errorf("%w: the id %q is not upper-case letters and digits", ErrInvalidOrder, n.ID)
 	}
 
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	id := n.ID
+	at := now()
+	return &order{status: status, currency: currency, customID: n.CustomID, amount: amount,
+		issue: n.Issue, pending: n.Pending, declined: n.Declined, createdAt: at, updatedAt: at}, nil
+}
+
+// add stores a built order under id, or a new id when id is empty; the caller holds s.mu.
+func (s *Server) add(o *order, id string) error {
 	if id == "" {
 		id = s.newID()
 	} else if s.taken(id) {
-		return Order{}, fmt.Errorf("%w: the id %s is in use", ErrInvalidOrder, id)
+		return fmt.Errorf("%w: the id %s is in use", ErrInvalidOrder, id)
 	}
-	at := now()
-	o := &order{id: id, status: status, currency: currency, customID: n.CustomID, amount: amount,
-		issue: n.Issue, pending: n.Pending, declined: n.Declined, createdAt: at, updatedAt: at}
+	o.id = id
 	s.orders = append(s.orders, o)
 	s.byID[id] = o
-	return o.snapshot(), nil
+	return nil
 }
 
 // CreateApprovedOrder creates an order for amount minor units of currency that the buyer has
@@ -415,7 +431,13 @@ func link(href, rel, method string) map[string]string {
 }
 
 func (o *order) links(base string) []map[string]string {
-	return []map[string]string{link(base+"/v2/checkout/orders/"+o.id, "self", http.MethodGet)}
+	links := []map[string]string{link(base+"/v2/checkout/orders/"+o.id, "self", http.MethodGet)}
+	if o.status == statusCreated {
+		// Where the storefront sends the buyer to approve the payment; the double's admin API
+		// (ApproveOrder) stands for the buyer doing so.
+		links = append(links, link(base+"/checkoutnow?token="+o.id, "approve", http.MethodGet))
+	}
+	return links
 }
 
 func (r *refund) links(base string) []map[string]string {
