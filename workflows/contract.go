@@ -271,8 +271,8 @@ type CleanupCounts struct {
 	PrunedWebhookEvents int `json:"pruned_webhook_events"`
 	// PrunedIdempotencyKeys counts the BFF's Idempotency-Keys deleted.
 	PrunedIdempotencyKeys int `json:"pruned_idempotency_keys,omitempty"`
-	Batches             int `json:"batches"`
-	ContinuedAsNew      int `json:"continued_as_new"`
+	Batches               int `json:"batches"`
+	ContinuedAsNew        int `json:"continued_as_new"`
 }
 
 // SignalPaymentMethodUpdated tells a running renewal that the customer saved a new payment
