@@ -15,6 +15,7 @@ const (
 	CleanupDeleteUnconfirmedUsers = "delete_unconfirmed_users"
 	CleanupPruneEmailRecords      = "prune_email_records"
 	CleanupPruneWebhookEvents     = "prune_webhook_events"
+	CleanupPruneIdempotencyKeys   = "prune_idempotency_keys"
 )
 
 // ErrTypeInvalidCleanupBatch is a CleanupBatch asked for a task it does not know, or for a batch
@@ -48,6 +49,8 @@ func (a *Activities) CleanupBatch(ctx context.Context, in CleanupBatchInput) (in
 		run = (*store.Store).PruneEmailRecords
 	case CleanupPruneWebhookEvents:
 		run = (*store.Store).PruneProviderEvents
+	case CleanupPruneIdempotencyKeys:
+		run = (*store.Store).PruneIdempotencyKeys
 	default:
 		return 0, final(fmt.Sprintf("unknown cleanup task %q", in.Task), ErrTypeInvalidCleanupBatch, nil,
 			domain.Failure{Code: "unknown_cleanup_task", Message: "the cleanup task is not known"})

@@ -20,18 +20,22 @@ func (s *server) routes() *gin.Engine {
 	r.GET("/readyz", s.readyz)
 	r.GET("/metrics", gin.WrapH(s.metrics.Handler()))
 
+	// Every mutating endpoint takes s.idempotent after limitBody (and after auth): an
+	// Idempotency-Key is required, and a repeat gets the first answer (see idempotency.go).
+	// The authentication report is the exception: it changes nothing by itself (it prompts the
+	// checkout to ask the provider) and answers with the checkout's state at that moment.
 	v1 := r.Group("/api/v1")
 	v1.GET("/products", s.listProducts)
-	v1.POST("/checkouts", s.limitBody, s.createCheckout)
+	v1.POST("/checkouts", s.limitBody, s.idempotent, s.createCheckout)
 	v1.GET("/checkouts/:id", s.getCheckout)
 	v1.POST("/checkouts/:id/authentication", s.limitBody, s.completeAuthentication)
 	v1.GET("/payment-config", s.paymentConfig)
-	v1.POST("/paypal/orders", s.limitBody, s.createPayPalOrder)
-	v1.POST("/orders/:id/refunds", s.staffOnly, s.limitBody, s.createRefund)
+	v1.POST("/paypal/orders", s.limitBody, s.idempotent, s.createPayPalOrder)
+	v1.POST("/orders/:id/refunds", s.staffOnly, s.limitBody, s.idempotent, s.createRefund)
 	v1.GET("/subscriptions/:id", s.getSubscription)
-	v1.POST("/subscriptions/:id/cancel", s.limitBody, s.cancelSubscription)
-	v1.POST("/subscriptions/:id/resume", s.limitBody, s.resumeSubscription)
-	v1.PUT("/subscriptions/:id/payment-method", s.limitBody, s.changePaymentMethod)
+	v1.POST("/subscriptions/:id/cancel", s.limitBody, s.idempotent, s.cancelSubscription)
+	v1.POST("/subscriptions/:id/resume", s.limitBody, s.idempotent, s.resumeSubscription)
+	v1.PUT("/subscriptions/:id/payment-method", s.limitBody, s.idempotent, s.changePaymentMethod)
 
 	r.POST("/webhooks/:provider", s.limitBody, s.receiveWebhook)
 	return r

@@ -29,6 +29,7 @@ type checkoutStore interface {
 	SubscriptionByID(ctx context.Context, id string) (store.Subscription, error)
 	SubscriptionHistory(ctx context.Context, id string) ([]store.SubscriptionEvent, error)
 	SubscriptionByOrder(ctx context.Context, orderID string) (store.Subscription, error)
+	idempotencyKeys
 }
 
 // server holds the BFF's long-lived dependencies; handlers are its methods.

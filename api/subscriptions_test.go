@@ -728,7 +728,7 @@ func TestChangeSubscriptionRejectsBadInput(t *testing.T) {
 		queries       bool // the subscription is looked up (it passed every other check)
 	}{
 		// The subscription id.
-		{name: "cancel of a non-UUID id", method: http.MethodPost, path: "/api/v1/subscriptions/nope/cancel", omitKey: true,
+		{name: "cancel of a non-UUID id", method: http.MethodPost, path: "/api/v1/subscriptions/nope/cancel",
 			body: `{"at_period_end":true}`, wantStatus: 404, wantCode: "subscription_not_found"},
 		{name: "resume of a non-UUID id", method: http.MethodPost, path: "/api/v1/subscriptions/" + sub1 + "x/resume",
 			wantStatus: 404, wantCode: "subscription_not_found"},

@@ -62,6 +62,8 @@ type fakeStore struct {
 	calls         map[string]int
 	// health is each provider's recent technical successes and failures.
 	health map[string][2]int
+	// fakeKeys keeps the Idempotency-Keys (idempotency_test.go).
+	fakeKeys
 }
 
 func newFakeStore() *fakeStore {

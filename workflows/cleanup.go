@@ -32,11 +32,16 @@ func cleanupOrder() []string {
 		activities.CleanupDeleteUnconfirmedUsers,
 		activities.CleanupPruneEmailRecords,
 		activities.CleanupPruneWebhookEvents,
+		activities.CleanupPruneIdempotencyKeys,
 	}
 }
 
+// cleanupIdempotencyKeysChange is the change that added the Idempotency-Keys task: runs that
+// began before it replay without the task.
+const cleanupIdempotencyKeysChange = "cleanup-prune-idempotency-keys"
+
 // Cleanup expires abandoned checkouts, deletes users never confirmed, and prunes old email
-// (idempotency) records and webhook events, each task in bounded batches until a batch comes
+// (idempotency) records, webhook events and the BFF's Idempotency-Keys, each task in bounded batches until a batch comes
 // back short. After MaxBatchesPerRun batches it continues as new, carrying its progress, its
 // position and AsOf, so that one history stays small however much there is to clean. A task
 // whose age is zero is skipped: a zero cutoff age would reach rows that are still live.
@@ -71,6 +76,9 @@ func (c *cleanup) setup(ctx workflow.Context) error {
 func (c *cleanup) run(ctx workflow.Context) (CleanupCounts, error) {
 	log := workflow.GetLogger(ctx)
 	tasks := cleanupOrder()
+	if workflow.GetVersion(ctx, cleanupIdempotencyKeysChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		tasks = slices.DeleteFunc(tasks, func(task string) bool { return task == activities.CleanupPruneIdempotencyKeys })
+	}
 	start := 0
 	if c.in.ResumeTask != "" {
 		if start = slices.Index(tasks, c.in.ResumeTask); start < 0 {
@@ -116,6 +124,7 @@ func (c *cleanup) run(ctx workflow.Context) (CleanupCounts, error) {
 	log.Info("cleanup finished", "as_of", c.in.AsOf,
 		"expired_checkouts", c.counts.ExpiredCheckouts, "deleted_users", c.counts.DeletedUsers,
 		"pruned_email_records", c.counts.PrunedEmailRecords, "pruned_webhook_events", c.counts.PrunedWebhookEvents,
+		"pruned_idempotency_keys", c.counts.PrunedIdempotencyKeys,
 		"batches", c.counts.Batches, "continued_as_new", c.counts.ContinuedAsNew)
 	return c.counts, nil
 }
@@ -127,7 +136,7 @@ func (c *cleanup) age(task string) time.Duration {
 		return c.in.AbandonedCheckoutAge
 	case activities.CleanupDeleteUnconfirmedUsers:
 		return c.in.UnconfirmedUserAge
-	default: // email records and webhook events share the record retention
+	default: // email records, webhook events and Idempotency-Keys share the record retention
 		return c.in.RecordRetention
 	}
 }
@@ -144,5 +153,7 @@ func (c *cleanup) add(task string, n int) {
 		c.counts.PrunedEmailRecords += n
 	case activities.CleanupPruneWebhookEvents:
 		c.counts.PrunedWebhookEvents += n
+	case activities.CleanupPruneIdempotencyKeys:
+		c.counts.PrunedIdempotencyKeys += n
 	}
 }

@@ -111,6 +111,7 @@ func TestCleanupCountsAddUpAcrossBatches(t *testing.T) {
 		activities.CleanupDeleteUnconfirmedUsers: 20, // 10 + 10 + an empty batch to find out it is done
 		activities.CleanupPruneEmailRecords:      0,  // one empty batch
 		activities.CleanupPruneWebhookEvents:     7,  // one short batch
+		activities.CleanupPruneIdempotencyKeys:   4,  // one short batch
 	}}
 	env := newCleanupEnv(t, db, 0)
 	in := cleanupAges
@@ -118,7 +119,7 @@ func TestCleanupCountsAddUpAcrossBatches(t *testing.T) {
 	env.ExecuteWorkflow(Cleanup, in)
 
 	got := cleanupResult(t, env)
-	want := CleanupCounts{ExpiredCheckouts: 25, DeletedUsers: 20, PrunedEmailRecords: 0, PrunedWebhookEvents: 7, Batches: 8}
+	want := CleanupCounts{ExpiredCheckouts: 25, DeletedUsers: 20, PrunedEmailRecords: 0, PrunedWebhookEvents: 7, PrunedIdempotencyKeys: 4, Batches: 9}
 	if got != want {
 		t.Fatalf("result %+v, want %+v", got, want)
 	}
@@ -126,7 +127,8 @@ func TestCleanupCountsAddUpAcrossBatches(t *testing.T) {
 		t.Fatalf("progress query %+v, want the result %+v", q, want)
 	}
 	wantTasks := slices.Concat(cleanupRepeat(activities.CleanupExpireCheckouts, 3), cleanupRepeat(activities.CleanupDeleteUnconfirmedUsers, 3),
-		cleanupRepeat(activities.CleanupPruneEmailRecords, 1), cleanupRepeat(activities.CleanupPruneWebhookEvents, 1))
+		cleanupRepeat(activities.CleanupPruneEmailRecords, 1), cleanupRepeat(activities.CleanupPruneWebhookEvents, 1),
+		cleanupRepeat(activities.CleanupPruneIdempotencyKeys, 1))
 	if got := db.tasks(); !slices.Equal(got, wantTasks) {
 		t.Fatalf("batches %v, want %v", got, wantTasks)
 	}
@@ -149,7 +151,7 @@ func TestCleanupAsOfIsTheStartTime(t *testing.T) {
 	env.ExecuteWorkflow(Cleanup, cleanupAges) // BatchSize zero: the default applies
 
 	got := cleanupResult(t, env)
-	if got.ExpiredCheckouts != 1200 || got.PrunedWebhookEvents != 3 || got.Batches != 3+1+1+1 {
+	if got.ExpiredCheckouts != 1200 || got.PrunedWebhookEvents != 3 || got.Batches != 3+1+1+1+1 {
 		t.Fatalf("result %+v", got)
 	}
 	want := map[string]time.Time{
@@ -157,6 +159,7 @@ func TestCleanupAsOfIsTheStartTime(t *testing.T) {
 		activities.CleanupDeleteUnconfirmedUsers: cleanupStart.Add(-30 * 24 * time.Hour),
 		activities.CleanupPruneEmailRecords:      cleanupStart.Add(-90 * 24 * time.Hour),
 		activities.CleanupPruneWebhookEvents:     cleanupStart.Add(-90 * 24 * time.Hour),
+		activities.CleanupPruneIdempotencyKeys:   cleanupStart.Add(-90 * 24 * time.Hour),
 	}
 	for _, c := range db.calls {
 		if !c.OlderThan.Equal(want[c.Task]) || c.Limit != DefaultCleanupBatchSize {
@@ -181,12 +184,13 @@ func TestCleanupStopsEachTaskAtAShortBatch(t *testing.T) {
 	env.ExecuteWorkflow(Cleanup, in)
 
 	got := cleanupResult(t, env)
-	want := CleanupCounts{ExpiredCheckouts: 3, DeletedUsers: 100, PrunedEmailRecords: 9, PrunedWebhookEvents: 100, Batches: 1 + 11 + 1 + 11}
+	want := CleanupCounts{ExpiredCheckouts: 3, DeletedUsers: 100, PrunedEmailRecords: 9, PrunedWebhookEvents: 100, Batches: 1 + 11 + 1 + 11 + 1}
 	if got != want {
 		t.Fatalf("result %+v, want %+v", got, want)
 	}
 	wantTasks := slices.Concat(cleanupRepeat(activities.CleanupExpireCheckouts, 1), cleanupRepeat(activities.CleanupDeleteUnconfirmedUsers, 11),
-		cleanupRepeat(activities.CleanupPruneEmailRecords, 1), cleanupRepeat(activities.CleanupPruneWebhookEvents, 11))
+		cleanupRepeat(activities.CleanupPruneEmailRecords, 1), cleanupRepeat(activities.CleanupPruneWebhookEvents, 11),
+		cleanupRepeat(activities.CleanupPruneIdempotencyKeys, 1))
 	if got := db.tasks(); !slices.Equal(got, wantTasks) {
 		t.Fatalf("batches %v, want %v", got, wantTasks)
 	}
@@ -266,14 +270,22 @@ func TestCleanupContinuesAsNewAfterMaxBatches(t *testing.T) {
 		next2.Progress != (CleanupCounts{ExpiredCheckouts: 12, DeletedUsers: 40, Batches: 6, ContinuedAsNew: 2}) {
 		t.Fatalf("second continue-as-new with %+v", next2)
 	}
+	// Users: 5 (done), emails, events: the third batch again; the Idempotency-Keys are left for a fourth run.
 	env3 := newCleanupEnv(t, db, 0)
 	env3.ExecuteWorkflow(Cleanup, next2)
-	got := cleanupResult(t, env3)
-	if want := (CleanupCounts{ExpiredCheckouts: 12, DeletedUsers: 45, Batches: 9, ContinuedAsNew: 2}); got != want {
+	next3 := cleanupContinuedAsNew(t, env3)
+	if next3.ResumeTask != activities.CleanupPruneIdempotencyKeys {
+		t.Fatalf("third continue-as-new with %+v", next3)
+	}
+	env4 := newCleanupEnv(t, db, 0)
+	env4.ExecuteWorkflow(Cleanup, next3)
+	got := cleanupResult(t, env4)
+	if want := (CleanupCounts{ExpiredCheckouts: 12, DeletedUsers: 45, Batches: 10, ContinuedAsNew: 3}); got != want {
 		t.Fatalf("final result %+v, want %+v", got, want)
 	}
 	wantTasks := slices.Concat(cleanupRepeat(activities.CleanupExpireCheckouts, 2), cleanupRepeat(activities.CleanupDeleteUnconfirmedUsers, 5),
-		cleanupRepeat(activities.CleanupPruneEmailRecords, 1), cleanupRepeat(activities.CleanupPruneWebhookEvents, 1))
+		cleanupRepeat(activities.CleanupPruneEmailRecords, 1), cleanupRepeat(activities.CleanupPruneWebhookEvents, 1),
+		cleanupRepeat(activities.CleanupPruneIdempotencyKeys, 1))
 	if got := db.tasks(); !slices.Equal(got, wantTasks) {
 		t.Fatalf("batches over the chain %v, want %v", got, wantTasks)
 	}
@@ -301,9 +313,9 @@ func TestCleanupChainWithOneBatchPerRunFinishes(t *testing.T) {
 			continue
 		}
 		got := cleanupResult(t, env)
-		// Expire: 2, 2, 0. Users: 0. Emails: 0. Events: 2, 0. One batch per run: seven runs.
-		if want := (CleanupCounts{ExpiredCheckouts: 4, PrunedWebhookEvents: 2, Batches: 7, ContinuedAsNew: 6}); got != want || run != 7 {
-			t.Fatalf("after %d runs: %+v, want 7 runs and %+v", run, got, want)
+		// Expire: 2, 2, 0. Users: 0. Emails: 0. Events: 2, 0. Keys: 0. One batch per run: eight runs.
+		if want := (CleanupCounts{ExpiredCheckouts: 4, PrunedWebhookEvents: 2, Batches: 8, ContinuedAsNew: 7}); got != want || run != 8 {
+			t.Fatalf("after %d runs: %+v, want 8 runs and %+v", run, got, want)
 		}
 		return
 	}

@@ -246,7 +246,8 @@ type CleanupInput struct {
 	AbandonedCheckoutAge time.Duration `json:"abandoned_checkout_age"`
 	// UnconfirmedUserAge deletes users never confirmed after this long.
 	UnconfirmedUserAge time.Duration `json:"unconfirmed_user_age"`
-	// RecordRetention prunes idempotency records (sent-email keys) and webhook events after this long.
+	// RecordRetention prunes idempotency records (sent-email keys, the BFF's Idempotency-Keys) and
+	// webhook events after this long. The store keeps Idempotency-Keys 30 days at least, whatever it says.
 	RecordRetention time.Duration `json:"record_retention"`
 	// BatchSize bounds each delete or update, so that no statement holds locks for long.
 	BatchSize int `json:"batch_size"`
@@ -268,8 +269,10 @@ type CleanupCounts struct {
 	DeletedUsers        int `json:"deleted_users"`
 	PrunedEmailRecords  int `json:"pruned_email_records"`
 	PrunedWebhookEvents int `json:"pruned_webhook_events"`
-	Batches             int `json:"batches"`
-	ContinuedAsNew      int `json:"continued_as_new"`
+	// PrunedIdempotencyKeys counts the BFF's Idempotency-Keys deleted.
+	PrunedIdempotencyKeys int `json:"pruned_idempotency_keys,omitempty"`
+	Batches               int `json:"batches"`
+	ContinuedAsNew        int `json:"continued_as_new"`
 }
 
 // SignalPaymentMethodUpdated tells a running renewal that the customer saved a new payment
