@@ -83,7 +83,8 @@ func TestPayPalOrderIsCreatedForTheServerPrice(t *testing.T) {
 	e := newTestEnv(t)
 	pp := e.withPayPal()
 
-	rec := postPayPalOrder(e.handler, testKey, `{"items":[{"sku":"TSHIRT-M","quantity":2},{"sku":"MUG","quantity":1}],"currency":"EUR"}`)
+	const body = `{"items":[{"sku":"TSHIRT-M","quantity":2},{"sku":"MUG","quantity":1}],"currency":"EUR"}`
+	rec := postPayPalOrder(e.handler, testKey, body)
 	if rec.Code != http.StatusCreated {
 		t.Fatalf("status %d: %s", rec.Code, rec.Body)
 	}
@@ -103,8 +104,8 @@ func TestPayPalOrderIsCreatedForTheServerPrice(t *testing.T) {
 		t.Errorf("bindings %+v, want %+v", pp.bound, want)
 	}
 
-	// The same key again: the same PayPal order, bound once, even though a new cart reference was offered.
-	again := postPayPalOrder(e.handler, testKey, paypalCart)
+	// The same request again: the first answer, with one PayPal order bound once.
+	again := postPayPalOrder(e.handler, testKey, body)
 	if again.Code != http.StatusCreated || again.Body.String() != rec.Body.String() || len(pp.bound) != 1 {
 		t.Errorf("repeat: %d %s, %d bindings; want the first answer", again.Code, again.Body, len(pp.bound))
 	}
