@@ -16,7 +16,7 @@ SQLC_VERSION         := v1.31.1
 TOOL_BINS := $(TOOLS)/temporal $(TOOLS)/stripe-mock $(TOOLS)/mailpit $(TOOLS)/staticcheck $(TOOLS)/workflowcheck \
 	$(TOOLS)/sqlc
 
-.PHONY: dev test unit integration lint generate bench bench-renewals tools clean-data
+.PHONY: dev test unit fuzz integration lint generate bench bench-renewals tools clean-data
 
 ## dev: run Postgres, Temporal (+ Web UI), stripe-mock, Mailpit, the worker and the BFF.
 dev: tools
@@ -28,12 +28,30 @@ dev: tools
 ## the run before anything is started.
 test: lint
 	$(MAKE) --no-print-directory unit
+	$(MAKE) --no-print-directory fuzz
 	$(MAKE) --no-print-directory integration
 
 ## unit: the tests that need Go alone (no PostgreSQL, no Temporal, no built tool): every
 ## test file without the integration build tag.
 unit:
 	go test -count=1 ./...
+
+## fuzz: each fuzz target for FUZZTIME beyond its seed corpus (testdata/fuzz/<target>, which
+## the unit tier runs), a few seconds each. go test takes one -fuzz target per run. The budget is
+## a count of inputs, not a duration: with a duration, Go 1.26's fuzz coordinator can fail a
+## clean run with "context deadline exceeded" on a loaded machine (go.dev/issue/75804). A failing input is written to
+## testdata/fuzz/<target> for a regression test; what the fuzzer learns stays in the Go build
+## cache (`go env GOCACHE`/fuzz), which must lie outside the repository.
+FUZZTIME ?= 5000x
+FUZZ_TARGETS := ./api:FuzzCheckoutRequest ./internal/billing:FuzzStripeWebhook \
+	./internal/billing:FuzzPayPalWebhook ./internal/billing:FuzzBraintreeWebhook
+fuzz:
+	@case "$$(go env GOCACHE)/" in "$(CURDIR)"/*) echo "GOCACHE is inside the repository: the fuzz cache would be committed"; exit 1;; esac
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  pkg=$${t%%:*}; name=$${t##*:}; \
+	  echo "go test -run '^$$' -fuzz '^$$name\$$' -fuzztime $(FUZZTIME) $$pkg"; \
+	  go test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
 
 ## integration: every test, those tagged integration included, against real PostgreSQL,
 ## Temporal, stripe-mock, Mailpit, the worker and the BFF.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/cartflow/cartflow/internal/billing"
 	"github.com/cartflow/cartflow/internal/directory"
+	"github.com/cartflow/cartflow/internal/jsontext"
 	"github.com/cartflow/cartflow/internal/store"
 	"github.com/cartflow/cartflow/workflows"
 )
@@ -33,6 +35,10 @@ type checkoutRequest struct {
 }
 
 var (
+	// skuPattern is a catalog SKU: lower-case letters, digits and dashes, as the storefront's
+	// URLs and the seed catalog spell them. A SKU of any other shape cannot exist, so it is
+	// refused before it reaches the catalog query.
+	skuPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,63}$`)
 	// idempotencyKeyPattern keeps keys safe inside workflow IDs, provider idempotency keys and search queries.
 	idempotencyKeyPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{8,100}$`)
 	// stripeTokenPattern accepts PaymentMethod ids and legacy card tokens; anything else, card
@@ -101,8 +107,19 @@ func readBody(body io.Reader) ([]byte, error) {
 	return raw, nil
 }
 
-// decodeJSON is decodeStrict's decoding, over a body already read.
+// decodeJSON is decodeStrict's decoding, over a body already read. Every decoder of a request
+// body comes here, so that no string that is not text reaches PostgreSQL or Temporal: the raw
+// body is checked first, because encoding/json would quietly replace invalid UTF-8 with U+FFFD
+// and decode \u0000 into a NUL that a text column refuses.
 func decodeJSON(raw []byte, v any) error {
+	var textErr *jsontext.Error
+	if errors.As(jsontext.Check(raw), &textErr) {
+		field := cmp.Or(textErr.Path, "body")
+		if textErr.TooDeep {
+			return badRequest("malformed_json", field, fmt.Sprintf("the request nests deeper than %d levels", jsontext.MaxDepth))
+		}
+		return unprocessable("invalid_text", field, field+" must be UTF-8 text without NUL characters")
+	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -179,6 +196,10 @@ func (r *checkoutRequest) validateItems() *apiError {
 	for i, it := range r.Items {
 		if it.SKU == "" {
 			return unprocessable("missing_sku", fmt.Sprintf("items[%d].sku", i), "every item needs a sku")
+		}
+		if !skuPattern.MatchString(it.SKU) {
+			return unprocessable("invalid_sku", fmt.Sprintf("items[%d].sku", i),
+				"a sku is 1 to 64 lower-case letters, digits and '-', starting with a letter or digit")
 		}
 		if it.Quantity < 1 || it.Quantity > store.MaxLineQuantity {
 			return unprocessable(store.CodeInvalidQuantity, fmt.Sprintf("items[%d].quantity", i),

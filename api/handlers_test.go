@@ -39,7 +39,7 @@ func TestCreateCheckoutRejectsBadInput(t *testing.T) {
 	valid := checkoutJSON(nil)
 	tooManyLines := make([]any, store.MaxCartLines+1)
 	for i := range tooManyLines {
-		tooManyLines[i] = line(fmt.Sprintf("SKU-%02d", i), 1)
+		tooManyLines[i] = line(fmt.Sprintf("sku-%02d", i), 1)
 	}
 	oversized := checkoutJSON(func(m map[string]any) { m["name"] = strings.Repeat("a", 70_000) })
 
@@ -76,11 +76,11 @@ func TestCreateCheckoutRejectsBadInput(t *testing.T) {
 		{name: "unknown top-level field", body: checkoutJSON(func(m map[string]any) { m["coupon"] = "FREE" }),
 			wantStatus: 400, wantCode: "unknown_field", wantField: "coupon"},
 		{name: "client-sent price is an unknown field",
-			body:       checkoutJSON(func(m map[string]any) { m["items"] = items(map[string]any{"sku": "MUG", "quantity": 1, "price": 1}) }),
+			body:       checkoutJSON(func(m map[string]any) { m["items"] = items(map[string]any{"sku": "mug", "quantity": 1, "price": 1}) }),
 			wantStatus: 400, wantCode: "unknown_field", wantField: "price"},
-		{name: "quantity is a string", body: checkoutJSON(func(m map[string]any) { m["items"] = items(line("MUG", "2")) }),
+		{name: "quantity is a string", body: checkoutJSON(func(m map[string]any) { m["items"] = items(line("mug", "2")) }),
 			wantStatus: 400, wantCode: "invalid_type", wantField: "items.quantity"},
-		{name: "quantity is fractional", body: checkoutJSON(func(m map[string]any) { m["items"] = items(line("MUG", 1.5)) }),
+		{name: "quantity is fractional", body: checkoutJSON(func(m map[string]any) { m["items"] = items(line("mug", 1.5)) }),
 			wantStatus: 400, wantCode: "invalid_type", wantField: "items.quantity"},
 		{name: "oversized body with content length", body: oversized,
 			wantStatus: 413, wantCode: "body_too_large"},
@@ -100,15 +100,15 @@ func TestCreateCheckoutRejectsBadInput(t *testing.T) {
 			wantStatus: 422, wantCode: "empty_cart", wantField: "items"},
 		{name: "too many lines", body: checkoutJSON(func(m map[string]any) { m["items"] = tooManyLines }),
 			wantStatus: 422, wantCode: "too_many_items", wantField: "items"},
-		{name: "quantity zero", body: checkoutJSON(func(m map[string]any) { m["items"] = items(line("MUG", 0)) }),
+		{name: "quantity zero", body: checkoutJSON(func(m map[string]any) { m["items"] = items(line("mug", 0)) }),
 			wantStatus: 422, wantCode: "invalid_quantity", wantField: "items[0].quantity"},
-		{name: "quantity negative", body: checkoutJSON(func(m map[string]any) { m["items"] = items(line("MUG", -1)) }),
+		{name: "quantity negative", body: checkoutJSON(func(m map[string]any) { m["items"] = items(line("mug", -1)) }),
 			wantStatus: 422, wantCode: "invalid_quantity", wantField: "items[0].quantity"},
-		{name: "quantity 100", body: checkoutJSON(func(m map[string]any) { m["items"] = items(line("MUG", 100)) }),
+		{name: "quantity 100", body: checkoutJSON(func(m map[string]any) { m["items"] = items(line("mug", 100)) }),
 			wantStatus: 422, wantCode: "invalid_quantity", wantField: "items[0].quantity"},
-		{name: "quantity one million", body: checkoutJSON(func(m map[string]any) { m["items"] = items(line("MUG", 1_000_000)) }),
+		{name: "quantity one million", body: checkoutJSON(func(m map[string]any) { m["items"] = items(line("mug", 1_000_000)) }),
 			wantStatus: 422, wantCode: "invalid_quantity", wantField: "items[0].quantity"},
-		{name: "bad quantity on the second line", body: checkoutJSON(func(m map[string]any) { m["items"] = items(line("MUG", 1), line("TSHIRT-M", 0)) }),
+		{name: "bad quantity on the second line", body: checkoutJSON(func(m map[string]any) { m["items"] = items(line("mug", 1), line("tshirt-m", 0)) }),
 			wantStatus: 422, wantCode: "invalid_quantity", wantField: "items[1].quantity"},
 		{name: "missing sku", body: checkoutJSON(func(m map[string]any) { m["items"] = items(map[string]any{"quantity": 1}) }),
 			wantStatus: 422, wantCode: "missing_sku", wantField: "items[0].sku"},
@@ -124,15 +124,15 @@ func TestCreateCheckoutRejectsBadInput(t *testing.T) {
 			wantStatus: 422, wantCode: "invalid_token", wantField: "payment.token"},
 
 		// Validation against the catalog.
-		{name: "unknown sku on the second line", body: checkoutJSON(func(m map[string]any) { m["items"] = items(line("MUG", 1), line("NO-SUCH-SKU", 1)) }),
+		{name: "unknown sku on the second line", body: checkoutJSON(func(m map[string]any) { m["items"] = items(line("mug", 1), line("no-such-sku", 1)) }),
 			wantStatus: 422, wantCode: "unknown_sku", wantField: "items[1].sku", readsCatalog: true},
-		{name: "inactive product", body: checkoutJSON(func(m map[string]any) { m["items"] = items(line("POSTER-2019", 1)) }),
+		{name: "inactive product", body: checkoutJSON(func(m map[string]any) { m["items"] = items(line("poster-2019", 1)) }),
 			wantStatus: 422, wantCode: "product_unavailable", wantField: "items[0].sku", readsCatalog: true},
-		{name: "plan beside a product", body: checkoutJSON(func(m map[string]any) { m["items"] = items(line("MUG", 1), line("PRO-MONTHLY", 1)) }),
+		{name: "plan beside a product", body: checkoutJSON(func(m map[string]any) { m["items"] = items(line("mug", 1), line("pro-monthly", 1)) }),
 			wantStatus: 422, wantCode: "subscription_cart_invalid", wantField: "items[1].sku", readsCatalog: true},
-		{name: "duplicate sku", body: checkoutJSON(func(m map[string]any) { m["items"] = items(line("MUG", 1), line("MUG", 2)) }),
+		{name: "duplicate sku", body: checkoutJSON(func(m map[string]any) { m["items"] = items(line("mug", 1), line("mug", 2)) }),
 			wantStatus: 422, wantCode: "duplicate_sku", wantField: "items[1].sku", readsCatalog: true},
-		{name: "mixed currencies", body: checkoutJSON(func(m map[string]any) { m["items"] = items(line("MUG", 1), line("CAP-US", 1)) }),
+		{name: "mixed currencies", body: checkoutJSON(func(m map[string]any) { m["items"] = items(line("mug", 1), line("cap-us", 1)) }),
 			wantStatus: 422, wantCode: "mixed_currency", wantField: "items[1].sku", readsCatalog: true},
 	}
 	for _, tc := range cases {
@@ -213,7 +213,7 @@ func TestCreateCheckoutCompleted(t *testing.T) {
 	wantIn := workflows.CheckoutInput{
 		CheckoutID: in.CheckoutID, IdempotencyKey: testKey, RequestHash: requestHashOf(t, body),
 		Email: "ann@example.com", Name: "Ann Lee",
-		Items:   []workflows.Item{{SKU: "TSHIRT-M", Quantity: 2}, {SKU: "MUG", Quantity: 1}},
+		Items:   []workflows.Item{{SKU: "tshirt-m", Quantity: 2}, {SKU: "mug", Quantity: 1}},
 		Payment: workflows.Payment{Provider: "stripe", Token: "pm_card_visa"},
 	}
 	if !reflect.DeepEqual(in, wantIn) {
@@ -256,7 +256,7 @@ func TestCreateCheckoutRequestHash(t *testing.T) {
 		{"same body again", checkoutJSON(nil), true},
 		{"email in other case with white space", checkoutJSON(func(m map[string]any) { m["email"] = "  ANN@Example.COM \t" }), true},
 		{"name with extra white space", checkoutJSON(func(m map[string]any) { m["name"] = "  Ann \n  Lee " }), true},
-		{"other quantity", checkoutJSON(func(m map[string]any) { m["items"] = items(line("TSHIRT-M", 3), line("MUG", 1)) }), false},
+		{"other quantity", checkoutJSON(func(m map[string]any) { m["items"] = items(line("tshirt-m", 3), line("mug", 1)) }), false},
 		{"other email", checkoutJSON(func(m map[string]any) { m["email"] = "bob@example.com" }), false},
 		{"other token", checkoutJSON(func(m map[string]any) {
 			m["payment"] = map[string]any{"provider": "stripe", "token": "pm_card_mastercard"}
@@ -324,8 +324,8 @@ func TestCreateCheckoutReplaysFromReadModel(t *testing.T) {
 				ID: "ord_1", CheckoutID: checkout1, IdempotencyKey: testKey, RequestHash: tc.hash,
 				Email: "ann@example.com", Name: "Ann Lee", Status: tc.status, TotalAmount: 6200, Currency: "EUR",
 				Lines: []store.PricedLine{
-					{LineNo: 1, SKU: "TSHIRT-M", Name: "T-shirt (M)", Quantity: 2, UnitAmount: 2500, LineAmount: 5000},
-					{LineNo: 2, SKU: "MUG", Name: "Mug", Quantity: 1, UnitAmount: 1200, LineAmount: 1200},
+					{LineNo: 1, SKU: "tshirt-m", Name: "T-shirt (M)", Quantity: 2, UnitAmount: 2500, LineAmount: 5000},
+					{LineNo: 2, SKU: "mug", Name: "Mug", Quantity: 1, UnitAmount: 1200, LineAmount: 1200},
 				},
 			}
 			if tc.status == domain.OrderFailed {
@@ -482,11 +482,11 @@ func TestCreateCheckoutWaitRunsOut(t *testing.T) {
 		{name: "start late, workflow known", behavior: startTimesOut, describe: described,
 			wantStatus: http.StatusAccepted},
 		{name: "workflow not found", behavior: workflowBehavior{get: waitForever}, describeErr: serviceerror.NewNotFound("workflow not found"),
-			wantStatus: http.StatusServiceUnavailable, wantCode: "temporarily_unavailable"},
+			wantStatus: http.StatusServiceUnavailable, wantCode: "service_unavailable"},
 		{name: "temporal unavailable", behavior: workflowBehavior{get: waitForever}, describeErr: serviceerror.NewUnavailable("connection refused"),
-			wantStatus: http.StatusServiceUnavailable, wantCode: "temporarily_unavailable"},
+			wantStatus: http.StatusServiceUnavailable, wantCode: "service_unavailable"},
 		{name: "workflow without checkout id memo", behavior: workflowBehavior{get: waitForever}, describe: noMemo,
-			wantStatus: http.StatusServiceUnavailable, wantCode: "temporarily_unavailable"},
+			wantStatus: http.StatusServiceUnavailable, wantCode: "service_unavailable"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -533,11 +533,11 @@ func TestCreateCheckoutDoesNotEchoInternalErrors(t *testing.T) {
 		wantCode    string
 		wantTemporl bool
 	}{
-		{name: "start fails, read model empty", wantStatus: http.StatusServiceUnavailable, wantCode: "temporarily_unavailable", wantTemporl: true,
+		{name: "start fails, read model empty", wantStatus: http.StatusServiceUnavailable, wantCode: "service_unavailable", wantTemporl: true,
 			setup: func(t *testing.T, env *testEnv) {
 				env.expectUpdateWithStart(t, workflowBehavior{startErr: func(context.Context) error { return secret }})
 			}},
-		{name: "update fails, read model empty", wantStatus: http.StatusServiceUnavailable, wantCode: "temporarily_unavailable", wantTemporl: true,
+		{name: "update fails, read model empty", wantStatus: http.StatusServiceUnavailable, wantCode: "service_unavailable", wantTemporl: true,
 			setup: func(t *testing.T, env *testEnv) {
 				env.expectUpdateWithStart(t, workflowBehavior{get: func(context.Context, workflows.CheckoutInput, *workflows.CheckoutState) error { return secret }})
 			}},
@@ -575,15 +575,15 @@ func TestGetCheckout(t *testing.T) {
 		ID: "ord_1", CheckoutID: checkout1, IdempotencyKey: testKey, Email: "ann@example.com", Name: "Ann Lee",
 		Status: domain.OrderCompleted, TotalAmount: 6200, Currency: "EUR",
 		Lines: []store.PricedLine{
-			{LineNo: 1, SKU: "TSHIRT-M", Name: "T-shirt (M)", Quantity: 2, UnitAmount: 2500, LineAmount: 5000},
-			{LineNo: 2, SKU: "MUG", Name: "Mug", Quantity: 1, UnitAmount: 1200, LineAmount: 1200},
+			{LineNo: 1, SKU: "tshirt-m", Name: "T-shirt (M)", Quantity: 2, UnitAmount: 2500, LineAmount: 5000},
+			{LineNo: 2, SKU: "mug", Name: "Mug", Quantity: 1, UnitAmount: 1200, LineAmount: 1200},
 		},
 	}
 	failed := store.Order{
 		ID: "ord_2", CheckoutID: checkout2, IdempotencyKey: "other-key-123", Email: "bob@example.com", Name: "Bob",
 		Status: domain.OrderFailed, TotalAmount: 1200, Currency: "EUR",
 		FailureCode: "card_declined", DeclineCode: "insufficient_funds", FailureMessage: "Your card has insufficient funds.",
-		Lines: []store.PricedLine{{LineNo: 1, SKU: "MUG", Name: "Mug", Quantity: 1, UnitAmount: 1200, LineAmount: 1200}},
+		Lines: []store.PricedLine{{LineNo: 1, SKU: "mug", Name: "Mug", Quantity: 1, UnitAmount: 1200, LineAmount: 1200}},
 	}
 	pendingID := "chk_" + strings.Repeat("p", 26)
 	pending := store.Order{ID: "ord_3", CheckoutID: pendingID, Email: "cy@example.com", Status: domain.OrderPending, TotalAmount: 1200, Currency: "EUR"}
@@ -641,9 +641,9 @@ func TestGetCheckout(t *testing.T) {
 		if got.CheckoutID != checkout1 || got.Status != "completed" || got.OrderID != "ord_1" || got.Amount != 6200 || got.Currency != "EUR" {
 			t.Errorf("completed checkout = %+v", got)
 		}
-		if len(got.Items) != 2 || got.Items[0].SKU != "TSHIRT-M" || got.Items[0].Name != "T-shirt (M)" || got.Items[0].Quantity != 2 ||
-			got.Items[0].UnitAmount != 2500 || got.Items[0].LineAmount != 5000 || got.Items[1].SKU != "MUG" || got.Items[1].LineAmount != 1200 {
-			t.Errorf("items = %+v, want TSHIRT-M 2x2500=5000 and MUG 1x1200=1200", got.Items)
+		if len(got.Items) != 2 || got.Items[0].SKU != "tshirt-m" || got.Items[0].Name != "T-shirt (M)" || got.Items[0].Quantity != 2 ||
+			got.Items[0].UnitAmount != 2500 || got.Items[0].LineAmount != 5000 || got.Items[1].SKU != "mug" || got.Items[1].LineAmount != 1200 {
+			t.Errorf("items = %+v, want tshirt-m 2x2500=5000 and mug 1x1200=1200", got.Items)
 		}
 		if want := "https://shop.example/orders/" + checkout1 + "/confirmation"; got.RedirectURL != want {
 			t.Errorf("redirect_url = %q, want %q", got.RedirectURL, want)
@@ -710,9 +710,9 @@ func TestHealth(t *testing.T) {
 		wantTemporal string
 	}{
 		{"all up", nil, nil, http.StatusOK, "ok", "ok"},
-		{"temporal down", nil, down, http.StatusServiceUnavailable, "ok", "unreachable"},
-		{"postgres down", down, nil, http.StatusServiceUnavailable, "unreachable", "ok"},
-		{"both down", down, down, http.StatusServiceUnavailable, "unreachable", "unreachable"},
+		{"temporal down", nil, down, http.StatusServiceUnavailable, "ok", "down"},
+		{"postgres down", down, nil, http.StatusServiceUnavailable, "down", "ok"},
+		{"both down", down, down, http.StatusServiceUnavailable, "down", "down"},
 	}
 	for _, tc := range cases {
 		t.Run("readyz "+tc.name, func(t *testing.T) {
@@ -732,6 +732,7 @@ func TestHealth(t *testing.T) {
 			}
 			assertJSONContentType(t, rec)
 			var body struct {
+				Status string            `json:"status"`
 				Ready  bool              `json:"ready"`
 				Checks map[string]string `json:"checks"`
 			}
@@ -739,8 +740,15 @@ func TestHealth(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := map[string]string{"postgres": tc.wantPostgres, "temporal": tc.wantTemporal}
-			if body.Ready != (tc.wantStatus == http.StatusOK) || !reflect.DeepEqual(body.Checks, want) {
-				t.Errorf("readyz = %+v, want ready %v checks %v", body, tc.wantStatus == http.StatusOK, want)
+			wantStatus, wantRetryAfter := "ok", ""
+			if tc.wantStatus != http.StatusOK {
+				wantStatus, wantRetryAfter = "unavailable", "5"
+			}
+			if body.Status != wantStatus || body.Ready != (tc.wantStatus == http.StatusOK) || !reflect.DeepEqual(body.Checks, want) {
+				t.Errorf("readyz = %+v, want status %s, ready %v, checks %v", body, wantStatus, tc.wantStatus == http.StatusOK, want)
+			}
+			if got := rec.Header().Get("Retry-After"); got != wantRetryAfter {
+				t.Errorf("Retry-After = %q, want %q", got, wantRetryAfter)
 			}
 			if strings.Contains(rec.Body.String(), "connection refused") {
 				t.Errorf("readyz echoes the dependency error: %s", rec.Body)

@@ -60,8 +60,6 @@ const (
 	// inProgressRetryAfter is what a repeat under a held key is told: the holder usually answers
 	// within CheckoutWait, long before its lease ends.
 	inProgressRetryAfter = "1"
-	// unavailableRetryAfter is what a request is told when the key could not be checked.
-	unavailableRetryAfter = "2"
 )
 
 // idempotencyLease is how long a request holds its key: longer than a handler can take (a
@@ -92,7 +90,6 @@ func (s *server) idempotent(c *gin.Context) {
 	}, s.idempotencyLease())
 	if err != nil {
 		s.log.WarnContext(ctx, "idempotency key not checked", "error", err, "route", c.FullPath())
-		c.Header("Retry-After", unavailableRetryAfter)
 		writeError(c, errUnavailable)
 		return
 	}

@@ -131,7 +131,7 @@ func TestIdempotentCheckoutReplaysTheFirstAnswer(t *testing.T) {
 	}
 	// The same request with other white space and key order.
 	reordered := `{ "payment": {"token":"pm_card_visa", "provider":"stripe"}, "name":"Ann Lee",
-		"items":[{"quantity":2,"sku":"TSHIRT-M"},{"sku":"MUG","quantity":1}], "email":"ann@example.com" }`
+		"items":[{"quantity":2,"sku":"tshirt-m"},{"sku":"mug","quantity":1}], "email":"ann@example.com" }`
 	for _, body := range []string{checkoutJSON(nil), reordered} {
 		again := postCheckout(env.handler, testKey, body)
 		if again.Code != first.Code || !bytes.Equal(again.Body.Bytes(), first.Body.Bytes()) {
@@ -180,7 +180,7 @@ func TestIdempotencyKeyReusedForAnotherRequest(t *testing.T) {
 		t.Fatalf("refund: %d %s", rec.Code, rec.Body)
 	}
 	for name, req := range map[string]*http.Request{
-		"another cart":          newCheckoutRequest(testKey, checkoutJSON(func(m map[string]any) { m["items"] = items(line("MUG", 3)) })),
+		"another cart":          newCheckoutRequest(testKey, checkoutJSON(func(m map[string]any) { m["items"] = items(line("mug", 3)) })),
 		"a subscription cancel": changeRequest(http.MethodPost, "/api/v1/subscriptions/"+sub1+"/cancel", testKey, `{"at_period_end":true}`),
 		"a refund":              refundRequestTo(paidOrderID, testKey, "staff-secret-key", `{"amount":2000}`),
 		"another amount":        refundRequestTo(paidOrderID, refundKey, "staff-secret-key", `{"amount":2500}`),

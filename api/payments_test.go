@@ -64,7 +64,7 @@ func TestWebhookWithABadSignatureStoresAndStartsNothing(t *testing.T) {
 		{"stripe", "forged", 400, "invalid_signature"},
 		{"stripe", "", 400, "invalid_signature"},
 		{"acme", "good", 404, "unknown_provider"},
-		{"stripe", "unreachable", 503, "temporarily_unavailable"},
+		{"stripe", "unreachable", 503, "service_unavailable"},
 	} {
 		rec := postWebhook(env, tc.provider, tc.signature, `{"id":"evt_1"}`)
 		if rec.Code != tc.status || !strings.Contains(rec.Body.String(), `"code":"`+tc.code+`"`) {

@@ -46,9 +46,6 @@ type paypalOrderResponse struct {
 
 var currencyPattern = regexp.MustCompile(`^[A-Za-z]{3}$`)
 
-// retryAfterSeconds is what a 503 of this endpoint asks the storefront to wait.
-const retryAfterSeconds = "5"
-
 var errPayPalNotEnabled = unprocessable("unknown_provider", "", "PayPal is not available in this shop")
 
 // createPayPalOrder prices the cart from the database and has PayPal create an order for that
@@ -88,7 +85,7 @@ func (s *server) createPayPalOrder(c *gin.Context) {
 	}
 	if err != nil {
 		s.log.ErrorContext(ctx, "read the catalog", "error", err)
-		unavailable(c)
+		writeError(c, errUnavailable)
 		return
 	}
 	if req.Currency != "" && !strings.EqualFold(req.Currency, currency) {
@@ -106,7 +103,7 @@ func (s *server) createPayPalOrder(c *gin.Context) {
 	}
 	if err != nil {
 		s.log.WarnContext(ctx, "create paypal order", "error", err)
-		unavailable(c)
+		writeError(c, errUnavailable)
 		return
 	}
 	if order.Amount != amount || order.Currency != currency {
@@ -120,7 +117,7 @@ func (s *server) createPayPalOrder(c *gin.Context) {
 	if err != nil {
 		// The order exists at PayPal; the retry with the same key gets it again and binds it.
 		s.log.ErrorContext(ctx, "bind paypal order", "paypal_order", order.ID, "error", err)
-		unavailable(c)
+		writeError(c, errUnavailable)
 		return
 	}
 	c.JSON(http.StatusCreated, paypalOrderResponse{PayPalOrderID: bound.ProviderOrderID, CartRef: bound.CartRef,
@@ -152,11 +149,4 @@ func (s *server) pricePayPalCart(ctx context.Context, lines []store.LineRequest)
 		return 0, "", unprocessable("nothing_to_pay", "items", "the cart has nothing to pay")
 	}
 	return total, strings.ToLower(currency), nil
-}
-
-// unavailable answers 503 with Retry-After: something the BFF depends on did not answer, and
-// the same request with the same Idempotency-Key is safe to send again.
-func unavailable(c *gin.Context) {
-	c.Header("Retry-After", retryAfterSeconds)
-	writeError(c, errUnavailable)
 }

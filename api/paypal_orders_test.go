@@ -74,7 +74,7 @@ func postPayPalOrder(h http.Handler, key, body string) *httptest.ResponseRecorde
 	return serve(h, req)
 }
 
-const paypalCart = `{"items":[{"sku":"TSHIRT-M","quantity":2},{"sku":"MUG","quantity":1}]}`
+const paypalCart = `{"items":[{"sku":"tshirt-m","quantity":2},{"sku":"mug","quantity":1}]}`
 
 var cartRefPattern = regexp.MustCompile(`^cart_[a-z2-7]{26}$`)
 
@@ -83,7 +83,7 @@ func TestPayPalOrderIsCreatedForTheServerPrice(t *testing.T) {
 	e := newTestEnv(t)
 	pp := e.withPayPal()
 
-	const body = `{"items":[{"sku":"TSHIRT-M","quantity":2},{"sku":"MUG","quantity":1}],"currency":"EUR"}`
+	const body = `{"items":[{"sku":"tshirt-m","quantity":2},{"sku":"mug","quantity":1}],"currency":"EUR"}`
 	rec := postPayPalOrder(e.handler, testKey, body)
 	if rec.Code != http.StatusCreated {
 		t.Fatalf("status %d: %s", rec.Code, rec.Body)
@@ -110,7 +110,7 @@ func TestPayPalOrderIsCreatedForTheServerPrice(t *testing.T) {
 		t.Errorf("repeat: %d %s, %d bindings; want the first answer", again.Code, again.Body, len(pp.bound))
 	}
 	// The same key with another cart: PayPal's order is for another amount.
-	other := postPayPalOrder(e.handler, testKey, `{"items":[{"sku":"MUG","quantity":1}]}`)
+	other := postPayPalOrder(e.handler, testKey, `{"items":[{"sku":"mug","quantity":1}]}`)
 	e.assertBadInputRefused(t, other, http.StatusUnprocessableEntity, "idempotency_key_reused", "Idempotency-Key")
 	if len(pp.bound) != 1 {
 		t.Errorf("%d bindings after a reused key, want 1", len(pp.bound))
@@ -128,17 +128,17 @@ func TestPayPalOrderBadInputIsRefused(t *testing.T) {
 		{name: "no key", noKey: true, body: paypalCart, status: 400, code: "missing_idempotency_key", field: "Idempotency-Key"},
 		{name: "bad key", key: "short", body: paypalCart, status: 400, code: "invalid_idempotency_key", field: "Idempotency-Key"},
 		{name: "not JSON", body: `{"items":`, status: 400, code: "malformed_json"},
-		{name: "unknown field", body: `{"items":[{"sku":"MUG","quantity":1}],"amount":1}`, status: 400, code: "unknown_field", field: "amount"},
-		{name: "a price from the client", body: `{"items":[{"sku":"MUG","quantity":1,"price":1}]}`, status: 400, code: "unknown_field", field: "price"},
-		{name: "wrong type", body: `{"items":[{"sku":"MUG","quantity":"1"}]}`, status: 400, code: "invalid_type", field: "items.quantity"},
+		{name: "unknown field", body: `{"items":[{"sku":"mug","quantity":1}],"amount":1}`, status: 400, code: "unknown_field", field: "amount"},
+		{name: "a price from the client", body: `{"items":[{"sku":"mug","quantity":1,"price":1}]}`, status: 400, code: "unknown_field", field: "price"},
+		{name: "wrong type", body: `{"items":[{"sku":"mug","quantity":"1"}]}`, status: 400, code: "invalid_type", field: "items.quantity"},
 		{name: "no items", body: `{"items":[]}`, status: 422, code: "empty_cart", field: "items"},
 		{name: "no sku", body: `{"items":[{"quantity":1}]}`, status: 422, code: "missing_sku", field: "items[0].sku"},
-		{name: "quantity", body: `{"items":[{"sku":"MUG","quantity":0}]}`, status: 422, code: "invalid_quantity", field: "items[0].quantity"},
-		{name: "unknown sku", body: `{"items":[{"sku":"MUG","quantity":1},{"sku":"NOPE","quantity":1}]}`, status: 422, code: "unknown_sku", field: "items[1].sku"},
-		{name: "not sold", body: `{"items":[{"sku":"POSTER-2019","quantity":1}]}`, status: 422, code: "product_unavailable", field: "items[0].sku"},
-		{name: "a plan", body: `{"items":[{"sku":"PRO-MONTHLY","quantity":1}]}`, status: 422, code: "recurring_not_supported", field: "items[0].sku"},
-		{name: "bad currency", body: `{"items":[{"sku":"MUG","quantity":1}],"currency":"euro"}`, status: 422, code: "invalid_currency", field: "currency"},
-		{name: "other currency", body: `{"items":[{"sku":"MUG","quantity":1}],"currency":"usd"}`, status: 422, code: "currency_mismatch", field: "currency"},
+		{name: "quantity", body: `{"items":[{"sku":"mug","quantity":0}]}`, status: 422, code: "invalid_quantity", field: "items[0].quantity"},
+		{name: "unknown sku", body: `{"items":[{"sku":"mug","quantity":1},{"sku":"nope","quantity":1}]}`, status: 422, code: "unknown_sku", field: "items[1].sku"},
+		{name: "not sold", body: `{"items":[{"sku":"poster-2019","quantity":1}]}`, status: 422, code: "product_unavailable", field: "items[0].sku"},
+		{name: "a plan", body: `{"items":[{"sku":"pro-monthly","quantity":1}]}`, status: 422, code: "recurring_not_supported", field: "items[0].sku"},
+		{name: "bad currency", body: `{"items":[{"sku":"mug","quantity":1}],"currency":"euro"}`, status: 422, code: "invalid_currency", field: "currency"},
+		{name: "other currency", body: `{"items":[{"sku":"mug","quantity":1}],"currency":"usd"}`, status: 422, code: "currency_mismatch", field: "currency"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -173,10 +173,10 @@ func TestPayPalOrderDependencies(t *testing.T) {
 		code               string
 		bound              int
 	}{
-		{name: "PayPal unreachable", createErr: errors.New("paypal unreachable, outcome unknown"), status: 503, code: "temporarily_unavailable"},
+		{name: "PayPal unreachable", createErr: errors.New("paypal unreachable, outcome unknown"), status: 503, code: "service_unavailable"},
 		{name: "PayPal refuses", createErr: &billing.RejectedError{Code: "invalid_amount", Message: "no"}, status: 422, code: "paypal_order_refused"},
-		{name: "binding not stored", bindErr: errors.New("connection refused"), status: 503, code: "temporarily_unavailable"},
-		{name: "catalog unreadable", productsErr: errors.New("connection refused"), status: 503, code: "temporarily_unavailable"},
+		{name: "binding not stored", bindErr: errors.New("connection refused"), status: 503, code: "service_unavailable"},
+		{name: "catalog unreadable", productsErr: errors.New("connection refused"), status: 503, code: "service_unavailable"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -55,23 +57,44 @@ func (s *server) healthz(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"status": "ok"})
 }
 
-// readyz reports whether the BFF's dependencies answer, each within a short deadline.
+// readyz reports each dependency of the BFF, checked side by side within a short deadline:
+// 200 {"status":"ok"} when all answer, else 503 {"status":"unavailable"} with Retry-After and the
+// one that is down, so that a load balancer stops sending traffic and ops see which it is.
 func (s *server) readyz(c *gin.Context) {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
 	defer cancel()
-	checks := gin.H{"postgres": "ok", "temporal": "ok"}
-	ready := true
-	if err := s.store.Ping(ctx); err != nil {
-		checks["postgres"], ready = "unreachable", false
+	probes := map[string]func(context.Context) error{
+		"postgres": s.store.Ping,
+		"temporal": func(ctx context.Context) error {
+			_, err := s.temporal.CheckHealth(ctx, &client.CheckHealthRequest{})
+			return err
+		},
 	}
-	if _, err := s.temporal.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
-		checks["temporal"], ready = "unreachable", false
+	var (
+		mu     sync.Mutex
+		wg     sync.WaitGroup
+		checks = make(map[string]string, len(probes))
+		ready  = true
+	)
+	for name, probe := range probes {
+		wg.Go(func() {
+			err := probe(ctx)
+			mu.Lock()
+			defer mu.Unlock()
+			checks[name] = "ok"
+			if err != nil {
+				s.log.WarnContext(ctx, "readiness check failed", "dependency", name, "error", err)
+				checks[name], ready = "down", false
+			}
+		})
 	}
-	status := http.StatusOK
+	wg.Wait()
 	if !ready {
-		status = http.StatusServiceUnavailable
+		c.Header("Retry-After", strconv.Itoa(retryAfterSeconds))
+		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable", "ready": false, "checks": checks})
+		return
 	}
-	c.JSON(status, gin.H{"ready": ready, "checks": checks})
+	c.JSON(http.StatusOK, gin.H{"status": "ok", "ready": true, "checks": checks})
 }
 
 func (s *server) listProducts(c *gin.Context) {

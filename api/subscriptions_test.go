@@ -672,12 +672,12 @@ func TestChangeSubscriptionTemporalFails(t *testing.T) {
 	}{
 		{name: "describe fails", behavior: changeBehavior{describe: func(string) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
 			return nil, serviceerror.NewUnavailable("connection refused " + secret.Error())
-		}}, wantStatus: http.StatusServiceUnavailable, wantCode: "temporarily_unavailable"},
+		}}, wantStatus: http.StatusServiceUnavailable, wantCode: "service_unavailable"},
 		{name: "start fails", behavior: changeBehavior{startErr: secret},
-			wantStatus: http.StatusServiceUnavailable, wantCode: "temporarily_unavailable", wantStart: true},
+			wantStatus: http.StatusServiceUnavailable, wantCode: "service_unavailable", wantStart: true},
 		{name: "result cannot be read", behavior: changeBehavior{get: func(context.Context, workflows.SubscriptionChangeInput, *workflows.SubscriptionChangeResult) error {
 			return secret
-		}}, wantStatus: http.StatusServiceUnavailable, wantCode: "temporarily_unavailable", wantStart: true},
+		}}, wantStatus: http.StatusServiceUnavailable, wantCode: "service_unavailable", wantStart: true},
 		{name: "workflow failed", behavior: changeBehavior{get: func(context.Context, workflows.SubscriptionChangeInput, *workflows.SubscriptionChangeResult) error {
 			return &temporal.WorkflowExecutionError{}
 		}}, wantStatus: http.StatusInternalServerError, wantCode: "change_failed", wantStart: true},
@@ -861,7 +861,7 @@ func TestSubscriptionRouting(t *testing.T) {
 // workflow and from the read model.
 func TestCheckoutCarriesSubscriptionID(t *testing.T) {
 	t.Parallel()
-	planBody := checkoutJSON(func(m map[string]any) { m["items"] = items(line("PRO-MONTHLY", 1)) })
+	planBody := checkoutJSON(func(m map[string]any) { m["items"] = items(line("pro-monthly", 1)) })
 
 	subscriptionID := func(t *testing.T, rec *httptest.ResponseRecorder, wantStatus int) (string, bool) {
 		t.Helper()
@@ -904,7 +904,7 @@ func TestCheckoutCarriesSubscriptionID(t *testing.T) {
 
 	planOrder := store.Order{ID: "ord_1", CheckoutID: checkout1, IdempotencyKey: testKey, RequestHash: requestHashOf(t, planBody),
 		Status: domain.OrderCompleted, TotalAmount: 0, Currency: "EUR",
-		Lines: []store.PricedLine{{LineNo: 1, SKU: "PRO-MONTHLY", Name: "Pro plan", Quantity: 1, UnitAmount: 1500, LineAmount: 1500}}}
+		Lines: []store.PricedLine{{LineNo: 1, SKU: "pro-monthly", Name: "Pro plan", Quantity: 1, UnitAmount: 1500, LineAmount: 1500}}}
 	oneOff := store.Order{ID: "ord_2", CheckoutID: checkout2, IdempotencyKey: "other-key-123", Status: domain.OrderCompleted,
 		TotalAmount: 1200, Currency: "EUR"}
 

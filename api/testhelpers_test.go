@@ -31,14 +31,14 @@ func init() { gin.SetMode(gin.TestMode) }
 // testKey is a well-formed Idempotency-Key.
 const testKey = "3f1c2a9e-7b4d-4e0a-9c55-1d2e3f405162"
 
-// testCatalog is the catalog the fake read model knows. TSHIRT-M x2 + MUG x1 costs 6200 EUR.
+// testCatalog is the catalog the fake read model knows. tshirt-m x2 + mug x1 costs 6200 EUR.
 var testCatalog = []store.Product{
-	{SKU: "TSHIRT-M", Name: "T-shirt (M)", Kind: store.KindOneOff, PriceAmount: 2500, Currency: "EUR", Active: true},
-	{SKU: "MUG", Name: "Mug", Kind: store.KindOneOff, PriceAmount: 1200, Currency: "EUR", Active: true},
-	{SKU: "POSTER-2019", Name: "Poster 2019", Kind: store.KindOneOff, PriceAmount: 900, Currency: "EUR", Active: false},
-	{SKU: "PRO-MONTHLY", Name: "Pro plan", Kind: store.KindSubscription, PriceAmount: 1500, Currency: "EUR",
+	{SKU: "tshirt-m", Name: "T-shirt (M)", Kind: store.KindOneOff, PriceAmount: 2500, Currency: "EUR", Active: true},
+	{SKU: "mug", Name: "Mug", Kind: store.KindOneOff, PriceAmount: 1200, Currency: "EUR", Active: true},
+	{SKU: "poster-2019", Name: "Poster 2019", Kind: store.KindOneOff, PriceAmount: 900, Currency: "EUR", Active: false},
+	{SKU: "pro-monthly", Name: "Pro plan", Kind: store.KindSubscription, PriceAmount: 1500, Currency: "EUR",
 		BillingInterval: "month", TrialDays: 14, Active: true},
-	{SKU: "CAP-US", Name: "Cap (US)", Kind: store.KindOneOff, PriceAmount: 1800, Currency: "USD", Active: true},
+	{SKU: "cap-us", Name: "Cap (US)", Kind: store.KindOneOff, PriceAmount: 1800, Currency: "USD", Active: true},
 }
 
 // fakeStore is an in-memory checkoutStore that counts the calls it gets.
@@ -379,12 +379,12 @@ func waitForever(ctx context.Context, _ workflows.CheckoutInput, _ *workflows.Ch
 	return ctx.Err()
 }
 
-// validCheckout is a request body that passes validation: TSHIRT-M x2 and MUG x1.
+// validCheckout is a request body that passes validation: tshirt-m x2 and mug x1.
 func validCheckout() map[string]any {
 	return map[string]any{
 		"email":   "ann@example.com",
 		"name":    "Ann Lee",
-		"items":   items(line("TSHIRT-M", 2), line("MUG", 1)),
+		"items":   items(line("tshirt-m", 2), line("mug", 1)),
 		"payment": map[string]any{"provider": "stripe", "token": "pm_card_visa"},
 	}
 }

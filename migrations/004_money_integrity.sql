@@ -63,7 +63,15 @@ CREATE TABLE orphan_payments (
 );
 CREATE INDEX orphan_payments_order_id_idx ON orphan_payments (order_id);
 
+-- A SKU has the shape the BFF accepts (no underscore any more), so that the catalog, the seed
+-- included, can hold no product that a checkout could not name.
+ALTER TABLE products DROP CONSTRAINT products_sku_check,
+    ADD CONSTRAINT products_sku_check CHECK (sku ~ '^[a-z0-9][a-z0-9-]{0,63}$');
+
 ---- create above / drop below ----
+
+ALTER TABLE products DROP CONSTRAINT products_sku_check,
+    ADD CONSTRAINT products_sku_check CHECK (sku ~ '^[a-z0-9][a-z0-9_-]{0,63}$');
 
 DROP TABLE orphan_payments;
 DROP TABLE idempotency_keys;

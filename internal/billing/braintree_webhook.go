@@ -103,7 +103,7 @@ func (v *braintreeWebhookVerifier) Verify(_ context.Context, header http.Header,
 	if at.Before(now.Add(-braintreeWebhookMaxAge)) || at.After(now.Add(braintreeWebhookMaxSkew)) {
 		return domain.WebhookEvent{}, fmt.Errorf("%w: the notification's timestamp %s is stale", ErrBadSignature, at.UTC().Format(time.RFC3339))
 	}
-	return braintreeEvent(n, payload), nil
+	return storable(body, braintreeEvent(n, payload))
 }
 
 // signed reports whether one of the signature's pairs for this public key signs payload. Like

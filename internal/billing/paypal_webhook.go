@@ -69,6 +69,11 @@ func (v *paypalWebhookVerifier) Verify(ctx context.Context, header http.Header, 
 		// Not worth asking PayPal about: no event of PayPal's looks like this.
 		return domain.WebhookEvent{}, fmt.Errorf("%w: the body is not a PayPal event", ErrBadSignature)
 	}
+	// Checked before PayPal is asked, which it need not be about an event nothing could keep.
+	event, err := storable(body, ev.event())
+	if err != nil {
+		return domain.WebhookEvent{}, err
+	}
 	if v.webhookID == "" {
 		return domain.WebhookEvent{}, errors.New("paypal webhook id is not configured (PAYPAL_WEBHOOK_ID)")
 	}
@@ -92,7 +97,7 @@ func (v *paypalWebhookVerifier) Verify(ctx context.Context, header http.Header, 
 	if res.VerificationStatus != "SUCCESS" {
 		return domain.WebhookEvent{}, fmt.Errorf("%w: paypal answered %q", ErrBadSignature, res.VerificationStatus)
 	}
-	return ev.event(), nil
+	return event, nil
 }
 
 // paypalEvent is the part of a PayPal webhook event that cartflow reads.

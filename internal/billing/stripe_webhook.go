@@ -69,7 +69,7 @@ func (v *stripeWebhookVerifier) Verify(_ context.Context, header http.Header, bo
 	if err != nil {
 		return domain.WebhookEvent{}, fmt.Errorf("%w: %s event %s: %v", ErrBadSignature, ev.Type, ev.ID, err)
 	}
-	return out, nil
+	return storable(body, out)
 }
 
 // stripeWebhookEvent maps the events cartflow acts on; any other type is domain.EventOther.

@@ -154,12 +154,17 @@ type checkoutResp struct {
 // post sends a checkout with raw as the body and key as the Idempotency-Key (none when empty).
 func post(t testing.TB, key string, raw []byte) (int, checkoutResp) {
 	t.Helper()
+	return do(t, checkoutRequest(key, raw))
+}
+
+// checkoutRequest is a checkout POST with raw as the body and key as the Idempotency-Key (none when empty).
+func checkoutRequest(key string, raw []byte) *http.Request {
 	req, _ := http.NewRequest(http.MethodPost, dev.APIURL+"/api/v1/checkouts", bytes.NewReader(raw))
 	req.Header.Set("Content-Type", "application/json")
 	if key != "" {
 		req.Header.Set("Idempotency-Key", key)
 	}
-	return do(t, req)
+	return req
 }
 
 func postJSON(t testing.TB, key string, body checkoutBody) (int, checkoutResp) {
@@ -181,18 +186,25 @@ func get(t testing.TB, path string) (int, checkoutResp) {
 // goroutines too; the caller then sees status 0 and fails on its own assertions.
 func do(t testing.TB, req *http.Request) (int, checkoutResp) {
 	t.Helper()
+	code, _, out := send(t, req)
+	return code, out
+}
+
+// send is do, with the response's header too.
+func send(t testing.TB, req *http.Request) (int, http.Header, checkoutResp) {
+	t.Helper()
 	var out checkoutResp
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Errorf("%s %s: %v", req.Method, req.URL.Path, err)
-		return 0, out
+		return 0, nil, out
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
 	if err := json.Unmarshal(raw, &out); err != nil {
 		t.Errorf("%s %s: status %d, body is not JSON: %q", req.Method, req.URL.Path, resp.StatusCode, raw)
 	}
-	return resp.StatusCode, out
+	return resp.StatusCode, resp.Header, out
 }
 
 // waitStatus polls the read model until the checkout reaches want or the deadline passes.

@@ -32,9 +32,12 @@ type PostgresOptions struct {
 
 // Postgres is a local PostgreSQL cluster run by the postgres binary.
 type Postgres struct {
-	proc    *Process
-	port    int
-	dataDir string
+	proc      *Process
+	port      int
+	dataDir   string
+	socketDir string
+	cred      *syscall.Credential
+	log       io.Writer
 }
 
 // StartPostgres initialises the cluster in opts.DataDir if needed, starts
@@ -71,28 +74,14 @@ func StartPostgres(ctx context.Context, opts PostgresOptions) (*Postgres, error)
 	if err := removeStaleLock(dataDir); err != nil {
 		return nil, err
 	}
-	// The server must outlive ctx, which only bounds the start-up.
 	// Unix socket paths are limited to 107 bytes; in a deeply nested checkout
 	// go without a socket (clients here use TCP) rather than fail to start.
 	socketDir := dataDir
 	if len(socketDir)+len("/.s.PGSQL.65535") > 107 {
 		socketDir = ""
 	}
-	cmd, err := pgCommand(context.Background(), dataDir, cred, "postgres",
-		"-D", dataDir, "-p", strconv.Itoa(port),
-		"-c", "listen_addresses="+host, "-k", socketDir)
-	if err != nil {
-		return nil, err
-	}
-	pg := &Postgres{port: port, dataDir: dataDir}
-	pg.proc, err = startAndWait(ctx, "postgres", cmd, opts.Log, func(ctx context.Context) error {
-		conn, err := pgx.Connect(ctx, pg.dbURL("postgres"))
-		if err != nil {
-			return err
-		}
-		return conn.Close(ctx)
-	})
-	if err != nil {
+	pg := &Postgres{port: port, dataDir: dataDir, socketDir: socketDir, cred: cred, log: opts.Log}
+	if err := pg.start(ctx); err != nil {
 		return nil, err
 	}
 	if err := pg.ensureDatabase(ctx, AppDatabase); err != nil {
@@ -100,6 +89,37 @@ func StartPostgres(ctx context.Context, opts PostgresOptions) (*Postgres, error)
 		return nil, fmt.Errorf("%w\n--- last lines of postgres log ---\n%s", err, pg.proc.LogTail())
 	}
 	return pg, nil
+}
+
+// start runs postgres on the cluster and waits until it accepts connections.
+func (p *Postgres) start(ctx context.Context) error {
+	// The server must outlive ctx, which only bounds the start-up.
+	cmd, err := pgCommand(context.Background(), p.dataDir, p.cred, "postgres",
+		"-D", p.dataDir, "-p", strconv.Itoa(p.port),
+		"-c", "listen_addresses="+host, "-k", p.socketDir)
+	if err != nil {
+		return err
+	}
+	p.proc, err = startAndWait(ctx, "postgres", cmd, p.log, func(ctx context.Context) error {
+		conn, err := pgx.Connect(ctx, p.dbURL("postgres"))
+		if err != nil {
+			return err
+		}
+		return conn.Close(ctx)
+	})
+	return err
+}
+
+// Restart starts the cluster again after Stop, on the same port and data, so that a test can
+// take the database away from running clients and give it back: their pools reconnect to the
+// same URL.
+func (p *Postgres) Restart(ctx context.Context) error {
+	select {
+	case <-p.proc.Done():
+	default:
+		return errors.New("stack: postgres is still running; Stop it first")
+	}
+	return p.start(ctx)
 }
 
 // URL returns the connection URL of the "cartflow" database.

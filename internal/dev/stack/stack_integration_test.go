@@ -104,6 +104,22 @@ func TestPostgres(t *testing.T) {
 	}
 	run(testURL, "CREATE TABLE scratch (id int)") // fresh again: no "already exists"
 
+	// Restart brings the stopped cluster back on its port, so that clients' URLs stay valid.
+	if err := pg.Restart(ctx); err == nil {
+		t.Fatal("Restart of a running cluster succeeded")
+	}
+	url := pg.URL()
+	if err := pg.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := pg.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if pg.URL() != url {
+		t.Errorf("URL after Restart = %s, want %s", pg.URL(), url)
+	}
+	run(url, "SELECT id FROM kept")
+
 	if err := pg.Stop(); err != nil {
 		t.Fatal(err)
 	}
