@@ -28,8 +28,8 @@ type rawAnswer struct {
 	body   []byte
 }
 
-// send makes a request with an Idempotency-Key and extra header pairs, and reads the whole answer.
-func send(t testing.TB, method, path, key, body string, header ...string) rawAnswer {
+// sendKeyed makes a request with an Idempotency-Key and extra header pairs, and reads the whole answer.
+func sendKeyed(t testing.TB, method, path, key, body string, header ...string) rawAnswer {
 	t.Helper()
 	req, err := http.NewRequest(method, dev.APIURL+path, strings.NewReader(body))
 	if err != nil {
@@ -90,7 +90,7 @@ func TestIdempotencyKeyReuseMatrix(t *testing.T) {
 	key := newKey(t)
 	body := validBody(strings.ToLower(key)+"@example.com", "pm_card_visa")
 	raw, _ := json.Marshal(body)
-	first := send(t, http.MethodPost, "/api/v1/checkouts", key, string(raw))
+	first := sendKeyed(t, http.MethodPost, "/api/v1/checkouts", key, string(raw))
 	if first.status != http.StatusCreated || first.header.Get("Idempotent-Replayed") != "" {
 		t.Fatalf("first checkout: %d %v %s", first.status, first.header, first.body)
 	}
@@ -101,7 +101,7 @@ func TestIdempotencyKeyReuseMatrix(t *testing.T) {
 
 	// The same request, written with other white space, once and again.
 	for i, repeat := range []string{string(raw), " \n" + strings.ReplaceAll(string(raw), ",", ", ") + "\n"} {
-		again := send(t, http.MethodPost, "/api/v1/checkouts", key, repeat)
+		again := sendKeyed(t, http.MethodPost, "/api/v1/checkouts", key, repeat)
 		if again.status != first.status || !bytes.Equal(again.body, first.body) || again.header.Get("Idempotent-Replayed") != "true" {
 			t.Fatalf("repeat %d: %d %v %s\nwant the first answer %s", i, again.status, again.header, again.body, first.body)
 		}
@@ -111,8 +111,8 @@ func TestIdempotencyKeyReuseMatrix(t *testing.T) {
 	other.Items = []item{{"mug-enamel", 3}}
 	otherRaw, _ := json.Marshal(other)
 	for name, a := range map[string]rawAnswer{
-		"another cart": send(t, http.MethodPost, "/api/v1/checkouts", key, string(otherRaw)),
-		"a refund":     send(t, http.MethodPost, "/api/v1/orders/"+res.OrderID+"/refunds", key, `{"amount":1000}`, "Authorization", "Bearer "+staffKey),
+		"another cart": sendKeyed(t, http.MethodPost, "/api/v1/checkouts", key, string(otherRaw)),
+		"a refund":     sendKeyed(t, http.MethodPost, "/api/v1/orders/"+res.OrderID+"/refunds", key, `{"amount":1000}`, "Authorization", "Bearer "+staffKey),
 	} {
 		if a.status != http.StatusUnprocessableEntity || a.errorCode() != "idempotency_key_reused" {
 			t.Errorf("%s under the checkout's key: %d %s, want 422 idempotency_key_reused", name, a.status, a.body)
@@ -146,7 +146,7 @@ func TestIdempotentConcurrentCheckoutsRunOnce(t *testing.T) {
 	answers := make([]rawAnswer, n)
 	var wg sync.WaitGroup
 	for i := range n {
-		wg.Go(func() { answers[i] = send(t, http.MethodPost, "/api/v1/checkouts", key, string(raw)) })
+		wg.Go(func() { answers[i] = sendKeyed(t, http.MethodPost, "/api/v1/checkouts", key, string(raw)) })
 	}
 	wg.Wait()
 
@@ -169,7 +169,7 @@ func TestIdempotentConcurrentCheckoutsRunOnce(t *testing.T) {
 		}
 	}
 	// After the first has answered, a retry gets its answer.
-	if again := send(t, http.MethodPost, "/api/v1/checkouts", key, string(raw)); again.status != http.StatusCreated || !bytes.Equal(again.body, results[0]) {
+	if again := sendKeyed(t, http.MethodPost, "/api/v1/checkouts", key, string(raw)); again.status != http.StatusCreated || !bytes.Equal(again.body, results[0]) {
 		t.Errorf("retry after the storm: %d %s", again.status, again.body)
 	}
 	if got := paidPIs(key); got != 1 {
@@ -200,11 +200,11 @@ func TestIdempotentRefundKeyOutlivesItsWorkflow(t *testing.T) {
 	refundKey := newKey(t)
 	path := "/api/v1/orders/" + res.OrderID + "/refunds"
 	auth := []string{"Authorization", "Bearer " + staffKey}
-	first := send(t, http.MethodPost, path, refundKey, `{"amount":2000}`, auth...)
+	first := sendKeyed(t, http.MethodPost, path, refundKey, `{"amount":2000}`, auth...)
 	if first.status != http.StatusCreated {
 		t.Fatalf("refund: %d %s", first.status, first.body)
 	}
-	if a := send(t, http.MethodPost, path, refundKey, `{"amount":2500}`, auth...); a.status != http.StatusUnprocessableEntity || a.errorCode() != "idempotency_key_reused" {
+	if a := sendKeyed(t, http.MethodPost, path, refundKey, `{"amount":2500}`, auth...); a.status != http.StatusUnprocessableEntity || a.errorCode() != "idempotency_key_reused" {
 		t.Fatalf("the refund key with another amount: %d %s, want 422 idempotency_key_reused", a.status, a.body)
 	}
 
@@ -226,7 +226,7 @@ func TestIdempotentRefundKeyOutlivesItsWorkflow(t *testing.T) {
 		return errors.As(err, &notFound)
 	})
 
-	again := send(t, http.MethodPost, path, refundKey, `{"amount":2000}`, auth...)
+	again := sendKeyed(t, http.MethodPost, path, refundKey, `{"amount":2000}`, auth...)
 	if again.status != first.status || !bytes.Equal(again.body, first.body) || again.header.Get("Idempotent-Replayed") != "true" {
 		t.Fatalf("the refund again after its workflow is gone: %d %v %s\nwant the first answer %s", again.status, again.header, again.body, first.body)
 	}
