@@ -30,6 +30,9 @@ type ChargeInput struct {
 	OffSession bool `json:"off_session,omitempty"`
 	// KeepOrderOpen leaves the order charging after a decline, because a renewal retries with a new key.
 	KeepOrderOpen bool `json:"keep_order_open,omitempty"`
+	// SubscriptionID, for a renewal, is the subscription billed: its status is re-read under a
+	// row lock before the charge, and a canceled one is not charged.
+	SubscriptionID string `json:"subscription_id,omitempty"`
 }
 
 // Charge takes the payment through the order's provider and records the attempt and its outcome
@@ -54,14 +57,33 @@ type providerCall[R any] struct {
 }
 
 // charge is Charge's business: the ledger, the provider call and the order. It returns the
-// provider's answer and the activity's error.
+// provider's answer and the activity's error. The ledger comes first: a charge it records as
+// succeeded returns that result without asking the provider, whose memory of the key may have
+// expired (Stripe forgets keys after 24 hours, and a workflow reset replays the charge long
+// after); an order paid already is never charged under another key; and a provider payment an
+// earlier attempt made is passed back to be completed, not made again.
 func (a *Activities) charge(ctx context.Context, in ChargeInput) (providerCall[billing.ChargeResult], error) {
-	gw, err := a.begin(ctx, store.PaymentAttempt{
-		OrderID: in.OrderID, Kind: domain.PaymentCharge, Provider: in.Provider,
-		IdempotencyKey: in.IdempotencyKey, Amount: in.Amount, Currency: in.Currency,
-	})
+	gw, err := a.gateway(in.Provider)
 	if err != nil {
 		return providerCall[billing.ChargeResult]{}, err
+	}
+	row, err := a.Store.BeginCharge(ctx, store.PaymentAttempt{
+		OrderID: in.OrderID, Kind: domain.PaymentCharge, Provider: in.Provider,
+		IdempotencyKey: in.IdempotencyKey, Amount: in.Amount, Currency: in.Currency, SubscriptionID: in.SubscriptionID,
+	})
+	if err != nil {
+		return providerCall[billing.ChargeResult]{}, chargeRefused(err)
+	}
+	log := a.logger(ctx).With("order_id", in.OrderID, "provider", in.Provider)
+	if row.Status == domain.PaymentSucceeded {
+		log.InfoContext(ctx, "charge already recorded as succeeded; the provider is not asked again", "provider_ref", row.ProviderRef)
+		return providerCall[billing.ChargeResult]{res: billing.ChargeResult{ProviderRef: row.ProviderRef}}, nil
+	}
+	if row.Status == domain.PaymentFailed {
+		// Refused before (a workflow reset replays the attempt): asking again under a key the
+		// provider may have forgotten could take the money this attempt was refused.
+		log.InfoContext(ctx, "charge already recorded as refused; the provider is not asked again", "code", row.FailureCode)
+		return providerCall[billing.ChargeResult]{}, a.failed(ctx, log, in.IdempotencyKey, recordedRefusal(row), "", in.KeepOrderOpen)
 	}
 
 	// The provider order a PayPal token names is this order's alone (activities/binding.go).
@@ -69,17 +91,21 @@ func (a *Activities) charge(ctx context.Context, in ChargeInput) (providerCall[b
 	if err != nil {
 		return providerCall[billing.ChargeResult]{}, err
 	}
-
-	stop := a.heartbeat(ctx)
-	res, err := gw.Charge(ctx, billing.ChargeRequest{
+	req := billing.ChargeRequest{
 		IdempotencyKey: in.IdempotencyKey, Amount: in.Amount, Currency: in.Currency, Token: in.Token,
 		OrderID: in.OrderID, Description: in.Description, Resume: activity.GetInfo(ctx).Attempt > 1,
 		CustomerRef: in.CustomerRef, OffSession: in.OffSession, CartRef: cartRef,
-	})
+		// The ledger is authoritative on which payment this key made; a provider search may lag.
+		PaymentRef: row.ProviderRef,
+		Created: func(ctx context.Context, paymentRef string) error {
+			return a.Store.RecordProviderPayment(ctx, in.IdempotencyKey, paymentRef)
+		},
+	}
+	stop := a.heartbeat(ctx)
+	res, err := gw.Charge(ctx, req)
 	stop()
 	call := providerCall[billing.ChargeResult]{asked: true, res: res, err: err}
 	a.recordHealth(ctx, in.Provider, err)
-	log := a.logger(ctx).With("order_id", in.OrderID, "provider", in.Provider)
 	if err != nil {
 		return call, a.failed(ctx, log, in.IdempotencyKey, err, "", in.KeepOrderOpen)
 	}
@@ -98,12 +124,45 @@ func (a *Activities) charge(ctx context.Context, in ChargeInput) (providerCall[b
 		log.InfoContext(ctx, "charge waits for customer authentication", "provider_ref", res.ProviderRef, "action", res.Action.Type)
 		return call, nil
 	}
-	if err := a.Store.SettlePayment(ctx, in.IdempotencyKey, store.PaymentOutcome{Status: domain.PaymentSucceeded, ProviderRef: res.ProviderRef}); err != nil {
-		// The money moved; the retry finds the payment by lookup and records it then.
+	err = a.Store.SettlePayment(ctx, in.IdempotencyKey, store.PaymentOutcome{Status: domain.PaymentSucceeded, ProviderRef: res.ProviderRef})
+	if errors.Is(err, store.ErrPaymentRefTaken) {
+		// Another order is paid with this very provider payment: no new money moved for this
+		// one, and retrying could never make the payment this order's.
+		log.ErrorContext(ctx, "provider payment already belongs to another order", "provider_ref", res.ProviderRef)
+		return call, a.failed(ctx, log, in.IdempotencyKey, &billing.RejectedError{Code: "payment_already_used",
+			Message: "this payment was already used for another purchase"}, "", in.KeepOrderOpen)
+	}
+	if err != nil {
+		// The money moved; the retry finds the payment through the ledger's ref and records it then.
 		return call, err
 	}
 	log.InfoContext(ctx, "charge succeeded", "provider_ref", res.ProviderRef)
 	return call, nil
+}
+
+// chargeRefused makes the ledger's refusals of a charge attempt final: an order paid already,
+// a subscription that can no longer be renewed, an order that cannot be charged. Nothing was
+// asked of the provider.
+func chargeRefused(err error) error {
+	switch {
+	case errors.Is(err, store.ErrAlreadyPaid):
+		return final(err.Error(), ErrTypeOrderState, err, domain.Failure{Code: "order_already_paid", Message: "this order has been paid already"})
+	case errors.Is(err, store.ErrNotRenewable):
+		return final(err.Error(), ErrTypeSubscriptionState, err, domain.Failure{Code: "subscription_canceled",
+			Message: "the subscription was canceled, so the renewal was not charged"})
+	}
+	return orderStateError(err)
+}
+
+// recordedRefusal rebuilds, from its ledger row, a refusal the provider gave this charge before,
+// for the customer the way a fresh one is told: a row with a decline code, or a card error
+// code, was a decline; anything else a rejection.
+func recordedRefusal(p store.Payment) error {
+	d := &billing.DeclineError{Code: p.FailureCode, DeclineCode: p.DeclineCode, Message: genericDeclineMessage}
+	if p.DeclineCode != "" || p.FailureCode == "card_declined" || d.Hard() {
+		return d
+	}
+	return &billing.RejectedError{Code: p.FailureCode, Message: "the payment was refused"}
 }
 
 // RefundInput is one refund of an order's charge.
@@ -156,9 +215,13 @@ func (a *Activities) refund(ctx context.Context, in RefundInput) (providerCall[b
 	if err != nil {
 		return providerCall[billing.RefundResult]{}, err
 	}
+	paymentRef, err := a.chargedPayment(ctx, in)
+	if err != nil {
+		return providerCall[billing.RefundResult]{}, err
+	}
 	stop := a.heartbeat(ctx)
 	res, err := gw.Refund(ctx, billing.RefundRequest{
-		IdempotencyKey: in.IdempotencyKey, PaymentRef: in.PaymentRef, ChargeKey: in.ChargeKey, ChargeToken: in.ChargeToken,
+		IdempotencyKey: in.IdempotencyKey, PaymentRef: paymentRef, ChargeKey: in.ChargeKey, ChargeToken: in.ChargeToken,
 		Amount: in.Amount, Currency: in.Currency,
 	})
 	stop()
@@ -182,6 +245,25 @@ func (a *Activities) refund(ctx context.Context, in RefundInput) (providerCall[b
 	}
 	log.InfoContext(ctx, "refund succeeded", "provider_ref", res.ProviderRef, "amount", res.Amount)
 	return call, nil
+}
+
+// chargedPayment is the provider payment a refund returns: the one the workflow knew, or, after
+// a charge whose outcome was unknown, the one the charge's ledger row records (made by the
+// provider before any money could move on it). The ledger is authoritative, so the gateway
+// decides from that payment whether anything was charged; only without one does it fall back
+// to looking the charge up by its key (or, for PayPal, through the charge's token).
+func (a *Activities) chargedPayment(ctx context.Context, in RefundInput) (string, error) {
+	if in.PaymentRef != "" || in.ChargeKey == "" {
+		return in.PaymentRef, nil
+	}
+	charge, err := a.Store.PaymentByKey(ctx, in.ChargeKey)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return charge.ProviderRef, nil
 }
 
 // chargeOutcome names a provider call's outcome for the business counters.
@@ -239,13 +321,12 @@ func (a *Activities) gateway(provider string) (billing.Gateway, error) {
 	return gw, nil
 }
 
-// begin finds the attempt's gateway and records the attempt in the ledger before the provider is called.
+// begin finds a refund's gateway and records the attempt in the ledger before the provider is called.
 func (a *Activities) begin(ctx context.Context, attempt store.PaymentAttempt) (billing.Gateway, error) {
 	gw, err := a.gateway(attempt.Provider)
 	if err != nil {
 		return nil, err
 	}
-	// An order that cleanup expired as abandoned is never charged.
 	return gw, orderStateError(a.Store.BeginPayment(ctx, attempt))
 }
 
@@ -262,20 +343,29 @@ func (a *Activities) failed(ctx context.Context, log *slog.Logger, key string, e
 	if errType == "" {
 		errType = class
 	}
+	outcome := store.PaymentOutcome{Status: domain.PaymentFailed, Failure: &failure, KeepOrderOpen: keepOrderOpen}
+	var d *billing.DeclineError
+	if errors.As(err, &d) {
+		// The ledger, and so staff, keep the bank's real reason; the order shows the customer's.
+		real := domain.Failure{Code: d.Code, DeclineCode: d.DeclineCode, Message: d.Message}
+		if real != failure {
+			outcome.Failure, outcome.CustomerFailure = &real, &failure
+		}
+	}
 	if class == ErrTypePaymentRequestInvalid {
 		// The failure hides the provider's code and message from the customer; the log keeps them.
 		log.ErrorContext(ctx, "provider refused a malformed request", "type", errType, "error", err)
 	} else {
-		log.InfoContext(ctx, "provider refused", "code", failure.Code, "type", errType)
+		log.InfoContext(ctx, "provider refused", "code", outcome.Failure.Code, "decline_code", outcome.Failure.DeclineCode, "type", errType)
 	}
-	if serr := a.Store.SettlePayment(ctx, key, store.PaymentOutcome{Status: domain.PaymentFailed, Failure: &failure, KeepOrderOpen: keepOrderOpen}); serr != nil {
+	if serr := a.Store.SettlePayment(ctx, key, outcome); serr != nil {
 		return serr
 	}
 	return final(failure.Message, errType, err, failure)
 }
 
-// finalPaymentFailure reports whether err is final and, if so, the failure to record and the
-// application error type to raise.
+// finalPaymentFailure reports whether err is final and, if so, the failure the customer is told
+// (on the order, and as the error's details) and the application error type to raise.
 func finalPaymentFailure(err error) (domain.Failure, string, bool) {
 	var d *billing.DeclineError
 	if errors.As(err, &d) {
@@ -283,7 +373,8 @@ func finalPaymentFailure(err error) (domain.Failure, string, bool) {
 		if d.Hard() {
 			errType = ErrTypeCardDeclinedHard
 		}
-		return domain.Failure{Code: d.Code, DeclineCode: d.DeclineCode, Message: d.Message}, errType, true
+		// Hard or soft is the bank's real reason, whatever the customer is told.
+		return customerDecline(d), errType, true
 	}
 	var r *billing.RejectedError
 	if errors.As(err, &r) && r.Malformed {
@@ -300,3 +391,30 @@ func finalPaymentFailure(err error) (domain.Failure, string, bool) {
 
 // invalidPaymentRequest is what the customer is told about a payment request cartflow built wrong.
 var invalidPaymentRequest = domain.Failure{Code: "payment_request_invalid", Message: "the payment could not be completed"}
+
+// genericDeclineMessage is Stripe's message for a plain card_declined.
+const genericDeclineMessage = "Your card was declined."
+
+// undisclosedDeclines are the decline codes that Stripe's decline-code reference
+// (https://docs.stripe.com/declines/codes) says not to report to the customer, presenting them
+// as a generic decline instead: telling a fraudster that the card is known to be stolen helps
+// only the fraudster. Other providers' declines are mapped onto the same codes.
+var undisclosedDeclines = map[string]bool{
+	"fraudulent":         true,
+	"lost_card":          true,
+	"merchant_blacklist": true,
+	"pickup_card":        true,
+	"restricted_card":    true,
+	"security_violation": true,
+	"stolen_card":        true,
+}
+
+// customerDecline is what the customer is told of a decline: a fraud-coded one is a plain
+// card_declined with Stripe's generic message and decline code, exactly what an ordinary decline
+// looks like; any other is the provider's own code and customer message.
+func customerDecline(d *billing.DeclineError) domain.Failure {
+	if undisclosedDeclines[d.Code] || undisclosedDeclines[d.DeclineCode] {
+		return domain.Failure{Code: "card_declined", DeclineCode: "generic_decline", Message: genericDeclineMessage}
+	}
+	return domain.Failure{Code: d.Code, DeclineCode: d.DeclineCode, Message: d.Message}
+}

@@ -36,6 +36,8 @@ type EmailInput struct {
 	PaymentFailed *PaymentFailedEmail `json:",omitempty"`
 	Cancellation  *CancellationEmail  `json:",omitempty"`
 	DailySummary  *DailySummaryEmail  `json:",omitempty"`
+	// RenewalRefunded tells the customer a renewal charge was returned.
+	RenewalRefunded *RenewalRefundedEmail `json:",omitempty"`
 }
 
 // EmailResult says whether this call sent the email.
@@ -64,6 +66,9 @@ func (in EmailInput) payload() (mailer.Data, error) {
 	}
 	if in.DailySummary != nil {
 		set = append(set, in.DailySummary.mail())
+	}
+	if in.RenewalRefunded != nil {
+		set = append(set, in.RenewalRefunded.mail())
 	}
 	if len(set) != 1 {
 		return nil, fmt.Errorf("an email needs exactly one payload, got %d", len(set))

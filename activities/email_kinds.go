@@ -57,6 +57,17 @@ type CancellationEmail struct {
 	Immediate bool `json:"immediate"`
 }
 
+// RenewalRefundedEmail tells a customer that a renewal charge was refunded because the renewal
+// was refused after the money moved (the subscription was canceled while it was charged).
+type RenewalRefundedEmail struct {
+	Name     string `json:"name"`
+	Plan     string `json:"plan"`
+	Amount   int64  `json:"amount"`
+	Currency string `json:"currency"`
+	// Reason says why the renewal was refused, for the customer.
+	Reason string `json:"reason"`
+}
+
 // Revenue is one currency's charges less refunds, in minor units.
 type Revenue struct {
 	Currency string `json:"currency"`
@@ -94,6 +105,10 @@ func (e PaymentFailedEmail) mail() mailer.Data {
 
 func (e CancellationEmail) mail() mailer.Data {
 	return mailer.Cancellation{Name: e.Name, Plan: e.Plan, EffectiveAt: e.EffectiveAt, Immediate: e.Immediate}
+}
+
+func (e RenewalRefundedEmail) mail() mailer.Data {
+	return mailer.RenewalRefunded{Name: e.Name, Plan: e.Plan, Amount: e.Amount, Currency: e.Currency, Reason: e.Reason}
 }
 
 func (e DailySummaryEmail) mail() mailer.Data {

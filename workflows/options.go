@@ -103,7 +103,7 @@ func renewalChargeOptions(ctx workflow.Context) workflow.Context {
 		ScheduleToCloseTimeout: 72 * time.Hour,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 10 * time.Minute,
-			NonRetryableErrorTypes: append(slices.Clone(activities.PaymentRefusals), activities.ErrTypeOrderState),
+			NonRetryableErrorTypes: append(slices.Clone(activities.PaymentRefusals), activities.ErrTypeOrderState, activities.ErrTypeSubscriptionState),
 		},
 	})
 }

@@ -30,6 +30,9 @@ type renewal struct {
 	state RenewalState
 	sub   activities.Subscription
 	order activities.OrderSummary
+	// guarded says the run re-reads the subscription under a row lock before each charge and
+	// refunds a charge whose renewal is refused after the money moved (runs since that version).
+	guarded bool
 
 	paymentMethodUpdated workflow.ReceiveChannel
 	changed              workflow.ReceiveChannel
@@ -60,19 +63,28 @@ func (r *renewal) run(ctx workflow.Context) (RenewalResult, error) {
 		return RenewalResult{}, err
 	}
 	r.state.OrderID = r.order.OrderID
+	// Runs recorded before the guard charge without the subscription lock and fail, rather than
+	// refund, when the renewal is refused after the charge.
+	r.guarded = workflow.GetVersion(ctx, "renewal-cancel-guard", workflow.DefaultVersion, 1) == 1
 
 	var firstDecline time.Time
 	for attempt := 1; ; attempt++ {
 		r.state.Stage, r.state.Attempts = RenewalCharging, attempt
-		err := workflow.ExecuteActivity(renewalChargeOptions(ctx), a.Charge, activities.ChargeInput{
+		charge := activities.ChargeInput{
 			OrderID: r.order.OrderID, Provider: r.sub.Provider, Token: r.sub.PaymentMethodRef, CustomerRef: r.sub.CustomerRef,
 			Amount: r.order.Amount, Currency: r.order.Currency, OffSession: true, KeepOrderOpen: true,
 			// Every attempt is a new charge, so it has a key of its own; a retry of one attempt reuses it.
 			IdempotencyKey: fmt.Sprintf("%s/charge/%d", wfID, attempt),
 			Description:    "cartflow renewal " + r.sub.ID,
-		}).Get(ctx, nil)
+		}
+		if r.guarded {
+			// The charge re-reads the subscription under a row lock and refuses a canceled one.
+			charge.SubscriptionID = r.sub.ID
+		}
+		var paid activities.ChargeResult
+		err := workflow.ExecuteActivity(renewalChargeOptions(ctx), a.Charge, charge).Get(ctx, &paid)
 		if err == nil {
-			return r.renewed(ctx)
+			return r.renewed(ctx, charge.IdempotencyKey, paid)
 		}
 		failure, final := finalFailure(err)
 		if !final {
@@ -80,12 +92,16 @@ func (r *renewal) run(ctx workflow.Context) (RenewalResult, error) {
 			// could charge twice, so stop here for ops to resolve.
 			return RenewalResult{}, err
 		}
+		var appErr *temporal.ApplicationError
+		if r.guarded && errors.As(err, &appErr) && appErr.Type() == activities.ErrTypeSubscriptionState {
+			// Canceled since the renewal loaded it: nothing was charged, and nothing will be.
+			return r.stopCanceled(ctx, "canceled before the renewal was charged")
+		}
 		reason := failure.DeclineCode
 		if reason == "" {
 			reason = failure.Code
 		}
 		r.state.LastDecline = reason
-		var appErr *temporal.ApplicationError
 		if errors.As(err, &appErr) && appErr.Type() == activities.ErrTypePaymentRequestInvalid {
 			// cartflow's own request was wrong, not the customer's card: neither dunning emails nor a
 			// cancellation. The run fails, which reports it, and ops reset it once the fix is out.
@@ -126,7 +142,7 @@ func (r *renewal) run(ctx workflow.Context) (RenewalResult, error) {
 			return RenewalResult{}, err
 		}
 		if r.sub.Status == domain.SubscriptionCanceled {
-			return r.stopCanceled(ctx)
+			return r.stopCanceled(ctx, "canceled during dunning")
 		}
 	}
 }
@@ -154,7 +170,7 @@ func (r *renewal) waitForRetry(ctx workflow.Context, until time.Time) (*RenewalR
 		if change.Action == ChangeCancelNow || change.Action == ChangeCancelAtPeriodEnd {
 			// The period this renewal bills has already ended, so either cancel takes effect now;
 			// the change workflow recorded it, and no retry follows.
-			res, err := r.stopCanceled(ctx)
+			res, err := r.stopCanceled(ctx, "canceled during dunning")
 			return &res, err
 		}
 		// A resume changes nothing for a renewal in dunning: keep waiting.
@@ -168,9 +184,9 @@ func (r *renewal) finishWith(res *RenewalResult, err error) (RenewalResult, erro
 	return *res, err
 }
 
-// stopCanceled ends a renewal whose subscription was canceled while it waited: the order fails
-// and nothing more is charged.
-func (r *renewal) stopCanceled(ctx workflow.Context) (RenewalResult, error) {
+// stopCanceled ends a renewal whose subscription was canceled while it waited (outcome says
+// when): the order fails and nothing more is charged.
+func (r *renewal) stopCanceled(ctx workflow.Context, outcome string) (RenewalResult, error) {
 	// The change workflow canceled it already; this makes sure of it, in case the signal came first.
 	if err := workflow.ExecuteLocalActivity(dbOptions(ctx), a.CancelSubscription, activities.SubscriptionChange{
 		SubscriptionID: r.sub.ID, Reason: "canceled by the customer during dunning",
@@ -181,15 +197,23 @@ func (r *renewal) stopCanceled(ctx workflow.Context) (RenewalResult, error) {
 		Failure: domain.Failure{Code: "subscription_canceled", Message: "the subscription was canceled before the renewal was paid"}}).Get(ctx, nil); err != nil {
 		return RenewalResult{}, err
 	}
-	return r.finish(RenewalCanceled, "canceled during dunning"), nil
+	return r.finish(RenewalCanceled, outcome), nil
 }
 
-func (r *renewal) renewed(ctx workflow.Context) (RenewalResult, error) {
+// renewed records the period that the charge under chargeKey paid for. If the subscription
+// refuses it (canceled while the charge ran, or the period was renewed meanwhile), the money
+// moved for nothing, so it is refunded.
+func (r *renewal) renewed(ctx workflow.Context, chargeKey string, paid activities.ChargeResult) (RenewalResult, error) {
+	var sub activities.Subscription
 	if err := workflow.ExecuteLocalActivity(dbOptions(ctx), a.RenewSubscription, activities.SubscriptionChange{
 		SubscriptionID: r.sub.ID, PeriodEnd: r.in.PeriodEnd, Reason: "renewal paid",
-	}).Get(ctx, &r.sub); err != nil {
+	}).Get(ctx, &sub); err != nil {
+		if _, refused := finalFailure(err); refused && r.guarded {
+			return r.refundRefused(ctx, chargeKey, paid, err)
+		}
 		return RenewalResult{}, err
 	}
+	r.sub = sub
 	if err := workflow.ExecuteLocalActivity(dbOptions(ctx), a.CompleteOrder,
 		activities.CompleteOrderInput{Caller: activities.CallerRenewal, OrderID: r.order.OrderID, UserID: r.sub.UserID}).Get(ctx, nil); err != nil {
 		return RenewalResult{}, err
@@ -205,6 +229,34 @@ func (r *renewal) renewed(ctx workflow.Context) (RenewalResult, error) {
 	res := r.finish(RenewalRenewed, "renewal paid")
 	res.NewPeriodEnd = &periodEnd
 	return res, nil
+}
+
+// refundRefused returns the charge of a renewal that the subscription refused after the money
+// moved (refusal says why), and tells the customer. It runs on a disconnected context, so that
+// the refund completes even if the run is being canceled. A refund that fails for good fails
+// the run: money is held without a period to show for it, and ops must look.
+func (r *renewal) refundRefused(ctx workflow.Context, chargeKey string, paid activities.ChargeResult, refusal error) (RenewalResult, error) {
+	ctx, _ = workflow.NewDisconnectedContext(ctx)
+	wfID := workflow.GetInfo(ctx).WorkflowExecution.ID
+	reason := domain.Failure{Code: "subscription_canceled", Message: "the subscription was canceled while the renewal was being charged"}
+	var appErr *temporal.ApplicationError
+	if errors.As(refusal, &appErr) && appErr.Type() == activities.ErrTypePeriodMoved {
+		reason = domain.Failure{Code: "period_already_renewed", Message: "this period of the subscription had been paid for already"}
+	}
+	workflow.GetLogger(ctx).Warn("renewal refused after the charge; refunding", "order_id", r.order.OrderID, "error", refusal)
+	if err := workflow.ExecuteActivity(refundOptions(ctx), a.Refund, activities.RefundInput{
+		OrderID: r.order.OrderID, Provider: r.sub.Provider, PaymentRef: paid.ProviderRef, ChargeKey: chargeKey,
+		IdempotencyKey: wfID + "/refund", Amount: r.order.Amount, Currency: r.order.Currency, Reason: reason,
+	}).Get(ctx, nil); err != nil {
+		return RenewalResult{}, fmt.Errorf("refund the renewal refused after %s: %w", reason.Code, err)
+	}
+	sendEmail(ctx, activities.EmailInput{
+		EventKey: "renewal-refunded/" + wfID, To: r.sub.Email,
+		RenewalRefunded: &activities.RenewalRefundedEmail{
+			Name: r.sub.Name, Plan: r.sub.PlanName, Amount: r.order.Amount, Currency: r.order.Currency, Reason: reason.Message,
+		},
+	})
+	return r.finish(RenewalCanceled, reason.Message+"; the renewal charge was refunded"), nil
 }
 
 // cancel ends the subscription now. declined says a charge was refused (failure says how):

@@ -55,6 +55,11 @@ type renewalHarness struct {
 	emails   []string
 	// outcome decides each charge attempt (1-based); nil succeeds.
 	outcome func(attempt int) error
+	// renewRefusal, when set, is how the subscription refuses to record the paid period.
+	renewRefusal error
+	refunds      []activities.RefundInput
+	emailInputs  []activities.EmailInput
+	failures     []activities.OrderFailure
 }
 
 func newRenewalHarness(t *testing.T, status domain.SubscriptionStatus) *renewalHarness {
@@ -95,6 +100,9 @@ func newRenewalHarness(t *testing.T, status domain.SubscriptionStatus) *renewalH
 	env.OnActivity(a.RenewSubscription, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.SubscriptionChange) (activities.Subscription, error) {
 		h.mu.Lock()
 		defer h.mu.Unlock()
+		if h.renewRefusal != nil {
+			return activities.Subscription{}, h.renewRefusal
+		}
 		if !in.PeriodEnd.Equal(periodEnd) {
 			t.Errorf("renewed period %v, want %v", in.PeriodEnd, periodEnd)
 		}
@@ -114,11 +122,22 @@ func newRenewalHarness(t *testing.T, status domain.SubscriptionStatus) *renewalH
 		return h.sub, nil
 	}).Maybe()
 	env.OnActivity(a.CompleteOrder, mock.Anything, activities.CompleteOrderInput{Caller: activities.CallerRenewal, OrderID: "order-r", UserID: "user-1"}).Return(nil).Maybe()
-	env.OnActivity(a.FailOrder, mock.Anything, mock.Anything).Return(nil).Maybe()
+	env.OnActivity(a.FailOrder, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.OrderFailure) error {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		h.failures = append(h.failures, in)
+		return nil
+	}).Maybe()
+	env.OnActivity(a.Refund, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.RefundInput) (activities.RefundResult, error) {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		h.refunds = append(h.refunds, in)
+		return activities.RefundResult{ProviderRef: "re_1", Amount: in.Amount}, nil
+	}).Maybe()
 	env.OnActivity(a.SendEmail, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.EmailInput) (activities.EmailResult, error) {
 		h.mu.Lock()
 		defer h.mu.Unlock()
-		h.emails = append(h.emails, in.EventKey)
+		h.emails, h.emailInputs = append(h.emails, in.EventKey), append(h.emailInputs, in)
 		return activities.EmailResult{Sent: true}, nil
 	}).Maybe()
 	return h
@@ -322,5 +341,51 @@ func TestRenewalStatusQueryShowsDunning(t *testing.T) {
 	h.run()
 	if during.Stage != RenewalDunning || during.Attempts != 1 || during.NextRetryAt == nil || during.LastDecline != "insufficient_funds" {
 		t.Fatalf("state during dunning %+v", during)
+	}
+}
+
+// A cancel that lands while the renewal is being charged makes the subscription refuse the
+// period after the money moved: the charge is refunded under a key of the workflow's own, the
+// customer is told, and the run ends without failing.
+func TestRenewalRefusedAfterTheChargeIsRefunded(t *testing.T) {
+	h := newRenewalHarness(t, domain.SubscriptionActive)
+	h.renewRefusal = temporal.NewNonRetryableApplicationError("canceled", activities.ErrTypeSubscriptionState, nil,
+		domain.Failure{Code: "subscription_state", Message: "the subscription cannot make this change"})
+	res := h.run()
+	if res.Outcome != RenewalCanceled || !strings.Contains(res.Reason, "refunded") {
+		t.Fatalf("result %+v", res)
+	}
+	if len(h.charges) != 1 || h.charges[0].SubscriptionID != "sub-1" {
+		t.Fatalf("charges %+v, want one that names the subscription for its lock", h.charges)
+	}
+	if len(h.refunds) != 1 {
+		t.Fatalf("%d refunds, want 1", len(h.refunds))
+	}
+	r := h.refunds[0]
+	if r.PaymentRef != "pi_ok" || r.ChargeKey != renewalWFID+"/charge/1" || r.IdempotencyKey != renewalWFID+"/refund" ||
+		r.Amount != 900 || r.OrderID != "order-r" || r.Reason.Code != "subscription_canceled" || r.Requested {
+		t.Fatalf("refund %+v", r)
+	}
+	e := h.emailInputs
+	if len(e) != 1 || e[0].RenewalRefunded == nil || e[0].To != "ann@example.com" ||
+		e[0].EventKey != "renewal-refunded/"+renewalWFID || e[0].RenewalRefunded.Amount != 900 {
+		t.Fatalf("emails %+v, want one renewal-refunded email to the customer", e)
+	}
+}
+
+// A charge that the ledger refuses because the subscription was canceled since the renewal
+// loaded it (read under a row lock) moves no money: the order fails, no dunning, no refund.
+func TestRenewalCanceledBeforeTheChargeChargesNothing(t *testing.T) {
+	h := newRenewalHarness(t, domain.SubscriptionActive)
+	h.outcome = func(int) error {
+		return temporal.NewNonRetryableApplicationError("canceled", activities.ErrTypeSubscriptionState, nil,
+			domain.Failure{Code: "subscription_canceled", Message: "the subscription was canceled, so the renewal was not charged"})
+	}
+	res := h.run()
+	if res.Outcome != RenewalCanceled || len(h.charges) != 1 || h.sub.Status != domain.SubscriptionCanceled {
+		t.Fatalf("result %+v after %d charges, subscription %s", res, len(h.charges), h.sub.Status)
+	}
+	if len(h.failures) != 1 || h.failures[0].Failure.Code != "subscription_canceled" || len(h.emails) != 0 || len(h.refunds) != 0 {
+		t.Fatalf("order failures %+v, emails %v, refunds %+v", h.failures, h.emails, h.refunds)
 	}
 }

@@ -16,6 +16,8 @@ const (
 	KindPaymentFailed = "payment_failed"
 	KindCancellation  = "cancellation"
 	KindDailySummary  = "daily_summary"
+	// KindRenewalRefunded tells a customer that a renewal charge was returned.
+	KindRenewalRefunded = "renewal_refunded"
 )
 
 // Data is the typed content of one kind of email.
@@ -70,6 +72,17 @@ type Cancellation struct {
 	Immediate bool `json:"immediate"`
 }
 
+// RenewalRefunded tells a customer that a renewal charge was refunded because the renewal was
+// refused after the money moved: the subscription was canceled while it was being charged.
+type RenewalRefunded struct {
+	Name     string `json:"name"`
+	Plan     string `json:"plan"`
+	Amount   int64  `json:"amount"`
+	Currency string `json:"currency"`
+	// Reason says why the renewal was refused, for the customer.
+	Reason string `json:"reason"`
+}
+
 // Money is an amount of minor units of a lowercase ISO 4217 currency.
 type Money struct {
 	Currency string `json:"currency"`
@@ -105,6 +118,9 @@ func (Cancellation) Kind() string { return KindCancellation }
 
 // Kind implements Data.
 func (DailySummary) Kind() string { return KindDailySummary }
+
+// Kind implements Data.
+func (RenewalRefunded) Kind() string { return KindRenewalRefunded }
 
 // Content is a rendered email, ready to be addressed and sent.
 type Content struct {
@@ -160,11 +176,12 @@ var funcs = map[string]any{
 // templates holds every kind's templates, parsed once; a template that does not parse is a
 // programming error and stops the program at start.
 var templates = map[string]kindTemplates{
-	KindReceipt:       mustParse(KindReceipt, receiptSubject, receiptText, receiptHTML),
-	KindTrialEnding:   mustParse(KindTrialEnding, trialEndingSubject, trialEndingText, trialEndingHTML),
-	KindPaymentFailed: mustParse(KindPaymentFailed, paymentFailedSubject, paymentFailedText, paymentFailedHTML),
-	KindCancellation:  mustParse(KindCancellation, cancellationSubject, cancellationText, cancellationHTML),
-	KindDailySummary:  mustParse(KindDailySummary, dailySummarySubject, dailySummaryText, dailySummaryHTML),
+	KindReceipt:         mustParse(KindReceipt, receiptSubject, receiptText, receiptHTML),
+	KindTrialEnding:     mustParse(KindTrialEnding, trialEndingSubject, trialEndingText, trialEndingHTML),
+	KindPaymentFailed:   mustParse(KindPaymentFailed, paymentFailedSubject, paymentFailedText, paymentFailedHTML),
+	KindCancellation:    mustParse(KindCancellation, cancellationSubject, cancellationText, cancellationHTML),
+	KindDailySummary:    mustParse(KindDailySummary, dailySummarySubject, dailySummaryText, dailySummaryHTML),
+	KindRenewalRefunded: mustParse(KindRenewalRefunded, renewalRefundedSubject, renewalRefundedText, renewalRefundedHTML),
 }
 
 func mustParse(kind, subject, text, html string) kindTemplates {
@@ -281,6 +298,20 @@ const cancellationHTML = `{{define "title"}}Subscription canceled{{end}}
 <p>{{with .Name}}Hi {{.}},{{else}}Hello,{{end}}</p>
 <p>{{if .Immediate}}Your <strong>{{.Plan}}</strong> subscription was canceled on {{datetime .EffectiveAt}}. You will not be charged again.{{else}}Your <strong>{{.Plan}}</strong> subscription is canceled. You keep access until <strong>{{datetime .EffectiveAt}}</strong>, and you will not be charged again.{{end}}</p>
 <p>We are sorry to see you go.</p>`
+
+const renewalRefundedSubject = `Your {{.Plan}} renewal payment of {{money .Amount .Currency}} has been refunded`
+
+const renewalRefundedText = `{{with .Name}}Hi {{.}},{{else}}Hello,{{end}}
+
+We charged {{money .Amount .Currency}} to renew your {{.Plan}} subscription, but the renewal could not go ahead: {{.Reason}}. The full amount has been refunded to your payment method; depending on your bank, it may take a few days to appear.
+
+You will not be charged again for this subscription.
+`
+
+const renewalRefundedHTML = `{{define "title"}}Renewal payment refunded{{end}}
+<p>{{with .Name}}Hi {{.}},{{else}}Hello,{{end}}</p>
+<p>We charged <strong>{{money .Amount .Currency}}</strong> to renew your <strong>{{.Plan}}</strong> subscription, but the renewal could not go ahead: {{.Reason}}. The full amount has been refunded to your payment method; depending on your bank, it may take a few days to appear.</p>
+<p>You will not be charged again for this subscription.</p>`
 
 const dailySummarySubject = `cartflow daily summary for {{.Day}}`
 

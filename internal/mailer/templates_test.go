@@ -134,6 +134,18 @@ func TestRenderPaymentFailedSaysWhatHappensNext(t *testing.T) {
 	}
 }
 
+func TestRenderRenewalRefunded(t *testing.T) {
+	t.Parallel()
+	c := render(t, mailer.RenewalRefunded{Name: "Ada", Plan: "cartflow Plus", Amount: 900, Currency: "usd",
+		Reason: "the subscription was canceled while the renewal was being charged"})
+	if c.Subject != "Your cartflow Plus renewal payment of 9.00 USD has been refunded" {
+		t.Errorf("subject %q", c.Subject)
+	}
+	for what, body := range map[string]string{"text": c.Text, "HTML": c.HTML} {
+		wantAll(t, what, body, "Hi Ada", "9.00 USD", "canceled while the renewal was being charged", "refunded", "not be charged again")
+	}
+}
+
 func TestRenderCancellation(t *testing.T) {
 	t.Parallel()
 	at := time.Date(2025, 4, 1, 0, 0, 0, 0, time.UTC)
