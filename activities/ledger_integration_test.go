@@ -170,7 +170,6 @@ func TestChargePassesTheLedgersPaymentBack(t *testing.T) {
 	}
 }
 
-
 // A decline the bank codes as fraud (a stolen card) reaches the customer as a plain card_declined
 // with Stripe's generic message, on the order and in the error the workflow gets, while the
 // ledger keeps the real code for staff, and the decline still counts as hard.
