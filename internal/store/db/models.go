@@ -38,6 +38,18 @@ type Email struct {
 	SentAt    *time.Time
 }
 
+type IdempotencyKey struct {
+	Key             string
+	Scope           string
+	Fingerprint     string
+	LockedUntil     *time.Time
+	ResponseStatus  *int32
+	ResponseHeaders []byte
+	ResponseBody    []byte
+	CreatedAt       time.Time
+	CompletedAt     *time.Time
+}
+
 type Order struct {
 	ID                 string
 	CheckoutID         string
@@ -87,6 +99,20 @@ type OrderItem struct {
 	LineAmount int64
 }
 
+type OrphanPayment struct {
+	Provider    string
+	ProviderRef string
+	OrderID     *string
+	Amount      int64
+	Currency    string
+	FoundBy     string
+	Status      string
+	RefundKey   string
+	RefundRef   *string
+	FoundAt     time.Time
+	ResolvedAt  *time.Time
+}
+
 type Payment struct {
 	ID             int64
 	OrderID        string
@@ -130,6 +156,17 @@ type ProviderHealth struct {
 	Minute    time.Time
 	Successes int32
 	Failures  int32
+}
+
+type ProviderOrder struct {
+	Provider        string
+	ProviderOrderID string
+	CartRef         string
+	Amount          int64
+	Currency        string
+	OrderID         *string
+	CreatedAt       time.Time
+	ClaimedAt       *time.Time
 }
 
 type Subscription struct {
