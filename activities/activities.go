@@ -18,6 +18,7 @@ import (
 	"github.com/cartflow/cartflow/internal/billing"
 	"github.com/cartflow/cartflow/internal/directory"
 	"github.com/cartflow/cartflow/internal/domain"
+	"github.com/cartflow/cartflow/internal/errorreport"
 	"github.com/cartflow/cartflow/internal/mailer"
 	"github.com/cartflow/cartflow/internal/metrics"
 	"github.com/cartflow/cartflow/internal/store"
@@ -72,6 +73,9 @@ type Activities struct {
 	Store *store.Store
 	// Gateways maps a provider name (billing.ProviderStripe, …) to its gateway.
 	Gateways map[string]billing.Gateway
+	// Reconcilers are the gateways that can list their payments, by provider, for the
+	// reconciliation that finds orphan payments; a provider without one is not reconciled.
+	Reconcilers map[string]billing.Reconciler
 	Logger   *slog.Logger
 	// Mailer sends customer and ops emails; SendEmail refuses to run without one.
 	Mailer *mailer.Mailer
@@ -84,6 +88,8 @@ type Activities struct {
 	Analytics *analytics.Client
 	// Metrics counts business outcomes (charges, refunds, renewals) for Prometheus; nil counts nothing.
 	Metrics *metrics.Registry
+	// Reporter raises ops alerts in Sentry (an orphan payment); nil raises none.
+	Reporter *errorreport.Reporter
 }
 
 // CustomerInput is the customer as the storefront sent it.

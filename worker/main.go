@@ -74,19 +74,6 @@ func run(ctx context.Context, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	acts := &activities.Activities{
-		Store:    store.New(deps.Pool),
-		Gateways: gws,
-		Mailer: mailer.New(mailer.Config{
-			Addr: cfg.SMTP.Addr, From: cfg.SMTP.From, Username: cfg.SMTP.Username, Password: cfg.SMTP.Password,
-			Timeout: cfg.SMTP.Timeout,
-		}),
-		Temporal:          deps.Temporal,
-		Analytics:         mp,
-		Metrics:           deps.Metrics,
-		Logger:            log,
-		HeartbeatInterval: time.Second,
-	}
 	// Business outcomes (a decline, a refused change, a reused idempotency key) are answers, not errors.
 	expected := append(slices.Clone(activities.BusinessOutcomes), workflows.ErrTypeIdempotencyKeyReused)
 	reporter, err := app.NewReporter(cfg.Sentry, log, expected...)
@@ -94,6 +81,22 @@ func run(ctx context.Context, stdout io.Writer) error {
 		return err
 	}
 	defer reporter.Flush(5 * time.Second)
+	acts := &activities.Activities{
+		Store:    store.New(deps.Pool),
+		Gateways: gws,
+		// A gateway that cannot list its payments is not reconciled; its webhooks still find orphans.
+		Reconcilers: app.Reconcilers(gws),
+		Mailer: mailer.New(mailer.Config{
+			Addr: cfg.SMTP.Addr, From: cfg.SMTP.From, Username: cfg.SMTP.Username, Password: cfg.SMTP.Password,
+			Timeout: cfg.SMTP.Timeout,
+		}),
+		Temporal:          deps.Temporal,
+		Analytics:         mp,
+		Metrics:           deps.Metrics,
+		Reporter:          reporter,
+		Logger:            log,
+		HeartbeatInterval: time.Second,
+	}
 	w := worker.New(deps.Temporal, workflows.TaskQueue, worker.Options{
 		Interceptors:                       []interceptor.WorkerInterceptor{reporter.WorkerInterceptor()},
 		MaxConcurrentActivityExecutionSize: cfg.MaxConcurrentActivities,

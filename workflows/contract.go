@@ -170,6 +170,7 @@ const (
 	RenewalSweepWorkflowType = "RenewalSweep"
 	DailySummaryWorkflowType = "DailySummary"
 	CleanupWorkflowType      = "Cleanup"
+	ReconcileWorkflowType    = "ReconcilePayments"
 )
 
 // Schedule IDs, as they show in the Temporal UI's Schedules page.
@@ -177,6 +178,7 @@ const (
 	RenewalSweepScheduleID = "cartflow-renewal-sweep"
 	DailySummaryScheduleID = "cartflow-daily-summary"
 	CleanupScheduleID      = "cartflow-cleanup"
+	ReconcileScheduleID    = "cartflow-reconcile-payments"
 )
 
 // RenewalWorkflowID names the renewal of one subscription's period. The period end is part of

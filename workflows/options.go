@@ -211,3 +211,46 @@ func summaryEmailOptions(ctx workflow.Context) workflow.Context {
 		},
 	})
 }
+
+// reconcileSetupOptions: reading the worker's configuration, which cannot fail but for a bug.
+func reconcileSetupOptions(ctx workflow.Context) workflow.Context {
+	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout: 5 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval: 100 * time.Millisecond, BackoffCoefficient: 2, MaximumInterval: time.Second, MaximumAttempts: 3,
+		},
+	})
+}
+
+// reconcileOptions: listing one provider's payments of the window, which pages through the
+// provider's API, and checking them against the ledger in batches. It heartbeats while it
+// pages, so a dead worker is noticed within a minute however long the window; a provider
+// that cannot be listed for half an hour is left to the next hourly run. Listing and checking
+// are idempotent, so a retry starts over.
+func reconcileOptions(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout:    10 * time.Minute,
+		HeartbeatTimeout:       time.Minute,
+		ScheduleToCloseTimeout: 30 * time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute,
+			NonRetryableErrorTypes: []string{activities.ErrTypeUnknownProvider},
+		},
+	})
+}
+
+// reconcileRefundOptions: one orphan payment's refund during a reconciliation. It retries for
+// ten minutes only: the orphan stays recorded as refunding, and the next hourly run refunds it
+// under the same key, so a provider outage does not keep this run (and, under SKIP, the next
+// ones) waiting.
+func reconcileRefundOptions(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout:    30 * time.Second,
+		HeartbeatTimeout:       5 * time.Second,
+		ScheduleToCloseTimeout: 10 * time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute,
+			NonRetryableErrorTypes: []string{activities.ErrTypeUnknownProvider},
+		},
+	})
+}

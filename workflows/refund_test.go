@@ -105,6 +105,7 @@ func TestPaymentOutcomeEventSignalsTheCheckoutOnce(t *testing.T) {
 		env.RegisterActivity(&activities.Activities{})
 		env.OnActivity(a.RecordProviderEvent, mock.Anything, mock.Anything).
 			Return(activities.AppliedEvent{OrderID: "order-1", WorkflowID: "checkout-k", Duplicate: duplicate}, nil).Once()
+		env.OnActivity(a.FindOrphanPayment, mock.Anything, mock.Anything).Return((*activities.OrphanPayment)(nil), nil).Maybe()
 		signals := 0
 		env.OnSignalExternalWorkflow(mock.Anything, "checkout-k", "", SignalPaymentOutcome,
 			PaymentOutcomeSignal{EventType: "payment.succeeded", PaymentRef: "pi_1"}).Return(func(_, _, _, _ string, _ any) error {

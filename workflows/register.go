@@ -17,6 +17,7 @@ func Register(r worker.WorkflowRegistry) {
 		CleanupWorkflowType:            Cleanup,
 		ProviderEventWorkflowType:      ProviderEvent,
 		RefundWorkflowType:             Refund,
+		ReconcileWorkflowType:          Reconcile,
 	} {
 		r.RegisterWorkflowWithOptions(fn, workflow.RegisterOptions{Name: name})
 	}

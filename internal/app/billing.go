@@ -37,6 +37,19 @@ func Gateways(cfg config.Worker, log *slog.Logger) (map[string]billing.Gateway, 
 	return gws, nil
 }
 
+// Reconcilers returns the gateways that can list their payments, by provider, for the
+// reconciliation that finds orphan payments. A gateway that cannot is left out, and its
+// provider's payments are found orphaned only by their webhooks.
+func Reconcilers(gws map[string]billing.Gateway) map[string]billing.Reconciler {
+	out := map[string]billing.Reconciler{}
+	for provider, gw := range gws {
+		if r, ok := gw.(billing.Reconciler); ok {
+			out[provider] = r
+		}
+	}
+	return out
+}
+
 // WebhookVerifiers builds the BFF's verifier for each provider whose webhook credentials are
 // configured; the others have no webhook endpoint.
 func WebhookVerifiers(cfg config.API, log *slog.Logger) (map[string]billing.WebhookVerifier, error) {

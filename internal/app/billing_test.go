@@ -1,13 +1,16 @@
 package app
 
 import (
+	"context"
 	"log/slog"
 	"maps"
 	"os"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/cartflow/cartflow/internal/billing"
 	"github.com/cartflow/cartflow/internal/config"
 )
 
@@ -66,4 +69,30 @@ func TestWebhookVerifiersFollowTheCredentials(t *testing.T) {
 	if _, err := WebhookVerifiers(cfg, log); err == nil {
 		t.Fatal("with a bad PayPal URL: no error")
 	}
+}
+
+// listingGateway is a gateway that can list its payments, as the reconciliation needs.
+type listingGateway struct{ billing.Gateway }
+
+func (listingGateway) SucceededPayments(context.Context, time.Time) ([]billing.ProviderPayment, error) {
+	return nil, nil
+}
+
+func TestReconcilersAreTheGatewaysThatListTheirPayments(t *testing.T) {
+	var plain billing.Gateway = plainGateway{}
+	got := Reconcilers(map[string]billing.Gateway{"stripe": listingGateway{plain}, "paypal": plain})
+	if !slices.Equal(slices.Sorted(maps.Keys(got)), []string{"stripe"}) {
+		t.Fatalf("reconcilers %v, want stripe only", slices.Sorted(maps.Keys(got)))
+	}
+}
+
+// plainGateway charges and refunds, and cannot list its payments.
+type plainGateway struct{}
+
+func (plainGateway) Charge(context.Context, billing.ChargeRequest) (billing.ChargeResult, error) {
+	return billing.ChargeResult{}, nil
+}
+
+func (plainGateway) Refund(context.Context, billing.RefundRequest) (billing.RefundResult, error) {
+	return billing.RefundResult{}, nil
 }

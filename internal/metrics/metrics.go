@@ -40,6 +40,8 @@ var (
 	// refundOutcomes: succeeded/refused are the Refund workflow's answers,
 	// rejected/error are what the provider call can end in.
 	refundOutcomes = []string{"succeeded", "refused", "rejected", "error"}
+	// orphanFinders are how an orphan payment can be found (orphan_payments.found_by).
+	orphanFinders = []string{"webhook", "reconciliation"}
 	httpMethods    = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions}
 )
 
@@ -59,6 +61,7 @@ type Registry struct {
 	charges   *prometheus.CounterVec
 	renewals  *prometheus.CounterVec
 	refunds   *prometheus.CounterVec
+	orphans   *prometheus.CounterVec
 
 	temporalOnce    sync.Once
 	temporalHandler client.MetricsHandler
@@ -95,11 +98,15 @@ func New() *Registry {
 			Name: "cartflow_refunds_total",
 			Help: "Refunds, by provider and outcome.",
 		}, []string{"provider", "outcome"}),
+		orphans: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cartflow_orphan_payments_total",
+			Help: "Payments that took money without a paid order to show for it, by provider and how they were found (webhook, reconciliation); each is refunded.",
+		}, []string{"provider", "found_by"}),
 	}
 	r.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		r.httpDuration, r.httpRequests, r.checkouts, r.charges, r.renewals, r.refunds,
+		r.httpDuration, r.httpRequests, r.checkouts, r.charges, r.renewals, r.refunds, r.orphans,
 	)
 	for _, o := range append(slices.Clone(checkoutOutcomes), other) {
 		r.checkouts.WithLabelValues(o)
@@ -113,6 +120,9 @@ func New() *Registry {
 		}
 		for _, o := range append(slices.Clone(refundOutcomes), other) {
 			r.refunds.WithLabelValues(p, o)
+		}
+		for _, f := range append(slices.Clone(orphanFinders), other) {
+			r.orphans.WithLabelValues(p, f)
 		}
 	}
 	return r
@@ -171,6 +181,15 @@ func (r *Registry) Refund(provider, outcome string) {
 		return
 	}
 	r.refunds.WithLabelValues(bounded(provider, providers), bounded(outcome, refundOutcomes)).Inc()
+}
+
+// OrphanPayment counts one payment found at provider (by the webhook or the reconciliation)
+// that took money without a paid order to show for it.
+func (r *Registry) OrphanPayment(provider, foundBy string) {
+	if r == nil {
+		return
+	}
+	r.orphans.WithLabelValues(bounded(provider, providers), bounded(foundBy, orphanFinders)).Inc()
 }
 
 // TemporalMetricsHandler returns a handler for client.Options.MetricsHandler

@@ -126,6 +126,7 @@ func TestBusinessCounters(t *testing.T) {
 		`cartflow_charges_total{outcome="declined",provider="paypal"}`,
 		`cartflow_renewals_total{outcome="past_due"}`,
 		`cartflow_refunds_total{outcome="succeeded",provider="braintree"}`,
+		`cartflow_orphan_payments_total{found_by="reconciliation",provider="paypal"}`,
 	} {
 		if v, ok := before[series]; !ok || v != 0 {
 			t.Errorf("before any event: %s = %v (present %v), want 0", series, v, ok)
@@ -147,25 +148,32 @@ func TestBusinessCounters(t *testing.T) {
 	reg.Refund("stripe", "succeeded")
 	reg.Refund("paypal", "rejected")
 	reg.Refund("", "")
+	reg.OrphanPayment("stripe", "webhook")
+	reg.OrphanPayment("braintree", "reconciliation")
+	reg.OrphanPayment("adyen", "bogus")
 
 	got := scrape(t, reg.Handler())
 	for series, want := range map[string]float64{
-		`cartflow_checkouts_total{outcome="completed"}`:                          2,
-		`cartflow_checkouts_total{outcome="failed"}`:                             1,
-		`cartflow_checkouts_total{outcome="other"}`:                              1,
-		`cartflow_checkouts_total{outcome="expired"}`:                            0,
-		`cartflow_charges_total{outcome="succeeded",provider="stripe"}`:          1,
-		`cartflow_charges_total{outcome="declined",provider="stripe"}`:           1,
-		`cartflow_charges_total{outcome="requires_action",provider="braintree"}`: 1,
-		`cartflow_charges_total{outcome="succeeded",provider="other"}`:           1,
-		`cartflow_charges_total{outcome="other",provider="paypal"}`:              1,
-		`cartflow_renewals_total{outcome="renewed"}`:                             1,
-		`cartflow_renewals_total{outcome="past_due"}`:                            1,
-		`cartflow_renewals_total{outcome="other"}`:                               1,
-		`cartflow_renewals_total{outcome="canceled"}`:                            0,
-		`cartflow_refunds_total{outcome="succeeded",provider="stripe"}`:          1,
-		`cartflow_refunds_total{outcome="rejected",provider="paypal"}`:           1,
-		`cartflow_refunds_total{outcome="other",provider="other"}`:               1,
+		`cartflow_checkouts_total{outcome="completed"}`:                                  2,
+		`cartflow_checkouts_total{outcome="failed"}`:                                     1,
+		`cartflow_checkouts_total{outcome="other"}`:                                      1,
+		`cartflow_checkouts_total{outcome="expired"}`:                                    0,
+		`cartflow_charges_total{outcome="succeeded",provider="stripe"}`:                  1,
+		`cartflow_charges_total{outcome="declined",provider="stripe"}`:                   1,
+		`cartflow_charges_total{outcome="requires_action",provider="braintree"}`:         1,
+		`cartflow_charges_total{outcome="succeeded",provider="other"}`:                   1,
+		`cartflow_charges_total{outcome="other",provider="paypal"}`:                      1,
+		`cartflow_renewals_total{outcome="renewed"}`:                                     1,
+		`cartflow_renewals_total{outcome="past_due"}`:                                    1,
+		`cartflow_renewals_total{outcome="other"}`:                                       1,
+		`cartflow_renewals_total{outcome="canceled"}`:                                    0,
+		`cartflow_refunds_total{outcome="succeeded",provider="stripe"}`:                  1,
+		`cartflow_refunds_total{outcome="rejected",provider="paypal"}`:                   1,
+		`cartflow_refunds_total{outcome="other",provider="other"}`:                       1,
+		`cartflow_orphan_payments_total{found_by="webhook",provider="stripe"}`:           1,
+		`cartflow_orphan_payments_total{found_by="reconciliation",provider="braintree"}`: 1,
+		`cartflow_orphan_payments_total{found_by="webhook",provider="braintree"}`:        0,
+		`cartflow_orphan_payments_total{found_by="other",provider="other"}`:              1,
 	} {
 		if v, ok := got[series]; !ok || v != want {
 			t.Errorf("%s = %v (present %v), want %v", series, v, ok, want)
@@ -187,6 +195,7 @@ func TestNilRegistryIsANoOp(t *testing.T) {
 	reg.Charge("stripe", "succeeded")
 	reg.Renewal("renewed")
 	reg.Refund("stripe", "succeeded")
+	reg.OrphanPayment("stripe", "webhook")
 	if reg.TemporalMetricsHandler() != client.MetricsNopHandler {
 		t.Error("nil registry: TemporalMetricsHandler is not the SDK's no-op handler")
 	}

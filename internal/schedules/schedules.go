@@ -1,7 +1,7 @@
 // Package schedules declares cartflow's Temporal Schedules as code and syncs them with the
 // server. The worker syncs them at every start, so the schedules the Temporal UI shows are always
-// the ones in this code and the worker's configuration: the renewal sweep, the daily summary and
-// the nightly cleanup. Ops can trigger any of them by hand from the UI, the CLI or Trigger.
+// the ones in this code and the worker's configuration: the renewal sweep, the daily summary,
+// the nightly cleanup and the hourly reconciliation of payments. Ops can trigger any of them by hand from the UI, the CLI or Trigger.
 package schedules
 
 import (
@@ -186,6 +186,9 @@ const (
 	DefaultRenewalSweepInterval = time.Hour
 	DefaultSummaryCron          = "0 6 * * *"
 	DefaultCleanupCron          = "30 3 * * *"
+	// DefaultReconcileInterval finds an orphan payment within the hour, yet keeps the provider
+	// calls of a 48-hour window to one listing an hour.
+	DefaultReconcileInterval = time.Hour
 	// DefaultCatchupWindow rides out a server restart or a short outage, yet keeps a nightly
 	// job that missed its time by hours from starting in the middle of the day's traffic.
 	DefaultCatchupWindow = time.Hour
@@ -200,6 +203,7 @@ const (
 	summaryRunTimeout       = time.Hour
 	cleanupRunTimeout       = time.Hour
 	cleanupExecutionTimeout = 12 * time.Hour
+	reconcileRunTimeout     = time.Hour
 )
 
 // Settings are the knobs of cartflow's schedules, from the worker's configuration.
@@ -212,21 +216,26 @@ type Settings struct {
 	SummaryCron string
 	// CleanupCron is when the cleanup runs, in UTC; empty means 03:30.
 	CleanupCron string
+	// ReconcileInterval is how often the payments are reconciled; zero means an hour.
+	ReconcileInterval time.Duration
 	// CatchupWindow applies to every schedule; zero means DefaultCatchupWindow.
 	CatchupWindow time.Duration
 	// Paused pauses every schedule.
 	Paused bool
 	// SweepInput, SummaryInput and CleanupInput are the scheduled workflows' arguments.
-	SweepInput   workflows.RenewalSweepInput
-	SummaryInput workflows.DailySummaryInput
-	CleanupInput workflows.CleanupInput
+	SweepInput     workflows.RenewalSweepInput
+	SummaryInput   workflows.DailySummaryInput
+	CleanupInput   workflows.CleanupInput
+	ReconcileInput workflows.ReconcileInput
 }
 
-// Cartflow returns cartflow's three schedules: the renewal sweep, the daily summary and the
-// cleanup. Each workflow ID starts with its schedule's ID, so runs are easy to find in the UI.
+// Cartflow returns cartflow's four schedules: the renewal sweep, the daily summary, the
+// cleanup and the reconciliation of payments. Each workflow ID starts with its schedule's ID,
+// so runs are easy to find in the UI.
 //
-// All three skip a run that falls due while the previous one still runs. Two sweeps or two
-// cleanups at once would only compete for the same rows. For the summary, BUFFER_ONE was
+// All four skip a run that falls due while the previous one still runs. Two sweeps or two
+// cleanups at once would only compete for the same rows; a reconciliation still running holds
+// the same window's orphans, so the next one would find nothing it will not. For the summary, BUFFER_ONE was
 // considered: a run is bounded to an hour of a 24-hour period, so a scheduled summary can only
 // find one still running after a manual trigger, and that one summarizes the same day; a
 // buffered second run would just do it again.
@@ -242,6 +251,9 @@ func Cartflow(s Settings) []Definition {
 	}
 	if s.CleanupCron == "" {
 		s.CleanupCron = DefaultCleanupCron
+	}
+	if s.ReconcileInterval <= 0 {
+		s.ReconcileInterval = DefaultReconcileInterval
 	}
 	if s.CatchupWindow <= 0 {
 		s.CatchupWindow = DefaultCatchupWindow
@@ -274,5 +286,10 @@ func Cartflow(s Settings) []Definition {
 			workflows.CleanupWorkflowType, s.CleanupInput, cleanupRunTimeout, cleanupExecutionTimeout,
 			fmt.Sprintf("Cron %q UTC: expires abandoned checkouts, deletes users never confirmed, prunes old email and webhook records.",
 				s.CleanupCron)),
+		job(workflows.ReconcileScheduleID,
+			client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: s.ReconcileInterval}}},
+			workflows.ReconcileWorkflowType, s.ReconcileInput, reconcileRunTimeout, reconcileRunTimeout,
+			fmt.Sprintf("Every %s: compares each provider's payments of the last 48 h with the ledger, refunds every orphan payment and alerts ops.",
+				s.ReconcileInterval)),
 	}
 }

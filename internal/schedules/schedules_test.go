@@ -193,7 +193,8 @@ func TestSyncCreatesThenUpdatesInPlace(t *testing.T) {
 	s := testSettings()
 	defs := schedules.Cartflow(s)
 	deleteAtEnd(t, defs)
-	if got, want := ids(defs), []string{workflows.CleanupScheduleID, workflows.DailySummaryScheduleID, workflows.RenewalSweepScheduleID}; !slices.Equal(got, want) {
+	if got, want := ids(defs), []string{workflows.CleanupScheduleID, workflows.DailySummaryScheduleID, workflows.ReconcileScheduleID,
+		workflows.RenewalSweepScheduleID}; !slices.Equal(got, want) {
 		t.Fatalf("Cartflow defines %v, want %v", got, want)
 	}
 
@@ -211,6 +212,7 @@ func TestSyncCreatesThenUpdatesInPlace(t *testing.T) {
 		workflows.RenewalSweepScheduleID: workflows.RenewalSweepWorkflowType,
 		workflows.DailySummaryScheduleID: workflows.DailySummaryWorkflowType,
 		workflows.CleanupScheduleID:      workflows.CleanupWorkflowType,
+		workflows.ReconcileScheduleID:    workflows.ReconcileWorkflowType,
 	}
 	created := map[string]time.Time{}
 	for _, d := range defs {
@@ -255,7 +257,11 @@ func TestSyncCreatesThenUpdatesInPlace(t *testing.T) {
 		t.Fatalf("cleanup input %+v, want %+v", cleanupIn, s.CleanupInput)
 	}
 
-	// A restart with new settings updates the same three schedules in place.
+	if iv := describe(t, workflows.ReconcileScheduleID).Schedule.Spec.Intervals; len(iv) != 1 || iv[0].Every != time.Hour {
+		t.Fatalf("reconciliation intervals %+v, want every hour by default", iv)
+	}
+
+	// A restart with new settings updates the same schedules in place.
 	s.RenewalSweepInterval = 2 * time.Hour
 	s.Paused = true
 	s.CleanupCron = "15 2 * * *"
