@@ -76,7 +76,7 @@ type Activities struct {
 	// Reconcilers are the gateways that can list their payments, by provider, for the
 	// reconciliation that finds orphan payments; a provider without one is not reconciled.
 	Reconcilers map[string]billing.Reconciler
-	Logger   *slog.Logger
+	Logger      *slog.Logger
 	// Mailer sends customer and ops emails; SendEmail refuses to run without one.
 	Mailer *mailer.Mailer
 	// Temporal starts the workflows that sweeps fan out to.

@@ -42,7 +42,7 @@ var (
 	refundOutcomes = []string{"succeeded", "refused", "rejected", "error"}
 	// orphanFinders are how an orphan payment can be found (orphan_payments.found_by).
 	orphanFinders = []string{"webhook", "reconciliation"}
-	httpMethods    = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions}
+	httpMethods   = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions}
 )
 
 // temporalReportInterval is how often the SDK's tally scope flushes into the
