@@ -55,6 +55,9 @@ func TestResetOfAPaidCheckoutAfterKeyExpiryChargesNothing(t *testing.T) {
 		t.Fatalf("the reset run ended %+v, want completed", state)
 	}
 
+	if n := chargeActivities(ctx, t, workflowID, reset.GetRunId()); n != 1 {
+		t.Fatalf("the reset run scheduled %d Charge activities, want 1: the charge must run again for the test to mean anything", n)
+	}
 	if pis := chargesFor(key); len(pis) != 1 || pis[0].AmountReceived != 6200 {
 		t.Errorf("after the reset the Stripe layer holds %+v, want still one PaymentIntent of 6200", pis)
 	}
@@ -66,6 +69,23 @@ func TestResetOfAPaidCheckoutAfterKeyExpiryChargesNothing(t *testing.T) {
 	if n := queryInt(t, `SELECT count(*) FROM payments WHERE order_id = $1 AND kind = 'charge'`, res.OrderID); n != 1 {
 		t.Errorf("%d charge rows in the ledger, want 1", n)
 	}
+}
+
+// chargeActivities counts the Charge activities a run scheduled.
+func chargeActivities(ctx context.Context, t *testing.T, workflowID, runID string) int {
+	t.Helper()
+	n := 0
+	it := temporal.GetWorkflowHistory(ctx, workflowID, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		e, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a := e.GetActivityTaskScheduledEventAttributes(); a != nil && a.GetActivityType().GetName() == "Charge" {
+			n++
+		}
+	}
+	return n
 }
 
 // firstWorkflowTaskCompleted is the event id `temporal workflow reset --type FirstWorkflowTask` resets to.
