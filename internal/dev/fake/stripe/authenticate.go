@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/cartflow/cartflow/internal/dev/fake/kit"
@@ -133,15 +131,9 @@ var cancelable = []string{"requires_payment_method", "requires_capture", "requir
 func (p *Proxy) cancelPaymentIntent(up *response, form url.Values, id string) *response {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	pi, ok := p.pis[id]
-	if !ok {
-		return noSuchPaymentIntent(id)
-	}
-	if !slices.Contains(cancelable, pi.Status) {
-		res := stripeError(http.StatusBadRequest, "invalid_request_error", "payment_intent_unexpected_state", "", fmt.Sprintf(
-			"You cannot cancel this PaymentIntent because it has a status of %s. Only a PaymentIntent with one of the following statuses may be canceled: %s.",
-			pi.Status, strings.Join(cancelable, ", ")))
-		return withPaymentIntent(res, pi.body)
+	pi, refused := p.intentInState(id, "cancel", "canceled", cancelable)
+	if refused != nil {
+		return refused
 	}
 	reason := form.Get("cancellation_reason")
 	pi.Status, pi.NextAction, pi.CancellationReason = "canceled", "", reason

@@ -269,15 +269,9 @@ var confirmable = []string{"requires_confirmation", "requires_payment_method"}
 func (p *Proxy) confirmPaymentIntent(up *response, form url.Values, id string) *response {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	pi, ok := p.pis[id]
-	if !ok {
-		return noSuchPaymentIntent(id)
-	}
-	if !slices.Contains(confirmable, pi.Status) {
-		res := stripeError(http.StatusBadRequest, "invalid_request_error", "payment_intent_unexpected_state", "", fmt.Sprintf(
-			"You cannot confirm this PaymentIntent because it has a status of %s. Only a PaymentIntent with one of the following statuses may be confirmed: %s.",
-			pi.Status, strings.Join(confirmable, ", ")))
-		return withPaymentIntent(res, pi.body)
+	pi, refused := p.intentInState(id, "confirm", "confirmed", confirmable)
+	if refused != nil {
+		return refused
 	}
 	obj, err := decodeObject(pi.body)
 	if err != nil {
@@ -511,4 +505,22 @@ func orDefault(values ...string) string {
 		}
 	}
 	return ""
+}
+
+// intentInState returns the PaymentIntent id for an action that Stripe allows only in the
+// statuses allowed, or the answer Stripe gives instead: resource_missing for an unknown id, and
+// payment_intent_unexpected_state, the PaymentIntent in the error, for one in another status.
+// verb and done name the action ("cancel", "canceled"). The caller holds p.mu.
+func (p *Proxy) intentInState(id, verb, done string, allowed []string) (*intent, *response) {
+	pi, ok := p.pis[id]
+	if !ok {
+		return nil, noSuchPaymentIntent(id)
+	}
+	if !slices.Contains(allowed, pi.Status) {
+		res := stripeError(http.StatusBadRequest, "invalid_request_error", "payment_intent_unexpected_state", "", fmt.Sprintf(
+			"You cannot %s this PaymentIntent because it has a status of %s. Only a PaymentIntent with one of the following statuses may be %s: %s.",
+			verb, pi.Status, done, strings.Join(allowed, ", ")))
+		return nil, withPaymentIntent(res, pi.body)
+	}
+	return pi, nil
 }
