@@ -11,6 +11,7 @@ import (
 	"io"
 	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/cartflow/cartflow/internal/billing"
@@ -132,7 +133,11 @@ func decodeJSON(raw []byte, v any) error {
 			}
 			return badRequest("invalid_type", field, fmt.Sprintf("%s must be %s", field, jsonKind(typeErr.Type)))
 		case strings.HasPrefix(err.Error(), "json: unknown field "):
-			field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+			// encoding/json quotes the key with %q; an empty key still needs a field to name.
+			field, uerr := strconv.Unquote(strings.TrimPrefix(err.Error(), "json: unknown field "))
+			if uerr != nil || field == "" {
+				field = "body"
+			}
 			return badRequest("unknown_field", field, "the request has a field this API does not know")
 		default:
 			return badRequest("malformed_json", "", "the request body is not valid JSON")
