@@ -90,6 +90,8 @@ type Activities struct {
 	Metrics *metrics.Registry
 	// Reporter raises ops alerts in Sentry (an orphan payment); nil raises none.
 	Reporter *errorreport.Reporter
+	// Links makes the storefront links that emails carry.
+	Links Links
 }
 
 // CustomerInput is the customer as the storefront sent it.
@@ -130,7 +132,8 @@ func (a *Activities) registerUser(ctx context.Context, c Customer) (store.User, 
 	return u, err
 }
 
-// ConfirmUser confirms a registered user's account after payment.
+// ConfirmUser confirms a registered user's account. Checkouts recorded before sign-in links
+// confirmed after payment with it; a customer is now confirmed by following a sign-in link.
 func (a *Activities) ConfirmUser(ctx context.Context, userID string) error {
 	_, err := a.Store.ConfirmUser(ctx, userID)
 	return err

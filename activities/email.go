@@ -49,17 +49,18 @@ type EmailResult struct {
 	AlreadyHandled bool `json:"already_handled"`
 }
 
-// payload returns the one email payload in, or an error naming what is wrong.
-func (in EmailInput) payload() (mailer.Data, error) {
+// payload returns the one email payload in, with the links into the storefront, or an error
+// naming what is wrong.
+func (in EmailInput) payload(links Links) (mailer.Data, error) {
 	var set []mailer.Data
 	if in.Receipt != nil {
-		set = append(set, in.Receipt.mail())
+		set = append(set, in.Receipt.mail(links))
 	}
 	if in.TrialEnding != nil {
-		set = append(set, in.TrialEnding.mail())
+		set = append(set, in.TrialEnding.mail(links))
 	}
 	if in.PaymentFailed != nil {
-		set = append(set, in.PaymentFailed.mail())
+		set = append(set, in.PaymentFailed.mail(links))
 	}
 	if in.Cancellation != nil {
 		set = append(set, in.Cancellation.mail())
@@ -90,13 +91,23 @@ func (in EmailInput) payload() (mailer.Data, error) {
 // A worker that dies between the claim and the result leaves the email claimed (sending), and
 // so never sent again, for the same reason.
 func (a *Activities) SendEmail(ctx context.Context, in EmailInput) (EmailResult, error) {
-	data, err := in.payload()
-	if err == nil && strings.TrimSpace(in.EventKey) == "" {
+	data, err := in.payload(a.Links)
+	if err != nil {
+		return EmailResult{}, final(err.Error(), ErrTypeInvalidEmail, err, domain.Failure{Code: "invalid_email", Message: err.Error()})
+	}
+	return a.sendOnce(ctx, in.EventKey, in.To, data)
+}
+
+// sendOnce is SendEmail's claim, send and record, for an email already made: its event key,
+// recipient and content.
+func (a *Activities) sendOnce(ctx context.Context, eventKey, recipient string, data mailer.Data) (EmailResult, error) {
+	var err error
+	if strings.TrimSpace(eventKey) == "" {
 		err = errors.New("an email needs an event key")
 	}
 	var to *mail.Address
 	if err == nil {
-		if to, err = mail.ParseAddress(in.To); err != nil {
+		if to, err = mail.ParseAddress(recipient); err != nil {
 			err = errors.New("the recipient is not an email address")
 		}
 	}
@@ -113,8 +124,8 @@ func (a *Activities) SendEmail(ctx context.Context, in EmailInput) (EmailResult,
 		return EmailResult{}, final(err.Error(), ErrTypeInvalidEmail, err, domain.Failure{Code: "invalid_email", Message: "the email could not be rendered"})
 	}
 
-	log := a.logger(ctx).With("event_key", in.EventKey, "kind", content.Kind, "to", maskAddress(to.Address))
-	claimed, err := a.Store.ClaimEmail(ctx, store.EmailClaim{EventKey: in.EventKey, Kind: content.Kind, Recipient: in.To, Subject: content.Subject})
+	log := a.logger(ctx).With("event_key", eventKey, "kind", content.Kind, "to", maskAddress(to.Address))
+	claimed, err := a.Store.ClaimEmail(ctx, store.EmailClaim{EventKey: eventKey, Kind: content.Kind, Recipient: recipient, Subject: content.Subject})
 	if err != nil {
 		return EmailResult{}, err
 	}
@@ -125,7 +136,7 @@ func (a *Activities) SendEmail(ctx context.Context, in EmailInput) (EmailResult,
 
 	stop := a.heartbeat(ctx)
 	err = a.Mailer.Send(ctx, mailer.Message{
-		To: in.To, Subject: content.Subject, Text: content.Text, HTML: content.HTML, MessageID: messageID(in.EventKey),
+		To: recipient, Subject: content.Subject, Text: content.Text, HTML: content.HTML, MessageID: messageID(eventKey),
 	})
 	stop()
 	// The outcome must be recorded even when the activity's context has just ended.
@@ -133,7 +144,7 @@ func (a *Activities) SendEmail(ctx context.Context, in EmailInput) (EmailResult,
 	defer cancel()
 	switch {
 	case err == nil:
-		if err := retryStore(recordCtx, func(ctx context.Context) error { return a.Store.MarkEmailSent(ctx, in.EventKey) }); err != nil {
+		if err := retryStore(recordCtx, func(ctx context.Context) error { return a.Store.MarkEmailSent(ctx, eventKey) }); err != nil {
 			// The email went out; the row stays "sending", which still keeps it from going out twice.
 			log.ErrorContext(ctx, "email sent but not recorded as sent", "error", redact(err, to.Address))
 		} else {
@@ -143,7 +154,7 @@ func (a *Activities) SendEmail(ctx context.Context, in EmailInput) (EmailResult,
 
 	case mailer.IsNotSent(err):
 		logErr := redact(err, to.Address)
-		if rerr := retryStore(recordCtx, func(ctx context.Context) error { return a.Store.ReleaseEmail(ctx, in.EventKey) }); rerr != nil {
+		if rerr := retryStore(recordCtx, func(ctx context.Context) error { return a.Store.ReleaseEmail(ctx, eventKey) }); rerr != nil {
 			// Still claimed: no later attempt will send it, which is the safe side.
 			log.ErrorContext(ctx, "email not sent, and its claim could not be released", "error", logErr, "release_error", rerr)
 		} else {
@@ -154,10 +165,10 @@ func (a *Activities) SendEmail(ctx context.Context, in EmailInput) (EmailResult,
 				domain.Failure{Code: "invalid_email", Message: "the email cannot be sent"})
 		}
 		// Temporal records the error in the workflow history: the server's reply may quote the address.
-		return EmailResult{}, fmt.Errorf("send email %s: %s", in.EventKey, logErr)
+		return EmailResult{}, fmt.Errorf("send email %s: %s", eventKey, logErr)
 
 	default:
-		if merr := retryStore(recordCtx, func(ctx context.Context) error { return a.Store.MarkEmailFailed(ctx, in.EventKey) }); merr != nil {
+		if merr := retryStore(recordCtx, func(ctx context.Context) error { return a.Store.MarkEmailFailed(ctx, eventKey) }); merr != nil {
 			log.ErrorContext(ctx, "email outcome unknown and not recorded", "error", redact(err, to.Address), "mark_error", merr)
 		} else {
 			log.ErrorContext(ctx, "email outcome unknown; it will not be sent again", "error", redact(err, to.Address))

@@ -31,6 +31,9 @@ type TrialEndingEmail struct {
 	TrialEnd time.Time `json:"trial_end"`
 	Amount   int64     `json:"amount"`
 	Currency string    `json:"currency"`
+	// SubscriptionID is what the email's link opens; histories from before it lack it, and
+	// their email then has no link.
+	SubscriptionID string `json:"subscription_id,omitempty"`
 }
 
 // PaymentFailedEmail tells a customer a renewal failed and what happens next.
@@ -46,6 +49,9 @@ type PaymentFailedEmail struct {
 	CancelsAt *time.Time `json:"cancels_at,omitempty"`
 	// Final is true when that was the last attempt and the subscription has been canceled.
 	Final bool `json:"final"`
+	// SubscriptionID is what the email's link opens to replace the card; histories from before
+	// it lack it, and their email then has no link.
+	SubscriptionID string `json:"subscription_id,omitempty"`
 }
 
 // CancellationEmail confirms a cancellation.
@@ -89,18 +95,20 @@ type DailySummaryEmail struct {
 	Revenue []Revenue `json:"revenue"`
 }
 
-func (e ReceiptEmail) mail() mailer.Data {
+func (e ReceiptEmail) mail(l Links) mailer.Data {
 	return mailer.Receipt{Name: e.Name, OrderID: e.OrderID, Description: e.Description, Amount: e.Amount,
-		Currency: e.Currency, PeriodEnd: e.PeriodEnd, Renewal: e.Renewal}
+		Currency: e.Currency, PeriodEnd: e.PeriodEnd, Renewal: e.Renewal, Link: l.Order(e.OrderID)}
 }
 
-func (e TrialEndingEmail) mail() mailer.Data {
-	return mailer.TrialEnding{Name: e.Name, Plan: e.Plan, TrialEnd: e.TrialEnd, Amount: e.Amount, Currency: e.Currency}
+func (e TrialEndingEmail) mail(l Links) mailer.Data {
+	return mailer.TrialEnding{Name: e.Name, Plan: e.Plan, TrialEnd: e.TrialEnd, Amount: e.Amount, Currency: e.Currency,
+		Link: l.Subscription(e.SubscriptionID)}
 }
 
-func (e PaymentFailedEmail) mail() mailer.Data {
+func (e PaymentFailedEmail) mail(l Links) mailer.Data {
 	return mailer.PaymentFailed{Name: e.Name, Plan: e.Plan, Amount: e.Amount, Currency: e.Currency,
-		DeclineReason: e.DeclineReason, NextRetry: e.NextRetry, CancelsAt: e.CancelsAt, Final: e.Final}
+		DeclineReason: e.DeclineReason, NextRetry: e.NextRetry, CancelsAt: e.CancelsAt, Final: e.Final,
+		Link: l.UpdateCard(e.SubscriptionID)}
 }
 
 func (e CancellationEmail) mail() mailer.Data {

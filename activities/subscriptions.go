@@ -205,7 +205,8 @@ func (a *Activities) SendTrialReminders(ctx context.Context, in TrialReminderBat
 		trialEnd := *sub.TrialEnd
 		if _, err := a.SendEmail(ctx, EmailInput{
 			EventKey: "trial-ending/" + sub.ID + "/" + trialEnd.UTC().Format(time.RFC3339), To: sub.Email,
-			TrialEnding: &TrialEndingEmail{Name: sub.Name, Plan: sub.PlanName, TrialEnd: trialEnd, Amount: sub.PriceAmount, Currency: sub.Currency},
+			TrialEnding: &TrialEndingEmail{Name: sub.Name, Plan: sub.PlanName, TrialEnd: trialEnd, Amount: sub.PriceAmount, Currency: sub.Currency,
+				SubscriptionID: sub.ID},
 		}); err != nil {
 			return 0, err
 		}

@@ -96,6 +96,7 @@ func run(ctx context.Context, stdout io.Writer) error {
 		Reporter:          reporter,
 		Logger:            log,
 		HeartbeatInterval: time.Second,
+		Links:             activities.Links{StorefrontURL: cfg.StorefrontURL},
 	}
 	w := worker.New(deps.Temporal, workflows.TaskQueue, worker.Options{
 		Interceptors:                       []interceptor.WorkerInterceptor{reporter.WorkerInterceptor()},

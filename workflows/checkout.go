@@ -313,7 +313,7 @@ func (p *checkout) subscribe(ctx workflow.Context, customer activities.Customer,
 	return p.state, nil
 }
 
-// registerAndComplete registers and confirms the customer in the User Directory, starts the
+// registerAndComplete registers the customer in the User Directory, starts the
 // subscription when the order bought a plan (saved is its payment method), and completes the order.
 func (p *checkout) registerAndComplete(ctx workflow.Context, customer activities.Customer, orderID string, saved *activities.SavedPaymentMethod) error {
 	ctx = afterChargeOptions(ctx)
@@ -321,8 +321,13 @@ func (p *checkout) registerAndComplete(ctx workflow.Context, customer activities
 	if err := workflow.ExecuteLocalActivity(ctx, a.RegisterUser, customer).Get(ctx, &userID); err != nil {
 		return fmt.Errorf("register user: %w", err)
 	}
-	if err := workflow.ExecuteLocalActivity(ctx, a.ConfirmUser, userID).Get(ctx, nil); err != nil {
-		return fmt.Errorf("confirm user: %w", err)
+	// The User Directory's confirm used to follow the payment; since sign-in by magic link, a
+	// customer is confirmed when they follow a link, which proves the address. Checkouts
+	// recorded before keep their step.
+	if workflow.GetVersion(ctx, "confirm-on-sign-in", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		if err := workflow.ExecuteLocalActivity(ctx, a.ConfirmUser, userID).Get(ctx, nil); err != nil {
+			return fmt.Errorf("confirm user: %w", err)
+		}
 	}
 	if saved != nil {
 		var sub activities.Subscription

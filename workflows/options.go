@@ -121,6 +121,19 @@ func emailOptions(ctx workflow.Context) workflow.Context {
 	})
 }
 
+// signInLinkOptions: a sign-in link email, which the customer is waiting for. It may retry
+// (at most one email per request), but a link that arrives after it expired is no use.
+func signInLinkOptions(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout:    30 * time.Second,
+		ScheduleToCloseTimeout: 10 * time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute,
+			NonRetryableErrorTypes: []string{activities.ErrTypeInvalidEmail, activities.ErrTypeMailerNotConfigured},
+		},
+	})
+}
+
 // sweepOptions: one page of a sweep (a query, or a batch of workflow starts). Retried until it
 // works: both are idempotent.
 func sweepOptions(ctx workflow.Context) workflow.Context {

@@ -18,6 +18,7 @@ func Register(r worker.WorkflowRegistry) {
 		ProviderEventWorkflowType:      ProviderEvent,
 		RefundWorkflowType:             Refund,
 		ReconcileWorkflowType:          Reconcile,
+		SignInLinkWorkflowType:         SignInLink,
 	} {
 		r.RegisterWorkflowWithOptions(fn, workflow.RegisterOptions{Name: name})
 	}

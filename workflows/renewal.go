@@ -128,7 +128,7 @@ func (r *renewal) run(ctx workflow.Context) (RenewalResult, error) {
 			EventKey: fmt.Sprintf("payment-failed/%s/%d", wfID, attempt), To: r.sub.Email,
 			PaymentFailed: &activities.PaymentFailedEmail{
 				Name: r.sub.Name, Plan: r.sub.PlanName, Amount: r.order.Amount, Currency: r.order.Currency,
-				DeclineReason: failure.Message, NextRetry: &nextRetry, CancelsAt: &lastRetry,
+				DeclineReason: failure.Message, NextRetry: &nextRetry, CancelsAt: &lastRetry, SubscriptionID: r.sub.ID,
 			},
 		})
 
@@ -279,7 +279,7 @@ func (r *renewal) cancel(ctx workflow.Context, reason string, declined bool, fai
 			EventKey: fmt.Sprintf("payment-failed/%s/final", wfID), To: r.sub.Email,
 			PaymentFailed: &activities.PaymentFailedEmail{
 				Name: r.sub.Name, Plan: r.sub.PlanName, Amount: r.order.Amount, Currency: r.order.Currency,
-				DeclineReason: failure.Message, CancelsAt: &now, Final: true,
+				DeclineReason: failure.Message, CancelsAt: &now, Final: true, SubscriptionID: r.sub.ID,
 			},
 		})
 	}

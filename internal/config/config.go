@@ -21,6 +21,9 @@ type Common struct {
 	Temporal Temporal `ignored:"true"`
 
 	LogLevel string `envconfig:"LOG_LEVEL" default:"info"`
+	// StorefrontURL is the storefront's origin: completed checkouts send the customer to
+	// <StorefrontURL>/orders/<checkout id>/confirmation, and emails link into its account pages.
+	StorefrontURL string `envconfig:"STOREFRONT_URL" default:"http://localhost:3000"`
 
 	Sentry    Sentry    `ignored:"true"`
 	Tracing   Tracing   `ignored:"true"`
@@ -167,8 +170,6 @@ type API struct {
 	// CheckoutWait bounds how long POST /api/v1/checkouts waits for the payment outcome before it answers 202.
 	CheckoutWait time.Duration `envconfig:"CHECKOUT_WAIT" default:"5s"`
 	MaxBodyBytes int64         `envconfig:"MAX_BODY_BYTES" default:"65536"`
-	// StorefrontURL is where completed checkouts send the customer: <StorefrontURL>/orders/<checkout id>/confirmation.
-	StorefrontURL   string        `envconfig:"STOREFRONT_URL" default:"http://localhost:3000"`
 	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"15s"`
 	// AuthenticationTimeout bounds a checkout's wait for the customer to authenticate (3-D Secure).
 	AuthenticationTimeout time.Duration `envconfig:"AUTHENTICATION_TIMEOUT" default:"15m"`

@@ -18,6 +18,8 @@ const (
 	KindDailySummary  = "daily_summary"
 	// KindRenewalRefunded tells a customer that a renewal charge was returned.
 	KindRenewalRefunded = "renewal_refunded"
+	// KindSignInLink carries a single-use magic link that signs the customer in.
+	KindSignInLink = "sign_in_link"
 )
 
 // Data is the typed content of one kind of email.
@@ -37,6 +39,8 @@ type Receipt struct {
 	PeriodEnd *time.Time `json:"period_end,omitempty"`
 	// Renewal is true when the charge renewed an existing subscription.
 	Renewal bool `json:"renewal"`
+	// Link opens the order in the customer's account; empty shows none.
+	Link string `json:"link,omitempty"`
 }
 
 // TrialEnding reminds a customer that their trial ends and the first charge follows.
@@ -46,6 +50,8 @@ type TrialEnding struct {
 	TrialEnd time.Time `json:"trial_end"`
 	Amount   int64     `json:"amount"`
 	Currency string    `json:"currency"`
+	// Link opens the subscription in the customer's account, to keep or cancel it.
+	Link string `json:"link,omitempty"`
 }
 
 // PaymentFailed tells a customer a renewal charge failed and what happens next.
@@ -61,6 +67,15 @@ type PaymentFailed struct {
 	CancelsAt *time.Time `json:"cancels_at,omitempty"`
 	// Final is true when that was the last attempt and the subscription has been canceled.
 	Final bool `json:"final"`
+	// Link signs the customer in and lands on replacing the card.
+	Link string `json:"link,omitempty"`
+}
+
+// SignInLink carries a magic link: following it within ExpiresIn signs the customer in once.
+type SignInLink struct {
+	Name      string        `json:"name"`
+	URL       string        `json:"url"`
+	ExpiresIn time.Duration `json:"expires_in"`
 }
 
 // Cancellation confirms that a subscription was canceled.
@@ -122,6 +137,9 @@ func (DailySummary) Kind() string { return KindDailySummary }
 // Kind implements Data.
 func (RenewalRefunded) Kind() string { return KindRenewalRefunded }
 
+// Kind implements Data.
+func (SignInLink) Kind() string { return KindSignInLink }
+
 // Content is a rendered email, ready to be addressed and sent.
 type Content struct {
 	Kind    string
@@ -167,6 +185,7 @@ const dateLayout = "January 2, 2006"
 
 var funcs = map[string]any{
 	"money": FormatMoney,
+	"minutes": func(d time.Duration) int { return int(d.Minutes()) },
 	"date":  func(t time.Time) string { return t.UTC().Format(dateLayout) },
 	"datetime": func(t time.Time) string {
 		return t.UTC().Format(dateLayout + " at 15:04 UTC")
@@ -182,6 +201,7 @@ var templates = map[string]kindTemplates{
 	KindCancellation:    mustParse(KindCancellation, cancellationSubject, cancellationText, cancellationHTML),
 	KindDailySummary:    mustParse(KindDailySummary, dailySummarySubject, dailySummaryText, dailySummaryHTML),
 	KindRenewalRefunded: mustParse(KindRenewalRefunded, renewalRefundedSubject, renewalRefundedText, renewalRefundedHTML),
+	KindSignInLink:      mustParse(KindSignInLink, signInLinkSubject, signInLinkText, signInLinkHTML),
 }
 
 func mustParse(kind, subject, text, html string) kindTemplates {
@@ -219,6 +239,9 @@ Item:        {{.Description}}
 Amount paid: {{money .Amount .Currency}}
 {{- with .PeriodEnd}}
 Paid until:  {{date .}}{{end}}
+{{- with .Link}}
+
+See your order: {{.}}{{end}}
 `
 
 const receiptHTML = `{{define "title"}}Receipt{{end}}
@@ -230,7 +253,9 @@ const receiptHTML = `{{define "title"}}Receipt{{end}}
 <tr><th align="left">Amount paid</th><td>{{money .Amount .Currency}}</td></tr>
 {{- with .PeriodEnd}}
 <tr><th align="left">Paid until</th><td>{{date .}}</td></tr>{{end}}
-</table>`
+</table>
+{{- with .Link}}
+<p><a href="{{.}}">See your order</a></p>{{end}}`
 
 const trialEndingSubject = `Your {{.Plan}} trial ends on {{date .TrialEnd}}`
 
@@ -240,13 +265,17 @@ Your free trial of {{.Plan}} ends on {{datetime .TrialEnd}}.
 Then we will charge {{money .Amount .Currency}} to your saved payment method, and your subscription continues.
 
 If you do not want to continue, cancel before {{datetime .TrialEnd}} and you will not be charged.
+{{- with .Link}}
+Manage your subscription: {{.}}{{end}}
 `
 
 const trialEndingHTML = `{{define "title"}}Your trial ends soon{{end}}
 <p>{{with .Name}}Hi {{.}},{{else}}Hello,{{end}}</p>
 <p>Your free trial of <strong>{{.Plan}}</strong> ends on <strong>{{datetime .TrialEnd}}</strong>.
 Then we will charge <strong>{{money .Amount .Currency}}</strong> to your saved payment method, and your subscription continues.</p>
-<p>If you do not want to continue, cancel before {{datetime .TrialEnd}} and you will not be charged.</p>`
+<p>If you do not want to continue, cancel before {{datetime .TrialEnd}} and you will not be charged.</p>
+{{- with .Link}}
+<p><a href="{{.}}">Manage your subscription</a></p>{{end}}`
 
 const paymentFailedSubject = `{{if .Final}}Your {{.Plan}} subscription has been canceled{{else}}Action needed: your {{.Plan}} payment failed{{end}}`
 
@@ -269,6 +298,8 @@ We will not try this payment again.{{end}}
 If the payment has not succeeded by {{datetime .}}, your subscription will be canceled.{{else}}
 If the payment does not succeed, your subscription will be canceled.{{end}}
 Please update your payment method to keep your subscription.
+{{- with .Link}}
+Update your card: {{.}}{{end}}
 {{- end}}
 `
 
@@ -283,6 +314,8 @@ To subscribe again, update your payment method and start a new subscription.</p>
 <p>{{with .NextRetry}}We will try the payment again on <strong>{{datetime .}}</strong>.{{else}}We will not try this payment again.{{end}}
 {{with .CancelsAt}}If the payment has not succeeded by {{datetime .}}, your subscription will be canceled.{{else}}If the payment does not succeed, your subscription will be canceled.{{end}}</p>
 <p><strong>Please update your payment method to keep your subscription.</strong></p>
+{{- with .Link}}
+<p><a href="{{.}}">Update your card</a></p>{{end}}
 {{- end}}`
 
 const cancellationSubject = `{{if .Immediate}}Your {{.Plan}} subscription is canceled{{else}}Your {{.Plan}} subscription will end on {{date .EffectiveAt}}{{end}}`
@@ -312,6 +345,22 @@ const renewalRefundedHTML = `{{define "title"}}Renewal payment refunded{{end}}
 <p>{{with .Name}}Hi {{.}},{{else}}Hello,{{end}}</p>
 <p>We charged <strong>{{money .Amount .Currency}}</strong> to renew your <strong>{{.Plan}}</strong> subscription, but the renewal could not go ahead: {{.Reason}}. The full amount has been refunded to your payment method; depending on your bank, it may take a few days to appear.</p>
 <p>You will not be charged again for this subscription.</p>`
+
+const signInLinkSubject = `Your cartflow sign-in link`
+
+const signInLinkText = `{{with .Name}}Hi {{.}},{{else}}Hello,{{end}}
+
+Sign in to cartflow with this link:
+
+{{.URL}}
+
+It works once, within {{minutes .ExpiresIn}} minutes. If you did not ask for it, ignore this email: nobody can sign in without the link.
+`
+
+const signInLinkHTML = `{{define "title"}}Sign in to cartflow{{end}}
+<p>{{with .Name}}Hi {{.}},{{else}}Hello,{{end}}</p>
+<p><a href="{{.URL}}">Sign in to cartflow</a></p>
+<p>The link works once, within {{minutes .ExpiresIn}} minutes. If you did not ask for it, ignore this email: nobody can sign in without the link.</p>`
 
 const dailySummarySubject = `cartflow daily summary for {{.Day}}`
 

@@ -169,6 +169,25 @@ type ProviderOrder struct {
 	ClaimedAt       *time.Time
 }
 
+type Session struct {
+	ID         string
+	TokenHash  []byte
+	UserID     string
+	CreatedAt  time.Time
+	LastSeenAt time.Time
+	ExpiresAt  time.Time
+	RevokedAt  *time.Time
+}
+
+type SignInToken struct {
+	TokenHash []byte
+	UserID    string
+	NextPath  string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    *time.Time
+}
+
 type Subscription struct {
 	ID                       string
 	UserID                   string
