@@ -49,11 +49,9 @@ type checkoutResponse struct {
 	RedirectURL string          `json:"redirect_url,omitempty"`
 	StatusURL   string          `json:"status_url"`
 	Items       []checkoutLine  `json:"items,omitempty"`
-	// SubscriptionID is the subscription the checkout started, when it bought a plan. Only the
-	// buyer receives it, and it is what authorizes /api/v1/subscriptions/{id}.
-	SubscriptionID string `json:"subscription_id,omitempty"`
 	// Action is what the storefront needs to let the customer authenticate (3-D Secure) while
-	// Status is requires_action.
+	// Status is requires_action. Only the answers to the POSTs carry it: the public read
+	// (GET /checkouts/{id}) holds nothing that authorizes anything.
 	Action *workflows.PaymentAction `json:"action,omitempty"`
 }
 
@@ -79,41 +77,41 @@ func (s *server) response(checkoutID string, status domain.OrderStatus, orderID 
 	return r
 }
 
-// orderResponse is a checkout as the read model has it, with the subscription the order bought, if any.
-func (s *server) orderResponse(ctx context.Context, o store.Order) (checkoutResponse, error) {
+// orderResponse is a checkout as the read model has it; withAction adds what the customer must
+// do to authenticate, for the answer to the customer's own POST.
+func (s *server) orderResponse(ctx context.Context, o store.Order, withAction bool) checkoutResponse {
 	r := s.response(o.CheckoutID, o.Status, o.ID, o.TotalAmount, o.Currency,
 		domain.Failure{Code: o.FailureCode, DeclineCode: o.DeclineCode, Message: o.FailureMessage})
-	for _, l := range o.Lines {
-		r.Items = append(r.Items, checkoutLine{SKU: l.SKU, Name: l.Name, Quantity: l.Quantity, UnitAmount: l.UnitAmount, LineAmount: l.LineAmount})
+	if lines := linesOf(o); len(lines) > 0 {
+		r.Items = lines
 	}
-	if o.Status == domain.OrderRequiresAction {
+	if withAction && o.Status == domain.OrderRequiresAction {
 		r.Action = s.actionFor(ctx, o.WorkflowID)
 	}
-	sub, err := s.store.SubscriptionByOrder(ctx, o.ID)
-	switch {
-	case err == nil:
-		r.SubscriptionID = sub.ID
-	case !errors.Is(err, store.ErrNotFound):
-		return r, err
+	return r
+}
+
+// linesOf is an order's lines as the API shows them.
+func linesOf(o store.Order) []checkoutLine {
+	out := make([]checkoutLine, 0, len(o.Lines))
+	for _, l := range o.Lines {
+		out = append(out, checkoutLine{SKU: l.SKU, Name: l.Name, Quantity: l.Quantity, UnitAmount: l.UnitAmount, LineAmount: l.LineAmount})
 	}
-	return r, nil
+	return out
 }
 
 func (s *server) stateResponse(st workflows.CheckoutState) checkoutResponse {
 	r := s.response(st.CheckoutID, st.Status, st.OrderID, st.Amount, st.Currency,
 		domain.Failure{Code: st.FailureCode, DeclineCode: st.DeclineCode, Message: st.FailureMessage})
-	r.SubscriptionID, r.Action = st.SubscriptionID, st.Action
+	r.Action = st.Action
 	return r
 }
 
-// writeOrder answers with the checkout the read model has and the given headers, or with the
-// error reading it (without those headers, which describe a checkout).
+// writeOrder answers with the checkout the read model has and the given headers. The answer to
+// a POST (the customer's own checkout or authentication report) carries the 3-D Secure action;
+// the public GET never does.
 func (s *server) writeOrder(c *gin.Context, status int, o store.Order, header http.Header) {
-	r, err := s.orderResponse(c.Request.Context(), o)
-	if err != nil {
-		writeError(c, err)
-		return
-	}
+	r := s.orderResponse(c.Request.Context(), o, c.Request.Method == http.MethodPost)
 	for k, v := range header {
 		c.Header(k, v[0])
 	}

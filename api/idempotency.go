@@ -165,6 +165,10 @@ func idempotencyScope(c *gin.Context) string {
 	for _, p := range c.Params {
 		b.WriteString(" " + p.Key + "=" + p.Value)
 	}
+	// A customer's key is theirs: another customer's request under it is another request.
+	if id := c.GetString(customerIDKey); id != "" {
+		b.WriteString(" customer=" + id)
+	}
 	return b.String()
 }
 

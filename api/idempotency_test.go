@@ -181,7 +181,7 @@ func TestIdempotencyKeyReusedForAnotherRequest(t *testing.T) {
 	}
 	for name, req := range map[string]*http.Request{
 		"another cart":          newCheckoutRequest(testKey, checkoutJSON(func(m map[string]any) { m["items"] = items(line("mug", 3)) })),
-		"a subscription cancel": changeRequest(http.MethodPost, "/api/v1/subscriptions/"+sub1+"/cancel", testKey, `{"at_period_end":true}`),
+		"a subscription cancel": changeRequest(http.MethodPost, "/api/v1/me/subscriptions/"+sub1+"/cancel", testKey, `{"at_period_end":true}`),
 		"a refund":              refundRequestTo(paidOrderID, testKey, "staff-secret-key", `{"amount":2000}`),
 		"another amount":        refundRequestTo(paidOrderID, refundKey, "staff-secret-key", `{"amount":2500}`),
 		"the whole rest":        refundRequestTo(paidOrderID, refundKey, "staff-secret-key", ``),
@@ -305,7 +305,7 @@ func TestIdempotentRefusalIsReplayed(t *testing.T) {
 	env := newTestEnv(t)
 	env.store.putSubscription(testSubscription(), testHistory()...)
 	calls := env.expectChange(t, changeBehavior{get: refuseChange("subscription_state", "nothing to resume")})
-	path := "/api/v1/subscriptions/" + sub1 + "/resume"
+	path := "/api/v1/me/subscriptions/" + sub1 + "/resume"
 	first := serve(env.handler, changeRequest(http.MethodPost, path, testKey, ""))
 	if first.Code != http.StatusConflict {
 		t.Fatalf("first: %d %s", first.Code, first.Body)

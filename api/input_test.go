@@ -60,7 +60,7 @@ func TestEveryBodyRefusesStringsThatAreNotText(t *testing.T) {
 		body                      func(raw string) string
 		wantStatus                int
 	}
-	subPath := "/api/v1/subscriptions/" + sub1
+	subPath := "/api/v1/me/subscriptions/" + sub1
 	requests := []request{
 		{"checkout email", http.MethodPost, "/api/v1/checkouts", "email", func(r string) string { return rawCheckout("email", r) }, 422},
 		{"checkout name", http.MethodPost, "/api/v1/checkouts", "name", func(r string) string { return rawCheckout("name", r) }, 422},
@@ -153,10 +153,10 @@ func TestDependencyDownIs503WithRetryAfter(t *testing.T) {
 				return changeRequest(http.MethodGet, "/api/v1/checkouts/chk_"+strings.Repeat("a", 26), "", "")
 			}},
 			"GET subscription": {func(f *fakeStore) { f.subByIDErr = cause }, func() *http.Request {
-				return changeRequest(http.MethodGet, "/api/v1/subscriptions/"+sub1, "", "")
+				return changeRequest(http.MethodGet, "/api/v1/me/subscriptions/"+sub1, "", "")
 			}},
 			"cancel subscription": {func(f *fakeStore) { f.subByIDErr = cause }, func() *http.Request {
-				return changeRequest(http.MethodPost, "/api/v1/subscriptions/"+sub1+"/cancel", testKey, `{"at_period_end":true}`)
+				return changeRequest(http.MethodPost, "/api/v1/me/subscriptions/"+sub1+"/cancel", testKey, `{"at_period_end":true}`)
 			}},
 		}
 		for route, r := range routes {

@@ -32,10 +32,27 @@ func (s *server) routes() *gin.Engine {
 	v1.GET("/payment-config", s.paymentConfig)
 	v1.POST("/paypal/orders", s.limitBody, s.idempotent, s.createPayPalOrder)
 	v1.POST("/orders/:id/refunds", s.staffOnly, s.limitBody, s.idempotent, s.createRefund)
-	v1.GET("/subscriptions/:id", s.getSubscription)
-	v1.POST("/subscriptions/:id/cancel", s.limitBody, s.idempotent, s.cancelSubscription)
-	v1.POST("/subscriptions/:id/resume", s.limitBody, s.idempotent, s.resumeSubscription)
-	v1.PUT("/subscriptions/:id/payment-method", s.limitBody, s.idempotent, s.changePaymentMethod)
+
+	// Sign-in by magic link (auth.go); neither takes an Idempotency-Key (see there).
+	auth := v1.Group("/auth")
+	auth.POST("/sign-in-links", s.limitBody, s.requestSignInLink)
+	auth.POST("/sessions", s.limitBody, s.createSession)
+	auth.DELETE("/sessions/current", s.customer, s.signOut)
+	auth.DELETE("/sessions", s.customer, s.signOutEverywhere)
+
+	// The signed-in customer's own account (me.go): each route needs a session, and every
+	// resource in it is checked to be the customer's.
+	me := v1.Group("/me", s.customer)
+	me.GET("", s.getMe)
+	me.PATCH("", s.limitBody, s.idempotent, s.updateMe)
+	me.GET("/orders", s.listMyOrders)
+	me.GET("/orders/:id", s.getMyOrder)
+	me.GET("/subscriptions", s.listMySubscriptions)
+	me.GET("/subscriptions/:id", s.ownSubscription, s.getSubscription)
+	// A change checks ownership once its request is valid (changeSubscription).
+	me.POST("/subscriptions/:id/cancel", s.limitBody, s.idempotent, s.cancelSubscription)
+	me.POST("/subscriptions/:id/resume", s.limitBody, s.idempotent, s.resumeSubscription)
+	me.PUT("/subscriptions/:id/payment-method", s.limitBody, s.idempotent, s.changePaymentMethod)
 
 	r.POST("/webhooks/:provider", s.limitBody, s.receiveWebhook)
 	return r

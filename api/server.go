@@ -32,6 +32,19 @@ type checkoutStore interface {
 	SubscriptionHistory(ctx context.Context, id string) ([]store.SubscriptionEvent, error)
 	SubscriptionByOrder(ctx context.Context, orderID string) (store.Subscription, error)
 	idempotencyKeys
+	identityStore
+}
+
+// identityStore is the part of the store behind sign-in and /api/v1/me.
+type identityStore interface {
+	SignInWithToken(ctx context.Context, token, replaced string, lifetime time.Duration) (store.SignIn, error)
+	SessionByToken(ctx context.Context, token string, idle time.Duration) (store.Session, error)
+	RevokeSession(ctx context.Context, token string) error
+	RevokeUserSessions(ctx context.Context, userID string) (int64, error)
+	UserByID(ctx context.Context, id string) (store.User, error)
+	RenameUser(ctx context.Context, id, name string) (store.User, error)
+	UserOrders(ctx context.Context, userID string, after store.OrderCursor, limit int) ([]store.Order, error)
+	UserSubscriptions(ctx context.Context, userID string) ([]store.Subscription, error)
 }
 
 // server holds the BFF's long-lived dependencies; handlers are its methods.

@@ -27,10 +27,8 @@ import (
 	"github.com/cartflow/cartflow/workflows"
 )
 
-// Authorization of /api/v1/subscriptions/{id}: a subscription id is a random UUID drawn by
-// PostgreSQL (gen_random_uuid, 122 random bits) that only the buyer receives, in the response of
-// the checkout that bought the plan. Knowing it is what authorizes reading and changing the
-// subscription, as the checkout id does for a checkout, so these answers never carry the
+// Subscriptions are read and changed under /api/v1/me/subscriptions/{id} only, by the customer
+// who owns them (s.customer, then s.ownSubscription, in me.go). The answers never carry the
 // customer's email or the provider's customer and payment method references.
 
 // subscriptionIDPattern is a UUID as PostgreSQL prints it. Anything else cannot be a
@@ -102,7 +100,12 @@ func (s *server) readSubscription(ctx context.Context, id string) (subscriptionV
 	if err != nil {
 		return subscriptionView{}, err
 	}
-	events, err := s.store.SubscriptionHistory(ctx, id)
+	return s.subscriptionViewOf(ctx, sub)
+}
+
+// subscriptionViewOf completes a subscription just read with its history.
+func (s *server) subscriptionViewOf(ctx context.Context, sub store.Subscription) (subscriptionView, error) {
+	events, err := s.store.SubscriptionHistory(ctx, sub.ID)
 	if err != nil {
 		return subscriptionView{}, err
 	}
@@ -130,14 +133,10 @@ func subscriptionParam(c *gin.Context) (id string, ok bool) {
 	return id, subscriptionIDPattern.MatchString(id)
 }
 
-// getSubscription serves a subscription and its history from PostgreSQL, never from Temporal.
+// getSubscription serves the subscription ownSubscription found, with its history, from
+// PostgreSQL, never from Temporal.
 func (s *server) getSubscription(c *gin.Context) {
-	id, ok := subscriptionParam(c)
-	if !ok {
-		writeError(c, errSubscriptionNotFound)
-		return
-	}
-	v, err := s.readSubscription(c.Request.Context(), id)
+	v, err := s.subscriptionViewOf(c.Request.Context(), c.MustGet(ownedSubscriptionKey).(store.Subscription))
 	if err != nil {
 		writeError(c, err)
 		return
@@ -259,8 +258,9 @@ func (s *server) changePaymentMethod(c *gin.Context) {
 // the status URL when the outcome does not come within CheckoutWait.
 func (s *server) changeSubscription(c *gin.Context, key string, in workflows.SubscriptionChangeInput) {
 	ctx := c.Request.Context()
-	// An unknown subscription starts no workflow.
-	if _, err := s.store.SubscriptionByID(ctx, in.SubscriptionID); errors.Is(err, store.ErrNotFound) {
+	// An unknown subscription, or another customer's, starts no workflow. Ownership is checked
+	// here, after the request is validated, so that a refused body costs no read.
+	if sub, err := s.store.SubscriptionByID(ctx, in.SubscriptionID); errors.Is(err, store.ErrNotFound) || (err == nil && sub.UserID != c.GetString(customerIDKey)) {
 		writeError(c, errSubscriptionNotFound)
 		return
 	} else if err != nil {
@@ -272,7 +272,7 @@ func (s *server) changeSubscription(c *gin.Context, key string, in workflows.Sub
 	var ae *apiError
 	switch {
 	case pending:
-		statusURL := "/api/v1/subscriptions/" + in.SubscriptionID
+		statusURL := "/api/v1/me/subscriptions/" + in.SubscriptionID
 		c.Header("Location", statusURL)
 		c.JSON(http.StatusAccepted, gin.H{"status_url": statusURL})
 		return

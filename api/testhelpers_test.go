@@ -64,6 +64,8 @@ type fakeStore struct {
 	health map[string][2]int
 	// fakeKeys keeps the Idempotency-Keys (idempotency_test.go).
 	fakeKeys
+	// fakeIdentity keeps customers and their sessions (fake_identity_test.go).
+	fakeIdentity
 }
 
 func newFakeStore() *fakeStore {
@@ -72,6 +74,9 @@ func newFakeStore() *fakeStore {
 	for _, p := range testCatalog {
 		f.products[p.SKU] = p
 	}
+	f.sessions = map[string]store.Session{ownerSession: {ID: "owner", UserID: subOwner}}
+	f.users = map[string]store.User{subOwner: {ID: subOwner, Email: subEmail, Name: "Ann Lee", Status: store.UserConfirmed}}
+	f.signIns = map[string]string{}
 	return f
 }
 
@@ -261,7 +266,8 @@ func newTestEnv(t *testing.T) *testEnv {
 	fs := newFakeStore()
 	tc := mocks.NewClient(t)
 	s := &server{
-		cfg:      config.API{CheckoutWait: 200 * time.Millisecond, MaxBodyBytes: 65536, StorefrontURL: "https://shop.example"},
+		cfg: config.API{Common: config.Common{StorefrontURL: "https://shop.example"}, CheckoutWait: 200 * time.Millisecond, MaxBodyBytes: 65536,
+			SessionIdleTimeout: time.Hour, SessionLifetime: 24 * time.Hour},
 		store:    fs,
 		temporal: tc,
 		log:      slog.New(slog.DiscardHandler),

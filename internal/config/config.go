@@ -188,6 +188,11 @@ type API struct {
 	BraintreeTokenizationKey string `envconfig:"BRAINTREE_TOKENIZATION_KEY" default:"sandbox_cartflow_local"`
 
 	Breaker Breaker `ignored:"true"`
+
+	// SessionIdleTimeout ends a customer session not used for this long.
+	SessionIdleTimeout time.Duration `envconfig:"SESSION_IDLE_TIMEOUT" default:"168h"`
+	// SessionLifetime ends a customer session this long after sign-in, however much it is used.
+	SessionLifetime time.Duration `envconfig:"SESSION_LIFETIME" default:"720h"`
 }
 
 // StripeBFF holds the BFF's Stripe settings; the secret key is the worker's alone.

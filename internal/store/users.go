@@ -22,6 +22,8 @@ type User struct {
 	Status      string
 	CreatedAt   time.Time
 	ConfirmedAt *time.Time
+	// SubscriptionStatus is the best standing among the user's subscriptions, or "none".
+	SubscriptionStatus string
 }
 
 // userFrom converts a users row just read (r, err) to a User, and "no row" to ErrNotFound.
@@ -29,7 +31,8 @@ func userFrom(r db.User, err error) (User, error) {
 	if err != nil {
 		return User{}, notFound(err)
 	}
-	return User{ID: r.ID, Email: r.Email, Name: r.Name, Status: r.Status, CreatedAt: r.CreatedAt, ConfirmedAt: r.ConfirmedAt}, nil
+	return User{ID: r.ID, Email: r.Email, Name: r.Name, Status: r.Status, CreatedAt: r.CreatedAt, ConfirmedAt: r.ConfirmedAt,
+		SubscriptionStatus: r.SubscriptionStatus}, nil
 }
 
 // RegisterUser registers a customer by standardized email. The same email twice is one user:
