@@ -168,8 +168,8 @@ type API struct {
 	Common
 	HTTPAddr string `envconfig:"HTTP_ADDR" default:":8080"`
 	// CheckoutWait bounds how long POST /api/v1/checkouts waits for the payment outcome before it answers 202.
-	CheckoutWait time.Duration `envconfig:"CHECKOUT_WAIT" default:"5s"`
-	MaxBodyBytes int64         `envconfig:"MAX_BODY_BYTES" default:"65536"`
+	CheckoutWait    time.Duration `envconfig:"CHECKOUT_WAIT" default:"5s"`
+	MaxBodyBytes    int64         `envconfig:"MAX_BODY_BYTES" default:"65536"`
 	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"15s"`
 	// AuthenticationTimeout bounds a checkout's wait for the customer to authenticate (3-D Secure).
 	AuthenticationTimeout time.Duration `envconfig:"AUTHENTICATION_TIMEOUT" default:"15m"`

@@ -184,9 +184,9 @@ type kindTemplates struct {
 const dateLayout = "January 2, 2006"
 
 var funcs = map[string]any{
-	"money": FormatMoney,
+	"money":   FormatMoney,
 	"minutes": func(d time.Duration) int { return int(d.Minutes()) },
-	"date":  func(t time.Time) string { return t.UTC().Format(dateLayout) },
+	"date":    func(t time.Time) string { return t.UTC().Format(dateLayout) },
 	"datetime": func(t time.Time) string {
 		return t.UTC().Format(dateLayout + " at 15:04 UTC")
 	},
