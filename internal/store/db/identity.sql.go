@@ -183,7 +183,7 @@ func (q *Queries) RevokeSession(ctx context.Context, tokenHash []byte) error {
 }
 
 const revokeUserSessions = `-- name: RevokeUserSessions :execrows
-UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL
+UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > now()
 `
 
 func (q *Queries) RevokeUserSessions(ctx context.Context, userID string) (int64, error) {

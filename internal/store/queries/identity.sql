@@ -25,7 +25,7 @@ UPDATE sessions SET last_seen_at = now() WHERE id = $1 AND revoked_at IS NULL;
 UPDATE sessions SET revoked_at = now() WHERE token_hash = $1 AND revoked_at IS NULL;
 
 -- name: RevokeUserSessions :execrows
-UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL;
+UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > now();
 
 -- ClaimGuestOrders gives a signed-in customer the orders placed with their (now verified) email
 -- that no account holds yet.
