@@ -133,7 +133,7 @@ func TestPurchaseCompletes(t *testing.T) {
 	if err != nil {
 		t.Fatalf("order, user and payment rows: %v", err)
 	}
-	if status != "completed" || total != 6200 || userStatus != "confirmed" || paymentStatus != "succeeded" ||
+	if status != "completed" || total != 6200 || userStatus != "pending" || paymentStatus != "succeeded" ||
 		paymentKey != "checkout-"+key+"/charge" || providerRef != paymentRef {
 		t.Errorf("rows: order %s %d ref %s, user %s, payment %s %s key %s", status, total, providerRef, userStatus, paymentStatus, paymentRef, paymentKey)
 	}

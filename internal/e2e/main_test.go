@@ -127,8 +127,6 @@ type checkoutResp struct {
 	Currency    string `json:"currency"`
 	RedirectURL string `json:"redirect_url"`
 	StatusURL   string `json:"status_url"`
-	// SubscriptionID is set when the checkout bought a plan.
-	SubscriptionID string `json:"subscription_id"`
 	// Action is set while the checkout waits for 3-D Secure.
 	Action *struct {
 		ClientSecret string `json:"client_secret"`

@@ -54,7 +54,7 @@ func checkoutChargeRows(t *testing.T, checkoutID string) chargeRows {
 func (r chargeRows) wantPaidWith(t *testing.T, provider, chargeKey string) {
 	t.Helper()
 	if r.OrderStatus != "completed" || r.OrderProvider != provider || r.PaymentStatus != "succeeded" || r.PaymentProvider != provider ||
-		r.PaymentRef != r.OrderRef || (chargeKey != "" && r.PaymentKey != chargeKey) || r.Paid != 6200 || r.UserStatus != "confirmed" {
+		r.PaymentRef != r.OrderRef || (chargeKey != "" && r.PaymentKey != chargeKey) || r.Paid != 6200 || r.UserStatus != "pending" {
 		t.Errorf("rows: order %s %s ref %s, payment %s %s ref %s key %s amount %d, user %s",
 			r.OrderStatus, r.OrderProvider, r.OrderRef, r.PaymentStatus, r.PaymentProvider, r.PaymentRef, r.PaymentKey, r.Paid, r.UserStatus)
 	}

@@ -18,6 +18,7 @@ import (
 func TestCancelDuringARenewalChargeIsRefunded(t *testing.T) {
 	email := "race-" + strings.ToLower(newKey(t)[4:14]) + "@example.com"
 	subID, _ := subscribe(t, email, "pm_card_visa")
+	session := signIn(t, email)
 	// The renewal's PaymentIntent is made, and its answer held back, long enough to cancel.
 	dev.StripeProxy.AddFault(stripefake.Fault{Method: http.MethodPost, PathPrefix: "/v1/payment_intents", Count: 1, DelayAfterMS: 4000})
 	t.Cleanup(dev.StripeProxy.ClearFaults)
@@ -28,7 +29,7 @@ func TestCancelDuringARenewalChargeIsRefunded(t *testing.T) {
 		return queryInt(t, `SELECT count(*) FROM payments WHERE idempotency_key = $1`, renewalID+"/charge/1") == 1
 	})
 
-	code, raw := doJSON(t, http.MethodPost, "/api/v1/subscriptions/"+subID+"/cancel", newKey(t), `{"at_period_end": false}`)
+	code, raw := doJSON(t, http.MethodPost, "/api/v1/me/subscriptions/"+subID+"/cancel", newKey(t), `{"at_period_end": false}`, asCustomer(session)...)
 	if code != http.StatusOK {
 		t.Fatalf("cancel: %d %s", code, raw)
 	}

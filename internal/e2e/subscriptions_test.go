@@ -111,10 +111,10 @@ func subscribe(t *testing.T, email, token string) (subID, key string) {
 	body.Items = []item{{"plan-monthly", 1}}
 	key = newKey(t)
 	code, resp := postJSON(t, key, body)
-	if code != http.StatusCreated || resp.Status != "completed" || resp.Amount != 0 || resp.SubscriptionID == "" {
+	if code != http.StatusCreated || resp.Status != "completed" || resp.Amount != 0 {
 		t.Fatalf("trial checkout: %d %+v", code, resp)
 	}
-	return resp.SubscriptionID, key
+	return subscriptionOf(t, resp.OrderID), key
 }
 
 // makeDue moves a subscription's period end into the past, as time passing would.
@@ -171,7 +171,10 @@ func TestTrialSubscriptionRenewsWhenTheScheduleRuns(t *testing.T) {
 			t.Fatalf("a trial charged %+v", pi)
 		}
 	}
-	waitEmails(t, email, "receipt", 1)
+	receipt := waitEmails(t, email, "receipt", 1)
+	if text := emailText(t, receipt[0].ID); !strings.Contains(text, "/account/orders/") {
+		t.Errorf("the receipt does not link to the order:\n%s", text)
+	}
 
 	periodEnd := makeDue(t, subID)
 	triggerSchedule(t, workflows.RenewalSweepScheduleID)
@@ -274,13 +277,17 @@ func TestDeclinedRenewalEntersDunning(t *testing.T) {
 		t.Fatalf("renewal state %+v: dunning without a next retry", state)
 	}
 	failed := waitEmails(t, email, "payment", 1)
-	if text := emailText(t, failed[0].ID); !strings.Contains(text, state.NextRetryAt.UTC().Format("January 2, 2006")) {
+	text := emailText(t, failed[0].ID)
+	if !strings.Contains(text, state.NextRetryAt.UTC().Format("January 2, 2006")) {
 		t.Fatalf("the payment-failed email does not give the next retry date %v:\n%s", state.NextRetryAt, text)
+	}
+	if want := "/sign-in?next=%2Faccount%2Fsubscriptions%2F" + subID + "%2Fpayment-method"; !strings.Contains(text, want) {
+		t.Errorf("the payment-failed email has no sign-in link to replacing the card (%s):\n%s", want, text)
 	}
 
 	// The customer cancels during dunning: the renewal stops retrying and the subscription ends.
 	cancelKey := newKey(t)
-	code, raw := doJSON(t, http.MethodPost, "/api/v1/subscriptions/"+subID+"/cancel", cancelKey, `{"at_period_end": false}`)
+	code, raw := doJSON(t, http.MethodPost, "/api/v1/me/subscriptions/"+subID+"/cancel", cancelKey, `{"at_period_end": false}`, asCustomer(signIn(t, email))...)
 	if code != http.StatusOK {
 		t.Fatalf("cancel: %d %s", code, raw)
 	}
@@ -399,13 +406,14 @@ func TestPaidPlanChargesTheFirstPeriodWithTheSavedCard(t *testing.T) {
 	body := validBody(email, "tok_visa")
 	body.Items = []item{{"plan-yearly", 1}}
 	code, resp := postJSON(t, newKey(t), body)
-	if code != http.StatusCreated || resp.Status != "completed" || resp.Amount != 9000 || resp.SubscriptionID == "" {
+	if code != http.StatusCreated || resp.Status != "completed" || resp.Amount != 9000 {
 		t.Fatalf("yearly checkout: %d %+v", code, resp)
 	}
+	subID := subscriptionOf(t, resp.OrderID)
 	var status, customerRef, pmRef string
 	var start, end time.Time
 	if err := db.QueryRow(context.Background(), `SELECT status, provider_customer_ref, provider_payment_method_ref, current_period_start, current_period_end
-		FROM subscriptions WHERE id = $1`, resp.SubscriptionID).Scan(&status, &customerRef, &pmRef, &start, &end); err != nil {
+		FROM subscriptions WHERE id = $1`, subID).Scan(&status, &customerRef, &pmRef, &start, &end); err != nil {
 		t.Fatal(err)
 	}
 	if status != "active" || !end.Equal(start.AddDate(1, 0, 0)) {
@@ -438,7 +446,10 @@ func TestTrialEndingReminderIsSentOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	triggerSchedule(t, workflows.RenewalSweepScheduleID)
-	waitEmails(t, email, "trial ends", 1)
+	reminder := waitEmails(t, email, "trial ends", 1)
+	if text := emailText(t, reminder[0].ID); !strings.Contains(text, "/account/subscriptions/"+subID) {
+		t.Errorf("the reminder does not link to managing the subscription:\n%s", text)
+	}
 	waitFor(t, "the reminder to be recorded", 10*time.Second, func() bool {
 		return queryInt(t, `SELECT count(*) FROM subscriptions WHERE id = $1 AND trial_reminder_sent_for = trial_end`, subID) == 1
 	})
@@ -533,8 +544,8 @@ func TestNewCardDuringDunningRenewsAtOnce(t *testing.T) {
 		return s == "past_due"
 	})
 
-	code, raw := doJSON(t, http.MethodPut, "/api/v1/subscriptions/"+subID+"/payment-method", newKey(t),
-		`{"provider":"stripe","token":"pm_card_visa"}`)
+	code, raw := doJSON(t, http.MethodPut, "/api/v1/me/subscriptions/"+subID+"/payment-method", newKey(t),
+		`{"provider":"stripe","token":"pm_card_visa"}`, asCustomer(signIn(t, email))...)
 	if code != http.StatusOK {
 		t.Fatalf("new card: %d %s", code, raw)
 	}
