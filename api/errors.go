@@ -23,6 +23,8 @@ type apiError struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
 	Field   string `json:"field,omitempty"`
+	// MissingScope, on a 403, is the scope the staff key lacks.
+	MissingScope string `json:"missing_scope,omitempty"`
 	// invalid marks a request refused for its input, before the endpoint did anything: its
 	// Idempotency-Key is forgotten rather than bound to the refusal (see idempotent).
 	invalid bool
@@ -30,6 +32,9 @@ type apiError struct {
 
 // invalidRequestKey is set on the context when the answer is an invalid-input error.
 const invalidRequestKey = "invalid_request"
+
+// errorCodeKey holds the code of the error a request was answered with, for the staff audit.
+const errorCodeKey = "error_code"
 
 func (e *apiError) Error() string { return e.Code + ": " + e.Message }
 
@@ -78,6 +83,7 @@ func writeError(c *gin.Context, err error) {
 	if ae.invalid {
 		c.Set(invalidRequestKey, true)
 	}
+	c.Set(errorCodeKey, ae.Code)
 	if ae.Status == http.StatusServiceUnavailable {
 		c.Header("Retry-After", strconv.Itoa(retryAfterSeconds))
 	}

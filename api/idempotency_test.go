@@ -176,16 +176,16 @@ func TestIdempotencyKeyReusedForAnotherRequest(t *testing.T) {
 		t.Fatalf("checkout: %d %s", rec.Code, rec.Body)
 	}
 	const refundKey = "refund-key-reuse-1"
-	if rec := serve(env.handler, refundRequestTo(paidOrderID, refundKey, "staff-secret-key", `{"amount":2000}`)); rec.Code != http.StatusCreated {
+	if rec := serve(env.handler, refundRequestTo(paidOrderID, refundKey, testStaffKey, `{"amount":2000}`)); rec.Code != http.StatusCreated {
 		t.Fatalf("refund: %d %s", rec.Code, rec.Body)
 	}
 	for name, req := range map[string]*http.Request{
 		"another cart":          newCheckoutRequest(testKey, checkoutJSON(func(m map[string]any) { m["items"] = items(line("mug", 3)) })),
 		"a subscription cancel": changeRequest(http.MethodPost, "/api/v1/me/subscriptions/"+sub1+"/cancel", testKey, `{"at_period_end":true}`),
-		"a refund":              refundRequestTo(paidOrderID, testKey, "staff-secret-key", `{"amount":2000}`),
-		"another amount":        refundRequestTo(paidOrderID, refundKey, "staff-secret-key", `{"amount":2500}`),
-		"the whole rest":        refundRequestTo(paidOrderID, refundKey, "staff-secret-key", ``),
-		"another order":         refundRequestTo(otherOrderID, refundKey, "staff-secret-key", `{"amount":2000}`),
+		"a refund":              refundRequestTo(paidOrderID, testKey, testStaffKey, `{"amount":2000}`),
+		"another amount":        refundRequestTo(paidOrderID, refundKey, testStaffKey, `{"amount":2500}`),
+		"the whole rest":        refundRequestTo(paidOrderID, refundKey, testStaffKey, ``),
+		"another order":         refundRequestTo(otherOrderID, refundKey, testStaffKey, `{"amount":2000}`),
 	} {
 		t.Run(name, func(t *testing.T) {
 			got := decodeError(t, serve(env.handler, req), http.StatusUnprocessableEntity)

@@ -89,7 +89,7 @@ func TestEveryBodyRefusesStringsThatAreNotText(t *testing.T) {
 				env, _ := paymentsEnv(t)
 				env.store.putSubscription(testSubscription(), testHistory()...)
 				req := changeRequest(rq.method, rq.path, testKey, rq.body(raw))
-				req.Header.Set("Authorization", "Bearer staff-secret-key")
+				req.Header.Set("Authorization", "Bearer "+testStaffKey)
 				rec := serve(env.handler, req)
 				env.assertBadInputRefused(t, rec, rq.wantStatus, "invalid_text", rq.field)
 				for _, m := range []string{"ProductsBySKU", "SubscriptionByID", "OrderByID", "CheckoutByIdempotencyKey"} {

@@ -34,13 +34,12 @@ func (f fakeVerifier) Verify(_ context.Context, h http.Header, _ []byte) (domain
 	return domain.WebhookEvent{}, fmt.Errorf("test scheme: %w", billing.ErrBadSignature)
 }
 
-// paymentsEnv is a testEnv whose server also has webhook verifiers and a staff key.
+// paymentsEnv is a testEnv whose server also has webhook verifiers.
 func paymentsEnv(t *testing.T) (*testEnv, *server) {
 	env := newTestEnv(t)
 	s := env.server
 	s.webhooks = map[string]billing.WebhookVerifier{"stripe": fakeVerifier{event: domain.WebhookEvent{
 		Provider: "stripe", ID: "evt_1", Type: domain.EventRefunded, PaymentRef: "pi_1", Amount: 500, Currency: "usd"}}}
-	s.cfg.StaffAPIKey = "staff-secret-key"
 	s.cfg.CardProcessors = []string{"stripe", "braintree"}
 	s.cfg.Breaker.MinFailures = 5
 	s.cfg.Stripe.PublishableKey, s.cfg.BraintreeTokenizationKey = "pk_test_x", "sandbox_x"
@@ -121,11 +120,11 @@ func TestRefundNeedsTheStaffKeyAndValidInput(t *testing.T) {
 		code, field             string
 	}{
 		{"no key", "refund-key-1", "", `{}`, 401, "unauthorized", ""},
-		{"wrong key", "refund-key-1", "staff-secret-kez", `{}`, 401, "unauthorized", ""},
-		{"no idempotency key", "", "staff-secret-key", `{}`, 400, "missing_idempotency_key", "Idempotency-Key"},
-		{"negative amount", "refund-key-1", "staff-secret-key", `{"amount":-5}`, 422, "invalid_amount", "amount"},
-		{"amount as text", "refund-key-1", "staff-secret-key", `{"amount":"5"}`, 400, "invalid_type", "amount"},
-		{"unknown order", "refund-key-1", "staff-secret-key", `{}`, 404, "order_not_found", ""},
+		{"wrong key", "refund-key-1", unknownStaffKey, `{}`, 401, "unauthorized", ""},
+		{"no idempotency key", "", testStaffKey, `{}`, 400, "missing_idempotency_key", "Idempotency-Key"},
+		{"negative amount", "refund-key-1", testStaffKey, `{"amount":-5}`, 422, "invalid_amount", "amount"},
+		{"amount as text", "refund-key-1", testStaffKey, `{"amount":"5"}`, 400, "invalid_type", "amount"},
+		{"unknown order", "refund-key-1", testStaffKey, `{}`, 404, "order_not_found", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			id := paidOrderID
@@ -162,11 +161,11 @@ func TestRefundStartsTheRefundWorkflowOncePerKey(t *testing.T) {
 			}).Once()
 			return run, nil
 		})
-	rec := serve(env.handler, refundRequestTo(paidOrderID, "refund-key-1", "staff-secret-key", `{"amount":2000}`))
+	rec := serve(env.handler, refundRequestTo(paidOrderID, "refund-key-1", testStaffKey, `{"amount":2000}`))
 	if rec.Code != http.StatusCreated || !strings.Contains(rec.Body.String(), `"order_status":"partially_refunded"`) {
 		t.Fatalf("partial refund: %d %s", rec.Code, rec.Body)
 	}
-	rec = serve(env.handler, refundRequestTo(paidOrderID, "refund-key-2", "staff-secret-key", `{"amount":9000}`))
+	rec = serve(env.handler, refundRequestTo(paidOrderID, "refund-key-2", testStaffKey, `{"amount":9000}`))
 	if rec.Code != http.StatusUnprocessableEntity || !strings.Contains(rec.Body.String(), `"code":"refund_exceeds_captured"`) {
 		t.Fatalf("over-refund: %d %s", rec.Code, rec.Body)
 	}

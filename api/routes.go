@@ -2,6 +2,8 @@ package main
 
 import (
 	"github.com/gin-gonic/gin"
+
+	"github.com/cartflow/cartflow/internal/staffkey"
 )
 
 // routes is the whole HTTP surface of the BFF.
@@ -31,7 +33,6 @@ func (s *server) routes() *gin.Engine {
 	v1.POST("/checkouts/:id/authentication", s.limitBody, s.completeAuthentication)
 	v1.GET("/payment-config", s.paymentConfig)
 	v1.POST("/paypal/orders", s.limitBody, s.idempotent, s.createPayPalOrder)
-	v1.POST("/orders/:id/refunds", s.staffOnly, s.limitBody, s.idempotent, s.createRefund)
 
 	// Sign-in by magic link (auth.go); neither takes an Idempotency-Key (see there).
 	auth := v1.Group("/auth")
@@ -53,6 +54,13 @@ func (s *server) routes() *gin.Engine {
 	me.POST("/subscriptions/:id/cancel", s.limitBody, s.idempotent, s.cancelSubscription)
 	me.POST("/subscriptions/:id/resume", s.limitBody, s.idempotent, s.resumeSubscription)
 	me.PUT("/subscriptions/:id/payment-method", s.limitBody, s.idempotent, s.changePaymentMethod)
+
+	// Staff routes: each needs a staff key with its scope (internal/staffkey), and each request
+	// past authentication is written to staff_audit (api/staff.go). s.staff comes before
+	// s.idempotent, so that a caller without a key cannot take an Idempotency-Key.
+	v1.POST("/orders/:id/refunds", s.staff(staffkey.ScopeRefunds, actionRefundCreate), s.limitBody, s.idempotent, s.createRefund)
+	v1.GET("/staff/orders/:id", s.staff(staffkey.ScopeOrdersRead, actionOrderRead), s.staffOrder)
+	v1.GET("/staff/audit", s.staff(staffkey.ScopeOps, actionAuditRead), s.staffAudit)
 
 	r.POST("/webhooks/:provider", s.limitBody, s.receiveWebhook)
 	return r

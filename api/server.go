@@ -32,6 +32,7 @@ type checkoutStore interface {
 	SubscriptionHistory(ctx context.Context, id string) ([]store.SubscriptionEvent, error)
 	SubscriptionByOrder(ctx context.Context, orderID string) (store.Subscription, error)
 	idempotencyKeys
+	staffStore
 	identityStore
 }
 

@@ -66,11 +66,14 @@ type fakeStore struct {
 	fakeKeys
 	// fakeIdentity keeps customers and their sessions (fake_identity_test.go).
 	fakeIdentity
+	// fakeStaff keeps the staff keys, the audit and the ledger (staff_test.go).
+	fakeStaff
 }
 
 func newFakeStore() *fakeStore {
 	f := &fakeStore{products: map[string]store.Product{}, calls: map[string]int{},
-		subscriptions: map[string]store.Subscription{}, history: map[string][]store.SubscriptionEvent{}}
+		subscriptions: map[string]store.Subscription{}, history: map[string][]store.SubscriptionEvent{}, fakeStaff: fakeStaff{staffKeys: newFakeStaff(),
+			payments: map[string][]store.Payment{}, events: map[string][]store.OrderEvent{}}}
 	for _, p := range testCatalog {
 		f.products[p.SKU] = p
 	}
@@ -463,9 +466,10 @@ func get(h http.Handler, path string) *httptest.ResponseRecorder {
 
 // errorBody is the "error" object of an error response.
 type errorBody struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-	Field   string `json:"field"`
+	Code         string `json:"code"`
+	Message      string `json:"message"`
+	Field        string `json:"field"`
+	MissingScope string `json:"missing_scope"`
 }
 
 // decodeError checks that rec is a JSON error response with the given status and returns its error object.

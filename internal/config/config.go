@@ -173,8 +173,6 @@ type API struct {
 	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"15s"`
 	// AuthenticationTimeout bounds a checkout's wait for the customer to authenticate (3-D Secure).
 	AuthenticationTimeout time.Duration `envconfig:"AUTHENTICATION_TIMEOUT" default:"15m"`
-	// StaffAPIKey authorizes the staff endpoints (refunds); empty disables them. It is never logged.
-	StaffAPIKey string `envconfig:"STAFF_API_KEY" default:""`
 
 	Stripe StripeBFF `ignored:"true"`
 

@@ -52,7 +52,7 @@ func runMain(m *testing.M) int {
 		Dir: dir, DatabaseURL: os.Getenv("DATABASE_URL"), Mailpit: true,
 		// A short wait makes the 202 path cheap to reach in the crash test. The schedules stay
 		// paused so that only the tests trigger them.
-		Env: append([]string{"CHECKOUT_WAIT=5s", "LOG_LEVEL=info", "SCHEDULES_PAUSED=true", "STAFF_API_KEY=" + staffKey,
+		Env: append([]string{"CHECKOUT_WAIT=5s", "LOG_LEVEL=info", "SCHEDULES_PAUSED=true",
 			"AUTHENTICATION_TIMEOUT=10s"}, obsEnv...),
 	})
 	if err != nil {
@@ -65,6 +65,10 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer db.Close()
+	if staffKey, supportKey, err = createStaffKeys(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: create staff keys:", err)
+		return 1
+	}
 	quiet := tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if temporal, err = client.Dial(client.Options{HostPort: dev.Temporal.HostPort(), Logger: quiet}); err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -8,11 +8,34 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cartflow/cartflow/internal/staffkey"
+	"github.com/cartflow/cartflow/internal/store"
 	"github.com/cartflow/cartflow/workflows"
 )
 
-// staffKey is the staff API key the e2e stack's BFF is started with.
-const staffKey = "e2e-staff-key-not-secret"
+var (
+	// staffKey holds every scope; supportKey only orders:read. TestMain makes them in the stack's
+	// database, as the admin command does.
+	staffKey, supportKey string
+)
+
+// createStaffKeys makes the staff keys the tests use.
+func createStaffKeys(ctx context.Context) (all, support string, err error) {
+	st := store.New(db)
+	for _, k := range []struct {
+		key    *string
+		name   string
+		scopes []string
+	}{{&all, "e2e staff", staffkey.Scopes()}, {&support, "e2e support", []string{staffkey.ScopeOrdersRead}}} {
+		if *k.key, err = staffkey.Generate(); err != nil {
+			return "", "", err
+		}
+		if _, err = st.CreateStaffKey(ctx, k.name, *k.key, k.scopes); err != nil {
+			return "", "", err
+		}
+	}
+	return all, support, nil
+}
 
 func refundVia(t *testing.T, orderID, key, apiKey, body string) (int, string) {
 	t.Helper()
@@ -34,8 +57,15 @@ func TestRefundsThroughTheBFFShowInPostgresAndAtStripe(t *testing.T) {
 	if code, body := refundVia(t, orderID, newKey(t), "wrong-key", `{"amount":1000}`); code != http.StatusUnauthorized {
 		t.Fatalf("wrong key: %d %s", code, body)
 	}
+	// A support key may read the order but not refund it.
+	if code, body := refundVia(t, orderID, newKey(t), supportKey, `{"amount":1000}`); code != http.StatusForbidden || !strings.Contains(body, `"missing_scope":"refunds"`) {
+		t.Fatalf("support key: %d %s", code, body)
+	}
 	if n := queryInt(t, `SELECT count(*) FROM payments WHERE order_id = $1 AND kind = 'refund'`, orderID); n != 0 {
 		t.Fatalf("%d refunds after unauthorized requests", n)
+	}
+	if code, body := doJSON(t, http.MethodGet, "/api/v1/staff/orders/"+orderID, "", "", "Authorization", "Bearer "+supportKey); code != http.StatusOK || !strings.Contains(body, `"kind":"charge"`) {
+		t.Fatalf("support read: %d %s", code, body)
 	}
 
 	partialKey := newKey(t)
@@ -63,6 +93,16 @@ func TestRefundsThroughTheBFFShowInPostgresAndAtStripe(t *testing.T) {
 	}
 	if n := queryInt(t, `SELECT count(*) FROM payments WHERE order_id = $1 AND kind = 'refund' AND status = 'succeeded'`, orderID); n != 2 {
 		t.Fatalf("%d succeeded refunds in the ledger, want 2", n)
+	}
+	// Every staff action on the order is on record with its key: the forbidden refund and the
+	// read by the support key, and the four refund requests by the staff key.
+	if n := queryInt(t, `SELECT count(*) FROM staff_audit a JOIN staff_keys k ON k.id = a.staff_key_id
+		WHERE a.target = $1 AND k.name = 'e2e support' AND a.outcome IN ('forbidden', 'succeeded')`, orderID); n != 2 {
+		t.Fatalf("%d audit rows for the support key, want 2", n)
+	}
+	if n := queryInt(t, `SELECT count(*) FROM staff_audit a JOIN staff_keys k ON k.id = a.staff_key_id
+		WHERE a.target = $1 AND k.name = 'e2e staff' AND a.action = 'refund.create' AND a.outcome <> 'attempted'`, orderID); n != 4 {
+		t.Fatalf("%d finished refund audit rows for the staff key, want 4", n)
 	}
 	recordHistory(t, workflows.RefundWorkflowID(orderID, partialKey), "refund_partial")
 	for _, pi := range chargesFor(key) {

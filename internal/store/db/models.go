@@ -188,6 +188,30 @@ type SignInToken struct {
 	UsedAt    *time.Time
 }
 
+type StaffAudit struct {
+	ID         int64
+	StaffKeyID string
+	Action     string
+	Target     string
+	RequestID  string
+	Outcome    string
+	Status     *int32
+	Detail     []byte
+	CreatedAt  time.Time
+	FinishedAt *time.Time
+}
+
+type StaffKey struct {
+	ID         string
+	Name       string
+	Prefix     string
+	KeyHash    []byte
+	Scopes     []string
+	CreatedAt  time.Time
+	RevokedAt  *time.Time
+	LastUsedAt *time.Time
+}
+
 type Subscription struct {
 	ID                       string
 	UserID                   string
