@@ -260,11 +260,16 @@ func (s *server) changePaymentMethod(c *gin.Context) {
 func (s *server) changeSubscription(c *gin.Context, key string, in workflows.SubscriptionChangeInput) {
 	ctx := c.Request.Context()
 	// An unknown subscription starts no workflow.
-	if _, err := s.store.SubscriptionByID(ctx, in.SubscriptionID); errors.Is(err, store.ErrNotFound) {
+	sub, err := s.store.SubscriptionByID(ctx, in.SubscriptionID)
+	if errors.Is(err, store.ErrNotFound) {
 		writeError(c, errSubscriptionNotFound)
 		return
 	} else if err != nil {
 		writeError(c, err)
+		return
+	}
+	if in.Action == workflows.ChangePaymentMethod &&
+		!s.guardCardChange(c, in.SubscriptionID, sub.Email, workflows.SubscriptionChangeWorkflowID(in.SubscriptionID, key)) {
 		return
 	}
 

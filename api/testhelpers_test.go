@@ -64,6 +64,8 @@ type fakeStore struct {
 	health map[string][2]int
 	// fakeKeys keeps the Idempotency-Keys (idempotency_test.go).
 	fakeKeys
+	// fakeRates keeps the rate-limit counters, payment sources and declines (ratelimit_test.go).
+	fakeRates
 }
 
 func newFakeStore() *fakeStore {
