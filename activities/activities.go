@@ -90,6 +90,8 @@ type Activities struct {
 	Metrics *metrics.Registry
 	// Reporter raises ops alerts in Sentry (an orphan payment); nil raises none.
 	Reporter *errorreport.Reporter
+	// Declines are the card-testing defence's limits (declines.go); zero checks none.
+	Declines DeclineLimits
 }
 
 // CustomerInput is the customer as the storefront sent it.

@@ -96,6 +96,8 @@ func run(ctx context.Context, stdout io.Writer) error {
 		Reporter:          reporter,
 		Logger:            log,
 		HeartbeatInterval: time.Second,
+		Declines: activities.DeclineLimits{Window: cfg.Declines.Window, PerIP: cfg.Declines.PerIP, PerEmail: cfg.Declines.PerEmail,
+			PerFingerprint: cfg.Declines.PerFingerprint},
 	}
 	w := worker.New(deps.Temporal, workflows.TaskQueue, worker.Options{
 		Interceptors:                       []interceptor.WorkerInterceptor{reporter.WorkerInterceptor()},
