@@ -139,6 +139,10 @@ func (s *server) staffOnly(c *gin.Context) {
 		writeError(c, errStaffOnly)
 		return
 	}
+	// The one shared key has no id of its own; the per-member staff keys pass theirs.
+	if !s.limitStaff(c, "shared-staff-api-key") {
+		return
+	}
 	c.Next()
 }
 

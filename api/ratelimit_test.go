@@ -14,6 +14,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/cartflow/cartflow/internal/store"
+	"github.com/cartflow/cartflow/workflows"
 )
 
 // fakeRates is the rate limits' PostgreSQL in memory: counters by bucket, key and window, the
@@ -292,5 +293,42 @@ func TestTooManyDeclinesRefusedBeforeAnythingStarts(t *testing.T) {
 	src, _ := e.store.source("checkout-" + testKey[:30] + "0aaaaa")
 	if strings.Contains(src.IPHash, "203.0.113.7") || len(src.IPHash) != 64 || len(src.EmailHash) != 64 {
 		t.Errorf("source %+v is not hashed", src)
+	}
+}
+
+// A card change takes the per-subscription limit and the decline check before its workflow
+// starts, and records its source for that workflow.
+func TestCardChangeGuarded(t *testing.T) {
+	e := newTestEnv(t)
+	e.store.putSubscription(testSubscription(), testHistory()...)
+	e.withLimits(func(s *server) {
+		s.cfg.RateLimits.Window, s.cfg.RateLimits.CardChangePerSub = time.Minute, 1
+		s.cfg.Declines.Window, s.cfg.Declines.PerEmail = time.Hour, 1
+	})
+	changes := e.expectChange(t, changeBehavior{get: applyChange(e.store)})
+	change := func(key string) *httptest.ResponseRecorder {
+		return serve(e.handler, changeRequest(http.MethodPut, "/api/v1/subscriptions/"+sub1+"/payment-method", key,
+			`{"provider":"stripe","token":"pm_card_visa"}`))
+	}
+	key1 := testKey[:30] + "1aaaaa"
+	if rec := change(key1); rec.Code != http.StatusOK {
+		t.Fatalf("first change: %d %s", rec.Code, rec.Body)
+	}
+	wf := workflows.SubscriptionChangeWorkflowID(sub1, key1)
+	src, ok := e.store.source(wf)
+	if !ok || src.EmailHash == "" {
+		t.Fatalf("no source with the subscription's email recorded for %s: %+v", wf, src)
+	}
+	rec := change(testKey[:30] + "2aaaaa")
+	assertError(t, rec, http.StatusTooManyRequests, "rate_limited", "")
+	assertRateHeaders(t, rec, 1, 60)
+
+	// The card was declined in that workflow: the subscription's email is now blocked too.
+	e.store.declineFrom(t, wf)
+	e.withLimits(func(s *server) { s.cfg.RateLimits.CardChangePerSub = 0 })
+	rec = change(testKey[:30] + "3aaaaa")
+	assertError(t, rec, http.StatusTooManyRequests, "too_many_declines", "")
+	if n := len(changes.all()); n != 1 {
+		t.Fatalf("%d change workflows started, want 1", n)
 	}
 }
