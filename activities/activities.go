@@ -92,6 +92,8 @@ type Activities struct {
 	Reporter *errorreport.Reporter
 	// Links makes the storefront links that emails carry.
 	Links Links
+	// Declines are the card-testing defence's limits (declines.go); zero checks none.
+	Declines DeclineLimits
 }
 
 // CustomerInput is the customer as the storefront sent it.

@@ -86,6 +86,18 @@ func (a *Activities) charge(ctx context.Context, in ChargeInput) (providerCall[b
 		return providerCall[billing.ChargeResult]{}, a.failed(ctx, log, in.IdempotencyKey, recordedRefusal(row), "", in.KeepOrderOpen)
 	}
 
+	// The card-testing defence, before anything is asked of the provider. A payment an earlier
+	// attempt made (PaymentRef) is completed, never refused: money may have moved on it; and a
+	// renewal charges the customer's saved card, which is no card tester's.
+	var fingerprint string
+	if row.ProviderRef == "" && !in.OffSession {
+		if fingerprint, err = a.screenCard(ctx, in.Provider, in.Token); errors.Is(err, errTooManyDeclines) {
+			return providerCall[billing.ChargeResult]{}, a.failed(ctx, log, in.IdempotencyKey, err, "", in.KeepOrderOpen)
+		} else if err != nil {
+			return providerCall[billing.ChargeResult]{}, err
+		}
+	}
+
 	// The provider order a PayPal token names is this order's alone (activities/binding.go).
 	cartRef, err := a.claimCartRef(ctx, in)
 	if err != nil {
@@ -106,6 +118,7 @@ func (a *Activities) charge(ctx context.Context, in ChargeInput) (providerCall[b
 	stop()
 	call := providerCall[billing.ChargeResult]{asked: true, res: res, err: err}
 	a.recordHealth(ctx, in.Provider, err)
+	a.recordDecline(ctx, in.Provider, fingerprint, err)
 	if err != nil {
 		return call, a.failed(ctx, log, in.IdempotencyKey, err, "", in.KeepOrderOpen)
 	}

@@ -16,6 +16,9 @@ const (
 	CleanupPruneEmailRecords      = "prune_email_records"
 	CleanupPruneWebhookEvents     = "prune_webhook_events"
 	CleanupPruneIdempotencyKeys   = "prune_idempotency_keys"
+	// CleanupPruneRateLimits deletes rate-limit counters whose window is over and the payment
+	// declines and sources older than the cutoff: hashed IPs and emails kept no longer than needed.
+	CleanupPruneRateLimits = "prune_rate_limits"
 )
 
 // ErrTypeInvalidCleanupBatch is a CleanupBatch asked for a task it does not know, or for a batch
@@ -51,6 +54,8 @@ func (a *Activities) CleanupBatch(ctx context.Context, in CleanupBatchInput) (in
 		run = (*store.Store).PruneProviderEvents
 	case CleanupPruneIdempotencyKeys:
 		run = (*store.Store).PruneIdempotencyKeys
+	case CleanupPruneRateLimits:
+		run = (*store.Store).PruneRateLimits
 	default:
 		return 0, final(fmt.Sprintf("unknown cleanup task %q", in.Task), ErrTypeInvalidCleanupBatch, nil,
 			domain.Failure{Code: "unknown_cleanup_task", Message: "the cleanup task is not known"})

@@ -78,6 +78,10 @@ func (s *server) requestSignInLink(c *gin.Context) {
 		writeError(c, unprocessable("invalid_next", "next", "next must be a path of the storefront, such as /account"))
 		return
 	}
+	// Limited per IP and per address (shared by every replica), whether the address is known or not.
+	if !s.limitSignIn(c, email) {
+		return
+	}
 	ctx, cancel := context.WithTimeout(c.Request.Context(), s.cfg.CheckoutWait)
 	defer cancel()
 	_, err = s.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{

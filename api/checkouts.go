@@ -175,6 +175,13 @@ func (s *server) createCheckout(c *gin.Context) {
 		return
 	}
 
+	// Per email, and the card-testing defence, once the email is known and before anything
+	// starts: a refused request leaves the Temporal cluster and the providers untouched.
+	if !s.limit(c, bucketCheckoutEmail, customer.Email) ||
+		!s.refuseDeclinedSource(c, workflows.CheckoutWorkflowID(key), customer.Email) {
+		return
+	}
+
 	in := req.purchaseInput(newCheckoutID(), key, hash)
 	in.AuthenticationTimeout = s.cfg.AuthenticationTimeout
 	state, err := s.startAndAwait(ctx, in, s.searchEmail(customer.Email))

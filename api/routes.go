@@ -8,6 +8,7 @@ import (
 
 // routes is the whole HTTP surface of the BFF.
 func (s *server) routes() *gin.Engine {
+	s.limits = newRateLimits(s)
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	// Metrics first, so that they also see 404s and requests the middleware after it aborts.
@@ -26,13 +27,19 @@ func (s *server) routes() *gin.Engine {
 	// Idempotency-Key is required, and a repeat gets the first answer (see idempotency.go).
 	// The authentication report is the exception: it changes nothing by itself (it prompts the
 	// checkout to ask the provider) and answers with the checkout's state at that moment.
+	//
+	// Rate limits (ratelimit.go): the cheap reads take s.limitReads, in memory per replica; the
+	// sensitive writes take s.limitIP(bucket) before s.idempotent (a replay counts too), counted
+	// in PostgreSQL across replicas. Per-email limits and the decline check run in the handler,
+	// once the body is read: createCheckout, changeSubscription (card changes), limitSignIn and
+	// limitStaff for the sign-in and staff handlers.
 	v1 := r.Group("/api/v1")
-	v1.GET("/products", s.listProducts)
-	v1.POST("/checkouts", s.limitBody, s.idempotent, s.createCheckout)
-	v1.GET("/checkouts/:id", s.getCheckout)
+	v1.GET("/products", s.limitReads, s.listProducts)
+	v1.POST("/checkouts", s.limitBody, s.limitIP(bucketCheckoutIP), s.idempotent, s.createCheckout)
+	v1.GET("/checkouts/:id", s.limitReads, s.getCheckout)
 	v1.POST("/checkouts/:id/authentication", s.limitBody, s.completeAuthentication)
-	v1.GET("/payment-config", s.paymentConfig)
-	v1.POST("/paypal/orders", s.limitBody, s.idempotent, s.createPayPalOrder)
+	v1.GET("/payment-config", s.limitReads, s.paymentConfig)
+	v1.POST("/paypal/orders", s.limitBody, s.limitIP(bucketPayPalOrderIP), s.idempotent, s.createPayPalOrder)
 
 	// Sign-in by magic link (auth.go); neither takes an Idempotency-Key (see there).
 	auth := v1.Group("/auth")

@@ -32,6 +32,7 @@ type checkoutStore interface {
 	SubscriptionHistory(ctx context.Context, id string) ([]store.SubscriptionEvent, error)
 	SubscriptionByOrder(ctx context.Context, orderID string) (store.Subscription, error)
 	idempotencyKeys
+	rateStore
 	staffStore
 	identityStore
 }
@@ -65,6 +66,8 @@ type server struct {
 	telemetry *telemetry.Telemetry
 	// paypal creates the PayPal orders buyers approve; nil when PayPal is not configured.
 	paypal *paypalOrders
+	// limits are the rate limits and the card-testing defence's; routes builds them.
+	limits *rateLimits
 }
 
 func (s *server) healthz(c *gin.Context) {

@@ -97,6 +97,10 @@ func (s *server) staff(scope, action string) gin.HandlerFunc {
 			return
 		}
 		c.Set(staffKeyIDKey, key.ID)
+		if !s.limitStaff(c, key.ID) {
+			s.finishAudit(c, auditID, http.StatusTooManyRequests)
+			return
+		}
 		status := http.StatusInternalServerError // what a panic in the handler leaves
 		defer func() { s.finishAudit(c, auditID, status) }()
 		c.Next()

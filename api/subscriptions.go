@@ -260,11 +260,16 @@ func (s *server) changeSubscription(c *gin.Context, key string, in workflows.Sub
 	ctx := c.Request.Context()
 	// An unknown subscription, or another customer's, starts no workflow. Ownership is checked
 	// here, after the request is validated, so that a refused body costs no read.
-	if sub, err := s.store.SubscriptionByID(ctx, in.SubscriptionID); errors.Is(err, store.ErrNotFound) || (err == nil && sub.UserID != c.GetString(customerIDKey)) {
+	sub, err := s.store.SubscriptionByID(ctx, in.SubscriptionID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && sub.UserID != c.GetString(customerIDKey)) {
 		writeError(c, errSubscriptionNotFound)
 		return
 	} else if err != nil {
 		writeError(c, err)
+		return
+	}
+	if in.Action == workflows.ChangePaymentMethod &&
+		!s.guardCardChange(c, in.SubscriptionID, sub.Email, workflows.SubscriptionChangeWorkflowID(in.SubscriptionID, key)) {
 		return
 	}
 

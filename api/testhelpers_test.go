@@ -68,6 +68,8 @@ type fakeStore struct {
 	fakeIdentity
 	// fakeStaff keeps the staff keys, the audit and the ledger (staff_test.go).
 	fakeStaff
+	// fakeRates keeps the rate-limit counters, payment sources and declines (ratelimit_test.go).
+	fakeRates
 }
 
 func newFakeStore() *fakeStore {

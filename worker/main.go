@@ -97,6 +97,8 @@ func run(ctx context.Context, stdout io.Writer) error {
 		Logger:            log,
 		HeartbeatInterval: time.Second,
 		Links:             activities.Links{StorefrontURL: cfg.StorefrontURL},
+		Declines: activities.DeclineLimits{Window: cfg.Declines.Window, PerIP: cfg.Declines.PerIP, PerEmail: cfg.Declines.PerEmail,
+			PerFingerprint: cfg.Declines.PerFingerprint},
 	}
 	w := worker.New(deps.Temporal, workflows.TaskQueue, worker.Options{
 		Interceptors:                       []interceptor.WorkerInterceptor{reporter.WorkerInterceptor()},

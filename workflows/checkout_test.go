@@ -58,7 +58,6 @@ func mockChargeOK(env *testsuite.TestWorkflowEnvironment) {
 
 func mockRegistration(env *testsuite.TestWorkflowEnvironment) {
 	env.OnActivity(a.RegisterUser, mock.Anything, activities.Customer{Email: "ann@example.com", Name: "Ann Lee"}).Return("user-1", nil).Once()
-	env.OnActivity(a.ConfirmUser, mock.Anything, "user-1").Return(nil).Once()
 	env.OnActivity(a.CompleteOrder, mock.Anything, activities.CompleteOrderInput{Caller: activities.CallerCheckout, OrderID: "order-1", UserID: "user-1"}).Return(nil).Once()
 }
 
@@ -119,7 +118,6 @@ func TestPurchaseStatusQueryAtEachStage(t *testing.T) {
 	// Registration takes another minute; the query then must see paid.
 	env.OnActivity(a.RegisterUser, mock.Anything, mock.Anything).After(time.Minute).Return("user-1", nil).Once()
 	env.RegisterDelayedCallback(func() { seen["during registration"] = queryStatus(t, env) }, 150*time.Second)
-	env.OnActivity(a.ConfirmUser, mock.Anything, "user-1").Return(nil).Once()
 	env.OnActivity(a.CompleteOrder, mock.Anything, mock.Anything).Return(nil).Once()
 
 	env.ExecuteWorkflow(Checkout, testInput)
@@ -307,7 +305,6 @@ func TestPurchaseOfATrialPlanSavesTheCardAndChargesNothing(t *testing.T) {
 		IdempotencyKey: testWorkflowID + "/save-payment-method",
 	}).Return(activities.SavedPaymentMethod{CustomerRef: "cus_1", PaymentMethodRef: "pm_saved"}, nil).Once()
 	env.OnActivity(a.RegisterUser, mock.Anything, activities.Customer{Email: "ann@example.com", Name: "Ann Lee"}).Return("user-1", nil).Once()
-	env.OnActivity(a.ConfirmUser, mock.Anything, "user-1").Return(nil).Once()
 	env.OnActivity(a.CreateSubscription, mock.Anything, mock.MatchedBy(func(in activities.CreateSubscriptionInput) bool {
 		return in.OrderID == "order-1" && in.UserID == "user-1" && in.CustomerRef == "cus_1" && in.PaymentMethodRef == "pm_saved" && !in.Start.IsZero()
 	})).Return(activities.Subscription{ID: "sub-1", Status: domain.SubscriptionTrialing}, nil).Once()
@@ -336,7 +333,6 @@ func TestPurchaseOfAPaidPlanChargesTheSavedCard(t *testing.T) {
 			in.IdempotencyKey == testWorkflowID+"/charge"
 	})).Return(activities.ChargeResult{ProviderRef: "pi_1"}, nil).Once()
 	env.OnActivity(a.RegisterUser, mock.Anything, mock.Anything).Return("user-1", nil).Once()
-	env.OnActivity(a.ConfirmUser, mock.Anything, "user-1").Return(nil).Once()
 	env.OnActivity(a.CreateSubscription, mock.Anything, mock.Anything).Return(activities.Subscription{ID: "sub-1", Status: domain.SubscriptionActive}, nil).Once()
 	env.OnActivity(a.CompleteOrder, mock.Anything, mock.Anything).Return(nil).Once()
 	mockReceipt(env, "order-1")

@@ -33,12 +33,17 @@ func cleanupOrder() []string {
 		activities.CleanupPruneEmailRecords,
 		activities.CleanupPruneWebhookEvents,
 		activities.CleanupPruneIdempotencyKeys,
+		activities.CleanupPruneRateLimits,
 	}
 }
 
 // cleanupIdempotencyKeysChange is the change that added the Idempotency-Keys task: runs that
 // began before it replay without the task.
 const cleanupIdempotencyKeysChange = "cleanup-prune-idempotency-keys"
+
+// cleanupRateLimitsChange is the change that added the rate-limits task: runs that began before
+// it replay without the task.
+const cleanupRateLimitsChange = "cleanup-prune-rate-limits"
 
 // Cleanup expires abandoned checkouts, deletes users never confirmed, and prunes old email
 // (idempotency) records, webhook events and the BFF's Idempotency-Keys, each task in bounded batches until a batch comes
@@ -78,6 +83,9 @@ func (c *cleanup) run(ctx workflow.Context) (CleanupCounts, error) {
 	tasks := cleanupOrder()
 	if workflow.GetVersion(ctx, cleanupIdempotencyKeysChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 		tasks = slices.DeleteFunc(tasks, func(task string) bool { return task == activities.CleanupPruneIdempotencyKeys })
+	}
+	if workflow.GetVersion(ctx, cleanupRateLimitsChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		tasks = slices.DeleteFunc(tasks, func(task string) bool { return task == activities.CleanupPruneRateLimits })
 	}
 	start := 0
 	if c.in.ResumeTask != "" {
@@ -124,7 +132,7 @@ func (c *cleanup) run(ctx workflow.Context) (CleanupCounts, error) {
 	log.Info("cleanup finished", "as_of", c.in.AsOf,
 		"expired_checkouts", c.counts.ExpiredCheckouts, "deleted_users", c.counts.DeletedUsers,
 		"pruned_email_records", c.counts.PrunedEmailRecords, "pruned_webhook_events", c.counts.PrunedWebhookEvents,
-		"pruned_idempotency_keys", c.counts.PrunedIdempotencyKeys,
+		"pruned_idempotency_keys", c.counts.PrunedIdempotencyKeys, "pruned_rate_limits", c.counts.PrunedRateLimits,
 		"batches", c.counts.Batches, "continued_as_new", c.counts.ContinuedAsNew)
 	return c.counts, nil
 }
@@ -136,7 +144,7 @@ func (c *cleanup) age(task string) time.Duration {
 		return c.in.AbandonedCheckoutAge
 	case activities.CleanupDeleteUnconfirmedUsers:
 		return c.in.UnconfirmedUserAge
-	default: // email records, webhook events and Idempotency-Keys share the record retention
+	default: // email records, webhook events, Idempotency-Keys and declines share the record retention
 		return c.in.RecordRetention
 	}
 }
@@ -155,5 +163,7 @@ func (c *cleanup) add(task string, n int) {
 		c.counts.PrunedWebhookEvents += n
 	case activities.CleanupPruneIdempotencyKeys:
 		c.counts.PrunedIdempotencyKeys += n
+	case activities.CleanupPruneRateLimits:
+		c.counts.PrunedRateLimits += n
 	}
 }

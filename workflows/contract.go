@@ -273,8 +273,10 @@ type CleanupCounts struct {
 	PrunedWebhookEvents int `json:"pruned_webhook_events"`
 	// PrunedIdempotencyKeys counts the BFF's Idempotency-Keys deleted.
 	PrunedIdempotencyKeys int `json:"pruned_idempotency_keys,omitempty"`
-	Batches               int `json:"batches"`
-	ContinuedAsNew        int `json:"continued_as_new"`
+	// PrunedRateLimits counts the rate-limit counters, payment declines and payment sources deleted.
+	PrunedRateLimits int `json:"pruned_rate_limits,omitempty"`
+	Batches          int `json:"batches"`
+	ContinuedAsNew   int `json:"continued_as_new"`
 }
 
 // SignalPaymentMethodUpdated tells a running renewal that the customer saved a new payment

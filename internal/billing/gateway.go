@@ -28,6 +28,14 @@ type Gateway interface {
 	Refund(ctx context.Context, req RefundRequest) (RefundResult, error)
 }
 
+// Fingerprinter is a gateway that can name the card behind a token without charging it: the
+// card-testing defence counts declines per card fingerprint, whatever token the card comes in.
+type Fingerprinter interface {
+	// CardFingerprint is the provider's fingerprint of the token's card, the same for every
+	// token of that card number; "" when the token names no card.
+	CardFingerprint(ctx context.Context, token string) (string, error)
+}
+
 // ChargeRequest is one charge.
 type ChargeRequest struct {
 	// IdempotencyKey is derived from the workflow ID and the step; the same key is one charge.

@@ -28,6 +28,7 @@ var (
 	_ RecurringGateway      = (*Stripe)(nil)
 	_ AuthenticatingGateway = (*Stripe)(nil)
 	_ Reconciler            = (*Stripe)(nil)
+	_ Fingerprinter         = (*Stripe)(nil)
 )
 
 // StripeConfig configures the Stripe gateway.
@@ -375,6 +376,37 @@ func (s *Stripe) paymentMethod(ctx context.Context, token, key string) (string, 
 		return "", classifyStripe(err)
 	}
 	return pm.ID, nil
+}
+
+// CardFingerprint reads the card's fingerprint from the token: a PaymentMethod (pm_…) or a legacy
+// card token (tok_…), each a read that charges nothing and needs no idempotency key. Its errors
+// are classified as a charge's are: a token Stripe does not know is a final RejectedError.
+func (s *Stripe) CardFingerprint(ctx context.Context, token string) (string, error) {
+	switch {
+	case strings.HasPrefix(token, "pm_"):
+		params := &stripe.PaymentMethodParams{}
+		params.Context = ctx
+		pm, err := s.api.PaymentMethods.Get(token, params)
+		if err != nil {
+			return "", classifyStripe(err)
+		}
+		if pm.Card == nil {
+			return "", nil
+		}
+		return pm.Card.Fingerprint, nil
+	case strings.HasPrefix(token, "tok_"):
+		params := &stripe.TokenParams{}
+		params.Context = ctx
+		tok, err := s.api.Tokens.Get(token, params)
+		if err != nil {
+			return "", classifyStripe(err)
+		}
+		if tok.Card == nil {
+			return "", nil
+		}
+		return tok.Card.Fingerprint, nil
+	}
+	return "", nil
 }
 
 // findPaymentIntent searches for a PaymentIntent by the idempotency key it was created with. A

@@ -30,6 +30,18 @@ type Common struct {
 	Coralogix Coralogix `ignored:"true"`
 	PayPal    PayPal    `ignored:"true"`
 	Braintree Braintree `ignored:"true"`
+	Declines  Declines  `ignored:"true"`
+}
+
+// Declines are the card-testing defence's velocity limits: a source (IP, email or card
+// fingerprint) with Per… declined payments or card checks within Window is refused before any
+// provider is asked. The BFF checks IP and email, the worker the card's fingerprint; 0 turns a
+// limit off.
+type Declines struct {
+	Window         time.Duration `envconfig:"DECLINE_WINDOW" default:"1h"`
+	PerIP          int           `envconfig:"DECLINE_LIMIT_PER_IP" default:"10"`
+	PerEmail       int           `envconfig:"DECLINE_LIMIT_PER_EMAIL" default:"5"`
+	PerFingerprint int           `envconfig:"DECLINE_LIMIT_PER_FINGERPRINT" default:"5"`
 }
 
 // Database configures the PostgreSQL pool and what a process does to the database at start.
@@ -191,6 +203,29 @@ type API struct {
 	SessionIdleTimeout time.Duration `envconfig:"SESSION_IDLE_TIMEOUT" default:"168h"`
 	// SessionLifetime ends a customer session this long after sign-in, however much it is used.
 	SessionLifetime time.Duration `envconfig:"SESSION_LIFETIME" default:"720h"`
+
+	RateLimits RateLimits `ignored:"true"`
+}
+
+// RateLimits are the BFF's request limits. The sensitive ones count per Window in PostgreSQL,
+// shared by every replica; 0 turns one off. Reads are limited per replica in memory, ReadsPerSecond
+// per client IP with bursts of ReadsBurst (see README, "Rate limits").
+type RateLimits struct {
+	// HashKey keys the HMAC that hashes IPs, emails and staff key ids before they are counted
+	// or stored. It is never logged; change it and the counts start afresh.
+	HashKey string        `envconfig:"RATE_LIMIT_HASH_KEY" default:""`
+	Window  time.Duration `envconfig:"RATE_LIMIT_WINDOW" default:"10m"`
+
+	SignInPerIP      int `envconfig:"RATE_LIMIT_SIGN_IN_PER_IP" default:"20"`
+	SignInPerEmail   int `envconfig:"RATE_LIMIT_SIGN_IN_PER_EMAIL" default:"5"`
+	CheckoutPerIP    int `envconfig:"RATE_LIMIT_CHECKOUT_PER_IP" default:"30"`
+	CheckoutPerEmail int `envconfig:"RATE_LIMIT_CHECKOUT_PER_EMAIL" default:"10"`
+	PayPalOrderPerIP int `envconfig:"RATE_LIMIT_PAYPAL_ORDER_PER_IP" default:"30"`
+	CardChangePerIP  int `envconfig:"RATE_LIMIT_CARD_CHANGE_PER_IP" default:"10"`
+	CardChangePerSub int `envconfig:"RATE_LIMIT_CARD_CHANGE_PER_SUBSCRIPTION" default:"5"`
+	StaffPerKey      int `envconfig:"RATE_LIMIT_STAFF_PER_KEY" default:"600"`
+	ReadsPerSecond   int `envconfig:"RATE_LIMIT_READS_PER_SECOND" default:"20"`
+	ReadsBurst       int `envconfig:"RATE_LIMIT_READS_BURST" default:"40"`
 }
 
 // StripeBFF holds the BFF's Stripe settings; the secret key is the worker's alone.

@@ -10,6 +10,13 @@ import (
 	"github.com/cartflow/cartflow/internal/domain"
 )
 
+type CheckoutSource struct {
+	WorkflowID string
+	IpHash     string
+	EmailHash  string
+	CreatedAt  time.Time
+}
+
 type DailyRevenue struct {
 	Day      time.Time
 	Currency string
@@ -130,6 +137,16 @@ type Payment struct {
 	UpdatedAt      time.Time
 }
 
+type PaymentDecline struct {
+	ID          int64
+	WorkflowID  string
+	IpHash      *string
+	EmailHash   *string
+	Fingerprint *string
+	Provider    string
+	At          time.Time
+}
+
 type Product struct {
 	Sku             string
 	Name            string
@@ -167,6 +184,13 @@ type ProviderOrder struct {
 	OrderID         *string
 	CreatedAt       time.Time
 	ClaimedAt       *time.Time
+}
+
+type RateLimitCounter struct {
+	Bucket      string
+	KeyHash     string
+	WindowStart time.Time
+	Count       int32
 }
 
 type Session struct {

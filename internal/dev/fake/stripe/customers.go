@@ -1,11 +1,14 @@
 package stripe
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"maps"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/cartflow/cartflow/internal/dev/fake/kit"
@@ -164,6 +167,52 @@ func paymentMethodObject(up *response, pm *storedPaymentMethod) (map[string]any,
 	return obj, nil
 }
 
+// CardFingerprint is the card.fingerprint the proxy gives every PaymentMethod and token made
+// from the test card source (tok_visa, pm_card_visa, …): like Stripe's, the same for every token
+// of one card number, so tok_chargeDeclined and pm_card_chargeDeclined share one.
+func CardFingerprint(source string) string {
+	card := strings.TrimPrefix(strings.TrimPrefix(source, "pm_card_"), "tok_")
+	sum := sha256.Sum256([]byte("stripefake card " + card))
+	return base64.RawURLEncoding.EncodeToString(sum[:])[:16]
+}
+
+// getPaymentMethod serves GET /v1/payment_methods/{id}: the proxy's PaymentMethods and Stripe's
+// pm_card_* ones, each with its card's fingerprint; any other id is unknown, as at Stripe.
+func (p *Proxy) getPaymentMethod(up *response, id string) *response {
+	p.mu.Lock()
+	pm, ok := p.paymentMethod(id)
+	p.mu.Unlock()
+	if !ok {
+		return stripeError(http.StatusNotFound, "invalid_request_error", "resource_missing", "id",
+			fmt.Sprintf("No such PaymentMethod: '%s'", id))
+	}
+	obj, err := paymentMethodObject(up, &pm)
+	if err != nil {
+		return up
+	}
+	return jsonResponse(http.StatusOK, up, obj)
+}
+
+// getToken serves GET /v1/tokens/{id} for Stripe's test tokens, with the card's fingerprint.
+func (p *Proxy) getToken(up *response, id string) *response {
+	o, ok := testTokens[id]
+	if !ok {
+		return stripeError(http.StatusNotFound, "invalid_request_error", "resource_missing", "id",
+			fmt.Sprintf("No such token: '%s'", id))
+	}
+	obj, err := decodeObject(up.body)
+	if err != nil {
+		return up
+	}
+	card, _ := obj["card"].(map[string]any)
+	if card == nil {
+		card = map[string]any{}
+	}
+	card["brand"], card["fingerprint"] = o.brand, CardFingerprint(id)
+	maps.Copy(obj, map[string]any{"id": id, "object": "token", "type": "card", "card": card, "livemode": false})
+	return jsonResponse(http.StatusOK, up, obj)
+}
+
 // describePaymentMethod rewrites a PaymentMethod object to describe pm.
 func describePaymentMethod(obj map[string]any, pm *storedPaymentMethod) {
 	card, _ := obj["card"].(map[string]any)
@@ -171,6 +220,7 @@ func describePaymentMethod(obj map[string]any, pm *storedPaymentMethod) {
 		card = map[string]any{}
 	}
 	card["brand"], card["display_brand"] = pm.outcome.brand, pm.outcome.brand
+	card["fingerprint"] = CardFingerprint(pm.source)
 	maps.Copy(obj, map[string]any{"id": pm.id, "object": "payment_method", "type": "card", "card": card,
 		"created": time.Now().Unix(), "customer": nilIfEmpty(pm.customer), "livemode": false,
 		"metadata": map[string]string{}})

@@ -330,6 +330,14 @@ func (p *Proxy) execute(ctx context.Context, r *http.Request, body []byte, param
 		emulate = func(up *response, form url.Values) *response {
 			return p.updateCustomer(up, form, kit.PathSegment(path, "/v1/customers/", ""))
 		}
+	case r.Method == http.MethodGet && kit.PathSegment(path, "/v1/payment_methods/", "") != "":
+		emulate = func(up *response, _ url.Values) *response {
+			return p.getPaymentMethod(up, kit.PathSegment(path, "/v1/payment_methods/", ""))
+		}
+	case r.Method == http.MethodGet && kit.PathSegment(path, "/v1/tokens/", "") != "":
+		emulate = func(up *response, _ url.Values) *response {
+			return p.getToken(up, kit.PathSegment(path, "/v1/tokens/", ""))
+		}
 	case r.Method == http.MethodPost && kit.PathSegment(path, "/v1/payment_methods/", "/attach") != "":
 		emulate = func(up *response, form url.Values) *response {
 			return p.attachPaymentMethod(up, form, kit.PathSegment(path, "/v1/payment_methods/", "/attach"))

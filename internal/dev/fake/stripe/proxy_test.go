@@ -915,3 +915,34 @@ func TestSetCardOutcome(t *testing.T) {
 		t.Fatalf("admin state: %+v %+v", customers, pms)
 	}
 }
+
+// TestCardFingerprints: every token and PaymentMethod of one test card carries one
+// card.fingerprint, and another card another, as the card-testing defence needs.
+func TestCardFingerprints(t *testing.T) {
+	e := newEnv(t)
+	pm, err := e.sc.PaymentMethods.New(&stripe.PaymentMethodParams{Type: stripe.String("card"),
+		Card: &stripe.PaymentMethodCardParams{Token: stripe.String("tok_chargeDeclined")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromToken := pm.Card.Fingerprint
+	got, err := e.sc.PaymentMethods.Get(pm.ID, nil)
+	if err != nil || got.Card.Fingerprint != fromToken {
+		t.Fatalf("GET of the created PaymentMethod: %+v %v; want fingerprint %q", got, err, fromToken)
+	}
+	magic, err := e.sc.PaymentMethods.Get("pm_card_chargeDeclined", nil)
+	if err != nil || magic.Card.Fingerprint != fromToken || fromToken == "" {
+		t.Fatalf("pm_card_chargeDeclined: %+v %v; want the token's fingerprint %q", magic, err, fromToken)
+	}
+	tok, err := e.sc.Tokens.Get("tok_chargeDeclined", nil)
+	if err != nil || tok.Card.Fingerprint != fromToken {
+		t.Fatalf("tok_chargeDeclined: %+v %v; want %q", tok, err, fromToken)
+	}
+	visa, err := e.sc.PaymentMethods.Get("pm_card_visa", nil)
+	if err != nil || visa.Card.Fingerprint == fromToken || visa.Card.Fingerprint != CardFingerprint("tok_visa") {
+		t.Fatalf("pm_card_visa: %+v %v; want its own fingerprint", visa, err)
+	}
+	if _, err := e.sc.PaymentMethods.Get("pm_unknown", nil); stripeErr(t, err).HTTPStatusCode != http.StatusNotFound {
+		t.Fatalf("unknown PaymentMethod: %v", err)
+	}
+}
