@@ -36,6 +36,10 @@ func run(ctx context.Context, stdout io.Writer) error {
 	if err := config.Load(&cfg); err != nil {
 		return err
 	}
+	// Before anything connects: a production process on a published secret must not start.
+	if err := config.CheckProduction(&cfg); err != nil {
+		return err
+	}
 	deps, err := app.Start(ctx, cfg.Common, "api", stdout)
 	if err != nil {
 		return err
