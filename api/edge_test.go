@@ -79,7 +79,7 @@ func TestValidateEdgeRefusesBadSettings(t *testing.T) {
 		t.Fatalf("validateEdge(defaults) = %v", err)
 	}
 	for name, edit := range map[string]func(*config.API){
-		"a proxy that is no address": func(c *config.API) { c.TrustedProxies = []string{"gateway"} },
+		"a proxy that is no address":  func(c *config.API) { c.TrustedProxies = []string{"gateway"} },
 		"an origin that is no origin": func(c *config.API) { c.CORSAllowedOrigins = []string{"shop.example"} },
 		"a storefront that is no URL": func(c *config.API) { c.StorefrontURL = "/shop" },
 	} {
