@@ -56,13 +56,6 @@ func securityHeaders(c *gin.Context) {
 	c.Next()
 }
 
-// noStore marks every answer of a route group as personal; the default already does, and a
-// group attaches this to say so where the routes are listed.
-func noStore(c *gin.Context) {
-	c.Writer.Header().Set("Cache-Control", "no-store")
-	c.Next()
-}
-
 // origins is the set of browser origins allowed to call the BFF with credentials.
 type origins map[string]bool
 
