@@ -18,34 +18,28 @@ const (
 // the size of a key no one guesses, and shorter than every provider's real secrets.
 const minSecretLen = 32
 
-// developmentValues are the keys and secrets that the local stack (internal/dev/stack), the
-// provider doubles, the config defaults and .env.example use. They are published in this
-// repository, so a production process that runs with one is open to anyone who reads it.
-// internal/dev/stack's tests check that its constants are listed here; production code cannot
-// import internal/dev, so the list lives here.
-var developmentValues = map[string][]string{
-	"STRIPE_SECRET_KEY":          {"sk_test_cartflowlocal", "sk_test_replaceme"},
-	"STRIPE_WEBHOOK_SECRET":      {"whsec_cartflowlocal"},
-	"STRIPE_PUBLISHABLE_KEY":     {"pk_test_cartflowlocal"},
-	"BRAINTREE_TOKENIZATION_KEY": {"sandbox_cartflow_local"},
-	"BRAINTREE_PUBLIC_KEY":       {"cartflow_local_public"},
-	"BRAINTREE_PRIVATE_KEY":      {"cartflow_local_private"},
-	"PAYPAL_CLIENT_ID":           {"cartflow-local-paypal-client"},
-	"PAYPAL_SECRET":              {"cartflow-local-paypal-secret"},
-	"PAYPAL_WEBHOOK_ID":          {"0CARTFLOWLOCALWH1"},
-}
-
-// IsDevelopmentValue reports whether value is a known development value of the variable name,
-// which production refuses.
+// IsDevelopmentValue reports whether value is a known development value of the variable name
+// (productionRules' dev), which production refuses.
 func IsDevelopmentValue(name, value string) bool {
-	return slices.Contains(developmentValues[name], value)
+	for _, r := range productionRules {
+		if r.name == name && slices.Contains(r.dev, value) {
+			return true
+		}
+	}
+	return false
 }
 
-// secretRule is what production demands of one variable. Every rule also refuses the
-// variable's development values. A variable that the spec does not read (the worker has no
-// STRIPE_WEBHOOK_SECRET) is skipped; a list variable is checked element by element.
+// secretRule is what production demands of one variable. A variable that the spec does not
+// read (the worker has no STRIPE_WEBHOOK_SECRET) is skipped; a list variable is checked element
+// by element.
 type secretRule struct {
 	name string
+	// dev are the variable's values that the local stack (internal/dev/stack), the provider
+	// doubles, the config defaults and .env.example use. They are published in this
+	// repository, so a production process running with one is open to anyone who reads it.
+	// internal/dev/stack's tests check that its constants are listed; production code cannot
+	// import internal/dev, so the list lives here.
+	dev []string
 	// when names the variable that turns the feature on; the rule applies only when it is set.
 	when string
 	// required refuses an empty value.
@@ -59,15 +53,16 @@ type secretRule struct {
 
 // productionRules lists every secret and key production checks: one line per variable.
 var productionRules = []secretRule{
-	{name: "STRIPE_SECRET_KEY", required: true, minLen: minSecretLen, prefixes: []string{"sk_", "rk_"}},
-	{name: "STRIPE_WEBHOOK_SECRET", minLen: minSecretLen, prefixes: []string{"whsec_"}},
-	{name: "STRIPE_PUBLISHABLE_KEY", prefixes: []string{"pk_"}},
-	{name: "BRAINTREE_TOKENIZATION_KEY"},
-	{name: "BRAINTREE_PUBLIC_KEY"},
-	{name: "BRAINTREE_PRIVATE_KEY", when: "BRAINTREE_PUBLIC_KEY", required: true, minLen: minSecretLen},
-	{name: "PAYPAL_CLIENT_ID"},
-	{name: "PAYPAL_SECRET", when: "PAYPAL_CLIENT_ID", required: true, minLen: minSecretLen},
-	{name: "PAYPAL_WEBHOOK_ID"},
+	{name: "STRIPE_SECRET_KEY", required: true, minLen: minSecretLen, prefixes: []string{"sk_", "rk_"},
+		dev: []string{"sk_test_cartflowlocal", "sk_test_replaceme"}},
+	{name: "STRIPE_WEBHOOK_SECRET", minLen: minSecretLen, prefixes: []string{"whsec_"}, dev: []string{"whsec_cartflowlocal"}},
+	{name: "STRIPE_PUBLISHABLE_KEY", prefixes: []string{"pk_"}, dev: []string{"pk_test_cartflowlocal"}},
+	{name: "BRAINTREE_TOKENIZATION_KEY", dev: []string{"sandbox_cartflow_local"}},
+	{name: "BRAINTREE_PUBLIC_KEY", dev: []string{"cartflow_local_public"}},
+	{name: "BRAINTREE_PRIVATE_KEY", when: "BRAINTREE_PUBLIC_KEY", required: true, minLen: minSecretLen, dev: []string{"cartflow_local_private"}},
+	{name: "PAYPAL_CLIENT_ID", dev: []string{"cartflow-local-paypal-client"}},
+	{name: "PAYPAL_SECRET", when: "PAYPAL_CLIENT_ID", required: true, minLen: minSecretLen, dev: []string{"cartflow-local-paypal-secret"}},
+	{name: "PAYPAL_WEBHOOK_ID", dev: []string{"0CARTFLOWLOCALWH1"}},
 	{name: "STAFF_API_KEY", minLen: minSecretLen},
 	{name: "CORALOGIX_PRIVATE_KEY", when: "CORALOGIX_ENDPOINT", required: true},
 	{name: "SMTP_PASSWORD", when: "SMTP_USERNAME", required: true},
@@ -118,7 +113,7 @@ func (r secretRule) check(vals []string) string {
 	}
 	for _, v := range set {
 		switch {
-		case IsDevelopmentValue(r.name, v):
+		case slices.Contains(r.dev, v):
 			return "is a development value published in the repository"
 		case len(v) < r.minLen:
 			return fmt.Sprintf("is shorter than %d bytes", r.minLen)

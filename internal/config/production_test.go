@@ -167,3 +167,26 @@ func TestCheckProductionOnTheDefaults(t *testing.T) {
 		}
 	}
 }
+
+// TestProductionRulesNameRealVariables: a rule for a misspelt variable would check nothing.
+func TestProductionRulesNameRealVariables(t *testing.T) {
+	t.Parallel()
+	read := map[string]bool{}
+	for _, spec := range []any{&API{}, &Worker{}} {
+		values, err := variableValues(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name := range values {
+			read[name] = true
+		}
+	}
+	for _, r := range productionRules {
+		if !read[r.name] {
+			t.Errorf("rule for %s: neither the worker nor the BFF reads it", r.name)
+		}
+		if r.when != "" && !read[r.when] {
+			t.Errorf("rule for %s: when %s, which neither process reads", r.name, r.when)
+		}
+	}
+}
