@@ -47,9 +47,11 @@ COPY --from=build /out/worker /worker
 USER nonroot:nonroot
 ENTRYPOINT ["/worker"]
 
-# The BFF. HTTP_ADDR defaults to :8080.
+# The BFF. HTTP_ADDR defaults to :8080. Its internal listener (/readyz, /metrics) defaults to
+# 127.0.0.1:9091, which only the container itself reaches: set INTERNAL_HTTP_ADDR=:9091 on a
+# private network, as docker-compose.yml does, and never publish it.
 FROM gcr.io/distroless/static-debian12:nonroot AS api
 COPY --from=build /out/api /api
 USER nonroot:nonroot
-EXPOSE 8080
+EXPOSE 8080 9091
 ENTRYPOINT ["/api"]

@@ -30,9 +30,11 @@ func (f *fakeStore) sessionFor(userID, email string) string {
 	return token
 }
 
-// withSession sends req as the holder of the session token.
+// withSession sends req as the holder of the session token, from the storefront's pages (the
+// test server's STOREFRONT_URL), as a browser would.
 func withSession(req *http.Request, token string) *http.Request {
 	req.AddCookie(&http.Cookie{Name: sessionCookie, Value: token})
+	req.Header.Set("Origin", "https://shop.example")
 	return req
 }
 

@@ -725,7 +725,7 @@ func TestHealth(t *testing.T) {
 			}
 			env.temporal.On("CheckHealth", mock.Anything, mock.Anything).Return(health, tc.temporalErr).Once()
 
-			rec := get(env.handler, "/readyz")
+			rec := get(env.server.internalRoutes(), "/readyz")
 
 			if rec.Code != tc.wantStatus {
 				t.Errorf("status = %d, want %d", rec.Code, tc.wantStatus)

@@ -36,6 +36,10 @@ func run(ctx context.Context, stdout io.Writer) error {
 	if err := config.Load(&cfg); err != nil {
 		return err
 	}
+	// Before anything connects: a production process on a published secret must not start.
+	if err := config.CheckProduction(&cfg); err != nil {
+		return err
+	}
 	deps, err := app.Start(ctx, cfg.Common, "api", stdout)
 	if err != nil {
 		return err
@@ -64,6 +68,9 @@ func run(ctx context.Context, stdout io.Writer) error {
 	if paypal != nil {
 		s.paypal = &paypalOrders{gateway: paypal, store: st}
 	}
+	if err := validateEdge(cfg); err != nil {
+		return err
+	}
 	srv := &http.Server{
 		Addr:              cfg.HTTPAddr,
 		Handler:           s.routes(),
@@ -77,20 +84,54 @@ func run(ctx context.Context, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
+	servers := []*http.Server{srv}
+	listeners := []net.Listener{ln}
 	log.Info("api listening", "addr", ln.Addr().String())
+	// The internal listener serves /readyz and /metrics, for the load balancer and Prometheus;
+	// empty INTERNAL_HTTP_ADDR serves neither.
+	if cfg.InternalHTTPAddr != "" {
+		internal := &http.Server{
+			Addr:              cfg.InternalHTTPAddr,
+			Handler:           s.internalRoutes(),
+			ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout:       5 * time.Second,
+			WriteTimeout:      15 * time.Second,
+			IdleTimeout:       60 * time.Second,
+			BaseContext:       func(net.Listener) context.Context { return ctx },
+		}
+		iln, err := net.Listen("tcp", cfg.InternalHTTPAddr)
+		if err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("listen on %s (INTERNAL_HTTP_ADDR): %w", cfg.InternalHTTPAddr, err)
+		}
+		servers, listeners = append(servers, internal), append(listeners, iln)
+		log.Info("api internal listener", "addr", iln.Addr().String())
+	}
 
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	errc := make(chan error, len(servers))
+	for i, srv := range servers {
+		go func() { errc <- srv.Serve(listeners[i]) }()
+	}
+	var serveErr error
 	select {
-	case err := <-errc:
-		return err
+	case serveErr = <-errc:
 	case <-ctx.Done():
 	}
 	log.Info("api shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("shutdown: %w", err)
+	// Both drain side by side, so that neither waits out the other's timeout.
+	shutdownErrs := make(chan error, len(servers))
+	for _, srv := range servers {
+		go func() { shutdownErrs <- srv.Shutdown(shutdownCtx) }()
 	}
-	return nil
+	for range servers {
+		if err := <-shutdownErrs; err != nil && !errors.Is(err, http.ErrServerClosed) && serveErr == nil {
+			serveErr = fmt.Errorf("shutdown: %w", err)
+		}
+	}
+	if errors.Is(serveErr, http.ErrServerClosed) {
+		return nil
+	}
+	return serveErr
 }

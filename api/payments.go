@@ -52,6 +52,13 @@ func (s *server) receiveWebhook(c *gin.Context) {
 		writeError(c, errBadSignature)
 		return
 	}
+	if errors.Is(err, billing.ErrVerifyLimited) {
+		// Deliveries beyond the budget of verification calls, most likely forged: PayPal
+		// delivers a genuine one again after the 503.
+		s.log.WarnContext(c.Request.Context(), "webhook verification rate limited", "provider", provider)
+		writeError(c, errUnavailable)
+		return
+	}
 	if err != nil {
 		// The provider could not be asked to confirm the signature: a 5xx makes it deliver again.
 		s.log.ErrorContext(c.Request.Context(), "webhook verification failed", "provider", provider, "error", err)

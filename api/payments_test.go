@@ -30,6 +30,8 @@ func (f fakeVerifier) Verify(_ context.Context, h http.Header, _ []byte) (domain
 		return f.event, nil
 	case "unreachable":
 		return domain.WebhookEvent{}, errors.New("provider unreachable")
+	case "limited":
+		return domain.WebhookEvent{}, fmt.Errorf("test scheme: %w", billing.ErrVerifyLimited)
 	}
 	return domain.WebhookEvent{}, fmt.Errorf("test scheme: %w", billing.ErrBadSignature)
 }
@@ -64,10 +66,15 @@ func TestWebhookWithABadSignatureStoresAndStartsNothing(t *testing.T) {
 		{"stripe", "", 400, "invalid_signature"},
 		{"acme", "good", 404, "unknown_provider"},
 		{"stripe", "unreachable", 503, "service_unavailable"},
+		// Over the verifier's budget of provider calls: the provider delivers again later.
+		{"stripe", "limited", 503, "service_unavailable"},
 	} {
 		rec := postWebhook(env, tc.provider, tc.signature, `{"id":"evt_1"}`)
 		if rec.Code != tc.status || !strings.Contains(rec.Body.String(), `"code":"`+tc.code+`"`) {
 			t.Errorf("%s/%q: %d %s", tc.provider, tc.signature, rec.Code, rec.Body)
+		}
+		if tc.status == http.StatusServiceUnavailable && rec.Header().Get("Retry-After") == "" {
+			t.Errorf("%s/%q: 503 without Retry-After", tc.provider, tc.signature)
 		}
 	}
 	env.assertTemporalUntouched(t)

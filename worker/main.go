@@ -45,6 +45,10 @@ func run(ctx context.Context, stdout io.Writer) error {
 	if err := config.Load(&cfg); err != nil {
 		return err
 	}
+	// Before anything connects: a production process on a published secret must not start.
+	if err := config.CheckProduction(&cfg); err != nil {
+		return err
+	}
 	deps, err := app.Start(ctx, cfg.Common, "worker", stdout)
 	if err != nil {
 		return err

@@ -38,13 +38,16 @@ func NewPayPalWebhookVerifier(p *PayPal, webhookID string) WebhookVerifier {
 	if webhookID == "" {
 		webhookID = p.webhookID
 	}
-	return &paypalWebhookVerifier{p: p, webhookID: webhookID, now: time.Now}
+	return &paypalWebhookVerifier{p: p, webhookID: webhookID, now: time.Now,
+		cache: newVerifyCache(paypalVerifyCacheSize, paypalVerifyCacheTTL, paypalVerifyRate, paypalVerifyBurst)}
 }
 
 type paypalWebhookVerifier struct {
 	p         *PayPal
 	webhookID string
 	now       func() time.Time
+	// cache remembers PayPal's answers and bounds the calls (paypal_verify_cache.go).
+	cache *verifyCache
 }
 
 // Verify checks one webhook delivery: its headers and transmission time here, its signature
@@ -55,6 +58,9 @@ func (v *paypalWebhookVerifier) Verify(ctx context.Context, header http.Header, 
 		if header.Get(h) == "" {
 			return domain.WebhookEvent{}, fmt.Errorf("%w: the %s header is missing", ErrBadSignature, h)
 		}
+	}
+	if err := paypalPrecheck(header); err != nil {
+		return domain.WebhookEvent{}, fmt.Errorf("%w: %v", ErrBadSignature, err)
 	}
 	sent := header.Get("PAYPAL-TRANSMISSION-TIME")
 	at, err := time.Parse(time.RFC3339, sent)
@@ -78,6 +84,22 @@ func (v *paypalWebhookVerifier) Verify(ctx context.Context, header http.Header, 
 		return domain.WebhookEvent{}, errors.New("paypal webhook id is not configured (PAYPAL_WEBHOOK_ID)")
 	}
 
+	// The same delivery again (a forger's loop, a proxy's retry) gets PayPal's first answer;
+	// a new one is asked about within the rate limit.
+	o := v.cache.do(v.now(), paypalVerifyKey(header, v.webhookID, body), func() (verifyOutcome, bool) {
+		err := v.ask(ctx, header, body)
+		// PayPal's answer is remembered, SUCCESS or not; a failure to get one is not.
+		return verifyOutcome{event: event, err: err}, err == nil || errors.Is(err, ErrBadSignature)
+	})
+	if o.err != nil {
+		return domain.WebhookEvent{}, o.err
+	}
+	return o.event, nil
+}
+
+// ask asks PayPal whether the delivery is its own: nil for SUCCESS, ErrBadSignature for a
+// refusal, a plain error when PayPal could not answer.
+func (v *paypalWebhookVerifier) ask(ctx context.Context, header http.Header, body []byte) error {
 	// The library reads the headers and the body from a request; it sends the body unchanged
 	// apart from insignificant white space.
 	req := &http.Request{Header: header, Body: io.NopCloser(bytes.NewReader(body))}
@@ -90,14 +112,14 @@ func (v *paypalWebhookVerifier) Verify(ctx context.Context, header http.Header, 
 			pe.Response.StatusCode != http.StatusUnauthorized && pe.Response.StatusCode != http.StatusForbidden &&
 			pe.Response.StatusCode != http.StatusTooManyRequests {
 			// PayPal's validation refused the headers' values, as it does for a forged signature.
-			return domain.WebhookEvent{}, fmt.Errorf("%w: paypal refused to verify it (status %d, %s)", ErrBadSignature, pe.Response.StatusCode, paypalIssue(err))
+			return fmt.Errorf("%w: paypal refused to verify it (status %d, %s)", ErrBadSignature, pe.Response.StatusCode, paypalIssue(err))
 		}
-		return domain.WebhookEvent{}, fmt.Errorf("paypal webhook verification failed: %w", paypalClassify(err, "webhook_not_found"))
+		return fmt.Errorf("paypal webhook verification failed: %w", paypalClassify(err, "webhook_not_found"))
 	}
 	if res.VerificationStatus != "SUCCESS" {
-		return domain.WebhookEvent{}, fmt.Errorf("%w: paypal answered %q", ErrBadSignature, res.VerificationStatus)
+		return fmt.Errorf("%w: paypal answered %q", ErrBadSignature, res.VerificationStatus)
 	}
-	return event, nil
+	return nil
 }
 
 // paypalEvent is the part of a PayPal webhook event that cartflow reads.

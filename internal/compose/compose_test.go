@@ -361,9 +361,24 @@ func TestGatewayMatchesTheBFF(t *testing.T) {
 	if got, err := nginxDuration(nginxDirective(s.nginx, "proxy_read_timeout")); err != nil || got <= wait {
 		t.Errorf("nginx proxy_read_timeout is %v (%v), want more than CHECKOUT_WAIT = %v", got, err, wait)
 	}
-	// The BFF serves /metrics to whoever reaches it; the public gateway must not pass it on.
+	// The BFF serves /metrics on its internal listener only; the gateway answers 404 for it too.
 	if !regexp.MustCompile(`location = /metrics \{[^}]*return 404`).MatchString(s.nginx) {
 		t.Errorf("nginx passes /metrics through to the BFF; want location = /metrics answering 404")
+	}
+}
+
+// TestBFFTrustsTheGatewayAlone: the BFF takes the client's address from X-Forwarded-For only
+// from TRUSTED_PROXIES; that must be the gateway's fixed address, or every client looks like the
+// gateway (one rate-limit bucket for all), or anyone on the network could name their own address.
+func TestBFFTrustsTheGatewayAlone(t *testing.T) {
+	t.Parallel()
+	s := theStack(t)
+	gateway := s.service(t, "gateway").Networks["default"].IPv4Address
+	if gateway == "" {
+		t.Fatal("the gateway has no fixed ipv4_address on the default network")
+	}
+	if got := s.envOf(t, "api")["TRUSTED_PROXIES"]; got != gateway {
+		t.Errorf("api TRUSTED_PROXIES = %q, want the gateway's address %s and nothing else", got, gateway)
 	}
 }
 
@@ -690,6 +705,10 @@ type service struct {
 	Deploy          struct {
 		Replicas *int `yaml:"replicas"`
 	} `yaml:"deploy"`
+	// Networks is the long form only, the one that can fix an address.
+	Networks map[string]struct {
+		IPv4Address string `yaml:"ipv4_address"`
+	} `yaml:"networks"`
 }
 
 // build is `build: context` or `build: {context, dockerfile, target}`.

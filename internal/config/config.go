@@ -20,6 +20,10 @@ type Common struct {
 	Database Database `ignored:"true"`
 	Temporal Temporal `ignored:"true"`
 
+	// Env is development or production; production refuses known development secrets at start
+	// (CheckProduction).
+	Env string `envconfig:"CARTFLOW_ENV" default:"development"`
+
 	LogLevel string `envconfig:"LOG_LEVEL" default:"info"`
 	// StorefrontURL is the storefront's origin: completed checkouts send the customer to
 	// <StorefrontURL>/orders/<checkout id>/confirmation, and emails link into its account pages.
@@ -179,6 +183,18 @@ type Schedules struct {
 type API struct {
 	Common
 	HTTPAddr string `envconfig:"HTTP_ADDR" default:":8080"`
+	// InternalHTTPAddr serves /readyz and /metrics, which the public listener does not: for the
+	// load balancer and Prometheus only.
+	InternalHTTPAddr string `envconfig:"INTERNAL_HTTP_ADDR" default:"127.0.0.1:9091"`
+	// TrustedProxies lists the proxies (IPs or CIDRs) whose X-Forwarded-For the BFF believes
+	// when it takes a client's address; empty trusts none, and the client is the socket's peer.
+	TrustedProxies []string `envconfig:"TRUSTED_PROXIES" default:""`
+	// TrustedPlatform names a header that a platform in front of every request sets to the
+	// client's address (gin's TrustedPlatform, e.g. CF-Connecting-IP); empty reads none.
+	TrustedPlatform string `envconfig:"TRUSTED_PLATFORM" default:""`
+	// CORSAllowedOrigins lists the browser origins that may call the BFF with credentials;
+	// empty allows STOREFRONT_URL's origin (and, in development, its 127.0.0.1 twin).
+	CORSAllowedOrigins []string `envconfig:"CORS_ALLOWED_ORIGINS" default:""`
 	// CheckoutWait bounds how long POST /api/v1/checkouts waits for the payment outcome before it answers 202.
 	CheckoutWait    time.Duration `envconfig:"CHECKOUT_WAIT" default:"5s"`
 	MaxBodyBytes    int64         `envconfig:"MAX_BODY_BYTES" default:"65536"`

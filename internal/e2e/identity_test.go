@@ -80,8 +80,11 @@ func signIn(t testing.TB, email string) string {
 	return session
 }
 
-// asCustomer is the header pair doJSON sends for a signed-in customer.
-func asCustomer(session string) []string { return []string{"Cookie", "cartflow_session=" + session} }
+// asCustomer is the headers doJSON sends for a signed-in customer's browser on the storefront
+// (the stack's STOREFRONT_URL is the default, http://localhost:3000).
+func asCustomer(session string) []string {
+	return []string{"Cookie", "cartflow_session=" + session, "Origin", "http://localhost:3000"}
+}
 
 // subscriptionOf is the subscription a checkout's order bought.
 func subscriptionOf(t testing.TB, orderID string) string {

@@ -31,7 +31,7 @@ func TestMetricsMoveAfterAPurchase(t *testing.T) {
 	if code, res := postJSON(t, key, validBody(strings.ToLower(key)+"@example.com", "pm_card_visa")); code != http.StatusCreated || res.Status != "completed" {
 		t.Fatalf("purchase: %d %+v", code, res)
 	}
-	api := scrape(t, dev.APIURL+"/metrics")
+	api := scrape(t, dev.APIInternalURL+"/metrics")
 	for _, want := range []string{
 		`cartflow_http_requests_total{method="POST",route="/api/v1/checkouts",status="201"}`,
 		`cartflow_http_request_duration_seconds_count{method="POST",route="/api/v1/checkouts",status="201"}`,

@@ -133,7 +133,7 @@ type readyReport struct {
 func readyz(t *testing.T) (int, http.Header, readyReport) {
 	t.Helper()
 	var out readyReport
-	resp, err := http.Get(dev.APIURL + "/readyz")
+	resp, err := http.Get(dev.APIInternalURL + "/readyz")
 	if err != nil {
 		t.Errorf("GET /readyz: %v", err)
 		return 0, nil, out
@@ -150,7 +150,7 @@ func readyz(t *testing.T) (int, http.Header, readyReport) {
 func serverErrors(t *testing.T) float64 {
 	t.Helper()
 	var n float64
-	for _, line := range strings.Split(scrape(t, dev.APIURL+"/metrics"), "\n") {
+	for _, line := range strings.Split(scrape(t, dev.APIInternalURL+"/metrics"), "\n") {
 		if strings.HasPrefix(line, "cartflow_http_requests_total{") && strings.Contains(line, `status="500"`) {
 			if v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64); err == nil {
 				n += v

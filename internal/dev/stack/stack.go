@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,6 +40,8 @@ type Options struct {
 	DatabaseURL string
 
 	PostgresPort, TemporalPort, StripeMockPort, StripeProxyPort, APIPort int
+	// APIInternalPort is the BFF's internal listener (INTERNAL_HTTP_ADDR): /readyz and /metrics.
+	APIInternalPort int
 	// BraintreePort is where the Braintree double listens.
 	BraintreePort int
 	// PayPalPort is where the PayPal double listens.
@@ -77,6 +80,8 @@ type Stack struct {
 	PayPalURL   string
 	DatabaseURL string
 	APIURL      string
+	// APIInternalURL is the BFF's internal listener: /readyz and /metrics, which APIURL does not serve.
+	APIInternalURL string
 	// WorkerMetricsURL is the worker's Prometheus /metrics.
 	WorkerMetricsURL string
 
@@ -161,6 +166,11 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	s.workerMetricsAddr = addr(metricsPort)
 	s.WorkerMetricsURL = "http://" + s.workerMetricsAddr + "/metrics"
 	s.APIURL = "http://" + addr(apiPort)
+	apiInternalPort, err := portOrFree(opts.APIInternalPort)
+	if err != nil {
+		return nil, err
+	}
+	s.APIInternalURL = "http://" + addr(apiInternalPort)
 	s.braintreeWebhooksToAPI()
 	s.paypalWebhooksToAPI()
 	// Like Stripe, the layer tells the BFF about payments that complete after the customer authenticates.
@@ -290,9 +300,10 @@ func (s *Stack) API() *Process { return s.api }
 
 func (s *Stack) startAPI(ctx context.Context, port int) error {
 	cmd := exec.Command(filepath.Join(s.binDir, "api"))
-	cmd.Env = s.env("HTTP_ADDR=" + addr(port))
+	cmd.Env = s.env("HTTP_ADDR="+addr(port), "INTERNAL_HTTP_ADDR="+strings.TrimPrefix(s.APIInternalURL, "http://"))
+	// Readiness is on the internal listener; the public one is up by the time it answers.
 	p, err := startAndWait(ctx, "api", cmd, s.log("api"), func(ctx context.Context) error {
-		return httpGet(ctx, s.APIURL+"/readyz", true)
+		return httpGet(ctx, s.APIInternalURL+"/readyz", true)
 	})
 	s.api = p
 	return err
@@ -387,7 +398,7 @@ func (s *Stack) Ports() map[string]string {
 		"Braintree (local double)": s.BraintreeURL,
 		"PayPal (local double)":    s.PayPalURL,
 		"PostgreSQL":               s.DatabaseURL,
-		"Metrics (BFF / worker)":   s.APIURL + "/metrics  " + s.WorkerMetricsURL,
+		"Metrics (BFF / worker)":   s.APIInternalURL + "/metrics  " + s.WorkerMetricsURL,
 	}
 	if ui := s.Temporal.UIURL(); ui != "" {
 		m["Temporal Web UI"] = ui

@@ -40,6 +40,8 @@ const (
 	mailpitSMTPPort = 1025
 	mailpitUIPort   = 8025
 	apiPort         = 8080
+	// apiInternalPort is the BFF's /readyz and /metrics, INTERNAL_HTTP_ADDR's default port.
+	apiInternalPort = 9091
 )
 
 func run(ctx context.Context, stdout io.Writer) error {
@@ -54,7 +56,7 @@ func run(ctx context.Context, stdout io.Writer) error {
 	running, err := stack.Start(startCtx, stack.Options{
 		Dir: dir, Persistent: true, DatabaseURL: os.Getenv("DATABASE_URL"),
 		PostgresPort: postgresPort, TemporalPort: temporalPort, TemporalUIPort: temporalUIPort,
-		StripeMockPort: stripeMockPort, StripeProxyPort: stripeProxyPort, BraintreePort: braintreePort, PayPalPort: paypalPort, APIPort: apiPort,
+		StripeMockPort: stripeMockPort, StripeProxyPort: stripeProxyPort, BraintreePort: braintreePort, PayPalPort: paypalPort, APIPort: apiPort, APIInternalPort: apiInternalPort,
 		Mailpit: true, MailpitSMTPPort: mailpitSMTPPort, MailpitUIPort: mailpitUIPort,
 	})
 	if err != nil {
