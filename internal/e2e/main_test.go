@@ -17,6 +17,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -52,8 +53,12 @@ func runMain(m *testing.M) int {
 		Dir: dir, DatabaseURL: os.Getenv("DATABASE_URL"), Mailpit: true,
 		// A short wait makes the 202 path cheap to reach in the crash test. The schedules stay
 		// paused so that only the tests trigger them.
-		Env: append([]string{"CHECKOUT_WAIT=5s", "LOG_LEVEL=info", "SCHEDULES_PAUSED=true",
-			"AUTHENTICATION_TIMEOUT=10s"}, obsEnv...),
+		// The limits are off but for the card-testing defence's per-IP limit, which
+		// TestCardTestingIsBlockedByIP trips from addresses of its own (the BFF trusts the
+		// X-Forwarded-For of 127.0.0.1 here); every other test comes from 127.0.0.1 itself.
+		Env: append(append([]string{"CHECKOUT_WAIT=5s", "LOG_LEVEL=info", "SCHEDULES_PAUSED=true",
+			"AUTHENTICATION_TIMEOUT=10s"}, stack.LimitsOff...), append([]string{"TRUSTED_PROXIES=127.0.0.1",
+			"DECLINE_LIMIT_PER_IP=" + strconv.Itoa(cardTestingThreshold)}, obsEnv...)...),
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: start stack:", err)

@@ -224,8 +224,11 @@ func (s *Stack) startStripeProxy() error {
 	return nil
 }
 
-// devLimitsOff turns the rate limits and the decline velocity limits off (0) in the dev stack.
-var devLimitsOff = []string{
+// LimitsOff turns the rate limits and the decline velocity limits off (0), for Options.Env. The
+// e2e suite sends everything from 127.0.0.1 and shares Stripe's few test cards, so the per-IP,
+// per-email and per-card limits would soon refuse its tests; a test that checks them runs with
+// limits of its own. make dev keeps the production defaults: protection is on there too.
+var LimitsOff = []string{
 	"RATE_LIMIT_SIGN_IN_PER_IP=0", "RATE_LIMIT_SIGN_IN_PER_EMAIL=0", "RATE_LIMIT_CHECKOUT_PER_IP=0",
 	"RATE_LIMIT_CHECKOUT_PER_EMAIL=0", "RATE_LIMIT_PAYPAL_ORDER_PER_IP=0", "RATE_LIMIT_CARD_CHANGE_PER_IP=0",
 	"RATE_LIMIT_CARD_CHANGE_PER_SUBSCRIPTION=0", "RATE_LIMIT_STAFF_PER_KEY=0", "RATE_LIMIT_READS_PER_SECOND=0",
@@ -243,10 +246,6 @@ func (s *Stack) env(extra ...string) []string {
 		"SEED_DEV_CATALOG=true",
 		"METRICS_ADDR="+s.workerMetricsAddr,
 	)
-	// Everything here comes from one machine, 127.0.0.1, and shares Stripe's few test cards: the
-	// per-IP, per-email and per-card limits would soon refuse a developer or the e2e suite.
-	// They are off by default here; a test that checks them sets them in Options.Env.
-	env = append(env, devLimitsOff...)
 	env = append(env, s.braintreeEnv()...)
 	env = append(env, s.paypalEnv()...)
 	if s.Mailpit != nil {
