@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net/http"
 	"os"
 	"os/signal"
 	"slices"
@@ -22,6 +23,7 @@ import (
 	"github.com/cartflow/cartflow/activities"
 	"github.com/cartflow/cartflow/internal/analytics"
 	"github.com/cartflow/cartflow/internal/app"
+	"github.com/cartflow/cartflow/internal/codec"
 	"github.com/cartflow/cartflow/internal/config"
 	"github.com/cartflow/cartflow/internal/mailer"
 	"github.com/cartflow/cartflow/internal/metrics"
@@ -33,14 +35,19 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Stdout); err != nil {
+	if err := run(ctx, os.Stdout, codecAuthorizer); err != nil {
 		fmt.Fprintln(os.Stderr, "worker:", err)
 		os.Exit(1)
 	}
 }
 
+// codecAuthorizer decides who may use the codec endpoint. Until the staff keys (scope ops) are
+// wired in, it refuses everyone: the endpoint exists, but decodes nothing.
+func codecAuthorizer(*app.Deps) (codec.Authorizer, error) { return codec.RefuseAll, nil }
+
 // run polls cartflow's task queue until ctx is canceled, then lets running tasks finish.
-func run(ctx context.Context, stdout io.Writer) error {
+// newAuthorizer builds, from the process's clients, who may call the codec endpoint.
+func run(ctx context.Context, stdout io.Writer, newAuthorizer func(*app.Deps) (codec.Authorizer, error)) error {
 	var cfg config.Worker
 	if err := config.Load(&cfg); err != nil {
 		return err
@@ -53,8 +60,16 @@ func run(ctx context.Context, stdout io.Writer) error {
 	log := deps.Log
 
 	if cfg.MetricsAddr != "" {
+		auth, err := newAuthorizer(deps)
+		if err != nil {
+			return fmt.Errorf("codec endpoint: %w", err)
+		}
+		// The internal listener: Prometheus, and the codec endpoint the Temporal Web UI decodes through.
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", deps.Metrics.Handler())
+		mux.Handle("/codec/", codec.NewServer(deps.Codec, auth, cfg.CodecCORSOrigins, log.With("component", "codec")))
 		go func() {
-			if err := metrics.Serve(ctx, cfg.MetricsAddr, deps.Metrics.Handler(), log); err != nil {
+			if err := metrics.Serve(ctx, cfg.MetricsAddr, mux, log); err != nil {
 				log.Error("metrics listener", "error", err)
 			}
 		}()
