@@ -40,6 +40,9 @@ const (
 	mailpitSMTPPort = 1025
 	mailpitUIPort   = 8025
 	apiPort         = 8080
+	// workerPort is the worker's internal listener, METRICS_ADDR's default: /metrics and the
+	// codec endpoint, whose URL the UI's codec settings keep.
+	workerPort = 9090
 )
 
 func run(ctx context.Context, stdout io.Writer) error {
@@ -55,7 +58,8 @@ func run(ctx context.Context, stdout io.Writer) error {
 		Dir: dir, Persistent: true, DatabaseURL: os.Getenv("DATABASE_URL"),
 		PostgresPort: postgresPort, TemporalPort: temporalPort, TemporalUIPort: temporalUIPort,
 		StripeMockPort: stripeMockPort, StripeProxyPort: stripeProxyPort, BraintreePort: braintreePort, PayPalPort: paypalPort, APIPort: apiPort,
-		Mailpit: true, MailpitSMTPPort: mailpitSMTPPort, MailpitUIPort: mailpitUIPort,
+		WorkerMetricsPort: workerPort,
+		Mailpit:           true, MailpitSMTPPort: mailpitSMTPPort, MailpitUIPort: mailpitUIPort,
 	})
 	if err != nil {
 		return err
