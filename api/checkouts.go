@@ -16,7 +16,6 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/cartflow/cartflow/internal/domain"
@@ -269,7 +268,7 @@ func (s *server) answerPending(c *gin.Context, key string) {
 	}
 	var checkoutID string
 	if p, ok := desc.GetWorkflowExecutionInfo().GetMemo().GetFields()[workflows.MemoCheckoutID]; ok {
-		_ = converter.GetDefaultDataConverter().FromPayload(p, &checkoutID)
+		_ = s.payloads().FromPayload(p, &checkoutID)
 	}
 	if checkoutID == "" {
 		writeError(c, errUnavailable)

@@ -64,7 +64,7 @@ func run(ctx context.Context, stdout io.Writer) error {
 	}
 	st := store.New(deps.Pool)
 	s := &server{cfg: cfg, store: st, temporal: deps.Temporal, log: log, webhooks: webhooks, metrics: deps.Metrics, reporter: reporter,
-		telemetry: deps.Telemetry}
+		telemetry: deps.Telemetry, dataConverter: deps.DataConverter}
 	if paypal != nil {
 		s.paypal = &paypalOrders{gateway: paypal, store: st}
 	}

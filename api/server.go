@@ -10,6 +10,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 
 	"github.com/cartflow/cartflow/internal/billing"
 	"github.com/cartflow/cartflow/internal/config"
@@ -68,6 +69,17 @@ type server struct {
 	paypal *paypalOrders
 	// limits are the rate limits and the card-testing defence's; routes builds them.
 	limits *rateLimits
+	// dataConverter is the Temporal client's, with the payload codec: memos the BFF reads from a
+	// workflow's description are encrypted like every payload. Nil means the SDK's default.
+	dataConverter converter.DataConverter
+}
+
+// payloads is the converter memos are read with.
+func (s *server) payloads() converter.DataConverter {
+	if s.dataConverter == nil {
+		return converter.GetDefaultDataConverter()
+	}
+	return s.dataConverter
 }
 
 func (s *server) healthz(c *gin.Context) {

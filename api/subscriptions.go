@@ -19,7 +19,6 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/cartflow/cartflow/internal/domain"
@@ -356,7 +355,7 @@ func (s *server) checkChangeKey(ctx context.Context, workflowID, fingerprint str
 	}
 	var seen string
 	if p, ok := desc.GetWorkflowExecutionInfo().GetMemo().GetFields()[memoChangeRequest]; ok {
-		_ = converter.GetDefaultDataConverter().FromPayload(p, &seen)
+		_ = s.payloads().FromPayload(p, &seen)
 	}
 	if seen != fingerprint {
 		return errChangeKeyReused

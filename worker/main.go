@@ -4,9 +4,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
+	"net/http"
 	"os"
 	"os/signal"
 	"slices"
@@ -22,10 +24,12 @@ import (
 	"github.com/cartflow/cartflow/activities"
 	"github.com/cartflow/cartflow/internal/analytics"
 	"github.com/cartflow/cartflow/internal/app"
+	"github.com/cartflow/cartflow/internal/codec"
 	"github.com/cartflow/cartflow/internal/config"
 	"github.com/cartflow/cartflow/internal/mailer"
 	"github.com/cartflow/cartflow/internal/metrics"
 	"github.com/cartflow/cartflow/internal/schedules"
+	"github.com/cartflow/cartflow/internal/staffkey"
 	"github.com/cartflow/cartflow/internal/store"
 	"github.com/cartflow/cartflow/workflows"
 )
@@ -33,14 +37,29 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Stdout); err != nil {
+	if err := run(ctx, os.Stdout, codecAuthorizer); err != nil {
 		fmt.Fprintln(os.Stderr, "worker:", err)
 		os.Exit(1)
 	}
 }
 
+// codecAuthorizer lets only staff keys with the ops scope use the codec endpoint: decoding a
+// payload reads a customer's personal data. A refused key is refused; a database that cannot
+// say is "unavailable" (503), never a pass.
+func codecAuthorizer(d *app.Deps) (codec.Authorizer, error) {
+	checker := staffkey.NewChecker(store.New(d.Pool))
+	return codec.KeyAuthorizer(func(ctx context.Context, key string) error {
+		_, err := checker.Check(ctx, key, staffkey.ScopeOps)
+		if err != nil && !errors.Is(err, staffkey.ErrUnauthenticated) && !errors.Is(err, staffkey.ErrForbidden) {
+			return fmt.Errorf("%w: %v", codec.ErrAuthorizerUnavailable, err)
+		}
+		return err
+	}), nil
+}
+
 // run polls cartflow's task queue until ctx is canceled, then lets running tasks finish.
-func run(ctx context.Context, stdout io.Writer) error {
+// newAuthorizer builds, from the process's clients, who may call the codec endpoint.
+func run(ctx context.Context, stdout io.Writer, newAuthorizer func(*app.Deps) (codec.Authorizer, error)) error {
 	var cfg config.Worker
 	if err := config.Load(&cfg); err != nil {
 		return err
@@ -57,8 +76,16 @@ func run(ctx context.Context, stdout io.Writer) error {
 	log := deps.Log
 
 	if cfg.MetricsAddr != "" {
+		auth, err := newAuthorizer(deps)
+		if err != nil {
+			return fmt.Errorf("codec endpoint: %w", err)
+		}
+		// The internal listener: Prometheus, and the codec endpoint the Temporal Web UI decodes through.
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", deps.Metrics.Handler())
+		mux.Handle("/codec/", codec.NewServer(deps.Codec, auth, cfg.CodecCORSOrigins, log.With("component", "codec")))
 		go func() {
-			if err := metrics.Serve(ctx, cfg.MetricsAddr, deps.Metrics.Handler(), log); err != nil {
+			if err := metrics.Serve(ctx, cfg.MetricsAddr, mux, log); err != nil {
 				log.Error("metrics listener", "error", err)
 			}
 		}()

@@ -35,6 +35,7 @@ type Common struct {
 	PayPal    PayPal    `ignored:"true"`
 	Braintree Braintree `ignored:"true"`
 	Declines  Declines  `ignored:"true"`
+	Codec     Codec     `ignored:"true"`
 }
 
 // Declines are the card-testing defence's velocity limits: a source (IP, email or card
@@ -46,6 +47,24 @@ type Declines struct {
 	PerIP          int           `envconfig:"DECLINE_LIMIT_PER_IP" default:"10"`
 	PerEmail       int           `envconfig:"DECLINE_LIMIT_PER_EMAIL" default:"5"`
 	PerFingerprint int           `envconfig:"DECLINE_LIMIT_PER_FINGERPRINT" default:"5"`
+}
+
+// DevCodecKeyID names the development codec key, which the defaults use so that `make dev` and
+// the tests need no set-up and a restart still decrypts. It is public: production must refuse it.
+const DevCodecKeyID = "dev-1"
+
+// DevCodecKeys is the development keyring, CODEC_KEYS's default: DevCodecKeyID with a 32-byte key
+// published in this file.
+const DevCodecKeys = DevCodecKeyID + ":Y2FydGZsb3ctZGV2LWNvZGVjLWtleS1wdWJsaWMtMzI="
+
+// Codec configures the payload codec that encrypts what the worker and the BFF hand Temporal.
+// Both read it: each encrypts what it sends and decrypts what it reads. The keys are never logged.
+type Codec struct {
+	// Keys is the keyring, "kid:base64-32-bytes,kid2:…"; a key stays in it as long as any
+	// history encrypted under it may be read. The default is DevCodecKeys.
+	Keys string `envconfig:"CODEC_KEYS" default:"dev-1:Y2FydGZsb3ctZGV2LWNvZGVjLWtleS1wdWJsaWMtMzI="`
+	// ActiveKeyID is the key new payloads are encrypted under; it must be in Keys.
+	ActiveKeyID string `envconfig:"CODEC_ACTIVE_KEY_ID" default:"dev-1"`
 }
 
 // Database configures the PostgreSQL pool and what a process does to the database at start.
@@ -118,6 +137,9 @@ type Worker struct {
 
 	// MetricsAddr is where the worker serves Prometheus /metrics; empty serves none.
 	MetricsAddr string `envconfig:"METRICS_ADDR" default:"127.0.0.1:9090"`
+	// CodecCORSOrigins are the Temporal Web UI origins allowed to call the codec endpoint that the
+	// worker serves under /codec/ on MetricsAddr.
+	CodecCORSOrigins []string `envconfig:"CODEC_CORS_ORIGINS" default:"http://localhost:8233,http://127.0.0.1:8233"`
 	// MaxConcurrentActivities caps how many activities this worker runs at once.
 	MaxConcurrentActivities int `envconfig:"WORKER_MAX_CONCURRENT_ACTIVITIES" default:"200"`
 

@@ -52,3 +52,19 @@ func TestLoadAppliesDefaultsAndRequiresTheStripeKey(t *testing.T) {
 		t.Fatalf("API config = %+v", a)
 	}
 }
+
+// TestDevCodecKeysIsTheDefault keeps the exported development keyring, which the production
+// check refuses, the one the defaults really use.
+func TestDevCodecKeysIsTheDefault(t *testing.T) {
+	t.Setenv("CODEC_KEYS", "")
+	os.Unsetenv("CODEC_KEYS")
+	t.Setenv("CODEC_ACTIVE_KEY_ID", "")
+	os.Unsetenv("CODEC_ACTIVE_KEY_ID")
+	var a API
+	if err := Load(&a); err != nil {
+		t.Fatal(err)
+	}
+	if a.Codec.Keys != DevCodecKeys || a.Codec.ActiveKeyID != DevCodecKeyID {
+		t.Fatalf("codec defaults %q / %q, want DevCodecKeys / DevCodecKeyID", a.Codec.Keys, a.Codec.ActiveKeyID)
+	}
+}

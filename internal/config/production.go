@@ -64,6 +64,10 @@ var productionRules = []secretRule{
 	{name: "PAYPAL_SECRET", when: "PAYPAL_CLIENT_ID", required: true, minLen: minSecretLen, dev: []string{"cartflow-local-paypal-secret"}},
 	{name: "PAYPAL_WEBHOOK_ID", dev: []string{"0CARTFLOWLOCALWH1"}},
 	{name: "RATE_LIMIT_HASH_KEY", required: true, minLen: minSecretLen},
+	// The development keyring is public. A keyring may keep dev-1 to read old development
+	// histories, but new payloads are never encrypted under it.
+	{name: "CODEC_KEYS", required: true, dev: []string{DevCodecKeys}},
+	{name: "CODEC_ACTIVE_KEY_ID", required: true, dev: []string{DevCodecKeyID}},
 	{name: "CORALOGIX_PRIVATE_KEY", when: "CORALOGIX_ENDPOINT", required: true},
 	{name: "SMTP_PASSWORD", when: "SMTP_USERNAME", required: true},
 }

@@ -7,6 +7,9 @@ import (
 
 // liveAPI and liveWorker are production settings that pass: every secret long, shaped like the
 // provider's, and none of the repository's.
+// liveCodec is a production keyring: a key of its own, active, beside the retired dev key.
+var liveCodec = Codec{Keys: "k2026a:bGl2ZS1rZXktb2YtdGhpcy1zaG9wLTMyLWJ5dGVzISE=," + DevCodecKeys, ActiveKeyID: "k2026a"}
+
 func liveAPI() *API {
 	var c API
 	c.Env = EnvProduction
@@ -14,6 +17,7 @@ func liveAPI() *API {
 	c.Stripe.PublishableKey = "pk_live_" + strings.Repeat("P", 24)
 	c.BraintreeTokenizationKey = "production_abc123_def456"
 	c.RateLimits.HashKey = strings.Repeat("s", 43)
+	c.Codec = liveCodec
 	return &c
 }
 
@@ -26,6 +30,7 @@ func liveWorker() *Worker {
 	c.PayPal.WebhookID = "1JE4291016473214C"
 	c.Braintree.PublicKey = "8q3m9kdbjh6xkv2z"
 	c.Braintree.PrivateKey = strings.Repeat("a1", 16)
+	c.Codec = liveCodec
 	return &c
 }
 
@@ -57,6 +62,10 @@ func TestCheckProductionRefusesDevelopmentSecrets(t *testing.T) {
 			apply: func(s any) { s.(*API).Stripe.PublishableKey = "pk_test_cartflowlocal" }},
 		{name: "BRAINTREE_TOKENIZATION_KEY", value: "sandbox_cartflow_local", spec: func() any { return liveAPI() },
 			apply: func(s any) { s.(*API).BraintreeTokenizationKey = "sandbox_cartflow_local" }},
+		{name: "CODEC_KEYS", value: DevCodecKeys, spec: func() any { return liveWorker() },
+			apply: func(s any) { s.(*Worker).Codec.Keys = DevCodecKeys }},
+		{name: "CODEC_ACTIVE_KEY_ID", value: DevCodecKeyID, spec: func() any { return liveAPI() },
+			apply: func(s any) { s.(*API).Codec.ActiveKeyID = DevCodecKeyID }},
 		{name: "RATE_LIMIT_HASH_KEY", value: "letmein-letmein", spec: func() any { return liveAPI() },
 			apply: func(s any) { s.(*API).RateLimits.HashKey = "letmein-letmein" }},
 		// The BFF verifies PayPal's and Braintree's webhooks with Common's credentials too.

@@ -15,15 +15,18 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
-	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	tlog "go.temporal.io/sdk/log"
 
+	"github.com/cartflow/cartflow/internal/codec"
+	"github.com/cartflow/cartflow/internal/config"
 	stripefake "github.com/cartflow/cartflow/internal/dev/fake/stripe"
 	"github.com/cartflow/cartflow/internal/dev/stack"
 )
@@ -32,6 +35,8 @@ var (
 	dev      *stack.Stack
 	db       *pgxpool.Pool
 	temporal client.Client
+	// codecConverter is the worker's data converter, payload codec included.
+	codecConverter converter.DataConverter
 )
 
 func TestMain(m *testing.M) {
@@ -75,7 +80,16 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	quiet := tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
-	if temporal, err = client.Dial(client.Options{HostPort: dev.Temporal.HostPort(), Logger: quiet}); err != nil {
+	// The tests read results and queries as the BFF does: through the payload codec, under the
+	// development keyring the stack's worker and BFF use.
+	devCodec, err := codec.FromSettings(config.DevCodecKeys, config.DevCodecKeyID)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	codecConverter = codec.DataConverter(devCodec)
+	if temporal, err = client.Dial(client.Options{HostPort: dev.Temporal.HostPort(), Logger: quiet,
+		DataConverter: codecConverter, FailureConverter: codec.FailureConverter(codecConverter)}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}

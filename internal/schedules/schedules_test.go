@@ -29,6 +29,9 @@ import (
 // cartflow's real IDs.
 var temporalClient client.Client
 
+// temporalHostPort is the dev server's address, for tests that dial a client of their own.
+var temporalHostPort string
+
 // quiet is Sync's logger in tests.
 var quiet = slog.New(slog.DiscardHandler)
 
@@ -47,6 +50,7 @@ func runMain(m *testing.M) int {
 			fmt.Fprintln(os.Stderr, "schedules tests: stop Temporal:", err)
 		}
 	}()
+	temporalHostPort = srv.HostPort()
 	temporalClient, err = client.Dial(client.Options{
 		HostPort: srv.HostPort(),
 		Logger:   log.NewStructuredLogger(quiet),

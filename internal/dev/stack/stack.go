@@ -46,8 +46,11 @@ type Options struct {
 	BraintreePort int
 	// PayPalPort is where the PayPal double listens.
 	PayPalPort int
-	// TemporalUIPort zero runs Temporal headless.
+	// TemporalUIPort zero runs Temporal headless; otherwise the UI decodes payloads through the
+	// worker's codec endpoint.
 	TemporalUIPort int
+	// WorkerMetricsPort is the worker's internal listener (/metrics, /codec/); zero picks a free one.
+	WorkerMetricsPort int
 	// Mailpit starts Mailpit on these ports (zero: free ports) when true.
 	Mailpit                        bool
 	MailpitSMTPPort, MailpitUIPort int
@@ -84,6 +87,8 @@ type Stack struct {
 	APIInternalURL string
 	// WorkerMetricsURL is the worker's Prometheus /metrics.
 	WorkerMetricsURL string
+	// CodecURL is the worker's codec endpoint, which the Temporal Web UI decodes payloads through.
+	CodecURL string
 
 	binDir        string
 	proxyStop     func()
@@ -125,8 +130,20 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		s.DatabaseURL = s.Postgres.URL()
 	}
 
+	// The worker's internal port is known before Temporal starts, so that the UI can be told
+	// where the codec endpoint is.
+	metricsPort, err := portOrFree(opts.WorkerMetricsPort)
+	if err != nil {
+		return nil, err
+	}
+	s.workerMetricsAddr = addr(metricsPort)
+	s.WorkerMetricsURL = "http://" + s.workerMetricsAddr + "/metrics"
+	s.CodecURL = "http://" + s.workerMetricsAddr + "/codec"
 	topts := TemporalOptions{Port: opts.TemporalPort, UIPort: opts.TemporalUIPort, Log: s.log("temporal"),
 		SearchAttributes: cartflowSearchAttributes()}
+	if opts.TemporalUIPort != 0 {
+		topts.UICodecEndpoint = s.CodecURL
+	}
 	if opts.Persistent {
 		topts.DBFile = filepath.Join(opts.Dir, "temporal.db")
 	}
@@ -159,12 +176,6 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
-	metricsPort, err := FreePort()
-	if err != nil {
-		return nil, err
-	}
-	s.workerMetricsAddr = addr(metricsPort)
-	s.WorkerMetricsURL = "http://" + s.workerMetricsAddr + "/metrics"
 	s.APIURL = "http://" + addr(apiPort)
 	apiInternalPort, err := portOrFree(opts.APIInternalPort)
 	if err != nil {
@@ -401,6 +412,7 @@ func (s *Stack) Ports() map[string]string {
 	}
 	if ui := s.Temporal.UIURL(); ui != "" {
 		m["Temporal Web UI"] = ui
+		m["Codec (sign in for the UI)"] = s.CodecURL + "/sign-in"
 	}
 	if s.Mailpit != nil {
 		m["Mailpit UI"] = s.Mailpit.UIURL()

@@ -201,6 +201,7 @@ func TestTemporalWithUIAndDBFile(t *testing.T) {
 		DBFile:           filepath.Join(t.TempDir(), "state", "temporal.db"),
 		UIPort:           freePort(t),
 		SearchAttributes: map[string]string{"CartID": "Keyword"},
+		UICodecEndpoint:  "http://127.0.0.1:9999/codec",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -210,6 +211,17 @@ func TestTemporalWithUIAndDBFile(t *testing.T) {
 
 	if err := httpGet(ctx, tp.UIURL(), true); err != nil {
 		t.Fatalf("UI: %v", err)
+	}
+	// The UI tells the browser where the codec endpoint is in its settings.
+	resp, err := http.Get(tp.UIURL() + "/api/v1/settings")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var settings struct{ Codec struct{ Endpoint string } }
+	err = json.NewDecoder(resp.Body).Decode(&settings)
+	resp.Body.Close()
+	if err != nil || settings.Codec.Endpoint != "http://127.0.0.1:9999/codec" {
+		t.Errorf("UI settings: codec endpoint %q (%v), want the one passed as --ui-codec-endpoint", settings.Codec.Endpoint, err)
 	}
 	c, err := client.Dial(client.Options{HostPort: tp.HostPort()})
 	if err != nil {

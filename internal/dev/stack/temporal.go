@@ -22,6 +22,9 @@ type TemporalOptions struct {
 	UIPort           int               // Web UI port; 0 runs headless
 	Log              io.Writer         // server output; nil discards it
 	SearchAttributes map[string]string // name -> type (Text, Keyword, Int, Double, Bool, Datetime, KeywordList)
+	// UICodecEndpoint is the codec endpoint the Web UI decodes payloads through (start-dev's
+	// --ui-codec-endpoint); ignored when headless.
+	UICodecEndpoint string
 }
 
 // Temporal is a `temporal server start-dev` process.
@@ -53,6 +56,9 @@ func StartTemporal(ctx context.Context, opts TemporalOptions) (*Temporal, error)
 	} else {
 		args = append(args, "--ui-port", strconv.Itoa(opts.UIPort))
 		t.uiURL = "http://" + addr(opts.UIPort)
+		if opts.UICodecEndpoint != "" {
+			args = append(args, "--ui-codec-endpoint", opts.UICodecEndpoint)
+		}
 	}
 	if opts.DBFile != "" {
 		if err := ensureDir(filepath.Dir(opts.DBFile)); err != nil {

@@ -42,6 +42,9 @@ const (
 	apiPort         = 8080
 	// apiInternalPort is the BFF's /readyz and /metrics, INTERNAL_HTTP_ADDR's default port.
 	apiInternalPort = 9091
+	// workerPort is the worker's internal listener, METRICS_ADDR's default: /metrics and the
+	// codec endpoint, whose URL the UI's codec settings keep.
+	workerPort = 9090
 )
 
 func run(ctx context.Context, stdout io.Writer) error {
@@ -57,7 +60,8 @@ func run(ctx context.Context, stdout io.Writer) error {
 		Dir: dir, Persistent: true, DatabaseURL: os.Getenv("DATABASE_URL"),
 		PostgresPort: postgresPort, TemporalPort: temporalPort, TemporalUIPort: temporalUIPort,
 		StripeMockPort: stripeMockPort, StripeProxyPort: stripeProxyPort, BraintreePort: braintreePort, PayPalPort: paypalPort, APIPort: apiPort, APIInternalPort: apiInternalPort,
-		Mailpit: true, MailpitSMTPPort: mailpitSMTPPort, MailpitUIPort: mailpitUIPort,
+		WorkerMetricsPort: workerPort,
+		Mailpit:           true, MailpitSMTPPort: mailpitSMTPPort, MailpitUIPort: mailpitUIPort,
 	})
 	if err != nil {
 		return err
