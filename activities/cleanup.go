@@ -19,6 +19,8 @@ const (
 	// CleanupPruneRateLimits deletes rate-limit counters whose window is over and the payment
 	// declines and sources older than the cutoff: hashed IPs and emails kept no longer than needed.
 	CleanupPruneRateLimits = "prune_rate_limits"
+	// CleanupPruneSessions deletes the customer sessions and sign-in links that ended a day ago.
+	CleanupPruneSessions = "prune_sessions"
 )
 
 // ErrTypeInvalidCleanupBatch is a CleanupBatch asked for a task it does not know, or for a batch
@@ -56,6 +58,8 @@ func (a *Activities) CleanupBatch(ctx context.Context, in CleanupBatchInput) (in
 		run = (*store.Store).PruneIdempotencyKeys
 	case CleanupPruneRateLimits:
 		run = (*store.Store).PruneRateLimits
+	case CleanupPruneSessions:
+		run = (*store.Store).PruneSessions
 	default:
 		return 0, final(fmt.Sprintf("unknown cleanup task %q", in.Task), ErrTypeInvalidCleanupBatch, nil,
 			domain.Failure{Code: "unknown_cleanup_task", Message: "the cleanup task is not known"})

@@ -34,6 +34,7 @@ func cleanupOrder() []string {
 		activities.CleanupPruneWebhookEvents,
 		activities.CleanupPruneIdempotencyKeys,
 		activities.CleanupPruneRateLimits,
+		activities.CleanupPruneSessions,
 	}
 }
 
@@ -41,8 +42,8 @@ func cleanupOrder() []string {
 // began before it replay without the task.
 const cleanupIdempotencyKeysChange = "cleanup-prune-idempotency-keys"
 
-// cleanupRateLimitsChange is the change that added the rate-limits task: runs that began before
-// it replay without the task.
+// cleanupRateLimitsChange is the change that added the rate-limits and the sessions tasks
+// (shipped together): runs that began before it replay without them.
 const cleanupRateLimitsChange = "cleanup-prune-rate-limits"
 
 // Cleanup expires abandoned checkouts, deletes users never confirmed, and prunes old email
@@ -85,7 +86,9 @@ func (c *cleanup) run(ctx workflow.Context) (CleanupCounts, error) {
 		tasks = slices.DeleteFunc(tasks, func(task string) bool { return task == activities.CleanupPruneIdempotencyKeys })
 	}
 	if workflow.GetVersion(ctx, cleanupRateLimitsChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
-		tasks = slices.DeleteFunc(tasks, func(task string) bool { return task == activities.CleanupPruneRateLimits })
+		tasks = slices.DeleteFunc(tasks, func(task string) bool {
+			return task == activities.CleanupPruneRateLimits || task == activities.CleanupPruneSessions
+		})
 	}
 	start := 0
 	if c.in.ResumeTask != "" {
@@ -133,6 +136,7 @@ func (c *cleanup) run(ctx workflow.Context) (CleanupCounts, error) {
 		"expired_checkouts", c.counts.ExpiredCheckouts, "deleted_users", c.counts.DeletedUsers,
 		"pruned_email_records", c.counts.PrunedEmailRecords, "pruned_webhook_events", c.counts.PrunedWebhookEvents,
 		"pruned_idempotency_keys", c.counts.PrunedIdempotencyKeys, "pruned_rate_limits", c.counts.PrunedRateLimits,
+		"pruned_sessions", c.counts.PrunedSessions,
 		"batches", c.counts.Batches, "continued_as_new", c.counts.ContinuedAsNew)
 	return c.counts, nil
 }
@@ -165,5 +169,7 @@ func (c *cleanup) add(task string, n int) {
 		c.counts.PrunedIdempotencyKeys += n
 	case activities.CleanupPruneRateLimits:
 		c.counts.PrunedRateLimits += n
+	case activities.CleanupPruneSessions:
+		c.counts.PrunedSessions += n
 	}
 }

@@ -119,7 +119,7 @@ func TestCleanupCountsAddUpAcrossBatches(t *testing.T) {
 	env.ExecuteWorkflow(Cleanup, in)
 
 	got := cleanupResult(t, env)
-	want := CleanupCounts{ExpiredCheckouts: 25, DeletedUsers: 20, PrunedEmailRecords: 0, PrunedWebhookEvents: 7, PrunedIdempotencyKeys: 4, Batches: 10}
+	want := CleanupCounts{ExpiredCheckouts: 25, DeletedUsers: 20, PrunedEmailRecords: 0, PrunedWebhookEvents: 7, PrunedIdempotencyKeys: 4, Batches: 11}
 	if got != want {
 		t.Fatalf("result %+v, want %+v", got, want)
 	}
@@ -128,7 +128,8 @@ func TestCleanupCountsAddUpAcrossBatches(t *testing.T) {
 	}
 	wantTasks := slices.Concat(cleanupRepeat(activities.CleanupExpireCheckouts, 3), cleanupRepeat(activities.CleanupDeleteUnconfirmedUsers, 3),
 		cleanupRepeat(activities.CleanupPruneEmailRecords, 1), cleanupRepeat(activities.CleanupPruneWebhookEvents, 1),
-		cleanupRepeat(activities.CleanupPruneIdempotencyKeys, 1), cleanupRepeat(activities.CleanupPruneRateLimits, 1))
+		cleanupRepeat(activities.CleanupPruneIdempotencyKeys, 1), cleanupRepeat(activities.CleanupPruneRateLimits, 1),
+		cleanupRepeat(activities.CleanupPruneSessions, 1))
 	if got := db.tasks(); !slices.Equal(got, wantTasks) {
 		t.Fatalf("batches %v, want %v", got, wantTasks)
 	}
@@ -151,7 +152,7 @@ func TestCleanupAsOfIsTheStartTime(t *testing.T) {
 	env.ExecuteWorkflow(Cleanup, cleanupAges) // BatchSize zero: the default applies
 
 	got := cleanupResult(t, env)
-	if got.ExpiredCheckouts != 1200 || got.PrunedWebhookEvents != 3 || got.Batches != 3+1+1+1+1+1 {
+	if got.ExpiredCheckouts != 1200 || got.PrunedWebhookEvents != 3 || got.Batches != 3+1+1+1+1+1+1 {
 		t.Fatalf("result %+v", got)
 	}
 	want := map[string]time.Time{
@@ -161,6 +162,7 @@ func TestCleanupAsOfIsTheStartTime(t *testing.T) {
 		activities.CleanupPruneWebhookEvents:     cleanupStart.Add(-90 * 24 * time.Hour),
 		activities.CleanupPruneIdempotencyKeys:   cleanupStart.Add(-90 * 24 * time.Hour),
 		activities.CleanupPruneRateLimits:        cleanupStart.Add(-90 * 24 * time.Hour),
+		activities.CleanupPruneSessions:          cleanupStart.Add(-90 * 24 * time.Hour),
 	}
 	for _, c := range db.calls {
 		if !c.OlderThan.Equal(want[c.Task]) || c.Limit != DefaultCleanupBatchSize {
@@ -185,13 +187,14 @@ func TestCleanupStopsEachTaskAtAShortBatch(t *testing.T) {
 	env.ExecuteWorkflow(Cleanup, in)
 
 	got := cleanupResult(t, env)
-	want := CleanupCounts{ExpiredCheckouts: 3, DeletedUsers: 100, PrunedEmailRecords: 9, PrunedWebhookEvents: 100, Batches: 1 + 11 + 1 + 11 + 1 + 1}
+	want := CleanupCounts{ExpiredCheckouts: 3, DeletedUsers: 100, PrunedEmailRecords: 9, PrunedWebhookEvents: 100, Batches: 1 + 11 + 1 + 11 + 1 + 1 + 1}
 	if got != want {
 		t.Fatalf("result %+v, want %+v", got, want)
 	}
 	wantTasks := slices.Concat(cleanupRepeat(activities.CleanupExpireCheckouts, 1), cleanupRepeat(activities.CleanupDeleteUnconfirmedUsers, 11),
 		cleanupRepeat(activities.CleanupPruneEmailRecords, 1), cleanupRepeat(activities.CleanupPruneWebhookEvents, 11),
-		cleanupRepeat(activities.CleanupPruneIdempotencyKeys, 1), cleanupRepeat(activities.CleanupPruneRateLimits, 1))
+		cleanupRepeat(activities.CleanupPruneIdempotencyKeys, 1), cleanupRepeat(activities.CleanupPruneRateLimits, 1),
+		cleanupRepeat(activities.CleanupPruneSessions, 1))
 	if got := db.tasks(); !slices.Equal(got, wantTasks) {
 		t.Fatalf("batches %v, want %v", got, wantTasks)
 	}
@@ -281,12 +284,13 @@ func TestCleanupContinuesAsNewAfterMaxBatches(t *testing.T) {
 	env4 := newCleanupEnv(t, db, 0)
 	env4.ExecuteWorkflow(Cleanup, next3)
 	got := cleanupResult(t, env4)
-	if want := (CleanupCounts{ExpiredCheckouts: 12, DeletedUsers: 45, Batches: 11, ContinuedAsNew: 3}); got != want {
+	if want := (CleanupCounts{ExpiredCheckouts: 12, DeletedUsers: 45, Batches: 12, ContinuedAsNew: 3}); got != want {
 		t.Fatalf("final result %+v, want %+v", got, want)
 	}
 	wantTasks := slices.Concat(cleanupRepeat(activities.CleanupExpireCheckouts, 2), cleanupRepeat(activities.CleanupDeleteUnconfirmedUsers, 5),
 		cleanupRepeat(activities.CleanupPruneEmailRecords, 1), cleanupRepeat(activities.CleanupPruneWebhookEvents, 1),
-		cleanupRepeat(activities.CleanupPruneIdempotencyKeys, 1), cleanupRepeat(activities.CleanupPruneRateLimits, 1))
+		cleanupRepeat(activities.CleanupPruneIdempotencyKeys, 1), cleanupRepeat(activities.CleanupPruneRateLimits, 1),
+		cleanupRepeat(activities.CleanupPruneSessions, 1))
 	if got := db.tasks(); !slices.Equal(got, wantTasks) {
 		t.Fatalf("batches over the chain %v, want %v", got, wantTasks)
 	}
@@ -314,9 +318,9 @@ func TestCleanupChainWithOneBatchPerRunFinishes(t *testing.T) {
 			continue
 		}
 		got := cleanupResult(t, env)
-		// Expire: 2, 2, 0. Users: 0. Emails: 0. Events: 2, 0. Keys: 0. Rate limits: 0. One batch per run: nine runs.
-		if want := (CleanupCounts{ExpiredCheckouts: 4, PrunedWebhookEvents: 2, Batches: 9, ContinuedAsNew: 8}); got != want || run != 9 {
-			t.Fatalf("after %d runs: %+v, want 9 runs and %+v", run, got, want)
+		// Expire: 2, 2, 0. Users: 0. Emails: 0. Events: 2, 0. Keys: 0. Rate limits: 0. Sessions: 0. One batch per run: ten runs.
+		if want := (CleanupCounts{ExpiredCheckouts: 4, PrunedWebhookEvents: 2, Batches: 10, ContinuedAsNew: 9}); got != want || run != 10 {
+			t.Fatalf("after %d runs: %+v, want 10 runs and %+v", run, got, want)
 		}
 		return
 	}

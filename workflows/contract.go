@@ -275,8 +275,10 @@ type CleanupCounts struct {
 	PrunedIdempotencyKeys int `json:"pruned_idempotency_keys,omitempty"`
 	// PrunedRateLimits counts the rate-limit counters, payment declines and payment sources deleted.
 	PrunedRateLimits int `json:"pruned_rate_limits,omitempty"`
-	Batches          int `json:"batches"`
-	ContinuedAsNew   int `json:"continued_as_new"`
+	// PrunedSessions counts the ended sessions and sign-in links deleted (the larger of the two per batch).
+	PrunedSessions int `json:"pruned_sessions,omitempty"`
+	Batches        int `json:"batches"`
+	ContinuedAsNew int `json:"continued_as_new"`
 }
 
 // SignalPaymentMethodUpdated tells a running renewal that the customer saved a new payment

@@ -210,3 +210,27 @@ func (s *Store) UserSubscriptions(ctx context.Context, userID string) ([]Subscri
 		return subscriptionFrom(r.Subscription, r.CustomerEmail, r.CustomerName, r.PlanName)
 	}), nil
 }
+
+// SessionRetention is how long an ended session or a spent or expired sign-in link is kept:
+// long enough to tell a customer when they last signed in, no longer.
+const SessionRetention = 24 * time.Hour
+
+// PruneSessions deletes up to limit sessions and up to limit sign-in tokens that ended (expired
+// or revoked) more than SessionRetention ago, and returns how many rows went. The cleanup's
+// cutoff (olderThan, the record retention) is for records kept for ops; these are only kept
+// until they are of no use.
+func (s *Store) PruneSessions(ctx context.Context, _ time.Time, limit int) (int, error) {
+	cutoff := time.Now().Add(-SessionRetention)
+	sessions, err := batch(ctx, limit, "prune sessions", s.q.DeleteExpiredSessions,
+		db.DeleteExpiredSessionsParams{OlderThan: cutoff, MaxRows: int64(limit)})
+	if err != nil {
+		return 0, err
+	}
+	tokens, err := batch(ctx, limit, "prune sign-in tokens", s.q.DeleteExpiredSignInTokens,
+		db.DeleteExpiredSignInTokensParams{OlderThan: cutoff, MaxRows: int64(limit)})
+	if err != nil {
+		return 0, err
+	}
+	// The cleanup stops a task at a short batch; the larger of the two tells whether either is full.
+	return max(sessions, tokens), nil
+}

@@ -185,3 +185,32 @@ func TestUserOrdersPages(t *testing.T) {
 		t.Fatalf("pages = %v, want %v newest first", got, ids)
 	}
 }
+
+// The cleanup deletes sessions and sign-in links that ended more than a day ago, and only those.
+func TestPruneSessions(t *testing.T) {
+	t.Parallel()
+	db := newTestDB(t)
+	ctx := context.Background()
+	u, err := db.store.RegisterUser(ctx, "eve@example.com", "Eve")
+	if err != nil {
+		t.Fatal(err)
+	}
+	live, ended := db.session(t, u.ID), db.session(t, u.ID)
+	db.exec(t, `UPDATE sessions SET revoked_at = now() - interval '2 days' WHERE token_hash = $1`, store.HashSecret(ended))
+	if _, err := db.store.IssueSignInToken(ctx, u.ID, "", 15*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	db.exec(t, `UPDATE sign_in_tokens SET expires_at = now() - interval '2 days' WHERE used_at IS NOT NULL`)
+	if _, err := db.store.PruneSessions(ctx, time.Now(), 100); err != nil {
+		t.Fatal(err)
+	}
+	if n := db.count(t, `SELECT count(*) FROM sessions WHERE user_id = $1`, u.ID); n != 1 {
+		t.Fatalf("%d sessions left, want the live one", n)
+	}
+	if _, err := db.store.SessionByToken(ctx, live, time.Hour); err != nil {
+		t.Fatalf("the live session was pruned: %v", err)
+	}
+	if n := db.count(t, `SELECT count(*) FROM sign_in_tokens WHERE user_id = $1`, u.ID); n != 1 {
+		t.Fatalf("%d sign-in tokens left, want the unexpired one", n)
+	}
+}

@@ -32,12 +32,12 @@ func (q *Queries) ClaimGuestOrders(ctx context.Context, arg ClaimGuestOrdersPara
 
 const deleteExpiredSessions = `-- name: DeleteExpiredSessions :execrows
 DELETE FROM sessions WHERE id IN (
-    SELECT id FROM sessions s WHERE (s.expires_at < $1 OR s.revoked_at < $1) LIMIT $2)
+    SELECT id FROM sessions s WHERE (s.expires_at < $1 OR s.revoked_at < $1) LIMIT $2::bigint)
 `
 
 type DeleteExpiredSessionsParams struct {
 	OlderThan time.Time
-	MaxRows   int32
+	MaxRows   int64
 }
 
 func (q *Queries) DeleteExpiredSessions(ctx context.Context, arg DeleteExpiredSessionsParams) (int64, error) {
@@ -50,12 +50,12 @@ func (q *Queries) DeleteExpiredSessions(ctx context.Context, arg DeleteExpiredSe
 
 const deleteExpiredSignInTokens = `-- name: DeleteExpiredSignInTokens :execrows
 DELETE FROM sign_in_tokens WHERE token_hash IN (
-    SELECT token_hash FROM sign_in_tokens t WHERE t.expires_at < $1 LIMIT $2)
+    SELECT token_hash FROM sign_in_tokens t WHERE t.expires_at < $1 LIMIT $2::bigint)
 `
 
 type DeleteExpiredSignInTokensParams struct {
 	OlderThan time.Time
-	MaxRows   int32
+	MaxRows   int64
 }
 
 func (q *Queries) DeleteExpiredSignInTokens(ctx context.Context, arg DeleteExpiredSignInTokensParams) (int64, error) {

@@ -56,11 +56,11 @@ ORDER BY s.created_at DESC, s.id DESC;
 
 -- name: DeleteExpiredSignInTokens :execrows
 DELETE FROM sign_in_tokens WHERE token_hash IN (
-    SELECT token_hash FROM sign_in_tokens t WHERE t.expires_at < @older_than LIMIT @max_rows);
+    SELECT token_hash FROM sign_in_tokens t WHERE t.expires_at < @older_than LIMIT @max_rows::bigint);
 
 -- name: DeleteExpiredSessions :execrows
 DELETE FROM sessions WHERE id IN (
-    SELECT id FROM sessions s WHERE (s.expires_at < @older_than OR s.revoked_at < @older_than) LIMIT @max_rows);
+    SELECT id FROM sessions s WHERE (s.expires_at < @older_than OR s.revoked_at < @older_than) LIMIT @max_rows::bigint);
 
 -- ItemsOfOrders reads the lines of a page of orders in one query.
 -- name: ItemsOfOrders :many
