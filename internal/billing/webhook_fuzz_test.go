@@ -39,8 +39,11 @@ var knownEventTypes = map[domain.EventType]bool{
 func wantSaneEvent(t *testing.T, provider string, body []byte, ev domain.WebhookEvent, err error, signed bool) {
 	t.Helper()
 	if err != nil {
-		if !signed && !errors.Is(err, billing.ErrBadSignature) {
-			t.Fatalf("unsigned request: error %v, want ErrBadSignature", err)
+		// A forged delivery whose headers look like PayPal's can only be refuted by PayPal, and
+		// the fuzzer sends them faster than PayPal's verify calls are budgeted: "deliver again
+		// later" refuses it too.
+		if !signed && !errors.Is(err, billing.ErrBadSignature) && !errors.Is(err, billing.ErrVerifyLimited) {
+			t.Fatalf("unsigned request: error %v, want ErrBadSignature (or ErrVerifyLimited)", err)
 		}
 		return
 	}
