@@ -87,16 +87,9 @@ func (s *server) getMe(c *gin.Context) {
 	if !ok {
 		return
 	}
-	subs, err := s.store.UserSubscriptions(c.Request.Context(), u.ID)
-	if err != nil {
-		writeError(c, err)
-		return
+	if subs, ok := s.mySubscriptions(c); ok {
+		c.JSON(http.StatusOK, gin.H{"customer": customerViewOf(u), "subscriptions": subs})
 	}
-	summaries := make([]subscriptionSummary, len(subs))
-	for i, sub := range subs {
-		summaries[i] = summaryOf(sub)
-	}
-	c.JSON(http.StatusOK, gin.H{"customer": customerViewOf(u), "subscriptions": summaries})
 }
 
 type updateMeRequest struct {
@@ -194,16 +187,25 @@ func parseOrderCursor(raw string) (store.OrderCursor, bool) {
 
 // getMyOrder reads one of the customer's orders.
 func (s *server) getMyOrder(c *gin.Context) {
+	if o, ok := s.orderParam(c, c.GetString(customerIDKey)); ok {
+		c.JSON(http.StatusOK, gin.H{"order": orderViewOf(o)})
+	}
+}
+
+// orderParam reads the order the :id parameter names, for the customer owner, or for staff
+// when owner is empty. It answers the error itself and reports false: 404 order_not_found for
+// an order that does not exist, and alike for one that owner does not own.
+func (s *server) orderParam(c *gin.Context, owner string) (store.Order, bool) {
 	o, err := s.store.OrderByID(c.Request.Context(), strings.ToLower(c.Param("id")))
-	if errors.Is(err, store.ErrNotFound) || (err == nil && o.UserID != c.GetString(customerIDKey)) {
+	if errors.Is(err, store.ErrNotFound) || (err == nil && owner != "" && o.UserID != owner) {
 		writeError(c, errOrderNotFound)
-		return
+		return store.Order{}, false
 	}
 	if err != nil {
 		writeError(c, err)
-		return
+		return store.Order{}, false
 	}
-	c.JSON(http.StatusOK, gin.H{"order": orderViewOf(o)})
+	return o, true
 }
 
 // subscriptionSummary is a subscription in the customer's list.
@@ -228,16 +230,24 @@ func summaryOf(sub store.Subscription) subscriptionSummary {
 
 // listMySubscriptions lists the customer's subscriptions, newest first.
 func (s *server) listMySubscriptions(c *gin.Context) {
+	if subs, ok := s.mySubscriptions(c); ok {
+		c.JSON(http.StatusOK, gin.H{"subscriptions": subs})
+	}
+}
+
+// mySubscriptions reads the signed-in customer's subscriptions, newest first; on failure it
+// answers the error and reports false.
+func (s *server) mySubscriptions(c *gin.Context) ([]subscriptionSummary, bool) {
 	subs, err := s.store.UserSubscriptions(c.Request.Context(), c.GetString(customerIDKey))
 	if err != nil {
 		writeError(c, err)
-		return
+		return nil, false
 	}
 	out := make([]subscriptionSummary, len(subs))
 	for i, sub := range subs {
 		out[i] = summaryOf(sub)
 	}
-	c.JSON(http.StatusOK, gin.H{"subscriptions": out})
+	return out, true
 }
 
 // ownSubscription is the middleware of GET /me/subscriptions/{id}: the subscription must be the

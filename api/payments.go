@@ -13,7 +13,6 @@ import (
 
 	"github.com/cartflow/cartflow/internal/billing"
 	"github.com/cartflow/cartflow/internal/domain"
-	"github.com/cartflow/cartflow/internal/store"
 	"github.com/cartflow/cartflow/workflows"
 )
 
@@ -155,13 +154,8 @@ func (s *server) createRefund(c *gin.Context) {
 		writeError(c, unprocessable("invalid_amount", "amount", "the amount must be a positive number of minor units"))
 		return
 	}
-	o, err := s.store.OrderByID(c.Request.Context(), c.Param("id"))
-	if errors.Is(err, store.ErrNotFound) {
-		writeError(c, errOrderNotFound)
-		return
-	}
-	if err != nil {
-		writeError(c, err)
+	o, ok := s.orderParam(c, "")
+	if !ok {
 		return
 	}
 	in := workflows.RefundRequest{OrderID: o.ID}

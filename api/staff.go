@@ -161,13 +161,8 @@ func auditNote(c *gin.Context, key string, value any) {
 // and its provider events, for support.
 func (s *server) staffOrder(c *gin.Context) {
 	ctx := c.Request.Context()
-	o, err := s.store.OrderByID(ctx, c.Param("id"))
-	if errors.Is(err, store.ErrNotFound) {
-		writeError(c, errOrderNotFound)
-		return
-	}
-	if err != nil {
-		writeError(c, err)
+	o, ok := s.orderParam(c, "")
+	if !ok {
 		return
 	}
 	payments, err := s.store.PaymentsForOrder(ctx, o.ID)
