@@ -136,8 +136,7 @@ func (o origins) cors(c *gin.Context) {
 // allowed origin: Origin, or without it the Referer's origin, or without either a Sec-Fetch-Site
 // of same-origin or same-site. SameSite=Lax already keeps the cookie off cross-site POSTs; this
 // covers a sibling subdomain, which Lax counts as the same site, and older browsers. Requests
-// without the cookie, and webhooks always, pass: nothing a forged page can make the browser
-// send is in them.
+// without the cookie pass unless they name a foreign Origin; webhooks always pass.
 func (o origins) csrf(c *gin.Context) {
 	switch c.Request.Method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
@@ -149,6 +148,14 @@ func (o origins) csrf(c *gin.Context) {
 		return
 	}
 	if _, err := c.Request.Cookie(sessionCookie); errors.Is(err, http.ErrNoCookie) {
+		// Without the cookie there is no ambient authority to borrow, but a browser's page on
+		// another site could still sign its victim in to the attacker's account (login CSRF, on
+		// POST /auth/sessions): a browser always names the Origin of a cross-site change, so
+		// a named Origin must be allowed. Server-to-server calls name none.
+		if origin := c.GetHeader("Origin"); origin != "" && !o.allowed(origin) {
+			writeError(c, errOriginNotAllowed)
+			return
+		}
 		c.Next()
 		return
 	}

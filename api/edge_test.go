@@ -251,7 +251,7 @@ func TestCSRFRefusesCookieChangesFromOtherOrigins(t *testing.T) {
 		{name: "cookie, nothing says where from", cookie: true, refused: true},
 		{name: "cookie, PUT from another Origin", method: http.MethodPut, cookie: true,
 			header: map[string]string{"Origin": "https://evil.example"}, refused: true},
-		{name: "no cookie, another Origin", header: map[string]string{"Origin": "https://evil.example"}},
+		{name: "no cookie, another Origin (login CSRF)", header: map[string]string{"Origin": "https://evil.example"}, refused: true},
 		{name: "no cookie, nothing says where from"},
 	}
 	for _, tc := range cases {

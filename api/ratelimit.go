@@ -220,9 +220,8 @@ func (s *server) refuseDeclinedSource(c *gin.Context, workflowID, email string) 
 	return true
 }
 
-// guardCardChange is every card change's protection, whichever route it arrives by
-// (PUT /api/v1/subscriptions/:id/payment-method today, /api/v1/me/subscriptions/:id/payment-method
-// next): the per-IP and per-subscription limits, then the decline velocity check and the
+// guardCardChange is a card change's protection (PUT /api/v1/me/subscriptions/:id/payment-method,
+// from changeSubscription): the per-IP and per-subscription limits, then the decline velocity check and the
 // source record for the change's workflow. email is the subscription's customer's. It reports
 // whether the change may go on; if not, it has answered.
 func (s *server) guardCardChange(c *gin.Context, subscriptionID, email, workflowID string) bool {
