@@ -4,6 +4,7 @@
 #   docker build --target worker      -t cartflow-worker .
 #   docker build --target api         -t cartflow-api .
 #   docker build --target stripefake  -t cartflow-stripefake .
+#   docker build --target web         -t cartflow-web .
 # Without --target the last stage (api) is built.
 
 # The build runs on the builder's own platform and cross-compiles, so a multi-platform build
@@ -46,6 +47,21 @@ FROM gcr.io/distroless/static-debian12:nonroot AS worker
 COPY --from=build /out/worker /worker
 USER nonroot:nonroot
 ENTRYPOINT ["/worker"]
+
+# The storefront (web/, Next.js), served by `next start` on :3000. It calls the BFF from its
+# server (CARTFLOW_API_URL) and names the shopper in X-Forwarded-For; the browser never calls
+# the BFF. Dependencies first, so that the npm ci layer survives edits to the pages.
+FROM node:20-bookworm-slim AS web
+ENV NEXT_TELEMETRY_DISABLED=1
+WORKDIR /web
+COPY web/package.json web/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY web/ ./
+RUN npm run build
+ENV NODE_ENV=production
+USER node
+EXPOSE 3000
+CMD ["npm", "run", "start", "--", "--hostname", "0.0.0.0", "--port", "3000"]
 
 # The BFF. HTTP_ADDR defaults to :8080. Its internal listener (/readyz, /metrics) defaults to
 # 127.0.0.1:9091, which only the container itself reaches: set INTERNAL_HTTP_ADDR=:9091 on a

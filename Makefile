@@ -16,9 +16,10 @@ SQLC_VERSION         := v1.31.1
 TOOL_BINS := $(TOOLS)/temporal $(TOOLS)/stripe-mock $(TOOLS)/mailpit $(TOOLS)/staticcheck $(TOOLS)/workflowcheck \
 	$(TOOLS)/sqlc
 
-.PHONY: dev test unit fuzz integration lint generate bench bench-renewals tools clean-data
+.PHONY: dev test unit web-deps web-unit fuzz integration lint generate bench bench-renewals tools clean-data
 
-## dev: run Postgres, Temporal (+ Web UI), stripe-mock, Mailpit, the worker and the BFF.
+## dev: run Postgres, Temporal (+ Web UI), stripe-mock, Mailpit, the worker, the BFF and the
+## storefront (next dev on http://localhost:3000, npm ci first when web/package-lock.json changed).
 dev: tools
 	go build -o $(TOOLS)/cartflow-dev ./internal/dev/cmd/dev
 	$(TOOLS)/cartflow-dev
@@ -28,6 +29,7 @@ dev: tools
 ## the run before anything is started.
 test: lint
 	$(MAKE) --no-print-directory unit
+	$(MAKE) --no-print-directory web-unit
 	$(MAKE) --no-print-directory fuzz
 	$(MAKE) --no-print-directory integration
 
@@ -35,6 +37,17 @@ test: lint
 ## test file without the integration build tag.
 unit:
 	go test -count=1 ./...
+
+## web-deps: the storefront's dependencies, `npm ci` from the registry whenever the lock file is
+## newer than the last install (npm records it in node_modules/.package-lock.json).
+web-deps: web/node_modules/.package-lock.json
+web/node_modules/.package-lock.json: web/package-lock.json
+	cd web && NEXT_TELEMETRY_DISABLED=1 npm ci --no-audit --no-fund
+
+## web-unit: the storefront's component tests (Vitest, jsdom), Node alone. Its browser journeys
+## run in the integration tier (internal/e2e, TestBrowserJourneys), against the real stack.
+web-unit: web-deps
+	cd web && NEXT_TELEMETRY_DISABLED=1 npm test
 
 ## fuzz: each fuzz target for FUZZTIME beyond its seed corpus (testdata/fuzz/<target>, which
 ## the unit tier runs), a few seconds each. go test takes one -fuzz target per run. The budget is

@@ -368,17 +368,22 @@ func TestGatewayMatchesTheBFF(t *testing.T) {
 }
 
 // TestBFFTrustsTheGatewayAlone: the BFF takes the client's address from X-Forwarded-For only
-// from TRUSTED_PROXIES; that must be the gateway's fixed address, or every client looks like the
-// gateway (one rate-limit bucket for all), or anyone on the network could name their own address.
-func TestBFFTrustsTheGatewayAlone(t *testing.T) {
+// from TRUSTED_PROXIES; that must be the gateway's and the storefront's fixed addresses, or every
+// client looks like one of them (one rate-limit bucket for all), or anyone on the network could
+// name their own address.
+func TestBFFTrustsTheGatewayAndTheStorefrontAlone(t *testing.T) {
 	t.Parallel()
 	s := theStack(t)
 	gateway := s.service(t, "gateway").Networks["default"].IPv4Address
 	if gateway == "" {
 		t.Fatal("the gateway has no fixed ipv4_address on the default network")
 	}
-	if got := s.envOf(t, "api")["TRUSTED_PROXIES"]; got != gateway {
-		t.Errorf("api TRUSTED_PROXIES = %q, want the gateway's address %s and nothing else", got, gateway)
+	web := s.service(t, "web").Networks["default"].IPv4Address
+	if web == "" {
+		t.Fatal("the storefront has no fixed ipv4_address on the default network")
+	}
+	if got, want := s.envOf(t, "api")["TRUSTED_PROXIES"], gateway+","+web; got != want {
+		t.Errorf("api TRUSTED_PROXIES = %q, want the gateway's and the storefront's addresses %s and nothing else", got, want)
 	}
 }
 

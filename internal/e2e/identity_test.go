@@ -80,10 +80,9 @@ func signIn(t testing.TB, email string) string {
 	return session
 }
 
-// asCustomer is the headers doJSON sends for a signed-in customer's browser on the storefront
-// (the stack's STOREFRONT_URL is the default, http://localhost:3000).
+// asCustomer is the headers doJSON sends for a signed-in customer's browser on the storefront.
 func asCustomer(session string) []string {
-	return []string{"Cookie", "cartflow_session=" + session, "Origin", "http://localhost:3000"}
+	return []string{"Cookie", "cartflow_session=" + session, "Origin", dev.StorefrontURL}
 }
 
 // subscriptionOf is the subscription a checkout's order bought.

@@ -54,15 +54,22 @@ func runMain(m *testing.M) int {
 	defer cancel()
 	obsEnv, stopCollector := observabilityEnv()
 	defer stopCollector()
+	// The storefront's port is fixed before the BFF starts, which must know its origin; only
+	// the browser journeys start the storefront itself.
+	storefrontPort, err := stack.FreePort()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	dev, err = stack.Start(ctx, stack.Options{
-		Dir: dir, DatabaseURL: os.Getenv("DATABASE_URL"), Mailpit: true,
+		Dir: dir, DatabaseURL: os.Getenv("DATABASE_URL"), Mailpit: true, StorefrontPort: storefrontPort,
 		// A short wait makes the 202 path cheap to reach in the crash test. The schedules stay
 		// paused so that only the tests trigger them.
 		// The limits are off but for the card-testing defence's per-IP limit, which
 		// TestCardTestingIsBlockedByIP trips from addresses of its own (the BFF trusts the
 		// X-Forwarded-For of 127.0.0.1 here); every other test comes from 127.0.0.1 itself.
 		Env: append(append([]string{"CHECKOUT_WAIT=5s", "LOG_LEVEL=info", "SCHEDULES_PAUSED=true",
-			"AUTHENTICATION_TIMEOUT=10s"}, stack.LimitsOff...), append([]string{"TRUSTED_PROXIES=127.0.0.1",
+			"AUTHENTICATION_TIMEOUT=10s"}, stack.LimitsOff...), append([]string{
 			"DECLINE_LIMIT_PER_IP=" + strconv.Itoa(cardTestingThreshold)}, obsEnv...)...),
 	})
 	if err != nil {

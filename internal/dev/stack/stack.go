@@ -55,6 +55,11 @@ type Options struct {
 	Mailpit                        bool
 	MailpitSMTPPort, MailpitUIPort int
 
+	// StorefrontPort is where the storefront is (or will be, see StartWeb) served, on
+	// localhost; the BFF and the worker get its origin as STOREFRONT_URL. Zero leaves
+	// STOREFRONT_URL at its default, and the stack cannot start the storefront.
+	StorefrontPort int
+
 	// Env is added to the worker's and the BFF's environment, after the stack's own settings.
 	Env []string
 	// Logs returns where a component's output goes; nil writes each to Dir/logs/<name>.log.
@@ -89,6 +94,8 @@ type Stack struct {
 	WorkerMetricsURL string
 	// CodecURL is the worker's codec endpoint, which the Temporal Web UI decodes payloads through.
 	CodecURL string
+	// StorefrontURL is the storefront's origin, when Options.StorefrontPort is set.
+	StorefrontURL string
 
 	binDir        string
 	proxyStop     func()
@@ -100,6 +107,7 @@ type Stack struct {
 	mu     sync.Mutex
 	worker *Process
 	api    *Process
+	web    *Process
 }
 
 // Start builds the worker and the BFF and starts the whole stack. On error, whatever was
@@ -112,6 +120,9 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		return nil, err
 	}
 	s := &Stack{opts: opts, binDir: filepath.Join(opts.Dir, "bin")}
+	if opts.StorefrontPort != 0 {
+		s.StorefrontURL = storefrontURL(opts.StorefrontPort)
+	}
 	defer func() {
 		if err != nil {
 			s.Stop()
@@ -256,7 +267,13 @@ func (s *Stack) env(extra ...string) []string {
 		"STRIPE_WEBHOOK_SECRET="+LocalStripeWebhookSecret,
 		"SEED_DEV_CATALOG=true",
 		"METRICS_ADDR="+s.workerMetricsAddr,
+		// The storefront calls the BFF from its server on this machine and names the shopper
+		// in X-Forwarded-For: trusted from 127.0.0.1 only.
+		"TRUSTED_PROXIES=127.0.0.1",
 	)
+	if s.StorefrontURL != "" {
+		env = append(env, "STOREFRONT_URL="+s.StorefrontURL)
+	}
 	env = append(env, s.braintreeEnv()...)
 	env = append(env, s.paypalEnv()...)
 	if s.Mailpit != nil {
@@ -321,6 +338,12 @@ func (s *Stack) startAPI(ctx context.Context, port int) error {
 
 // Stop stops everything the stack started, the applications first and Postgres last.
 func (s *Stack) Stop() {
+	s.mu.Lock()
+	web := s.web
+	s.mu.Unlock()
+	if web != nil {
+		_ = web.Stop(stopTimeout)
+	}
 	if s.api != nil {
 		_ = s.api.Stop(stopTimeout)
 	}
@@ -417,6 +440,9 @@ func (s *Stack) Ports() map[string]string {
 	if s.Mailpit != nil {
 		m["Mailpit UI"] = s.Mailpit.UIURL()
 		m["Mailpit SMTP"] = s.Mailpit.SMTPAddr()
+	}
+	if s.StorefrontURL != "" {
+		m["Storefront"] = s.StorefrontURL
 	}
 	return m
 }

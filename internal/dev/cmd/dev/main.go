@@ -45,6 +45,8 @@ const (
 	// workerPort is the worker's internal listener, METRICS_ADDR's default: /metrics and the
 	// codec endpoint, whose URL the UI's codec settings keep.
 	workerPort = 9090
+	// storefrontPort is the storefront's, http://localhost:3000.
+	storefrontPort = 3000
 )
 
 func run(ctx context.Context, stdout io.Writer) error {
@@ -60,8 +62,8 @@ func run(ctx context.Context, stdout io.Writer) error {
 		Dir: dir, Persistent: true, DatabaseURL: os.Getenv("DATABASE_URL"),
 		PostgresPort: postgresPort, TemporalPort: temporalPort, TemporalUIPort: temporalUIPort,
 		StripeMockPort: stripeMockPort, StripeProxyPort: stripeProxyPort, BraintreePort: braintreePort, PayPalPort: paypalPort, APIPort: apiPort, APIInternalPort: apiInternalPort,
-		WorkerMetricsPort: workerPort,
-		Mailpit:           true, MailpitSMTPPort: mailpitSMTPPort, MailpitUIPort: mailpitUIPort,
+		WorkerMetricsPort: workerPort, StorefrontPort: storefrontPort,
+		Mailpit: true, MailpitSMTPPort: mailpitSMTPPort, MailpitUIPort: mailpitUIPort,
 	})
 	if err != nil {
 		return err
@@ -71,6 +73,11 @@ func run(ctx context.Context, stdout io.Writer) error {
 		running.Stop()
 		fmt.Fprintln(stdout, "Stopped.")
 	}()
+
+	fmt.Fprintln(stdout, "Starting the storefront (npm ci when web/package-lock.json changed, then next dev)...")
+	if err := running.StartWeb(startCtx, stack.WebDev); err != nil {
+		return err
+	}
 
 	urls := running.Ports()
 	names := make([]string, 0, len(urls))
@@ -82,7 +89,7 @@ func run(ctx context.Context, stdout io.Writer) error {
 	for _, name := range names {
 		fmt.Fprintf(stdout, "  %-26s %s\n", name, urls[name])
 	}
-	fmt.Fprintln(stdout, "\nTry: curl -s localhost:8080/api/v1/products    (Ctrl-C stops everything)")
+	fmt.Fprintf(stdout, "\nShop at %s (its first page compiles on first visit). Ctrl-C stops everything.\n", running.StorefrontURL)
 
 	select {
 	case <-ctx.Done():
@@ -91,5 +98,7 @@ func run(ctx context.Context, stdout io.Writer) error {
 		return fmt.Errorf("the worker exited; see %s", filepath.Join(dir, "logs", "worker.log"))
 	case <-running.API().Done():
 		return fmt.Errorf("the BFF exited; see %s", filepath.Join(dir, "logs", "api.log"))
+	case <-running.Web().Done():
+		return fmt.Errorf("the storefront exited; see %s", filepath.Join(dir, "logs", "web.log"))
 	}
 }
