@@ -58,10 +58,10 @@ COPY web/package.json web/package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY web/ ./
 RUN npm run build
-ENV NODE_ENV=production
+ENV NODE_ENV=production HOSTNAME=0.0.0.0 PORT=3000
 USER node
 EXPOSE 3000
-CMD ["npm", "run", "start", "--", "--hostname", "0.0.0.0", "--port", "3000"]
+CMD ["npm", "run", "start"]
 
 # The BFF. HTTP_ADDR defaults to :8080. Its internal listener (/readyz, /metrics) defaults to
 # 127.0.0.1:9091, which only the container itself reaches: set INTERNAL_HTTP_ADDR=:9091 on a

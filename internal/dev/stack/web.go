@@ -128,7 +128,8 @@ func (s *Stack) StartWeb(ctx context.Context, mode WebMode) error {
 		}
 		script = "start"
 	}
-	cmd := exec.Command("npm", "run", script, "--", "--hostname", host, "--port", strconv.Itoa(s.opts.StorefrontPort))
+	// web/package.json's scripts take the address from PORT and HOSTNAME.
+	cmd := exec.Command("npm", "run", script)
 	cmd.Dir = dir
 	cmd.Env = webEnv([]string{
 		"PORT=" + strconv.Itoa(s.opts.StorefrontPort), "HOSTNAME=" + host,
