@@ -58,7 +58,7 @@ async function outcome(c: Checkout, local: boolean): Promise<CheckoutState> {
   }
   if (c.status === "failed" || c.status === "expired") {
     await rotateAttempt();
-    return { kind: "declined", message: messageFor(c.failure), code: c.failure?.code };
+    return { kind: "declined", message: messageFor(c.failure), code: c.failure?.code, checkoutId: c.checkout_id };
   }
   // completed, or still pending: the confirmation page follows it to its outcome.
   redirect(`/orders/${encodeURIComponent(c.checkout_id)}/confirmation`);
@@ -107,11 +107,14 @@ export async function checkout(_prev: CheckoutState, formData: FormData): Promis
   }
   if (!token) return { kind: "error", field: "method", message: "Choose a payment method.", values };
 
-  const r = await bff<Checkout>("/api/v1/checkouts", {
-    method: "POST",
-    idempotencyKey: cart.attempt,
-    body: { email, name, items: cart.items, payment: { provider, token } },
-  });
+  const body = { email, name, items: cart.items, payment: { provider, token } };
+  let r = await bff<Checkout>("/api/v1/checkouts", { method: "POST", idempotencyKey: cart.attempt, body });
+  // A second click while the first request runs gets request_in_progress: wait for the first
+  // answer under the same key rather than show an error.
+  for (let i = 0; i < 10 && !r.ok && r.error.code === "request_in_progress"; i++) {
+    await new Promise((res) => setTimeout(res, Math.min(2, r.ok ? 1 : (r.retryAfter ?? 1)) * 500));
+    r = await bff<Checkout>("/api/v1/checkouts", { method: "POST", idempotencyKey: cart.attempt, body });
+  }
   if (!r.ok) {
     if (r.error.code === "idempotency_key_reused") {
       // The details changed since the last attempt under this key: a new attempt, and the

@@ -27,7 +27,7 @@ export function CheckoutFields(props: {
   return (
     <>
       {state.kind === "declined" || (err && !err.field) ? (
-        <div ref={alertRef} tabIndex={-1} role="alert" className="banner error" data-testid="checkout-error">
+        <div ref={alertRef} tabIndex={-1} role="alert" className="banner error" data-testid="checkout-error" data-checkout-id={state.kind === "declined" ? state.checkoutId : undefined}>
           {state.kind === "declined" ? state.message : err?.message}
         </div>
       ) : null}

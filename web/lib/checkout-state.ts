@@ -4,7 +4,7 @@ import type { ApiError, Failure } from "./types";
 export type CheckoutState =
   | { kind: "idle" }
   | { kind: "error"; message: string; field?: "email" | "name" | "method"; code?: string; values?: { email: string; name: string; method: string } }
-  | { kind: "declined"; message: string; code?: string }
+  | { kind: "declined"; message: string; code?: string; checkoutId?: string }
   | { kind: "requires_action"; checkoutId: string; clientSecret: string; local: boolean; message?: string };
 
 const messages: Record<string, string> = {

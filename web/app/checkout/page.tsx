@@ -1,6 +1,6 @@
 import Link from "next/link";
 import { CheckoutForm } from "@/components/CheckoutForm";
-import { braintreeTestNonces, type PaymentOption, stripeTestMethods } from "@/components/PaymentPicker";
+import { braintreeTestNonces, type PaymentOption, stripeTestMethods } from "@/lib/payment-options";
 import { Unavailable } from "@/components/Unavailable";
 import { readCart } from "@/lib/cart";
 import { getCatalog, getPaymentConfig, isLocal, localBraintreeKey } from "@/lib/catalog";
