@@ -1,0 +1,87 @@
+import Link from "next/link";
+import { CheckoutForm } from "@/components/CheckoutForm";
+import { braintreeTestNonces, type PaymentOption, stripeTestMethods } from "@/lib/payment-options";
+import { Unavailable } from "@/components/Unavailable";
+import { readCart } from "@/lib/cart";
+import { getCatalog, getPaymentConfig, isLocal, localBraintreeKey } from "@/lib/catalog";
+import { formatMoney } from "@/lib/money";
+import type { PaymentConfig } from "@/lib/types";
+
+export const dynamic = "force-dynamic";
+export const metadata = { title: "Checkout" };
+
+// paymentOptions is decided per request from the BFF's payment config, never at build time:
+// the local doubles' keys get a picker of documented test methods, a real key a card form.
+function paymentOptions(cfg: PaymentConfig, plan: boolean): { options: PaymentOption[]; stripeKey?: string } {
+  const options: PaymentOption[] = [];
+  let stripeKey: string | undefined;
+  if (isLocal(cfg)) {
+    const names = new Set((cfg.processors ?? []).map((p) => p.name));
+    const stripeFirst = cfg.card_processor !== "braintree";
+    const groups = stripeFirst ? [stripeTestMethods, names.has("braintree") ? braintreeTestNonces : []] : [braintreeTestNonces, names.has("stripe") ? stripeTestMethods : []];
+    options.push(...groups.flat());
+    // The local Braintree double is reached by its nonces whichever processor leads, as the BFF picks the provider by the token's shape.
+    if (!names.has("braintree") && cfg.braintree?.tokenization_key === localBraintreeKey) options.push(...braintreeTestNonces);
+  } else if (cfg.card_processor === "stripe" && cfg.stripe?.publishable_key) {
+    stripeKey = cfg.stripe.publishable_key;
+    options.push({ value: "card", label: "Card" });
+  }
+  // PayPal takes no recurring payments (the BFF's recurring_not_supported).
+  if (cfg.paypal?.enabled && !plan) options.push({ value: "paypal:", label: "PayPal" });
+  return { options, stripeKey };
+}
+
+/** CheckoutPage is the cart's summary and the payment form; a plan with a trial charges nothing today. */
+export default async function CheckoutPage() {
+  const [cart, catalog, cfg] = await Promise.all([readCart(), getCatalog(), getPaymentConfig()]);
+  if (!catalog.ok) return <Unavailable message={catalog.error.message} />;
+  if (!cfg.ok) return <Unavailable message={cfg.error.message} />;
+  const lines = cart.items.flatMap((i) => {
+    const p = catalog.products.find((x) => x.sku === i.sku);
+    return p ? [{ ...i, p }] : [];
+  });
+  if (lines.length === 0) {
+    return (
+      <>
+        <h1>Checkout</h1>
+        <p>Your cart is empty.</p>
+        <Link href="/">Browse the catalog</Link>
+      </>
+    );
+  }
+  const plan = lines.find((l) => l.p.kind === "subscription")?.p;
+  const currency = lines[0].p.currency;
+  const total = lines.reduce((n, l) => n + l.p.price_amount * l.quantity, 0);
+  const trial = plan && plan.trial_days > 0;
+  const { options, stripeKey } = paymentOptions(cfg.data, Boolean(plan));
+  const payLabel = trial ? "Start trial" : `Pay ${formatMoney(total, currency)}`;
+  return (
+    <>
+      <h1>Checkout</h1>
+      <section aria-labelledby="summary-heading">
+        <h2 id="summary-heading">Summary</h2>
+        <ul>
+          {lines.map((l) => (
+            <li key={l.sku}>
+              {l.quantity} × {l.p.name} · {formatMoney(l.p.price_amount * l.quantity, currency)}
+            </li>
+          ))}
+        </ul>
+        {trial ? (
+          <p className="trial" data-testid="trial-note">
+            Trial: nothing charged today. After {plan.trial_days} days, {formatMoney(plan.price_amount, currency)} per {plan.billing_interval}, until you cancel.
+          </p>
+        ) : plan ? (
+          <p>
+            {formatMoney(plan.price_amount, currency)} today, then every {plan.billing_interval} until you cancel.
+          </p>
+        ) : (
+          <p>
+            Total: <strong>{formatMoney(total, currency)}</strong>
+          </p>
+        )}
+      </section>
+      <CheckoutForm options={options} payLabel={payLabel} stripeKey={stripeKey} />
+    </>
+  );
+}
