@@ -26,6 +26,10 @@ const (
 	WebProduction WebMode = "production"
 )
 
+// LocalCartSecret signs the storefront's cart cookie in the local stack; next start runs in
+// production mode, which refuses to start without one. It is public, like the other local secrets.
+const LocalCartSecret = "cartflow-local-cart-secret-0123456789"
+
 // MinNodeMajor is the oldest Node the storefront runs on: Next 16 needs 20.9.
 const MinNodeMajor = 20
 
@@ -134,7 +138,7 @@ func (s *Stack) StartWeb(ctx context.Context, mode WebMode) error {
 	cmd.Env = webEnv([]string{
 		"PORT=" + strconv.Itoa(s.opts.StorefrontPort), "HOSTNAME=" + host,
 		"CARTFLOW_API_URL=" + s.APIURL, "STOREFRONT_URL=" + s.StorefrontURL,
-		"STRIPE_LAYER_URL=" + s.StripeURL, "PAYPAL_DOUBLE_URL=" + s.PayPalURL,
+		"STRIPE_LAYER_URL=" + s.StripeURL, "PAYPAL_DOUBLE_URL=" + s.PayPalURL, "CART_SECRET=" + LocalCartSecret,
 	})
 	// next start runs its server as a child: the process group (StartProcess) stops both.
 	// Ready once it listens: `next dev` compiles a page at its first request, which may take
