@@ -12,6 +12,7 @@ if (!baseURL) throw new Error("STOREFRONT_URL must name the running storefront, 
 
 export default defineConfig({
   testDir: "./e2e",
+  globalSetup: "./e2e/global-setup.ts",
   outputDir: "./test-results/artifacts",
   workers: 1,
   fullyParallel: false,

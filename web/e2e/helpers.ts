@@ -31,6 +31,7 @@ export async function addToCart(page: Page, sku: string, quantity = 1) {
   const qty = page.getByLabel("Quantity");
   if (await qty.count()) await qty.fill(String(quantity));
   await page.getByRole("button", { name: /add to cart|start free trial|subscribe/i }).click();
+  await page.waitForURL(/\/(cart|checkout)$/);
 }
 
 /** fillCheckout opens the checkout and fills the buyer and payment method. */
@@ -47,4 +48,43 @@ export async function confirmationCheckoutId(page: Page): Promise<string> {
   const m = page.url().match(/\/orders\/(chk_[a-z0-9]+)\/confirmation/);
   expect(m).not.toBeNull();
   return m![1];
+}
+
+/** signInLink waits for the sign-in email to address in Mailpit and returns its link. */
+export async function signInLink(address: string): Promise<string> {
+  const mailpit = (process.env.MAILPIT_URL ?? "http://127.0.0.1:8025").replace(/\/+$/, "");
+  for (let i = 0; i < 60; i++) {
+    const res = await fetch(`${mailpit}/api/v1/search?query=${encodeURIComponent(`to:"${address}"`)}`);
+    if (res.ok) {
+      const { messages = [] } = (await res.json()) as { messages?: { ID: string }[] };
+      for (const m of messages) {
+        const msg = (await (await fetch(`${mailpit}/api/v1/message/${m.ID}`)).json()) as { Text?: string };
+        const link = msg.Text?.match(/https?:\/\/\S+\/sign-in\?token=[A-Za-z0-9_\-%.]+(?:&\S*)?/);
+        if (link) return link[0];
+      }
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`no sign-in email to ${address} in Mailpit`);
+}
+
+/** signIn asks for a link as the page's customer, reads it from Mailpit and follows it. */
+export async function signIn(page: Page, address: string) {
+  await page.getByRole("textbox", { name: "Email" }).fill(address);
+  await page.getByRole("button", { name: "Email me a sign-in link" }).click();
+  await expect(page.getByTestId("link-sent")).toBeVisible();
+  const link = new URL(await signInLink(address));
+  // The link names STOREFRONT_URL; follow it on the base URL the browser uses.
+  await page.goto(link.pathname + link.search);
+  await page.getByRole("button", { name: "Sign in" }).click();
+}
+
+/** buy checks out the cart as address with the succeeding test card and returns the checkout id. */
+export async function buy(page: Page, address: string, payLabel: RegExp = /^Pay|Start trial/) {
+  await page.goto("/checkout");
+  await fillCheckout(page, address, /Test Visa: succeeds/);
+  await page.getByRole("button", { name: payLabel }).click();
+  const id = await confirmationCheckoutId(page);
+  await expect(page.getByTestId("order-confirmed")).toBeVisible();
+  return id;
 }
