@@ -19,8 +19,8 @@ function refuse(status: number, code: string, message: string, headers: Record<s
   return NextResponse.json({ error: { code, message } }, { status, headers: { "Cache-Control": "no-store", ...headers } });
 }
 
-// clientIP is the address next start put in X-Forwarded-For (the socket's peer, when the request
-// came without one). Behind a load balancer, that balancer must set the header.
+// clientIP is the shopper's address, which server.mjs wrote into X-Forwarded-For from the socket
+// (or from TRUSTED_PROXIES' header): never what the client named itself.
 function clientIP(req: NextRequest): string {
   return (req.headers.get("x-forwarded-for") ?? "").split(",")[0]?.trim() || "unknown";
 }

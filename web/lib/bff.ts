@@ -28,7 +28,8 @@ const unavailable: ApiError = { code: "service_unavailable", message: "The store
 /** clientIP is the customer's address as the Next server received it. */
 export async function clientIP(): Promise<string> {
   const h = await headers();
-  // next start fills X-Forwarded-For with the socket's peer when the request has none.
+  // server.mjs sets X-Forwarded-For to the socket's peer (or what a trusted proxy named), and
+  // drops whatever the client sent: next start alone would believe it.
   const xff = h.get("x-forwarded-for") ?? "";
   return xff.split(",")[0]?.trim() || "127.0.0.1";
 }
