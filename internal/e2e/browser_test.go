@@ -21,7 +21,7 @@ import (
 // browserJourneys are the journeys web/e2e must have run, each reporting its checkouts in
 // web/test-results/journeys.jsonl; a journey that reports nothing fails the test, so that a
 // suite that skips cannot pass.
-var browserJourneys = []string{"buy", "decline", "double-click", "trial"}
+var browserJourneys = []string{"buy", "decline", "double-click", "trial", "3ds", "paypal", "braintree", "sign-in", "cancel-resume"}
 
 // journey is one line of web/test-results/journeys.jsonl: a checkout a browser journey made, and
 // the order status Postgres must hold for it.
@@ -78,6 +78,16 @@ func TestBrowserJourneys(t *testing.T) {
 			err := db.QueryRow(ctx, `SELECT status, idempotency_key FROM orders WHERE checkout_id = $1`, j.CheckoutID).Scan(&status, &key)
 			return err == nil && status == j.Expect
 		})
+		switch j.Journey {
+		case "trial":
+			if n := queryInt(t, `SELECT count(*) FROM orders WHERE checkout_id = $1 AND total_amount = 0`, j.CheckoutID); n != 1 {
+				t.Errorf("the trial's order charged something")
+			}
+		case "sign-in":
+			if s := queryString(t, `SELECT status FROM users WHERE email = $1`, j.Email); s != "confirmed" {
+				t.Errorf("after signing in by the link the customer is %s, want confirmed", s)
+			}
+		}
 		if j.Journey == "double-click" {
 			if pis, n := chargesFor(key), executedCreates(key); len(pis) != 1 || n != 1 {
 				t.Errorf("a double click on Pay made %d PaymentIntents (%d created), want 1", len(pis), n)
