@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 )
 
@@ -30,7 +31,9 @@ func TestTheBFFsEdge(t *testing.T) {
 			t.Errorf("GET %s = %d (nosniff %q), want %d with nosniff", c.url, resp.StatusCode, resp.Header.Get("X-Content-Type-Options"), c.want)
 		}
 	}
-	for origin, allowed := range map[string]bool{"http://localhost:3000": true, "http://127.0.0.1:3000": true, "https://evil.example": false} {
+	// The storefront's origin, its 127.0.0.1 twin (allowed outside production), and another site.
+	twin := strings.Replace(dev.StorefrontURL, "//localhost:", "//127.0.0.1:", 1)
+	for origin, allowed := range map[string]bool{dev.StorefrontURL: true, twin: true, "https://evil.example": false} {
 		req, err := http.NewRequest(http.MethodOptions, dev.APIURL+"/api/v1/checkouts", nil)
 		if err != nil {
 			t.Fatal(err)
