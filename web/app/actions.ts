@@ -21,7 +21,8 @@ export async function addToCart(formData: FormData): Promise<void> {
   const product = catalog.products.find((p) => p.sku === sku);
   if (!product) redirect("/?error=unknown_sku");
   await writeCart(addItem(await readCart(), product, quantity, catalog.products));
-  redirect(product.kind === "subscription" ? "/checkout" : "/cart");
+  // ?added= lets the next page report added_to_cart (the browser's analytics), once per cart change.
+  redirect(`${product.kind === "subscription" ? "/checkout" : "/cart"}?added=${encodeURIComponent(sku)}`);
 }
 
 /** updateCart sets a line's quantity (0 removes it). */

@@ -5,6 +5,7 @@ import { authenticate, checkout } from "@/app/actions";
 import type { CheckoutState } from "@/lib/checkout-state";
 import { CheckoutFields } from "./CheckoutFields";
 import type { PaymentOption } from "./PaymentPicker";
+import { identifyEmail, track } from "@/lib/analytics-client";
 import { loadStripe, type StripeLike } from "./stripe-loader";
 
 /**
@@ -12,7 +13,7 @@ import { loadStripe, type StripeLike } from "./stripe-loader";
  * With a real Stripe key (stripeKey) a Stripe card Element makes the PaymentMethod in the
  * browser; otherwise the picker's test methods are sent as they are.
  */
-export function CheckoutForm(props: { options: PaymentOption[]; payLabel: string; stripeKey?: string }) {
+export function CheckoutForm(props: { options: PaymentOption[]; payLabel: string; stripeKey?: string; attempt: string }) {
   const stripe = useRef<{ client: StripeLike; card: unknown } | null>(null);
   const cardEl = useRef<HTMLDivElement>(null);
   const [cardError, setCardError] = useState<string>();
@@ -40,7 +41,11 @@ export function CheckoutForm(props: { options: PaymentOption[]; payLabel: string
       if (error || !paymentMethod) return { kind: "error", field: "method", message: error?.message ?? "Check your card details." };
       fd.set("method", `stripe:${paymentMethod.id}`);
     }
-    return checkout(prev, fd);
+    await identifyEmail(String(fd.get("email") ?? ""));
+    track("checkout_submitted", { payment: String(fd.get("method") ?? "").split(":")[0] }, `cs-${props.attempt}`);
+    const next = await checkout(prev, fd);
+    if (next.kind === "declined") track("checkout_outcome", { status: "failed", code: next.code }, `co-${next.checkoutId ?? props.attempt}`);
+    return next;
   }, { kind: "idle" } as CheckoutState);
 
   if (state.kind === "requires_action") return <AuthenticateStep state={state} stripeKey={props.stripeKey} />;

@@ -3,6 +3,7 @@
 import Link from "next/link";
 import { useEffect, useRef, useState } from "react";
 import { settleCart } from "@/app/actions";
+import { track } from "@/lib/analytics-client";
 import { messageFor } from "@/lib/checkout-state";
 import { formatMoney } from "@/lib/money";
 import { type Checkout, terminalStatuses } from "@/lib/types";
@@ -13,6 +14,7 @@ export function ConfirmationStatus({ id, initial }: { id: string; initial: Check
   const settled = useRef(false);
   useEffect(() => {
     if (c && terminalStatuses.has(c.status)) {
+      track("checkout_outcome", { status: c.status, code: c.failure?.code, amount: c.amount, currency: c.currency }, `co-${id}`);
       if (c.status === "completed" && !settled.current) {
         settled.current = true;
         void settleCart(id);

@@ -1,6 +1,7 @@
 import Link from "next/link";
 import { CheckoutForm } from "@/components/CheckoutForm";
 import { braintreeTestNonces, type PaymentOption, stripeTestMethods } from "@/lib/payment-options";
+import { Track } from "@/components/Observability";
 import { Unavailable } from "@/components/Unavailable";
 import { readCart } from "@/lib/cart";
 import { getCatalog, getPaymentConfig, isLocal, localBraintreeKey } from "@/lib/catalog";
@@ -32,7 +33,8 @@ function paymentOptions(cfg: PaymentConfig, plan: boolean): { options: PaymentOp
 }
 
 /** CheckoutPage is the cart's summary and the payment form; a plan with a trial charges nothing today. */
-export default async function CheckoutPage() {
+export default async function CheckoutPage({ searchParams }: { searchParams: Promise<{ added?: string }> }) {
+  const { added } = await searchParams;
   const [cart, catalog, cfg] = await Promise.all([readCart(), getCatalog(), getPaymentConfig()]);
   if (!catalog.ok) return <Unavailable message={catalog.error.message} />;
   if (!cfg.ok) return <Unavailable message={cfg.error.message} />;
@@ -57,6 +59,7 @@ export default async function CheckoutPage() {
   const payLabel = trial ? "Start trial" : `Pay ${formatMoney(total, currency)}`;
   return (
     <>
+      {added && lines.some((l) => l.sku === added) ? <Track event="added_to_cart" props={{ sku: added }} insertId={`a2c-${cart.attempt}`} /> : null}
       <h1>Checkout</h1>
       <section aria-labelledby="summary-heading">
         <h2 id="summary-heading">Summary</h2>
@@ -81,7 +84,7 @@ export default async function CheckoutPage() {
           </p>
         )}
       </section>
-      <CheckoutForm options={options} payLabel={payLabel} stripeKey={stripeKey} />
+      <CheckoutForm options={options} payLabel={payLabel} stripeKey={stripeKey} attempt={cart.attempt} />
     </>
   );
 }
