@@ -79,8 +79,8 @@ function AuthenticateStep(props: { state: Extract<CheckoutState, { kind: "requir
   useEffect(() => heading.current?.focus(), []);
   if (result.kind !== "requires_action" && result.kind !== "idle") {
     return (
-      <div role="alert" className="banner error" data-testid="checkout-error">
-        {"message" in result ? result.message : ""} <a href="/checkout">Back to checkout</a>
+      <div role="alert" className="banner error" data-testid="checkout-error" data-checkout-id={result.kind === "declined" ? result.checkoutId : undefined}>
+        {"message" in result ? result.message : ""} <a href="/checkout">Try again</a>
       </div>
     );
   }
