@@ -7,7 +7,6 @@ import { addItem, newAttempt, removeItem, setQuantity } from "@/lib/cart-codec";
 import { getCatalog, getPaymentConfig, isLocal } from "@/lib/catalog";
 import { paypalDoubleURL, stripeLayerURL } from "@/lib/env";
 import type { Checkout } from "@/lib/types";
-import { terminalStatuses } from "@/lib/types";
 import { type CheckoutState, messageFor } from "@/lib/checkout-state";
 
 // Server actions: the browser posts forms here, and the Next server talks to the BFF.
@@ -21,7 +20,8 @@ export async function addToCart(formData: FormData): Promise<void> {
   const product = catalog.products.find((p) => p.sku === sku);
   if (!product) redirect("/?error=unknown_sku");
   await writeCart(addItem(await readCart(), product, quantity, catalog.products));
-  redirect(product.kind === "subscription" ? "/checkout" : "/cart");
+  // ?added= lets the next page report added_to_cart (the browser's analytics), once per cart change.
+  redirect(`${product.kind === "subscription" ? "/checkout" : "/cart"}?added=${encodeURIComponent(sku)}`);
 }
 
 /** updateCart sets a line's quantity (0 removes it). */
@@ -157,10 +157,8 @@ export async function authenticate(checkoutId: string, clientSecret: string, out
   }
   const r = await bff<Checkout>(`/api/v1/checkouts/${encodeURIComponent(checkoutId)}/authentication`, { method: "POST", body: {} });
   if (!r.ok) return { kind: "error", message: messageFor(r.error), code: r.error.code };
-  if (r.data.status === "requires_action" || !terminalStatuses.has(r.data.status)) {
-    if (r.data.status === "requires_action") {
-      return { kind: "requires_action", checkoutId, clientSecret, local, message: "The payment is not authenticated yet." };
-    }
+  if (r.data.status === "requires_action") {
+    return { kind: "requires_action", checkoutId, clientSecret, local, message: "The payment is not authenticated yet." };
   }
   return outcome(r.data, local);
 }

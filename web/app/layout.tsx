@@ -1,5 +1,6 @@
 import type { Metadata, Viewport } from "next";
 import Link from "next/link";
+import { Observability } from "@/components/Observability";
 import { readCart } from "@/lib/cart";
 import { cartCount } from "@/lib/cart-codec";
 import "./globals.css";
@@ -29,6 +30,11 @@ export default async function RootLayout({ children }: { children: React.ReactNo
           </nav>
         </header>
         <main id="main">{children}</main>
+        <Observability
+          dsn={process.env.STOREFRONT_SENTRY_DSN || process.env.SENTRY_DSN || undefined}
+          token={process.env.MIXPANEL_TOKEN || undefined}
+          environment={process.env.SENTRY_ENVIRONMENT ?? process.env.CARTFLOW_ENV}
+        />
       </body>
     </html>
   );

@@ -5,6 +5,8 @@ import { authenticate, checkout } from "@/app/actions";
 import type { CheckoutState } from "@/lib/checkout-state";
 import { CheckoutFields } from "./CheckoutFields";
 import type { PaymentOption } from "./PaymentPicker";
+import { identifyEmail, track } from "@/lib/analytics-client";
+import { createHostedFields, type HostedFieldsLike } from "./braintree-loader";
 import { loadStripe, type StripeLike } from "./stripe-loader";
 
 /**
@@ -12,10 +14,18 @@ import { loadStripe, type StripeLike } from "./stripe-loader";
  * With a real Stripe key (stripeKey) a Stripe card Element makes the PaymentMethod in the
  * browser; otherwise the picker's test methods are sent as they are.
  */
-export function CheckoutForm(props: { options: PaymentOption[]; payLabel: string; stripeKey?: string }) {
+export function CheckoutForm(props: { options: PaymentOption[]; payLabel: string; stripeKey?: string; braintreeKey?: string; attempt: string }) {
   const stripe = useRef<{ client: StripeLike; card: unknown } | null>(null);
   const cardEl = useRef<HTMLDivElement>(null);
   const [cardError, setCardError] = useState<string>();
+  const hosted = useRef<HostedFieldsLike | null>(null);
+
+  useEffect(() => {
+    if (!props.braintreeKey) return;
+    createHostedFields(props.braintreeKey, { number: "bt-number", cvv: "bt-cvv", expirationDate: "bt-exp" })
+      .then((h) => (hosted.current = h))
+      .catch(() => setCardError("The card form could not load. Please reload the page."));
+  }, [props.braintreeKey]);
 
   useEffect(() => {
     if (!props.stripeKey || !cardEl.current) return;
@@ -40,7 +50,19 @@ export function CheckoutForm(props: { options: PaymentOption[]; payLabel: string
       if (error || !paymentMethod) return { kind: "error", field: "method", message: error?.message ?? "Check your card details." };
       fd.set("method", `stripe:${paymentMethod.id}`);
     }
-    return checkout(prev, fd);
+    if (fd.get("method") === "bt-card") {
+      if (!hosted.current) return { kind: "error", field: "method", message: "The card form is still loading." };
+      try {
+        fd.set("method", `braintree:${(await hosted.current.tokenize()).nonce}`);
+      } catch {
+        return { kind: "error", field: "method", message: "Check your card details." };
+      }
+    }
+    await identifyEmail(String(fd.get("email") ?? ""));
+    track("checkout_submitted", { payment: String(fd.get("method") ?? "").split(":")[0] }, `cs-${props.attempt}`);
+    const next = await checkout(prev, fd);
+    if (next.kind === "declined") track("checkout_outcome", { status: "failed", code: next.code }, `co-${next.checkoutId ?? props.attempt}`);
+    return next;
   }, { kind: "idle" } as CheckoutState);
 
   if (state.kind === "requires_action") return <AuthenticateStep state={state} stripeKey={props.stripeKey} />;
@@ -59,6 +81,18 @@ export function CheckoutForm(props: { options: PaymentOption[]; payLabel: string
               <div ref={cardEl} className="card-element" aria-labelledby="card-label" />
               {cardError ? <p className="error">{cardError}</p> : null}
             </div>
+          ) : props.braintreeKey ? (
+            <div className="field">
+              <span id="bt-label">Card</span>
+              <div aria-labelledby="bt-label">
+                <div id="bt-number" className="card-element" />
+                <div className="row">
+                  <div id="bt-exp" className="card-element" />
+                  <div id="bt-cvv" className="card-element" />
+                </div>
+              </div>
+              {cardError ? <p className="error">{cardError}</p> : null}
+            </div>
           ) : null
         }
       />
@@ -74,8 +108,8 @@ function AuthenticateStep(props: { state: Extract<CheckoutState, { kind: "requir
   useEffect(() => heading.current?.focus(), []);
   if (result.kind !== "requires_action" && result.kind !== "idle") {
     return (
-      <div role="alert" className="banner error" data-testid="checkout-error">
-        {"message" in result ? result.message : ""} <a href="/checkout">Back to checkout</a>
+      <div role="alert" className="banner error" data-testid="checkout-error" data-checkout-id={result.kind === "declined" ? result.checkoutId : undefined}>
+        {"message" in result ? result.message : ""} <a href="/checkout">Try again</a>
       </div>
     );
   }

@@ -3,6 +3,7 @@
 import Link from "next/link";
 import { useEffect, useRef, useState } from "react";
 import { settleCart } from "@/app/actions";
+import { track } from "@/lib/analytics-client";
 import { messageFor } from "@/lib/checkout-state";
 import { formatMoney } from "@/lib/money";
 import { type Checkout, terminalStatuses } from "@/lib/types";
@@ -10,9 +11,12 @@ import { type Checkout, terminalStatuses } from "@/lib/types";
 /** ConfirmationStatus polls the checkout through the Next server until it settles, then shows the order or why it failed. */
 export function ConfirmationStatus({ id, initial }: { id: string; initial: Checkout | null }) {
   const [c, setC] = useState<Checkout | null>(initial);
+  // tick makes a failed poll schedule the next one, even before a first answer arrived.
+  const [tick, setTick] = useState(0);
   const settled = useRef(false);
   useEffect(() => {
     if (c && terminalStatuses.has(c.status)) {
+      track("checkout_outcome", { status: c.status, code: c.failure?.code, amount: c.amount, currency: c.currency }, `co-${id}`);
       if (c.status === "completed" && !settled.current) {
         settled.current = true;
         void settleCart(id);
@@ -23,13 +27,13 @@ export function ConfirmationStatus({ id, initial }: { id: string; initial: Check
       try {
         const res = await fetch(`/api/checkouts/${id}`, { cache: "no-store" });
         if (res.ok) setC(await res.json());
-        else setC((prev) => (prev ? { ...prev } : prev));
+        else setTick((n) => n + 1);
       } catch {
-        setC((prev) => (prev ? { ...prev } : prev));
+        setTick((n) => n + 1);
       }
     }, 1000);
     return () => clearTimeout(t);
-  }, [c, id]);
+  }, [c, id, tick]);
 
   if (!c || !terminalStatuses.has(c.status)) {
     return (

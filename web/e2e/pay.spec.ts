@@ -31,7 +31,7 @@ test("a trial starts with nothing charged today", async ({ page }, info) => {
   await page.goto("/");
   await expect(page.getByText("14-day trial: nothing charged today")).toBeVisible();
   await addToCart(page, "plan-monthly");
-  await page.waitForURL(/\/checkout$/);
+  await page.waitForURL(/\/checkout(\?|$)/);
   await expect(page.getByTestId("trial-note")).toContainText("Trial: nothing charged today");
   await fillCheckout(page, email, /Test Visa: succeeds/);
   await expect(page.getByRole("radio", { name: "PayPal" })).toHaveCount(0);
@@ -83,4 +83,19 @@ test("a Braintree purchase", async ({ page }, info) => {
   await expect(page.getByTestId("order-confirmed")).toBeVisible();
   await shot(page, info, "1-confirmation");
   recordJourney({ journey: "braintree", checkout_id: id, email, expect: "completed" });
+});
+
+test("3-D Secure failed: a clear message, and nothing charged", async ({ page }, info) => {
+  const email = uniqueEmail("threeds-failed");
+  await addToCart(page, "mug-enamel", 1);
+  await page.getByRole("link", { name: "Check out" }).click();
+  await fillCheckout(page, email, /3-D Secure/);
+  await page.getByRole("button", { name: /^Pay/ }).click();
+  await page.getByRole("button", { name: "Fail authentication" }).click();
+  const alert = page.getByTestId("checkout-error");
+  await expect(alert).toContainText("Your bank did not confirm the payment. Nothing was charged");
+  await shot(page, info, "1-failed");
+  const id = await alert.getAttribute("data-checkout-id");
+  expect(id).toMatch(/^chk_/);
+  recordJourney({ journey: "3ds-failed", checkout_id: id!, email, expect: "failed" });
 });

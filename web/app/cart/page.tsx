@@ -1,5 +1,6 @@
 import Link from "next/link";
 import { removeFromCart, updateCart } from "@/app/actions";
+import { Track } from "@/components/Observability";
 import { Unavailable } from "@/components/Unavailable";
 import { readCart } from "@/lib/cart";
 import { getCatalog } from "@/lib/catalog";
@@ -9,7 +10,8 @@ export const dynamic = "force-dynamic";
 export const metadata = { title: "Cart" };
 
 /** CartPage lists the cart with the catalog's prices; the BFF alone prices the charge. */
-export default async function CartPage() {
+export default async function CartPage({ searchParams }: { searchParams: Promise<{ added?: string }> }) {
+  const { added } = await searchParams;
   const [cart, catalog] = await Promise.all([readCart(), getCatalog()]);
   if (!catalog.ok) return <Unavailable message={catalog.error.message} />;
   const lines = cart.items.flatMap((i) => {
@@ -29,6 +31,7 @@ export default async function CartPage() {
   const total = lines.reduce((n, l) => n + l.p.price_amount * l.quantity, 0);
   return (
     <>
+      {added && lines.some((l) => l.sku === added) ? <Track event="added_to_cart" props={{ sku: added }} insertId={`a2c-${cart.attempt}`} /> : null}
       <h1>Cart</h1>
       <table data-testid="cart">
         <caption className="muted">Prices from the catalog; the final amount is confirmed at payment.</caption>

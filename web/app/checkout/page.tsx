@@ -1,38 +1,18 @@
 import Link from "next/link";
 import { CheckoutForm } from "@/components/CheckoutForm";
-import { braintreeTestNonces, type PaymentOption, stripeTestMethods } from "@/lib/payment-options";
+import { paymentOptions } from "@/lib/payment-options";
+import { Track } from "@/components/Observability";
 import { Unavailable } from "@/components/Unavailable";
 import { readCart } from "@/lib/cart";
-import { getCatalog, getPaymentConfig, isLocal, localBraintreeKey } from "@/lib/catalog";
+import { getCatalog, getPaymentConfig } from "@/lib/catalog";
 import { formatMoney } from "@/lib/money";
-import type { PaymentConfig } from "@/lib/types";
 
 export const dynamic = "force-dynamic";
 export const metadata = { title: "Checkout" };
 
-// paymentOptions is decided per request from the BFF's payment config, never at build time:
-// the local doubles' keys get a picker of documented test methods, a real key a card form.
-function paymentOptions(cfg: PaymentConfig, plan: boolean): { options: PaymentOption[]; stripeKey?: string } {
-  const options: PaymentOption[] = [];
-  let stripeKey: string | undefined;
-  if (isLocal(cfg)) {
-    const names = new Set((cfg.processors ?? []).map((p) => p.name));
-    const stripeFirst = cfg.card_processor !== "braintree";
-    const groups = stripeFirst ? [stripeTestMethods, names.has("braintree") ? braintreeTestNonces : []] : [braintreeTestNonces, names.has("stripe") ? stripeTestMethods : []];
-    options.push(...groups.flat());
-    // The local Braintree double is reached by its nonces whichever processor leads, as the BFF picks the provider by the token's shape.
-    if (!names.has("braintree") && cfg.braintree?.tokenization_key === localBraintreeKey) options.push(...braintreeTestNonces);
-  } else if (cfg.card_processor === "stripe" && cfg.stripe?.publishable_key) {
-    stripeKey = cfg.stripe.publishable_key;
-    options.push({ value: "card", label: "Card" });
-  }
-  // PayPal takes no recurring payments (the BFF's recurring_not_supported).
-  if (cfg.paypal?.enabled && !plan) options.push({ value: "paypal:", label: "PayPal" });
-  return { options, stripeKey };
-}
-
 /** CheckoutPage is the cart's summary and the payment form; a plan with a trial charges nothing today. */
-export default async function CheckoutPage() {
+export default async function CheckoutPage({ searchParams }: { searchParams: Promise<{ added?: string }> }) {
+  const { added } = await searchParams;
   const [cart, catalog, cfg] = await Promise.all([readCart(), getCatalog(), getPaymentConfig()]);
   if (!catalog.ok) return <Unavailable message={catalog.error.message} />;
   if (!cfg.ok) return <Unavailable message={cfg.error.message} />;
@@ -53,10 +33,11 @@ export default async function CheckoutPage() {
   const currency = lines[0].p.currency;
   const total = lines.reduce((n, l) => n + l.p.price_amount * l.quantity, 0);
   const trial = plan && plan.trial_days > 0;
-  const { options, stripeKey } = paymentOptions(cfg.data, Boolean(plan));
+  const { options, stripeKey, braintreeKey } = paymentOptions(cfg.data, Boolean(plan));
   const payLabel = trial ? "Start trial" : `Pay ${formatMoney(total, currency)}`;
   return (
     <>
+      {added && lines.some((l) => l.sku === added) ? <Track event="added_to_cart" props={{ sku: added }} insertId={`a2c-${cart.attempt}`} /> : null}
       <h1>Checkout</h1>
       <section aria-labelledby="summary-heading">
         <h2 id="summary-heading">Summary</h2>
@@ -81,7 +62,7 @@ export default async function CheckoutPage() {
           </p>
         )}
       </section>
-      <CheckoutForm options={options} payLabel={payLabel} stripeKey={stripeKey} />
+      <CheckoutForm options={options} payLabel={payLabel} stripeKey={stripeKey} braintreeKey={braintreeKey} attempt={cart.attempt} />
     </>
   );
 }

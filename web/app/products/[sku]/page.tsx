@@ -1,6 +1,7 @@
 import type { Metadata } from "next";
 import { notFound } from "next/navigation";
 import { addToCart } from "@/app/actions";
+import { Track } from "@/components/Observability";
 import { PlanPrice } from "@/components/Price";
 import { Unavailable } from "@/components/Unavailable";
 import { getCatalog } from "@/lib/catalog";
@@ -23,6 +24,7 @@ export default async function ProductPage({ params }: Props) {
   const plan = p.kind === "subscription";
   return (
     <article>
+      <Track event="product_viewed" props={{ sku: p.sku, kind: p.kind, price_amount: p.price_amount, currency: p.currency }} />
       <h1>{p.name}</h1>
       <p>
         <PlanPrice p={p} />
