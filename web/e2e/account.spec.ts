@@ -17,6 +17,12 @@ test("sign in by the link read from Mailpit, then see the order", async ({ page 
   await expect(page.getByTestId("order-status")).toHaveText("completed");
   await shot(page, info, "3-order");
   recordJourney({ journey: "sign-in", checkout_id: id, email, expect: "completed" });
+  // Signing out ends the session: the account asks to sign in again.
+  await page.goto("/account");
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.waitForURL((u) => u.pathname === "/");
+  await page.goto("/account");
+  await page.waitForURL(/\/sign-in\?next=%2Faccount/);
 });
 
 test("cancel and resume a subscription", async ({ page }, info) => {
@@ -36,5 +42,10 @@ test("cancel and resume a subscription", async ({ page }, info) => {
   await expect(page.getByTestId("sub-ending")).toHaveCount(0);
   await expect(page.getByTestId("sub-status")).toHaveText("trialing");
   await shot(page, info, "2-resumed");
+  await page.getByRole("link", { name: "Change card" }).click();
+  await page.getByRole("radio", { name: /Test Visa: succeeds/ }).check();
+  await page.getByRole("button", { name: "Save card" }).click();
+  await expect(page.getByText("Your new card is saved.")).toBeVisible();
+  await shot(page, info, "3-card-changed");
   recordJourney({ journey: "cancel-resume", checkout_id: id, email, expect: "completed" });
 });

@@ -59,7 +59,7 @@ export default async function CartPage({ searchParams }: { searchParams: Promise
                   <label htmlFor={`qty-${l.sku}`} className="visually-hidden">
                     Quantity of {l.p.name}
                   </label>
-                  <input id={`qty-${l.sku}`} name="quantity" type="number" min={0} max={99} defaultValue={l.quantity} style={{ width: "5rem" }} />
+                  <input id={`qty-${l.sku}`} name="quantity" type="number" min={0} max={99} defaultValue={l.quantity} className="qty" />
                   <button type="submit">Update</button>
                 </form>
               </td>
