@@ -125,15 +125,16 @@ func (s *Stack) StartWeb(ctx context.Context, mode WebMode) error {
 	if err := EnsureWebDeps(ctx, dir); err != nil {
 		return err
 	}
-	script := "dev"
+	// Node runs the server itself, not through npm and a shell: then the server is the stack's
+	// child, which dies with the stack even when the stack is killed (Pdeathsig), where a
+	// grandchild under npm would be left holding the port. Both read PORT and HOSTNAME.
+	cmd := exec.Command("node", "node_modules/next/dist/bin/next", "dev", "--port", strconv.Itoa(s.opts.StorefrontPort), "--hostname", host)
 	if mode == WebProduction {
 		if err := BuildWeb(ctx, dir); err != nil {
 			return err
 		}
-		script = "start"
+		cmd = exec.Command("node", "server.mjs")
 	}
-	// web/package.json's scripts take the address from PORT and HOSTNAME.
-	cmd := exec.Command("npm", "run", script)
 	cmd.Dir = dir
 	cmd.Env = webEnv([]string{
 		"PORT=" + strconv.Itoa(s.opts.StorefrontPort), "HOSTNAME=" + host,
