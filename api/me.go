@@ -250,26 +250,18 @@ func (s *server) mySubscriptions(c *gin.Context) ([]subscriptionSummary, bool) {
 	return out, true
 }
 
-// ownSubscription is the middleware of GET /me/subscriptions/{id}: the subscription must be the
-// signed-in customer's, or it does not exist for them.
-func (s *server) ownSubscription(c *gin.Context) {
-	id, ok := subscriptionParam(c)
-	if !ok {
-		writeError(c, errSubscriptionNotFound)
-		return
-	}
+// customerSubscription reads subscription id for the signed-in customer. It answers the error
+// itself and reports false: 404 subscription_not_found for one that does not exist, and alike
+// for another customer's.
+func (s *server) customerSubscription(c *gin.Context, id string) (store.Subscription, bool) {
 	sub, err := s.store.SubscriptionByID(c.Request.Context(), id)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && sub.UserID != c.GetString(customerIDKey)) {
 		writeError(c, errSubscriptionNotFound)
-		return
+		return store.Subscription{}, false
 	}
 	if err != nil {
 		writeError(c, err)
-		return
+		return store.Subscription{}, false
 	}
-	c.Set(ownedSubscriptionKey, sub)
-	c.Next()
+	return sub, true
 }
-
-// ownedSubscriptionKey holds, on the Gin context, the subscription ownSubscription checked.
-const ownedSubscriptionKey = "owned_subscription"

@@ -61,8 +61,8 @@ func (s *server) routes() *gin.Engine {
 	me.GET("/orders", s.listMyOrders)
 	me.GET("/orders/:id", s.getMyOrder)
 	me.GET("/subscriptions", s.listMySubscriptions)
-	me.GET("/subscriptions/:id", s.ownSubscription, s.getSubscription)
-	// A change checks ownership once its request is valid (changeSubscription).
+	// Each checks ownership (customerSubscription); a change once its request is valid.
+	me.GET("/subscriptions/:id", s.getSubscription)
 	me.POST("/subscriptions/:id/cancel", s.limitBody, s.idempotent, s.cancelSubscription)
 	me.POST("/subscriptions/:id/resume", s.limitBody, s.idempotent, s.resumeSubscription)
 	me.PUT("/subscriptions/:id/payment-method", s.limitBody, s.idempotent, s.changePaymentMethod)

@@ -27,7 +27,7 @@ import (
 )
 
 // Subscriptions are read and changed under /api/v1/me/subscriptions/{id} only, by the customer
-// who owns them (s.customer, then s.ownSubscription, in me.go). The answers never carry the
+// who owns them (s.customer, then customerSubscription, in me.go). The answers never carry the
 // customer's email or the provider's customer and payment method references.
 
 // subscriptionIDPattern is a UUID as PostgreSQL prints it. Anything else cannot be a
@@ -132,10 +132,19 @@ func subscriptionParam(c *gin.Context) (id string, ok bool) {
 	return id, subscriptionIDPattern.MatchString(id)
 }
 
-// getSubscription serves the subscription ownSubscription found, with its history, from
+// getSubscription serves one of the customer's subscriptions, with its history, from
 // PostgreSQL, never from Temporal.
 func (s *server) getSubscription(c *gin.Context) {
-	v, err := s.subscriptionViewOf(c.Request.Context(), c.MustGet(ownedSubscriptionKey).(store.Subscription))
+	id, ok := subscriptionParam(c)
+	if !ok {
+		writeError(c, errSubscriptionNotFound)
+		return
+	}
+	sub, ok := s.customerSubscription(c, id)
+	if !ok {
+		return
+	}
+	v, err := s.subscriptionViewOf(c.Request.Context(), sub)
 	if err != nil {
 		writeError(c, err)
 		return
@@ -259,12 +268,8 @@ func (s *server) changeSubscription(c *gin.Context, key string, in workflows.Sub
 	ctx := c.Request.Context()
 	// An unknown subscription, or another customer's, starts no workflow. Ownership is checked
 	// here, after the request is validated, so that a refused body costs no read.
-	sub, err := s.store.SubscriptionByID(ctx, in.SubscriptionID)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && sub.UserID != c.GetString(customerIDKey)) {
-		writeError(c, errSubscriptionNotFound)
-		return
-	} else if err != nil {
-		writeError(c, err)
+	sub, ok := s.customerSubscription(c, in.SubscriptionID)
+	if !ok {
 		return
 	}
 	if in.Action == workflows.ChangePaymentMethod &&
