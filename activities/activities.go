@@ -94,6 +94,10 @@ type Activities struct {
 	Links Links
 	// Declines are the card-testing defence's limits (declines.go); zero checks none.
 	Declines DeclineLimits
+
+	// outboxWake tells the worker's outbox relay that a message was just committed; nil when no
+	// relay runs in this process (one elsewhere finds the message by polling).
+	outboxWake func()
 }
 
 // CustomerInput is the customer as the storefront sent it.

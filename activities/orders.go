@@ -115,11 +115,28 @@ type CompleteOrderInput struct {
 	UserID  string `json:"user_id"`
 	// Caller is the workflow completing the order: CallerCheckout or CallerRenewal. See isCheckout.
 	Caller string `json:"caller,omitempty"`
+	// Receipt, when set, is the email the completed order sends. It is enqueued in the outbox in
+	// the completion's own transaction and sent by the worker's OutboxRelay, so that the
+	// workflow needs no email activity (and no engine round trip) of its own for it.
+	Receipt *EmailInput `json:"receipt,omitempty"`
 }
 
-// CompleteOrder links the order to its user and marks it completed.
+// CompleteOrder links the order to its user and marks it completed, with its receipt queued.
 func (a *Activities) CompleteOrder(ctx context.Context, in CompleteOrderInput) error {
-	err := orderStateError(a.Store.CompleteOrder(ctx, in.OrderID, in.UserID))
+	var then []store.OutboxMessage
+	if in.Receipt != nil {
+		// Checked now rather than by the relay: a receipt that can never be sent must not be
+		// queued to fail there. Completing the order does not wait on it.
+		if _, err := in.Receipt.payload(a.Links); err != nil {
+			a.logger(ctx).ErrorContext(ctx, "receipt not queued", "order_id", in.OrderID, "error", err)
+		} else if m, err := emailMessage(*in.Receipt); err == nil {
+			then = append(then, m)
+		}
+	}
+	err := orderStateError(a.Store.CompleteOrder(ctx, in.OrderID, in.UserID, then...))
+	if err == nil && len(then) > 0 && a.outboxWake != nil {
+		a.outboxWake()
+	}
 	a.observeOrderCompleted(ctx, in, err)
 	return err
 }

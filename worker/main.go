@@ -147,6 +147,20 @@ func run(ctx context.Context, stdout io.Writer, newAuthorizer func(*app.Deps) (c
 		return fmt.Errorf("schedules: %w", err)
 	}
 
+	// The relay sends what completed orders queued (their receipts). It stops with the worker, after
+	// the worker's last activity: a message it leaves is found by the next relay.
+	relay := activities.NewOutboxRelay(acts)
+	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
+	relayDone := make(chan struct{})
+	go func() {
+		defer close(relayDone)
+		relay.Run(relayCtx)
+	}()
+	defer func() {
+		stopRelay()
+		<-relayDone
+	}()
+
 	log.Info("worker polling", "task_queue", workflows.TaskQueue, "temporal", cfg.Temporal.Address)
 	if err := w.Run(stopOn(ctx)); err != nil {
 		return fmt.Errorf("worker: %w", err)

@@ -111,7 +111,7 @@ func TestPurchaseCompletes(t *testing.T) {
 	if res.Amount != 2*2500+1200 || res.Currency != "usd" {
 		t.Errorf("amount %d %s, want 6200 usd (priced from the catalog)", res.Amount, res.Currency)
 	}
-	recordHistory(t, "checkout-"+key, "purchase_completed_with_receipt")
+	recordHistory(t, "checkout-"+key, "purchase_receipt_outbox")
 	wantRedirect := "/orders/" + res.CheckoutID + "/confirmation"
 	if !strings.HasSuffix(res.RedirectURL, wantRedirect) {
 		t.Errorf("redirect_url %q, want suffix %q", res.RedirectURL, wantRedirect)
@@ -147,10 +147,25 @@ func TestPurchaseCompletes(t *testing.T) {
 		t.Fatalf("provider holds %+v, want one succeeded PaymentIntent %s of 6200", pis, providerRef)
 	}
 
-	// The workflow's history: charged once, on the first attempt.
-	scheduled, attempt := activityRuns(history(t, "checkout-"+key), "Charge")
+	// The workflow's history: charged once, on the first attempt; the receipt left through the
+	// outbox, with no email activity of its own.
+	events := history(t, "checkout-"+key)
+	scheduled, attempt := activityRuns(events, "Charge")
 	if scheduled != 1 || attempt != 1 {
 		t.Errorf("Charge scheduled %d times, completed on attempt %d", scheduled, attempt)
+	}
+	if n, _ := activityRuns(events, "SendEmail"); n != 0 {
+		t.Errorf("SendEmail scheduled %d times: the receipt should leave through the outbox", n)
+	}
+	receipts := waitEmails(t, email, "receipt", 1)
+	if text := emailText(t, receipts[0].ID); !strings.Contains(text, res.OrderID) {
+		t.Errorf("the receipt does not name order %s:\n%s", res.OrderID, text)
+	}
+	waitFor(t, "the receipt to leave the outbox", 10*time.Second, func() bool {
+		return queryInt(t, `SELECT count(*) FROM outbox WHERE event_key = $1`, "receipt/order/"+res.OrderID) == 0
+	})
+	if sent := queryInt(t, `SELECT count(*) FROM emails WHERE event_key = $1 AND status = 'sent'`, "receipt/order/"+res.OrderID); sent != 1 {
+		t.Errorf("%d sent receipts recorded, want 1", sent)
 	}
 }
 

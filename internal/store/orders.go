@@ -223,13 +223,18 @@ func (s *Store) FailOrder(ctx context.Context, orderID string, f domain.Failure)
 }
 
 // CompleteOrder links the order to its confirmed user and marks it completed. An order with
-// nothing due (a plan that starts with a trial) counts as paid once it gets this far.
-func (s *Store) CompleteOrder(ctx context.Context, orderID, userID string) error {
+// nothing due (a plan that starts with a trial) counts as paid once it gets this far. The
+// messages in then are enqueued in the same transaction (see outbox.go), so that they exist
+// exactly when the order is completed.
+func (s *Store) CompleteOrder(ctx context.Context, orderID, userID string, then ...OutboxMessage) error {
 	return s.inTx(ctx, func(q *db.Queries) error {
 		if err := q.MarkFreeOrderPaid(ctx, orderID); err != nil {
 			return fmt.Errorf("complete order %s: %w", orderID, err)
 		}
 		rows, err := q.CompleteOrder(ctx, db.CompleteOrderParams{ID: orderID, UserID: userID})
-		return moved(orderID, domain.OrderCompleted, rows, err)
+		if err := moved(orderID, domain.OrderCompleted, rows, err); err != nil {
+			return err
+		}
+		return enqueue(ctx, q, then)
 	})
 }

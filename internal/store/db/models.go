@@ -120,6 +120,17 @@ type OrphanPayment struct {
 	ResolvedAt  *time.Time
 }
 
+type Outbox struct {
+	ID          int64
+	Topic       string
+	EventKey    string
+	Payload     []byte
+	Attempts    int32
+	AvailableAt time.Time
+	LastError   *string
+	CreatedAt   time.Time
+}
+
 type Payment struct {
 	ID             int64
 	OrderID        string
