@@ -104,7 +104,7 @@ func runningWorkflowID(ctx context.Context) string {
 func (a *Activities) analyticsOrder(ctx context.Context, orderID string) (store.Order, bool) {
 	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), analyticsLookupTimeout)
 	defer cancel()
-	o, err := a.Store.OrderByID(lctx, orderID)
+	o, err := a.Store.OrderHeader(lctx, orderID)
 	if err != nil {
 		a.logger(ctx).DebugContext(ctx, "analytics event skipped: order not read", "order_id", orderID, "error", err)
 		return o, false

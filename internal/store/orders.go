@@ -198,6 +198,19 @@ func (s *Store) OrderByID(ctx context.Context, id string) (Order, error) {
 	return s.withLines(ctx, row, err)
 }
 
+// OrderHeader reads an order without its lines (Lines is nil): one query instead of two, for
+// callers that need only its figures and customer, such as a funnel event.
+func (s *Store) OrderHeader(ctx context.Context, id string) (Order, error) {
+	if !uuidPattern.MatchString(id) {
+		return Order{}, ErrNotFound
+	}
+	row, err := s.q.OrderByID(ctx, id)
+	if err != nil {
+		return Order{}, notFound(err)
+	}
+	return orderFrom(row), nil
+}
+
 // withLines completes an order just read (row, err) with its lines.
 func (s *Store) withLines(ctx context.Context, row db.Order, err error) (Order, error) {
 	if err != nil {
