@@ -85,8 +85,8 @@ type OpenResult struct {
 	Achieved float64 `json:"achieved_per_s"`
 	Sent     int     `json:"sent"`
 	// Errors are requests that got no HTTP answer; Non2xx those whose answer was not 2xx.
-	Errors  int `json:"errors"`
-	Non2xx  int `json:"non_2xx"`
+	Errors  int     `json:"errors"`
+	Non2xx  int     `json:"non_2xx"`
 	Latency Summary `json:"latency"`
 	// FirstError is one of the errors or bad statuses, to say what went wrong.
 	FirstError string `json:"first_error,omitempty"`
