@@ -53,18 +53,30 @@ func Redact(s string) string {
 }
 
 // maySecret reports whether s holds what every match of secretPattern holds: _live_ or _test_
-// (Stripe keys), whsec_, or a b followed by e or a (bearer, basic: b, e and a have no case
-// folds outside ASCII, so the case-insensitive match needs these bytes too).
+// (Stripe keys), whsec_, or the word bearer or basic in any case.
 func maySecret(s string) bool {
-	if strings.Contains(s, "_live_") || strings.Contains(s, "_test_") || strings.Contains(s, "whsec_") {
-		return true
-	}
-	for i := 0; i+1 < len(s); i++ {
-		if s[i] == 'b' || s[i] == 'B' {
-			switch s[i+1] {
-			case 'e', 'E', 'a', 'A':
-				return true
+	return strings.Contains(s, "_live_") || strings.Contains(s, "_test_") || strings.Contains(s, "whsec_") ||
+		containsFold(s, "bearer") || containsFold(s, "basic")
+}
+
+// containsFold reports whether s holds word (lower-case ASCII letters) in any case, as the
+// pattern's (?i) matches it: ASCII letters fold to their other case, and s also to ſ (U+017F),
+// the only other letter that folds to one of bearer's or basic's.
+func containsFold(s, word string) bool {
+	for start := 0; start < len(s); start++ {
+		i, j := start, 0
+		for ; j < len(word) && i < len(s); j++ {
+			switch {
+			case s[i]|0x20 == word[j]:
+				i++
+			case word[j] == 's' && strings.HasPrefix(s[i:], "ſ"):
+				i += len("ſ")
+			default:
+				j = len(word) + 1 // no match at start
 			}
+		}
+		if j == len(word) {
+			return true
 		}
 	}
 	return false

@@ -21,6 +21,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -67,6 +68,21 @@ type settings struct {
 	strict        bool
 	profile       bool
 	keep          bool
+	// env is added to the worker's and the BFF's environment, to measure another setting.
+	env []string
+}
+
+// envFlag collects repeated -env KEY=VALUE flags.
+type envFlag []string
+
+func (e *envFlag) String() string { return strings.Join(*e, " ") }
+
+func (e *envFlag) Set(v string) error {
+	if k, _, ok := strings.Cut(v, "="); !ok || k == "" {
+		return fmt.Errorf("%q is not KEY=VALUE", v)
+	}
+	*e = append(*e, v)
+	return nil
 }
 
 func parse(args []string, getenv func(string) string) (settings, error) {
@@ -93,9 +109,12 @@ func parse(args []string, getenv func(string) string) (settings, error) {
 	fs.BoolVar(&s.strict, "strict", false, "exit non-zero when a figure misses its target")
 	fs.BoolVar(&s.profile, "profile", false, "capture 30 s CPU profiles of the BFF and the worker in the checkout and read phases")
 	fs.BoolVar(&s.keep, "keep", false, "keep the stack's folder (logs, databases) instead of deleting it")
+	var env envFlag
+	fs.Var(&env, "env", "KEY=VALUE added to the worker's and the BFF's environment, to measure another setting (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		return s, err
 	}
+	s.env = env
 	for f := range strings.SplitSeq(*conc, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || n <= 0 {
@@ -198,6 +217,7 @@ func (b *bench) start(ctx context.Context) (err error) {
 	if b.set.profile {
 		opts.Env = append(opts.Env, "PPROF_ENABLED=true")
 	}
+	opts.Env = append(opts.Env, b.set.env...)
 	fmt.Fprintf(b.stdout, "Starting the stack in %s (make dev's configuration, every feature on)...\n", dir)
 	startCtx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
@@ -282,8 +302,8 @@ func (b *bench) sample(ctx context.Context) (map[string]procSample, error) {
 	return out, nil
 }
 
-// profile captures a CPU profile of the BFF and of the worker for seconds, into files named
-// for phase; it returns at once, and the returned function waits for both.
+// profile captures a CPU profile of the BFF, of the worker and of this process for seconds,
+// into files named for phase; it returns at once, and the returned function waits for all three.
 func (b *bench) profile(ctx context.Context, phase string, seconds int) (wait func()) {
 	if !b.set.profile {
 		return func() {}
@@ -292,7 +312,16 @@ func (b *bench) profile(ctx context.Context, phase string, seconds int) (wait fu
 		"bff":    b.stack.APIInternalURL,
 		"worker": strings.TrimSuffix(b.stack.WorkerMetricsURL, "/metrics"),
 	}
-	done := make(chan string, len(bases))
+	done := make(chan string, len(bases)+1)
+	// The load generator shares the cores with what it measures: its own profile shows what it costs.
+	self := filepath.Join(b.outDir, fmt.Sprintf("%s-%s-bench-%s.pprof", b.report.Mode, b.stamp, phase))
+	go func() {
+		if err := profileSelf(ctx, self, time.Duration(seconds)*time.Second); err != nil {
+			done <- fmt.Sprintf("%s: %v", self, err)
+			return
+		}
+		done <- self
+	}()
 	for name, base := range bases {
 		path := filepath.Join(b.outDir, fmt.Sprintf("%s-%s-%s.pprof", b.report.Mode, b.stamp, name+"-"+phase))
 		go func() {
@@ -304,10 +333,28 @@ func (b *bench) profile(ctx context.Context, phase string, seconds int) (wait fu
 		}()
 	}
 	return func() {
-		for range bases {
+		for range len(bases) + 1 {
 			b.report.Profiles = append(b.report.Profiles, <-done)
 		}
 	}
+}
+
+// profileSelf writes this process's CPU profile over d to path.
+func profileSelf(ctx context.Context, path string, d time.Duration) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return err
+	}
+	select {
+	case <-time.After(d):
+	case <-ctx.Done():
+	}
+	pprof.StopCPUProfile()
+	return f.Close()
 }
 
 func fetchProfile(ctx context.Context, url, path string) error {

@@ -100,6 +100,9 @@ func (s settings) describe() map[string]string {
 	m := map[string]string{"checkouts": fmt.Sprint(s.checkouts), "concurrency": strings.Join(conc, ","),
 		"read_rate": fmt.Sprint(s.readRate), "read_duration": s.readFor.String(),
 		"orders_rate": fmt.Sprint(s.ordersRate), "orders_duration": s.ordersFor.String()}
+	if len(s.env) > 0 {
+		m["env"] = strings.Join(s.env, " ")
+	}
 	if s.soak > 0 {
 		m["soak"], m["soak_warmup"], m["soak_sample"] = s.soak.String(), s.soakWarmup.String(), s.soakEvery.String()
 	}
