@@ -192,7 +192,7 @@ func (s *Shop) mailpit(ctx context.Context, path string, v any) error {
 	}
 	code, answer, err := s.do(req, v)
 	if err != nil || code != http.StatusOK {
-		return fmt.Errorf("Mailpit %s: %d %s %v", path, code, answer, err)
+		return fmt.Errorf("mailpit %s: %d %s %v", path, code, answer, err)
 	}
 	return nil
 }
