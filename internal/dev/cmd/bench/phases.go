@@ -40,7 +40,7 @@ func (b *bench) runBench(ctx context.Context) error {
 	defer bare.Stop()
 
 	fmt.Fprintln(b.stdout, "Warming up both paths...")
-	if err := b.warmUp(ctx); err != nil {
+	if err := b.warmUp(ctx, true); err != nil {
 		return err
 	}
 	var ids []string
@@ -91,14 +91,25 @@ func (b *bench) runBench(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// warmUp runs a few of each kind before anything is measured: connections, caches, the first
-// workflow tasks.
-func (b *bench) warmUp(ctx context.Context) error {
+// bareTimeout bounds one bare workflow: the engine runs one in milliseconds when idle, so
+// minutes mean the bare worker is gone, and the run should say so rather than hang.
+const bareTimeout = 2 * time.Minute
+
+// runBare runs one bare workflow, numbered from the run's sequence.
+func (b *bench) runBare(ctx context.Context, kind string) error {
+	ctx, cancel := context.WithTimeout(ctx, bareTimeout)
+	defer cancel()
+	return loadgen.RunBare(ctx, b.engine, fmt.Sprintf("bench-%s-%s-%d", b.tag, kind, b.seq.Add(1)))
+}
+
+// warmUp runs a few checkouts, and with bare a few bare workflows, before anything is measured:
+// connections, caches, the first workflow tasks.
+func (b *bench) warmUp(ctx context.Context, bare bool) error {
 	n := 8
-	if _, err := loadgen.Closed(n, n, func(i int) error {
-		return loadgen.RunBare(ctx, b.engine, fmt.Sprintf("bench-%s-warm-bare-%d", b.tag, i))
-	}); err != nil {
-		return fmt.Errorf("bare warm-up: %w", err)
+	if bare {
+		if _, err := loadgen.Closed(n, n, func(int) error { return b.runBare(ctx, "warm-bare") }); err != nil {
+			return fmt.Errorf("bare warm-up: %w", err)
+		}
 	}
 	_, err := loadgen.Closed(n, n, func(i int) error {
 		key := fmt.Sprintf("bench-%s-warm-%d", b.tag, i)
@@ -116,9 +127,7 @@ func (b *bench) checkoutsVsBare(ctx context.Context, conc int, wait func()) (che
 	var mu sync.Mutex
 	var ids []string
 	var firstNotCompleted string
-	bareRun := func(int) error {
-		return loadgen.RunBare(ctx, b.engine, fmt.Sprintf("bench-%s-bare-%d", b.tag, b.seq.Add(1)))
-	}
+	bareRun := func(int) error { return b.runBare(ctx, "bare") }
 	var notCompleted atomic.Int64
 	checkout := func(int) error {
 		key := fmt.Sprintf("bench-%s-co-%d", b.tag, b.seq.Add(1))
@@ -217,7 +226,7 @@ func (b *bench) myOrders(cookie string, rate float64, d time.Duration) loadgen.O
 // targets' rates, for the soak's duration, sampling memory and goroutines as it goes.
 func (b *bench) runSoak(ctx context.Context) error {
 	fmt.Fprintln(b.stdout, "Warming up...")
-	if err := b.warmUp(ctx); err != nil {
+	if err := b.warmUp(ctx, false); err != nil {
 		return err
 	}
 	calibrate := min(b.set.checkouts, 100)
