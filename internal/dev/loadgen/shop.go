@@ -83,28 +83,47 @@ func (e *NotCompletedError) Error() string {
 	return fmt.Sprintf("checkout %s: %d %s, want 201 completed", e.Key, e.Code, e.Answer)
 }
 
-// BuyAndWait is Buy, then, when the checkout outlasted the BFF's wait (202), the storefront's
-// polling of its status until it completes.
+// BuyAndWait is Buy as the storefront goes about it: an answer that says to retry with the same
+// Idempotency-Key (503, or 409 while the first request is still running) is retried, and a
+// checkout that outlasted the BFF's wait (202) is polled until it completes; a minute in all.
 func (s *Shop) BuyAndWait(ctx context.Context, key, email string) (Checkout, error) {
-	out, err := s.Buy(ctx, key, email)
-	var nc *NotCompletedError
-	if !errors.As(err, &nc) || nc.Code != http.StatusAccepted || out.CheckoutID == "" {
-		return out, err
-	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	for {
-		req, rerr := http.NewRequestWithContext(ctx, http.MethodGet, s.APIURL+"/api/v1/checkouts/"+out.CheckoutID, nil)
-		if rerr != nil {
-			return out, rerr
+		out, err := s.Buy(ctx, key, email)
+		var nc *NotCompletedError
+		if !errors.As(err, &nc) {
+			return out, err
+		}
+		switch {
+		case nc.Code == http.StatusAccepted && out.CheckoutID != "":
+			return s.waitCompleted(ctx, out, err)
+		case nc.Code != http.StatusServiceUnavailable && nc.Code != http.StatusConflict:
+			return out, err
+		}
+		select {
+		case <-ctx.Done():
+			return out, fmt.Errorf("%w, still after a minute of retries", err)
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// waitCompleted polls a checkout's status until it is completed or ctx is done; pending is the
+// error to report then.
+func (s *Shop) waitCompleted(ctx context.Context, out Checkout, pending error) (Checkout, error) {
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.APIURL+"/api/v1/checkouts/"+out.CheckoutID, nil)
+		if err != nil {
+			return out, err
 		}
 		var now Checkout
-		if code, _, rerr := s.do(req, &now); rerr == nil && code == http.StatusOK && now.Status == "completed" {
+		if code, _, err := s.do(req, &now); err == nil && code == http.StatusOK && now.Status == "completed" {
 			return now, nil
 		}
 		select {
 		case <-ctx.Done():
-			return out, fmt.Errorf("%w, nor completed within a minute", err)
+			return out, fmt.Errorf("%w, nor completed within a minute", pending)
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
