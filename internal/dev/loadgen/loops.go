@@ -90,6 +90,8 @@ type OpenResult struct {
 	Latency Summary `json:"latency"`
 	// FirstError is one of the errors or bad statuses, to say what went wrong.
 	FirstError string `json:"first_error,omitempty"`
+	// Statuses counts the answers by HTTP status.
+	Statuses map[int]int `json:"statuses"`
 
 	latencies *Latencies
 }
@@ -116,6 +118,8 @@ func (o OpenLoop) Run(ctx context.Context) OpenResult {
 	queue := make(chan job, max(1, int(o.Rate)))
 	lat := &Latencies{}
 	var errs, non2xx atomic.Int64
+	var statusMu sync.Mutex
+	statuses := map[int]int{}
 	var firstErr atomic.Value
 	var lastEnd atomic.Int64
 	var wg sync.WaitGroup
@@ -132,6 +136,11 @@ func (o OpenLoop) Run(ctx context.Context) OpenResult {
 					if end.UnixNano() <= prev || lastEnd.CompareAndSwap(prev, end.UnixNano()) {
 						break
 					}
+				}
+				if out.Err == nil {
+					statusMu.Lock()
+					statuses[out.Status]++
+					statusMu.Unlock()
 				}
 				switch {
 				case out.Err != nil:
@@ -166,7 +175,7 @@ schedule:
 	}
 	close(queue)
 	wg.Wait()
-	res := OpenResult{Offered: o.Rate, Sent: sent, Errors: int(errs.Load()), Non2xx: int(non2xx.Load()),
+	res := OpenResult{Offered: o.Rate, Sent: sent, Errors: int(errs.Load()), Non2xx: int(non2xx.Load()), Statuses: statuses,
 		Latency: lat.Summary(), latencies: lat}
 	if v, ok := firstErr.Load().(string); ok {
 		res.FirstError = v

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -35,32 +36,42 @@ func TestParseDefaultsAndOverrides(t *testing.T) {
 	}
 }
 
-func sample(at float64, bffRSS int64, bffG, workerG int) soakSample {
+func sample(at float64, bffRSS int64) soakSample {
 	return soakSample{AtSeconds: at, Processes: map[string]procSample{
-		"bff": {RSSBytes: bffRSS, Goroutines: bffG}, "worker": {RSSBytes: 100 << 20, Goroutines: workerG}}}
+		"bff": {RSSBytes: bffRSS, Goroutines: 900}, "worker": {RSSBytes: 100 << 20, Goroutines: 70}}}
+}
+
+func atRest(bff, worker int) map[string]procSample {
+	return map[string]procSample{"bff": {Goroutines: bff}, "worker": {Goroutines: worker}}
 }
 
 func TestSoakJudgesFromTheFirstSampleAfterTheWarmUp(t *testing.T) {
+	warm := []soakSample{sample(0, 50<<20), sample(60, 100<<20)}
 	for _, tc := range []struct {
-		name    string
-		samples []soakSample
-		verdict string
+		name        string
+		samples     []soakSample
+		after       map[string]procSample
+		verdict     string
+		failsMemory bool
 	}{
-		// The growth during the warm-up (50 to 100 MiB) does not count.
-		{"flat after warm-up", []soakSample{sample(0, 50<<20, 20, 40), sample(60, 100<<20, 30, 40), sample(120, 105<<20, 45, 50)}, "PASS"},
-		{"memory grows", []soakSample{sample(0, 50<<20, 20, 40), sample(60, 100<<20, 30, 40), sample(120, 111<<20, 30, 40)}, "FAIL"},
-		{"goroutines grow", []soakSample{sample(0, 50<<20, 20, 40), sample(60, 100<<20, 30, 40), sample(120, 100<<20, 51, 40)}, "FAIL"},
-		{"nothing after warm-up", []soakSample{sample(0, 50<<20, 20, 40), sample(60, 100<<20, 30, 40)}, "not enough samples"},
+		// The growth during the warm-up (50 to 100 MiB) does not count, nor the goroutines under load.
+		{"flat after warm-up", append(warm, sample(120, 105<<20)), atRest(30, 50), "PASS", false},
+		{"memory grows", append(warm, sample(120, 111<<20)), atRest(25, 45), "FAIL", true},
+		{"goroutines left behind", append(warm, sample(120, 100<<20)), atRest(36, 45), "FAIL", false},
+		{"nothing after warm-up", warm, atRest(25, 45), "not enough samples", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := &bench{set: settings{soak: 2 * time.Minute, soakWarmup: time.Minute}}
-			soak := &soakReport{Samples: tc.samples}
+			soak := &soakReport{Samples: slices.Clone(tc.samples), IdleBefore: atRest(25, 45), IdleAfter: tc.after}
 			b.judgeSoak(soak)
 			if !strings.HasPrefix(soak.Verdict, tc.verdict) {
 				t.Fatalf("verdict %q, want %q (%+v)", soak.Verdict, tc.verdict, soak.Judgements)
 			}
 			if missed := b.report.Missed > 0; missed != (tc.verdict != "PASS") {
 				t.Fatalf("targets missed %d with verdict %q", b.report.Missed, soak.Verdict)
+			}
+			if len(soak.Judgements) > 0 && !soak.Judgements[0].RSSPass != tc.failsMemory {
+				t.Fatalf("the BFF's memory judged %+v", soak.Judgements[0])
 			}
 		})
 	}

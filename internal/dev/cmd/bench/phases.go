@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -269,13 +270,20 @@ func (b *bench) runSoak(ctx context.Context) error {
 	loops := map[string]loadgen.OpenLoop{
 		"POST /api/v1/checkouts": {Rate: soak.CheckoutRate, Duration: b.set.soak, Workers: 64,
 			Do: func(ctx context.Context, _ int) loadgen.Outcome {
-				if _, err := buy(ctx); err != nil {
+				_, err := buy(ctx)
+				if nc := (*loadgen.NotCompletedError)(nil); errors.As(err, &nc) {
+					return loadgen.Outcome{Status: nc.Code} // a 202 is served, only later than it should be
+				}
+				if err != nil {
 					return loadgen.Outcome{Err: err}
 				}
-				return loadgen.Outcome{Status: 201}
+				return loadgen.Outcome{Status: http.StatusCreated}
 			}},
 		"GET /api/v1/checkouts/{id}": b.checkoutReads(ids, soak.ReadRate, b.set.soak),
 		"GET /api/v1/me/orders":      b.myOrders(cookie, soak.OrdersRate, b.set.soak),
+	}
+	if soak.IdleBefore, err = b.idle(ctx, nil); err != nil {
+		return err
 	}
 	results := map[string]loadgen.OpenResult{}
 	var wg sync.WaitGroup
@@ -297,6 +305,10 @@ func (b *bench) runSoak(ctx context.Context) error {
 	}
 	if sampleErr != nil {
 		return sampleErr
+	}
+	fmt.Fprintln(b.stdout, "Waiting for the stack to settle after the load...")
+	if soak.IdleAfter, err = b.idle(ctx, soak.IdleBefore); err != nil {
+		return err
 	}
 	b.judgeSoak(soak)
 	return ctx.Err()
@@ -337,12 +349,35 @@ func (b *bench) sampleSoak(ctx context.Context, start time.Time, soak *soakRepor
 	}
 }
 
-// goroutineSlack is the growth in goroutines the soak forgives: requests in flight and the
-// connections serving them come and go with the load's jitter, a leak grows without bound.
-func goroutineSlack(first int) int { return max(20, first/20) }
+// goroutineSlack is the growth in goroutines the soak forgives between two idle moments: the
+// SDK's pollers and the pools' connections come and go; a leak keeps what it took.
+func goroutineSlack(before int) int { return max(10, before/10) }
+
+// idle samples the stack at rest: the generator's idle connections closed (each holds a
+// goroutine in the BFF), and, given a sample to settle towards, up to a minute for the work
+// still running (checkouts the BFF answered 202) to finish.
+func (b *bench) idle(ctx context.Context, towards map[string]procSample) (map[string]procSample, error) {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		b.shop.HTTP.CloseIdleConnections()
+		time.Sleep(time.Second)
+		now, err := b.sample(ctx)
+		if err != nil || towards == nil || time.Now().After(deadline) {
+			return now, err
+		}
+		settled := true
+		for name, s := range now {
+			settled = settled && s.Goroutines <= towards[name].Goroutines+goroutineSlack(towards[name].Goroutines)
+		}
+		if settled {
+			return now, nil
+		}
+	}
+}
 
 // judgeSoak compares the first sample after warm-up with the last: resident memory may grow
-// by less than soakRSSGrowthLimit, goroutines by no more than the slack.
+// by less than soakRSSGrowthLimit. Goroutines are compared at rest, before and after the load,
+// since under load they count the requests in flight: they may grow by no more than the slack.
 func (b *bench) judgeSoak(soak *soakReport) {
 	warmup := min(b.set.soakWarmup, b.set.soak/2)
 	var first *soakSample
@@ -363,8 +398,9 @@ func (b *bench) judgeSoak(soak *soakReport) {
 	for _, name := range []string{"bff", "worker"} {
 		a, z := first.Processes[name], last.Processes[name]
 		growth := float64(z.RSSBytes-a.RSSBytes) / float64(a.RSSBytes)
-		j := soakJudgement{Process: name, RSSGrowth: growth, GoroutinesFrom: a.Goroutines, GoroutinesTo: z.Goroutines,
-			RSSPass: growth < soakRSSGrowthLimit, GoroutinesPass: z.Goroutines <= a.Goroutines+goroutineSlack(a.Goroutines)}
+		g0, g1 := soak.IdleBefore[name].Goroutines, soak.IdleAfter[name].Goroutines
+		j := soakJudgement{Process: name, RSSGrowth: growth, GoroutinesFrom: g0, GoroutinesTo: g1,
+			RSSPass: growth < soakRSSGrowthLimit, GoroutinesPass: g1 <= g0+goroutineSlack(g0)}
 		pass = pass && j.RSSPass && j.GoroutinesPass
 		soak.Judgements = append(soak.Judgements, j)
 	}

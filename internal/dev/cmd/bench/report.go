@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -71,7 +72,11 @@ type soakReport struct {
 	ReadRate         float64 `json:"checkout_read_rate"`
 	OrdersRate       float64 `json:"order_list_rate"`
 
-	Loads       []readRow       `json:"loads"`
+	Loads []readRow `json:"loads"`
+	// IdleBefore and IdleAfter are the stack at rest before and after the load, whose
+	// goroutines are compared.
+	IdleBefore  map[string]procSample `json:"idle_before"`
+	IdleAfter   map[string]procSample `json:"idle_after"`
 	Samples     []soakSample    `json:"samples"`
 	FromSeconds float64         `json:"judged_from_s"`
 	Judgements  []soakJudgement `json:"judgements"`
@@ -160,7 +165,7 @@ func (r *report) print(out io.Writer) {
 	}
 	if len(r.Reads) > 0 {
 		fmt.Fprintln(out, "\nReads, open loop (constant arrival rate; latency from each request's due time)")
-		r.printLoads(w, r.Reads)
+		r.printLoads(out, w, r.Reads)
 	}
 	if r.Memory != nil && r.Memory.After != nil {
 		fmt.Fprintln(out, "\nMemory: resident (VmRSS) and goroutines (go_goroutines), before and at the end of the load")
@@ -173,11 +178,11 @@ func (r *report) print(out io.Writer) {
 	}
 	if s := r.Soak; s != nil {
 		fmt.Fprintf(out, "\nSoak for %s at half the maximum rate (maximum %.1f checkouts/s)\n", s.Duration, s.MaxCheckoutsPerS)
-		r.printLoads(w, s.Loads)
+		r.printLoads(out, w, s.Loads)
 		if len(s.Judgements) > 0 {
-			fmt.Fprintf(out, "\nMemory from the first sample after the warm-up (%.0f s) to the end: RSS growth < %.0f%%, goroutines not growing\n",
+			fmt.Fprintf(out, "\nRSS from the first sample after the warm-up (%.0f s) to the end: growth < %.0f%%; goroutines at rest, before and after the load: not growing\n",
 				s.FromSeconds, soakRSSGrowthLimit*100)
-			fmt.Fprintln(w, "process\tRSS growth\t\tgoroutines\t\t")
+			fmt.Fprintln(w, "process\tRSS growth\t\tgoroutines at rest\t\t")
 			for _, j := range s.Judgements {
 				fmt.Fprintf(w, "%s\t%+.1f%%\t%s\t%d -> %d\t%s\t\n", j.Process, j.RSSGrowth*100, verdict(j.RSSPass), j.GoroutinesFrom, j.GoroutinesTo, verdict(j.GoroutinesPass))
 			}
@@ -197,7 +202,7 @@ func (r *report) print(out io.Writer) {
 	fmt.Fprintf(out, "targets missed: %d\n", r.Missed)
 }
 
-func (r *report) printLoads(w *tabwriter.Writer, rows []readRow) {
+func (r *report) printLoads(out io.Writer, w *tabwriter.Writer, rows []readRow) {
 	fmt.Fprintln(w, "endpoint\toffered/s\tachieved/s\tp50\tp99\tmax\terrors\tnon-2xx\ttarget\tresult\t")
 	for _, l := range rows {
 		target, result := "", ""
@@ -206,9 +211,21 @@ func (r *report) printLoads(w *tabwriter.Writer, rows []readRow) {
 		}
 		fmt.Fprintf(w, "%s\t%.0f\t%.0f\t%.1f ms\t%.1f ms\t%.0f ms\t%d\t%d\t%s\t%s\t\n", l.Endpoint, l.Offered, l.Achieved,
 			l.Latency.P50, l.Latency.P99, l.Latency.Max, l.Errors, l.Non2xx, target, result)
-		if l.FirstError != "" {
-			fmt.Fprintf(w, "  first error: %s\t\t\t\t\t\t\t\t\t\t\n", l.FirstError)
-		}
 	}
 	w.Flush()
+	for _, l := range rows {
+		codes := make([]int, 0, len(l.Statuses))
+		for code := range l.Statuses {
+			codes = append(codes, code)
+		}
+		slices.Sort(codes)
+		var answers []string
+		for _, code := range codes {
+			answers = append(answers, fmt.Sprintf("%d: %d", code, l.Statuses[code]))
+		}
+		fmt.Fprintf(out, "  %s answers: %s\n", l.Endpoint, strings.Join(answers, ", "))
+		if l.FirstError != "" {
+			fmt.Fprintf(out, "  %s first error: %s\n", l.Endpoint, l.FirstError)
+		}
+	}
 }
