@@ -77,10 +77,10 @@ type soakReport struct {
 	// goroutines are compared.
 	IdleBefore  map[string]procSample `json:"idle_before"`
 	IdleAfter   map[string]procSample `json:"idle_after"`
-	Samples     []soakSample    `json:"samples"`
-	FromSeconds float64         `json:"judged_from_s"`
-	Judgements  []soakJudgement `json:"judgements"`
-	Verdict     string          `json:"verdict"`
+	Samples     []soakSample          `json:"samples"`
+	FromSeconds float64               `json:"judged_from_s"`
+	Judgements  []soakJudgement       `json:"judgements"`
+	Verdict     string                `json:"verdict"`
 }
 
 type soakSample struct {
