@@ -16,7 +16,7 @@ SQLC_VERSION         := v1.31.1
 TOOL_BINS := $(TOOLS)/temporal $(TOOLS)/stripe-mock $(TOOLS)/mailpit $(TOOLS)/staticcheck $(TOOLS)/workflowcheck \
 	$(TOOLS)/sqlc
 
-.PHONY: dev test unit web-deps web-unit fuzz integration lint generate bench bench-renewals tools clean-data
+.PHONY: dev test unit web-deps web-unit fuzz integration lint generate bench soak bench-renewals tools clean-data
 
 ## dev: run Postgres, Temporal (+ Web UI), stripe-mock, Mailpit, the worker, the BFF and the
 ## storefront (next dev on http://localhost:3000, npm ci first when web/package-lock.json changed).
@@ -94,9 +94,22 @@ lint: $(TOOLS)/staticcheck $(TOOLS)/workflowcheck $(TOOLS)/sqlc
 	  $(TOOLS)/sqlc generate -f "$$tmp/sqlc.yaml" && \
 	  if ! diff -r internal/store/db "$$tmp/internal/store/db"; then echo "internal/store/db is stale: run make generate"; exit 1; fi
 
-## bench: checkout throughput through the whole stack against the bare engine, in one run.
+## bench: the stack in make dev's configuration with every feature on (internal/dev/cmd/bench):
+## checkouts against the bare engine at concurrency 8 and 32, then GET /api/v1/checkouts/{id}
+## and GET /api/v1/me/orders in open loops, and the BFF's and worker's memory. Prints a table and
+## writes JSON under .data/bench/. BENCH_FLAGS passes flags (e.g. -profile, -strict, -checkouts 100).
+BENCH_FLAGS ?=
 bench: tools
-	go test -tags integration -run '^$$' -bench CheckoutVsBareEngine -benchtime 200x -count 1 -timeout 30m ./internal/e2e/
+	go build -o $(TOOLS)/cartflow-bench ./internal/dev/cmd/bench
+	$(TOOLS)/cartflow-bench $(BENCH_FLAGS)
+
+## soak: a mixed load (checkouts and both reads) at half the maximum rate for SOAK (default 10m),
+## sampling the BFF's and worker's memory and goroutines every 30 s; passes when RSS grows less
+## than 10% after the warm-up and the goroutines at rest after the load are no more than before.
+SOAK ?= 10m
+soak: tools
+	go build -o $(TOOLS)/cartflow-bench ./internal/dev/cmd/bench
+	$(TOOLS)/cartflow-bench -soak $(SOAK) $(BENCH_FLAGS)
 
 ## bench-renewals: sweep plus renewal throughput for N due subscriptions (CARTFLOW_BENCH_SUBS, default 1000,10000).
 bench-renewals: tools

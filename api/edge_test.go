@@ -156,6 +156,25 @@ func TestReadinessAndMetricsAreInternal(t *testing.T) {
 	}
 }
 
+// TestProfilerOnlyWhenEnabledAndOnlyInternal: PPROF_ENABLED serves /debug/pprof/ on the
+// internal listener; without it neither listener does, and the public one never does.
+func TestProfilerOnlyWhenEnabledAndOnlyInternal(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	env.server.metrics = metrics.New()
+	if rec := get(env.server.internalRoutes(), "/debug/pprof/"); rec.Code != http.StatusNotFound {
+		t.Errorf("internal GET /debug/pprof/ with the profiler off = %d, want 404", rec.Code)
+	}
+	env.server.cfg.PprofEnabled = true
+	if rec := get(env.server.routes(), "/debug/pprof/"); rec.Code != http.StatusNotFound {
+		t.Errorf("public GET /debug/pprof/ = %d, want 404", rec.Code)
+	}
+	rec := get(env.server.internalRoutes(), "/debug/pprof/")
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "goroutine") {
+		t.Errorf("internal GET /debug/pprof/ with the profiler on = %d %.200s, want the index", rec.Code, rec.Body)
+	}
+}
+
 func preflight(origin, method string) *http.Request {
 	req := httptest.NewRequest(http.MethodOptions, "/api/v1/checkouts", nil)
 	req.Header.Set("Origin", origin)

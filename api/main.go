@@ -90,12 +90,17 @@ func run(ctx context.Context, stdout io.Writer) error {
 	// The internal listener serves /readyz and /metrics, for the load balancer and Prometheus;
 	// empty INTERNAL_HTTP_ADDR serves neither.
 	if cfg.InternalHTTPAddr != "" {
+		writeTimeout := 15 * time.Second
+		if cfg.PprofEnabled {
+			// net/http/pprof refuses a profile longer than the write timeout; the bench takes 30 s ones.
+			writeTimeout = 2 * time.Minute
+		}
 		internal := &http.Server{
 			Addr:              cfg.InternalHTTPAddr,
 			Handler:           s.internalRoutes(),
 			ReadHeaderTimeout: 5 * time.Second,
 			ReadTimeout:       5 * time.Second,
-			WriteTimeout:      15 * time.Second,
+			WriteTimeout:      writeTimeout,
 			IdleTimeout:       60 * time.Second,
 			BaseContext:       func(net.Listener) context.Context { return ctx },
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"github.com/gin-gonic/gin"
 
+	"github.com/cartflow/cartflow/internal/metrics"
 	"github.com/cartflow/cartflow/internal/staffkey"
 )
 
@@ -89,5 +90,8 @@ func (s *server) internalRoutes() *gin.Engine {
 	r.GET("/healthz", s.healthz)
 	r.GET("/readyz", s.readyz)
 	r.GET("/metrics", gin.WrapH(s.metrics.Handler()))
+	if s.cfg.PprofEnabled {
+		r.GET("/debug/pprof/*page", gin.WrapH(metrics.Profiler()))
+	}
 	return r
 }

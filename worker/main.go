@@ -84,6 +84,9 @@ func run(ctx context.Context, stdout io.Writer, newAuthorizer func(*app.Deps) (c
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", deps.Metrics.Handler())
 		mux.Handle("/codec/", codec.NewServer(deps.Codec, auth, cfg.CodecCORSOrigins, log.With("component", "codec")))
+		if cfg.PprofEnabled {
+			mux.Handle("/debug/pprof/", metrics.Profiler())
+		}
 		go func() {
 			if err := metrics.Serve(ctx, cfg.MetricsAddr, mux, log); err != nil {
 				log.Error("metrics listener", "error", err)

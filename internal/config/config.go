@@ -25,6 +25,10 @@ type Common struct {
 	Env string `envconfig:"CARTFLOW_ENV" default:"development"`
 
 	LogLevel string `envconfig:"LOG_LEVEL" default:"info"`
+	// PprofEnabled serves Go's profiler (net/http/pprof) under /debug/pprof/ on the internal
+	// listener (the worker's METRICS_ADDR, the BFF's INTERNAL_HTTP_ADDR), for the bench to find
+	// bottlenecks. Off by default: a profile costs CPU while it runs.
+	PprofEnabled bool `envconfig:"PPROF_ENABLED" default:"false"`
 	// StorefrontURL is the storefront's origin: completed checkouts send the customer to
 	// <StorefrontURL>/orders/<checkout id>/confirmation, and emails link into its account pages.
 	StorefrontURL string `envconfig:"STOREFRONT_URL" default:"http://localhost:3000"`

@@ -52,8 +52,12 @@ func runMain(m *testing.M) int {
 	defer os.RemoveAll(dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	obsEnv, stopCollector := observabilityEnv()
-	defer stopCollector()
+	obsEnv, stopSink, err := observabilityEnv()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer stopSink()
 	// The storefront's port is fixed before the BFF starts, which must know its origin; only
 	// the browser journeys start the storefront itself.
 	storefrontPort, err := stack.FreePort()

@@ -140,8 +140,8 @@ func TestOrphanPaymentWebhookRefundsIt(t *testing.T) {
 	if after := metricValue(scrape(t, dev.WorkerMetricsURL), series); after != before+1 {
 		t.Fatalf("%s went from %v to %v, want one more", series, before, after)
 	}
-	waitFor(t, "the Sentry alert", 10*time.Second, func() bool { return observed.sentryEventsMentioning(ref) >= 1 })
-	if env := sentryEnvelopeMentioning(ref); !strings.Contains(env, res.OrderID) || strings.Contains(env, "@example.com") {
+	waitFor(t, "the Sentry alert", 10*time.Second, func() bool { return reported.SentryEventsMentioning(ref) >= 1 })
+	if env := reported.EnvelopeMentioning(ref); !strings.Contains(env, res.OrderID) || strings.Contains(env, "@example.com") {
 		t.Fatalf("Sentry alert without the order id, or with the customer's email: %s", env)
 	}
 

@@ -4,179 +4,18 @@ package e2e
 
 import (
 	"bytes"
-	"compress/gzip"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	collogs "go.opentelemetry.io/proto/otlp/collector/logs/v1"
-	coltrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
-	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
-	"google.golang.org/protobuf/proto"
+	"github.com/cartflow/cartflow/internal/dev/sinks"
 )
-
-// otlpCollector stands in for an OpenTelemetry collector (traces) and for Coralogix's OTLP
-// ingress (logs): it decodes what the worker and the BFF export over OTLP/HTTP.
-type otlpCollector struct {
-	mu    sync.Mutex
-	logs  []shippedLog
-	spans []shippedSpan
-}
-
-// shippedLog is one exported log record with its resource's and its own attributes flattened.
-type shippedLog struct {
-	Authorization string
-	Resource      map[string]string
-	Body          string
-	Attrs         map[string]string
-	TraceID       string
-}
-
-// shippedSpan is one exported span.
-type shippedSpan struct {
-	Service, Name, TraceID, SpanID, ParentSpanID string
-}
-
-const coralogixKey = "e2e-coralogix-key"
-
-// otlpEnv points the stack's trace export and Coralogix log shipping at the collector at url,
-// with short batch delays so that tests need not wait long.
-func otlpEnv(url string) []string {
-	return []string{"OTEL_EXPORTER_OTLP_ENDPOINT=" + url, "OTEL_BSP_SCHEDULE_DELAY=200", "OTEL_BLRP_SCHEDULE_DELAY=200",
-		"CORALOGIX_ENDPOINT=" + url, "CORALOGIX_PRIVATE_KEY=" + coralogixKey, "CORALOGIX_APPLICATION_NAME=cartflow-e2e"}
-}
-
-// shipped is the collector the e2e stack exports to.
-var shipped = &otlpCollector{}
-
-func (c *otlpCollector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, err := otlpBody(r)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	var res proto.Message
-	switch r.URL.Path {
-	case "/v1/logs":
-		var req collogs.ExportLogsServiceRequest
-		if err := proto.Unmarshal(body, &req); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		c.addLogs(r.Header.Get("Authorization"), &req)
-		res = &collogs.ExportLogsServiceResponse{}
-	case "/v1/traces":
-		var req coltrace.ExportTraceServiceRequest
-		if err := proto.Unmarshal(body, &req); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		c.addSpans(&req)
-		res = &coltrace.ExportTraceServiceResponse{}
-	default:
-		http.NotFound(w, r)
-		return
-	}
-	out, _ := proto.Marshal(res)
-	w.Header().Set("Content-Type", "application/x-protobuf")
-	_, _ = w.Write(out)
-}
-
-func otlpBody(r *http.Request) ([]byte, error) {
-	var body io.Reader = r.Body
-	if r.Header.Get("Content-Encoding") == "gzip" {
-		zr, err := gzip.NewReader(r.Body)
-		if err != nil {
-			return nil, err
-		}
-		body = zr
-	}
-	return io.ReadAll(body)
-}
-
-func flatten(kvs []*commonpb.KeyValue) map[string]string {
-	m := make(map[string]string, len(kvs))
-	for _, kv := range kvs {
-		m[kv.GetKey()] = anyString(kv.GetValue())
-	}
-	return m
-}
-
-func anyString(v *commonpb.AnyValue) string {
-	switch x := v.GetValue().(type) {
-	case *commonpb.AnyValue_StringValue:
-		return x.StringValue
-	case *commonpb.AnyValue_IntValue:
-		return fmt.Sprint(x.IntValue)
-	case *commonpb.AnyValue_BoolValue:
-		return fmt.Sprint(x.BoolValue)
-	case *commonpb.AnyValue_DoubleValue:
-		return fmt.Sprint(x.DoubleValue)
-	}
-	return v.String()
-}
-
-func (c *otlpCollector) addLogs(auth string, req *collogs.ExportLogsServiceRequest) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, rl := range req.GetResourceLogs() {
-		res := flatten(rl.GetResource().GetAttributes())
-		for _, sl := range rl.GetScopeLogs() {
-			for _, lr := range sl.GetLogRecords() {
-				c.logs = append(c.logs, shippedLog{Authorization: auth, Resource: res, Body: anyString(lr.GetBody()),
-					Attrs: flatten(lr.GetAttributes()), TraceID: hex.EncodeToString(lr.GetTraceId())})
-			}
-		}
-	}
-}
-
-func (c *otlpCollector) addSpans(req *coltrace.ExportTraceServiceRequest) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, rs := range req.GetResourceSpans() {
-		service := flatten(rs.GetResource().GetAttributes())["service.name"]
-		for _, ss := range rs.GetScopeSpans() {
-			for _, s := range ss.GetSpans() {
-				c.spans = append(c.spans, shippedSpan{Service: service, Name: s.GetName(), TraceID: hex.EncodeToString(s.GetTraceId()),
-					SpanID: hex.EncodeToString(s.GetSpanId()), ParentSpanID: hex.EncodeToString(s.GetParentSpanId())})
-			}
-		}
-	}
-}
-
-// logsWhere returns the shipped records whose attribute key has value.
-func (c *otlpCollector) logsWhere(key, value string) []shippedLog {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var out []shippedLog
-	for _, l := range c.logs {
-		if l.Attrs[key] == value {
-			out = append(out, l)
-		}
-	}
-	return out
-}
-
-// trace returns the spans of one trace.
-func (c *otlpCollector) trace(traceID string) []shippedSpan {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var out []shippedSpan
-	for _, s := range c.spans {
-		if s.TraceID == traceID {
-			out = append(out, s)
-		}
-	}
-	return out
-}
 
 // TestCheckoutIsOneTraceAndItsLogsAreShipped follows a checkout sent with a storefront's W3C
 // traceparent: the BFF, the Temporal client, the workflow and its activities all report spans of
@@ -203,7 +42,7 @@ func TestCheckoutIsOneTraceAndItsLogsAreShipped(t *testing.T) {
 	// The trace: the BFF's server span continues the storefront's; the rest descend from it.
 	want := []string{"cartflow-api POST /api/v1/checkouts", "cartflow-api UpdateWithStartWorkflow:await-outcome",
 		"cartflow-worker RunWorkflow:Purchase", "cartflow-worker StartActivity:Charge", "cartflow-worker RunActivity:Charge"}
-	var spans []shippedSpan
+	var spans []sinks.Span
 	defer func() {
 		if t.Failed() {
 			for _, s := range spans {
@@ -212,7 +51,7 @@ func TestCheckoutIsOneTraceAndItsLogsAreShipped(t *testing.T) {
 		}
 	}()
 	waitFor(t, "the checkout's spans", 15*time.Second, func() bool {
-		spans = shipped.trace(traceID)
+		spans = reported.Trace(traceID)
 		var have []string
 		for _, s := range spans {
 			have = append(have, s.Service+" "+s.Name)
@@ -233,16 +72,16 @@ func TestCheckoutIsOneTraceAndItsLogsAreShipped(t *testing.T) {
 	// The logs: every line about the checkout names its workflow, the BFF's also the request,
 	// and all carry the trace; each process ships under its own subsystem.
 	workflowID := "checkout-" + key
-	var lines []shippedLog
+	var lines []sinks.Log
 	waitFor(t, "the checkout's log lines at the Coralogix endpoint", 15*time.Second, func() bool {
-		lines = shipped.logsWhere("workflow_id", workflowID)
-		return slices.ContainsFunc(lines, func(l shippedLog) bool { return l.Body == "charge succeeded" }) &&
-			slices.ContainsFunc(lines, func(l shippedLog) bool { return l.Body == "http request" })
+		lines = reported.LogsWhere("workflow_id", workflowID)
+		return slices.ContainsFunc(lines, func(l sinks.Log) bool { return l.Body == "charge succeeded" }) &&
+			slices.ContainsFunc(lines, func(l sinks.Log) bool { return l.Body == "http request" })
 	})
 	for _, l := range lines {
 		process := l.Attrs["process"]
 		switch {
-		case l.Authorization != "Bearer "+coralogixKey:
+		case l.Authorization != "Bearer "+reported.CoralogixKey():
 			t.Errorf("a log batch came without the Coralogix key: %q", l.Authorization)
 		case l.Resource["cx.application.name"] != "cartflow-e2e" || l.Resource["cx.subsystem.name"] != process:
 			t.Errorf("%s line %q filed under %q / %q", process, l.Body, l.Resource["cx.application.name"], l.Resource["cx.subsystem.name"])
@@ -257,9 +96,7 @@ func TestCheckoutIsOneTraceAndItsLogsAreShipped(t *testing.T) {
 		}
 	}
 	// Redaction applies to the shipped copy too.
-	shipped.mu.Lock()
-	defer shipped.mu.Unlock()
-	for _, l := range shipped.logs {
+	for _, l := range reported.Logs() {
 		line := fmt.Sprint(l.Body, l.Attrs)
 		if strings.Contains(line, email) || strings.Contains(line, "pm_card_visa") {
 			t.Errorf("a shipped log line keeps the email or the payment token: %s", line)

@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/worker"
 
 	"github.com/cartflow/cartflow/internal/billing"
+	"github.com/cartflow/cartflow/internal/dev/loadgen"
 	"github.com/cartflow/cartflow/internal/dev/stack"
 	"github.com/cartflow/cartflow/workflows"
 )
@@ -44,10 +44,8 @@ func benchSizes(b *testing.B) []int {
 // the ratio is reported, because the machine is shared and noisy. Each size runs once; b.N is
 // not used, so run it with -benchtime 1x.
 func BenchmarkRenewalSweep(b *testing.B) {
-	w := worker.New(temporal, bareTaskQueue, worker.Options{})
-	w.RegisterWorkflow(bareWorkflow)
-	w.RegisterActivity(noopActivity)
-	if err := w.Start(); err != nil {
+	w, err := loadgen.StartBareWorker(temporal)
+	if err != nil {
 		b.Fatal(err)
 	}
 	defer w.Stop()
@@ -82,13 +80,8 @@ func BenchmarkRenewalSweep(b *testing.B) {
 
 			// The baseline: a tenth as many bare workflows, as many at once as the renewals get.
 			bareN := max(n/10, 50)
-			bareTime, err := timed(bareN, 32, func() error {
-				wr, err := temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-					ID: fmt.Sprintf("%s-bare-%d-%s", prefix, n, strings.ToLower(newKey(b))), TaskQueue: bareTaskQueue}, bareWorkflow)
-				if err != nil {
-					return err
-				}
-				return wr.Get(ctx, nil)
+			bare, err := loadgen.Closed(bareN, 32, func(i int) error {
+				return loadgen.RunBare(ctx, temporal, fmt.Sprintf("%s-bare-%d-%d", prefix, n, i))
 			})
 			if err != nil {
 				b.Fatal(err)
@@ -130,7 +123,7 @@ func BenchmarkRenewalSweep(b *testing.B) {
 				b.Fatalf("sweep started %d renewals for %d due subscriptions", progress.Started, n)
 			}
 			rate := float64(n) / total.Seconds()
-			bareRate := float64(bareN) / bareTime.Seconds()
+			bareRate := bare.Rate()
 			b.ReportMetric(rate, "renewals/s")
 			b.ReportMetric(float64(n)/sweepTime.Seconds(), "swept/s")
 			b.ReportMetric(float64(total.Microseconds())/float64(n), "µs/renewal")

@@ -46,12 +46,12 @@ func TestMalformedPaymentRequestFailsAndReachesSentryOnce(t *testing.T) {
 		t.Errorf("Charge scheduled %d times; a malformed request is final", scheduled)
 	}
 
-	waitFor(t, "the Sentry event", 10*time.Second, func() bool { return observed.sentryEventsMentioning(wfID) >= 1 })
+	waitFor(t, "the Sentry event", 10*time.Second, func() bool { return reported.SentryEventsMentioning(wfID) >= 1 })
 	time.Sleep(time.Second) // a duplicate, from the workflow's own failure or a retry, would arrive later
-	if n := observed.sentryEventsMentioning(wfID); n != 1 {
+	if n := reported.SentryEventsMentioning(wfID); n != 1 {
 		t.Fatalf("%d Sentry events for the failed checkout, want 1", n)
 	}
-	envelope := sentryEnvelopeMentioning(wfID)
+	envelope := reported.EnvelopeMentioning(wfID)
 	if tags := envelopeTags(t, envelope); tags["error_type"] != "PaymentRequestInvalid" || tags["workflow_id"] != wfID {
 		t.Errorf("event tags %v, want error_type PaymentRequestInvalid for %s", tags, wfID)
 	}
@@ -64,18 +64,6 @@ func TestMalformedPaymentRequestFailsAndReachesSentryOnce(t *testing.T) {
 			t.Errorf("the Sentry event carries %q: %s", personal, envelope)
 		}
 	}
-}
-
-// sentryEnvelopeMentioning returns the first envelope the collector received that contains s.
-func sentryEnvelopeMentioning(s string) string {
-	observed.mu.Lock()
-	defer observed.mu.Unlock()
-	for _, env := range observed.envelopes {
-		if strings.Contains(env, s) {
-			return env
-		}
-	}
-	return ""
 }
 
 // envelopeTags returns the tags of the event item in a Sentry envelope: newline-separated JSON,

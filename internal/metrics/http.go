@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"time"
 
@@ -72,4 +73,17 @@ func Serve(ctx context.Context, addr string, h http.Handler, log *slog.Logger) e
 		return fmt.Errorf("metrics server: %w", err)
 	}
 	return nil
+}
+
+// Profiler serves Go's profiler (net/http/pprof) under /debug/pprof/, for an internal listener
+// only: its pages reveal the code, and a CPU profile costs CPU while it runs. Importing
+// net/http/pprof also registers it on http.DefaultServeMux, which neither binary serves.
+func Profiler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
 }

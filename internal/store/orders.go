@@ -177,10 +177,26 @@ func (s *Store) CreateOrder(ctx context.Context, n NewOrder) (Order, error) {
 	return out, err
 }
 
-// CheckoutByID returns the order of a checkout, with its lines.
+// CheckoutByID returns the order of a checkout, with its lines. It is the status read the
+// storefront polls, so it is one query: the order joined to its lines.
 func (s *Store) CheckoutByID(ctx context.Context, checkoutID string) (Order, error) {
-	row, err := s.q.OrderByCheckoutID(ctx, checkoutID)
-	return s.withLines(ctx, row, err)
+	rows, err := s.q.CheckoutWithItems(ctx, checkoutID)
+	if err != nil {
+		return Order{}, err
+	}
+	if len(rows) == 0 {
+		return Order{}, ErrNotFound
+	}
+	o := orderFrom(rows[0].Order)
+	o.Lines = make([]PricedLine, 0, len(rows))
+	for _, r := range rows {
+		if r.LineNo == nil { // the order has no line: the join's one row is the order alone
+			continue
+		}
+		o.Lines = append(o.Lines, PricedLine{LineNo: int(*r.LineNo), SKU: deref(r.Sku), Name: deref(r.ItemName),
+			Quantity: int(deref(r.Quantity)), UnitAmount: deref(r.UnitAmount), LineAmount: deref(r.LineAmount)})
+	}
+	return o, nil
 }
 
 // CheckoutByIdempotencyKey returns the order written for a client's Idempotency-Key, with its lines.

@@ -66,6 +66,13 @@ type Options struct {
 	Logs func(name string) io.Writer
 }
 
+// DevOptions is the `make dev` configuration with its state in dir: Temporal's and Mailpit's
+// data in files there (a restart keeps them), Mailpit on, and DATABASE_URL's server when it is
+// set. Every port is zero (free); make dev sets its fixed ones, and the bench runs it as it is.
+func DevOptions(dir string) Options {
+	return Options{Dir: dir, Persistent: true, DatabaseURL: os.Getenv("DATABASE_URL"), Mailpit: true}
+}
+
 // Stack is cartflow with everything it needs, each a real local process: Postgres, the Temporal
 // dev server, stripe-mock behind the Stripe test-mode layer, Mailpit, the worker and the BFF; and,
 // served in this process, the Braintree double.

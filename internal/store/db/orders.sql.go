@@ -11,6 +11,76 @@ import (
 	"github.com/cartflow/cartflow/internal/domain"
 )
 
+const checkoutWithItems = `-- name: CheckoutWithItems :many
+SELECT o.id, o.checkout_id, o.idempotency_key, o.request_hash, o.workflow_id, o.user_id, o.customer_email, o.customer_name, o.status, o.total_amount, o.currency, o.refunded_amount, o.provider, o.provider_payment_ref, o.failure_code, o.decline_code, o.failure_message, o.created_at, o.updated_at, o.completed_at, o.kind, o.subscription_id, o.dispute_status, o.disputed_amount, i.line_no, i.sku, i.name AS item_name, i.quantity, i.unit_amount, i.line_amount
+FROM orders o LEFT JOIN order_items i ON i.order_id = o.id
+WHERE o.checkout_id = $1
+ORDER BY i.line_no
+`
+
+type CheckoutWithItemsRow struct {
+	Order      Order
+	LineNo     *int32
+	Sku        *string
+	ItemName   *string
+	Quantity   *int32
+	UnitAmount *int64
+	LineAmount *int64
+}
+
+// A checkout's order with its lines in one round trip, for the status read the storefront polls:
+// a row per line, in line order, or a single row without a line.
+func (q *Queries) CheckoutWithItems(ctx context.Context, checkoutID string) ([]CheckoutWithItemsRow, error) {
+	rows, err := q.db.Query(ctx, checkoutWithItems, checkoutID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []CheckoutWithItemsRow
+	for rows.Next() {
+		var i CheckoutWithItemsRow
+		if err := rows.Scan(
+			&i.Order.ID,
+			&i.Order.CheckoutID,
+			&i.Order.IdempotencyKey,
+			&i.Order.RequestHash,
+			&i.Order.WorkflowID,
+			&i.Order.UserID,
+			&i.Order.CustomerEmail,
+			&i.Order.CustomerName,
+			&i.Order.Status,
+			&i.Order.TotalAmount,
+			&i.Order.Currency,
+			&i.Order.RefundedAmount,
+			&i.Order.Provider,
+			&i.Order.ProviderPaymentRef,
+			&i.Order.FailureCode,
+			&i.Order.DeclineCode,
+			&i.Order.FailureMessage,
+			&i.Order.CreatedAt,
+			&i.Order.UpdatedAt,
+			&i.Order.CompletedAt,
+			&i.Order.Kind,
+			&i.Order.SubscriptionID,
+			&i.Order.DisputeStatus,
+			&i.Order.DisputedAmount,
+			&i.LineNo,
+			&i.Sku,
+			&i.ItemName,
+			&i.Quantity,
+			&i.UnitAmount,
+			&i.LineAmount,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const completeOrder = `-- name: CompleteOrder :execrows
 UPDATE orders SET status = 'completed', user_id = $1::uuid, completed_at = coalesce(completed_at, now()),
     updated_at = now()

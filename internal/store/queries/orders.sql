@@ -1,6 +1,14 @@
 -- name: OrderByCheckoutID :one
 SELECT * FROM orders WHERE checkout_id = $1;
 
+-- name: CheckoutWithItems :many
+-- A checkout's order with its lines in one round trip, for the status read the storefront polls:
+-- a row per line, in line order, or a single row without a line.
+SELECT sqlc.embed(o), i.line_no, i.sku, i.name AS item_name, i.quantity, i.unit_amount, i.line_amount
+FROM orders o LEFT JOIN order_items i ON i.order_id = o.id
+WHERE o.checkout_id = $1
+ORDER BY i.line_no;
+
 -- name: OrderByIdempotencyKey :one
 SELECT * FROM orders WHERE idempotency_key = $1;
 

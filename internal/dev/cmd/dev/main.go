@@ -58,13 +58,12 @@ func run(ctx context.Context, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "Starting cartflow (state in %s, logs in %s)...\n", dir, filepath.Join(dir, "logs"))
 	startCtx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	running, err := stack.Start(startCtx, stack.Options{
-		Dir: dir, Persistent: true, DatabaseURL: os.Getenv("DATABASE_URL"),
-		PostgresPort: postgresPort, TemporalPort: temporalPort, TemporalUIPort: temporalUIPort,
-		StripeMockPort: stripeMockPort, StripeProxyPort: stripeProxyPort, BraintreePort: braintreePort, PayPalPort: paypalPort, APIPort: apiPort, APIInternalPort: apiInternalPort,
-		WorkerMetricsPort: workerPort, StorefrontPort: storefrontPort,
-		Mailpit: true, MailpitSMTPPort: mailpitSMTPPort, MailpitUIPort: mailpitUIPort,
-	})
+	opts := stack.DevOptions(dir)
+	opts.PostgresPort, opts.TemporalPort, opts.TemporalUIPort = postgresPort, temporalPort, temporalUIPort
+	opts.StripeMockPort, opts.StripeProxyPort, opts.BraintreePort, opts.PayPalPort = stripeMockPort, stripeProxyPort, braintreePort, paypalPort
+	opts.APIPort, opts.APIInternalPort, opts.WorkerMetricsPort, opts.StorefrontPort = apiPort, apiInternalPort, workerPort, storefrontPort
+	opts.MailpitSMTPPort, opts.MailpitUIPort = mailpitSMTPPort, mailpitUIPort
+	running, err := stack.Start(startCtx, opts)
 	if err != nil {
 		return err
 	}
