@@ -127,7 +127,9 @@ func (h *harness) auditCheckouts(ctx context.Context, r *row, cs []*checkout, or
 		}
 		c.mu.Unlock()
 		o, hasOrder := orders[c.Key]
-		switch {
+		switch why, underFault := r.lostUnderFault[c.Key]; {
+		case underFault:
+			r.lost(c.Key, why+"; now "+o.Status)
 		case !hasOrder && (accepted || len(byKey[chargeKey]) > 0):
 			r.lost(c.Key, fmt.Sprintf("accepted by the BFF (or charged: %d PaymentIntents), but no order exists", len(byKey[chargeKey])))
 		case !hasOrder && !answered:

@@ -51,6 +51,10 @@ type row struct {
 	Findings []string `json:"findings"`
 	// Notes are what the scenario observed that is not a fault: retries, timings, counts.
 	Notes []string `json:"notes,omitempty"`
+
+	// lostUnderFault names checkouts lost while a fault that must be worked through (a slow
+	// provider) lasted, and why, whatever became of them once it ended.
+	lostUnderFault map[string]string
 }
 
 func (r *row) finding(format string, args ...any) {

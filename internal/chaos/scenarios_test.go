@@ -41,7 +41,7 @@ func scenarios() []scenario {
 // of the clients' count of 5xx other than 503 and the BFF's, so that an answer no client lived
 // to read counts too.
 func (h *harness) runScenario(t *testing.T, sc scenario) row {
-	r := row{Scenario: sc.name, Answers: map[string]int{}}
+	r := row{Scenario: sc.name, Answers: map[string]int{}, lostUnderFault: map[string]string{}}
 	began := time.Now()
 	before, err := h.bffServerErrors(t.Context())
 	if err != nil {
@@ -131,25 +131,58 @@ func at(ctx context.Context, start time.Time, offset, jitter time.Duration) bool
 	return sleep(ctx, time.Until(start.Add(offset)))
 }
 
-// 1. The worker SIGKILLed -chaos.kills times during -chaos.checkouts checkouts, and restarted
-// at once each time.
+// heldAnswer is how long Stripe holds its answer to a PaymentIntent create or confirm it has
+// executed, in the scenarios that take a component down mid-charge: long enough for a fault to
+// land between the money moving and the worker learning of it, the riskiest moment there is.
+const heldAnswer = 500 * time.Millisecond
+
+// holdChargeAnswers makes Stripe hold its answers to PaymentIntent creates and confirms for
+// heldAnswer, until the returned release is called.
+func (h *harness) holdChargeAnswers() (release func()) {
+	h.dev.StripeProxy.AddFault(stripefake.Fault{Method: http.MethodPost, PathPrefix: "/v1/payment_intents",
+		DelayAfterMS: int(heldAnswer.Milliseconds())})
+	return h.dev.StripeProxy.ClearFaults
+}
+
+// charging waits, at most within, until one of the checkouts has a charge under way at the
+// provider (pending in the ledger), so that the fault that follows lands mid-charge; it says
+// whether one was.
+func (h *harness) charging(ctx context.Context, cs []*checkout, within time.Duration) bool {
+	keys := keysOf(cs)
+	deadline := time.Now().Add(within)
+	for {
+		var n int
+		if err := h.db.QueryRow(ctx, `SELECT count(*) FROM payments p JOIN orders o ON o.id = p.order_id
+			WHERE o.idempotency_key = ANY($1) AND p.kind = 'charge' AND p.status = 'pending'`, keys).Scan(&n); err == nil && n > 0 {
+			return true
+		}
+		if time.Now().After(deadline) || !sleep(ctx, 20*time.Millisecond) {
+			return false
+		}
+	}
+}
+
+// 1. The worker SIGKILLed -chaos.kills times during -chaos.checkouts checkouts, each time while
+// a charge is at Stripe, and restarted at once.
 func workerKills(ctx context.Context, h *harness, r *row) {
 	kills := *killCount
 	gap := 6 * time.Second
 	window := time.Duration(kills+1) * gap
-	r.Faults = fmt.Sprintf("worker SIGKILLed %d times, %s apart, during %d checkouts arriving over %s; restarted at once",
-		kills, gap, *killLoad, window)
-	h.loadWithFaults(ctx, r, "kill", *killLoad, window, func(ctx context.Context, r *row, _ []*checkout, _ <-chan struct{}) error {
+	r.Faults = fmt.Sprintf("worker SIGKILLed %d times, about %s apart and each while a charge was at Stripe (answers held %s), during %d checkouts arriving over %s; restarted at once",
+		kills, gap, heldAnswer, *killLoad, window)
+	h.loadWithFaults(ctx, r, "kill", *killLoad, window, func(ctx context.Context, r *row, cs []*checkout, _ <-chan struct{}) error {
+		defer h.holdChargeAnswers()()
 		start := time.Now()
 		for i := 1; i <= kills; i++ {
 			if !at(ctx, start, time.Duration(i)*gap-gap/4, gap/2) {
 				return ctx.Err()
 			}
+			midCharge := h.charging(ctx, cs, gap/2)
 			began := time.Now()
 			if err := h.sup.crash(ctx, workerProcess); err != nil {
 				return err
 			}
-			r.note("kill %d: worker back and the BFF ready in %.1fs", i, time.Since(began).Seconds())
+			r.note("kill %d (mid-charge: %v): worker back and the BFF ready in %.1fs", i, midCharge, time.Since(began).Seconds())
 		}
 		return nil
 	})
@@ -170,14 +203,18 @@ func (h *harness) outage(ctx context.Context, r *row, c component, how shutdown,
 }
 
 // twoRestarts is the plan of the Temporal and PostgreSQL scenarios: a graceful restart a third
-// of the way through the arrivals, and a crash (SIGKILL) two thirds of the way, each down for
-// five seconds.
+// of the way through the arrivals, and a crash (SIGKILL) two thirds of the way, each while a
+// charge is at Stripe and each down for five seconds.
 func (h *harness) twoRestarts(c component, window time.Duration) faultPlan {
-	return func(ctx context.Context, r *row, _ []*checkout, _ <-chan struct{}) error {
+	return func(ctx context.Context, r *row, cs []*checkout, _ <-chan struct{}) error {
+		defer h.holdChargeAnswers()()
 		start := time.Now()
 		for i, how := range []shutdown{graceful, crash} {
 			if !at(ctx, start, time.Duration(i+1)*window/3, time.Second) {
 				return ctx.Err()
+			}
+			if !h.charging(ctx, cs, 5*time.Second) {
+				r.note("no charge was at Stripe when %s was taken down (%s)", c, how)
 			}
 			if err := h.outage(ctx, r, c, how, 5*time.Second); err != nil {
 				return err
@@ -190,14 +227,16 @@ func (h *harness) twoRestarts(c component, window time.Duration) faultPlan {
 // 2. The Temporal dev server (on its SQLite file) restarted twice mid-load.
 func temporalRestarts(ctx context.Context, h *harness, r *row) {
 	window := 45 * time.Second
-	r.Faults = fmt.Sprintf("Temporal dev server stopped (SIGTERM), then killed (SIGKILL), 5 s down each, during %d checkouts over %s", *batchSize, window)
+	r.Faults = fmt.Sprintf("Temporal dev server stopped (SIGTERM), then killed (SIGKILL), each while a charge was at Stripe, 5 s down each, during %d checkouts over %s",
+		*batchSize, window)
 	h.loadWithFaults(ctx, r, "temporal", *batchSize, window, h.twoRestarts(temporalServer, window))
 }
 
 // 3. PostgreSQL restarted twice mid-load.
 func postgresRestarts(ctx context.Context, h *harness, r *row) {
 	window := 45 * time.Second
-	r.Faults = fmt.Sprintf("PostgreSQL fast shutdown, then SIGKILL (crash recovery), 5 s down each, during %d checkouts over %s", *batchSize, window)
+	r.Faults = fmt.Sprintf("PostgreSQL fast shutdown, then SIGKILL (crash recovery), each while a charge was at Stripe, 5 s down each, during %d checkouts over %s",
+		*batchSize, window)
 	h.loadWithFaults(ctx, r, "postgres", *batchSize, window, h.twoRestarts(postgresServer, window))
 }
 
@@ -274,20 +313,34 @@ func droppedAnswers(ctx context.Context, h *harness, r *row) {
 	})
 }
 
-// 6. Every Stripe answer takes -chaos.slow, half before the call runs and half after.
+// 6. Every Stripe answer takes -chaos.slow, half before the call runs and half after. A slow
+// provider still works, so the checkouts must complete while it is slow: one not final within
+// the arrivals plus -chaos.settle counts as lost, even if it completes once Stripe is fast again.
 func slowProvider(ctx context.Context, h *harness, r *row) {
 	window := 20 * time.Second
-	r.Faults = fmt.Sprintf("every Stripe call answers after %s (half before it runs, half after), for the whole of %d checkouts over %s",
-		*slowAnswer, *batchSize, window)
-	h.loadWithFaults(ctx, r, "slow", *batchSize, window, func(ctx context.Context, r *row, _ []*checkout, load <-chan struct{}) error {
+	r.Faults = fmt.Sprintf("every Stripe call answers after %s (half before it runs, half after), for the whole of %d checkouts over %s and %s after",
+		*slowAnswer, *batchSize, window, *settleFor)
+	h.loadWithFaults(ctx, r, "slow", *batchSize, window, func(ctx context.Context, r *row, cs []*checkout, load <-chan struct{}) error {
 		half := int(slowAnswer.Milliseconds() / 2)
 		h.dev.StripeProxy.AddFault(stripefake.Fault{PathPrefix: "/v1/", DelayMS: half, DelayAfterMS: half})
 		defer h.dev.StripeProxy.ClearFaults()
 		select {
 		case <-load:
+			return nil
 		case <-ctx.Done():
+			return ctx.Err()
 		case <-time.After(window + *settleFor):
 		}
+		orders, err := h.ordersByKey(ctx, keysOf(cs))
+		if err != nil {
+			return err
+		}
+		for _, c := range cs {
+			if o, ok := orders[c.Key]; !ok || !final(o.Status) {
+				r.lostUnderFault[c.Key] = fmt.Sprintf("not final %s into a slow provider (order %q)", window+*settleFor, o.Status)
+			}
+		}
+		r.note("%d checkouts were not final while Stripe was slow; Stripe is fast again for the rest of the scenario", len(r.lostUnderFault))
 		return nil
 	})
 }
