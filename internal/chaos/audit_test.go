@@ -108,6 +108,7 @@ func (h *harness) auditCheckouts(ctx context.Context, r *row, cs []*checkout, or
 		byKey[pi.Metadata[chargeKeyMetadata]] = append(byKey[pi.Metadata[chargeKeyMetadata]], pi)
 	}
 	ours := map[string]bool{}
+	longest404 := 0
 	r.Started += len(cs)
 	for _, c := range cs {
 		chargeKey := "checkout-" + c.Key + "/charge"
@@ -124,6 +125,7 @@ func (h *harness) auditCheckouts(ctx context.Context, r *row, cs []*checkout, or
 		accepted, answered, refusal := c.Accepted, c.Answered, c.Refusal
 		if c.NotFound > 0 {
 			r.NotFoundAfterAccept++
+			longest404 = max(longest404, c.NotFound)
 		}
 		c.mu.Unlock()
 		o, hasOrder := orders[c.Key]
@@ -173,6 +175,10 @@ func (h *harness) auditCheckouts(ctx context.Context, r *row, cs []*checkout, or
 		}
 	}
 	h.auditStrays(ctx, r, window, ours)
+	if longest404 > 0 {
+		r.note("%d checkouts answered 202 had their status URL answer 404 until the order was written, one for %d reads (about %.0f s)",
+			r.NotFoundAfterAccept, longest404, float64(longest404)/2)
+	}
 	// How hard the faults hit: charges the ledger saw begin more than once (a retried attempt).
 	var retried, retries int
 	if err := h.db.QueryRow(ctx, `SELECT count(*), coalesce(sum(p.attempts - 1), 0) FROM payments p JOIN orders o ON o.id = p.order_id
