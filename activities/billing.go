@@ -86,6 +86,12 @@ func (a *Activities) charge(ctx context.Context, in ChargeInput) (providerCall[b
 		return providerCall[billing.ChargeResult]{}, a.failed(ctx, log, in.IdempotencyKey, recordedRefusal(row), "", in.KeepOrderOpen)
 	}
 
+	// The heartbeat starts before the card check, itself a provider call: a provider slower than
+	// the heartbeat timeout would otherwise time out every attempt before the charge began
+	// (found by make chaos, slow-provider).
+	stop := a.heartbeat(ctx)
+	defer stop()
+
 	// The card-testing defence, before anything is asked of the provider. A payment an earlier
 	// attempt made (PaymentRef) is completed, never refused: money may have moved on it; and a
 	// renewal charges the customer's saved card, which is no card tester's.
@@ -113,9 +119,7 @@ func (a *Activities) charge(ctx context.Context, in ChargeInput) (providerCall[b
 			return a.Store.RecordProviderPayment(ctx, in.IdempotencyKey, paymentRef)
 		},
 	}
-	stop := a.heartbeat(ctx)
 	res, err := gw.Charge(ctx, req)
-	stop()
 	call := providerCall[billing.ChargeResult]{asked: true, res: res, err: err}
 	a.recordHealth(ctx, in.Provider, err)
 	a.recordDecline(ctx, in.Provider, fingerprint, err)

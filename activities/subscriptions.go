@@ -40,16 +40,20 @@ func (a *Activities) SavePaymentMethod(ctx context.Context, in SavePaymentMethod
 	if reference == "" {
 		reference = in.OrderID
 	}
+	// The heartbeat covers the card check's provider call too: a provider slower than the
+	// heartbeat timeout would otherwise time out every attempt before the save began.
+	stop := a.heartbeat(ctx)
 	// Saving runs the bank's card check: a $0 trial or a card change is what a card tester
 	// would use instead of a charge, so the same velocity limits apply, and its declines count.
 	fingerprint, err := a.screenCard(ctx, in.Provider, in.Token)
-	if errors.Is(err, errTooManyDeclines) {
-		failure, errType, _ := finalPaymentFailure(err)
-		return SavedPaymentMethod{}, a.refuseSave(ctx, in.OrderID, errType, err, failure)
-	} else if err != nil {
+	if err != nil {
+		stop()
+		if errors.Is(err, errTooManyDeclines) {
+			failure, errType, _ := finalPaymentFailure(err)
+			return SavedPaymentMethod{}, a.refuseSave(ctx, in.OrderID, errType, err, failure)
+		}
 		return SavedPaymentMethod{}, err
 	}
-	stop := a.heartbeat(ctx)
 	saved, err := recurring.SavePaymentMethod(ctx, billing.SavePaymentMethodRequest{
 		IdempotencyKey: in.IdempotencyKey, CustomerRef: in.CustomerRef, Token: in.Token,
 		Email: in.Email, Name: in.Name, Reference: reference,

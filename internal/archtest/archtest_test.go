@@ -25,15 +25,15 @@ import (
 const docPath = "docs/architecture.md"
 
 // buildTags are the tag sets the module is listed with. A package's imports are the union over
-// them, so that tests behind the integration tag are held to the table too.
-var buildTags = []string{"", "integration"}
+// them, so that tests behind the integration and chaos tags are held to the table too.
+var buildTags = []string{"", "integration", "chaos"}
 
 // devTree holds the doubles and the dev tooling, which no production package may depend on.
 const devTree = "internal/dev"
 
 // testOnly are the packages outside devTree that no binary links: they hold tests and at most a
 // doc.go.
-var testOnly = []string{"internal/e2e", "internal/compose", "internal/archtest"}
+var testOnly = []string{"internal/e2e", "internal/chaos", "internal/compose", "internal/archtest"}
 
 // row is one package's row of the table.
 type row struct {

@@ -223,7 +223,7 @@ func TestDuplicateSubmissionsMakeOneCheckout(t *testing.T) {
 
 	// The same key with a different body is refused, and changes nothing.
 	other := body
-	other.Items = []item{{"sticker-pack", 1}}
+	other.Items = []item{{SKU: "sticker-pack", Quantity: 1}}
 	if code, res := postJSON(t, key, other); code != http.StatusUnprocessableEntity || res.Error == nil || res.Error.Code != "idempotency_key_reused" {
 		t.Errorf("same key, different body: %d %+v", code, res.Error)
 	}

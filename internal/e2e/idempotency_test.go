@@ -108,7 +108,7 @@ func TestIdempotencyKeyReuseMatrix(t *testing.T) {
 	}
 
 	other := body
-	other.Items = []item{{"mug-enamel", 3}}
+	other.Items = []item{{SKU: "mug-enamel", Quantity: 3}}
 	otherRaw, _ := json.Marshal(other)
 	for name, a := range map[string]rawAnswer{
 		"another cart": sendKeyed(t, http.MethodPost, "/api/v1/checkouts", key, string(otherRaw)),

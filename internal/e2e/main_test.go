@@ -6,13 +6,11 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"strconv"
@@ -23,10 +21,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
-	tlog "go.temporal.io/sdk/log"
 
-	"github.com/cartflow/cartflow/internal/codec"
-	"github.com/cartflow/cartflow/internal/config"
+	"github.com/cartflow/cartflow/internal/dev/e2ekit"
 	stripefake "github.com/cartflow/cartflow/internal/dev/fake/stripe"
 	"github.com/cartflow/cartflow/internal/dev/stack"
 )
@@ -90,17 +86,13 @@ func runMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "e2e: create staff keys:", err)
 		return 1
 	}
-	quiet := tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	// The tests read results and queries as the BFF does: through the payload codec, under the
 	// development keyring the stack's worker and BFF use.
-	devCodec, err := codec.FromSettings(config.DevCodecKeys, config.DevCodecKeyID)
-	if err != nil {
+	if codecConverter, err = e2ekit.DevDataConverter(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	codecConverter = codec.DataConverter(devCodec)
-	if temporal, err = client.Dial(client.Options{HostPort: dev.Temporal.HostPort(), Logger: quiet,
-		DataConverter: codecConverter, FailureConverter: codec.FailureConverter(codecConverter)}); err != nil {
+	if temporal, err = e2ekit.DialTemporal(dev.Temporal.HostPort(), codecConverter); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -130,58 +122,14 @@ func newKey(t testing.TB) string {
 	return "e2e-" + strings.ToLower(rand.Text())
 }
 
-// checkoutBody is a valid checkout request; tests change what they need.
-type checkoutBody struct {
-	Email   string `json:"email"`
-	Name    string `json:"name"`
-	Items   []item `json:"items"`
-	Payment struct {
-		Provider string `json:"provider"`
-		Token    string `json:"token"`
-	} `json:"payment"`
-}
+// The checkout request and answer are the storefront's, shared with the fault suite.
+type (
+	checkoutBody = e2ekit.CheckoutRequest
+	item         = e2ekit.Item
+	checkoutResp = e2ekit.CheckoutAnswer
+)
 
-type item struct {
-	SKU      string `json:"sku"`
-	Quantity int    `json:"quantity"`
-}
-
-func validBody(email, token string) checkoutBody {
-	b := checkoutBody{Email: email, Name: "Ada Lovelace", Items: []item{{"tshirt-classic", 2}, {"mug-enamel", 1}}}
-	b.Payment.Provider, b.Payment.Token = "stripe", token
-	return b
-}
-
-// checkoutResp is the BFF's checkout JSON, or its error JSON.
-type checkoutResp struct {
-	CheckoutID  string `json:"checkout_id"`
-	Status      string `json:"status"`
-	OrderID     string `json:"order_id"`
-	Amount      int64  `json:"amount"`
-	Currency    string `json:"currency"`
-	RedirectURL string `json:"redirect_url"`
-	StatusURL   string `json:"status_url"`
-	// Action is set while the checkout waits for 3-D Secure.
-	Action *struct {
-		ClientSecret string `json:"client_secret"`
-		Type         string `json:"type"`
-	} `json:"action"`
-	Failure *struct {
-		Code        string `json:"code"`
-		DeclineCode string `json:"decline_code"`
-		Message     string `json:"message"`
-	} `json:"failure"`
-	Items []struct {
-		SKU        string `json:"sku"`
-		Quantity   int    `json:"quantity"`
-		UnitAmount int64  `json:"unit_amount"`
-	} `json:"items"`
-	Error *struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-		Field   string `json:"field"`
-	} `json:"error"`
-}
+func validBody(email, token string) checkoutBody { return e2ekit.Checkout(email, token) }
 
 // post sends a checkout with raw as the body and key as the Idempotency-Key (none when empty).
 func post(t testing.TB, key string, raw []byte) (int, checkoutResp) {
@@ -191,12 +139,7 @@ func post(t testing.TB, key string, raw []byte) (int, checkoutResp) {
 
 // checkoutRequest is a checkout POST with raw as the body and key as the Idempotency-Key (none when empty).
 func checkoutRequest(key string, raw []byte) *http.Request {
-	req, _ := http.NewRequest(http.MethodPost, dev.APIURL+"/api/v1/checkouts", bytes.NewReader(raw))
-	req.Header.Set("Content-Type", "application/json")
-	if key != "" {
-		req.Header.Set("Idempotency-Key", key)
-	}
-	return req
+	return e2ekit.NewCheckoutRequest(context.Background(), dev.APIURL, key, raw)
 }
 
 func postJSON(t testing.TB, key string, body checkoutBody) (int, checkoutResp) {
@@ -258,13 +201,7 @@ func waitStatus(t testing.TB, checkoutID, want string, within time.Duration) che
 
 // chargesFor returns the PaymentIntents the Stripe layer holds for a checkout's charge key.
 func chargesFor(key string) []stripefake.PaymentIntent {
-	var out []stripefake.PaymentIntent
-	for _, pi := range dev.StripeProxy.PaymentIntents() {
-		if pi.Metadata["cartflow_idempotency_key"] == "checkout-"+key+"/charge" {
-			out = append(out, pi)
-		}
-	}
-	return out
+	return dev.StripeProxy.PaymentIntentsWithMetadata("cartflow_idempotency_key", "checkout-"+key+"/charge")
 }
 
 // executedCreates counts PaymentIntent creations for the key that ran (not idempotent replays).

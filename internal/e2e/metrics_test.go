@@ -3,27 +3,22 @@
 package e2e
 
 import (
-	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cartflow/cartflow/internal/dev/e2ekit"
 )
 
 // scrape returns a /metrics page.
 func scrape(t *testing.T, url string) string {
 	t.Helper()
-	resp, err := http.Get(url)
+	page, err := e2ekit.Scrape(t.Context(), url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("%s: %d", url, resp.StatusCode)
-	}
-	return string(body)
+	return page
 }
 
 func TestMetricsMoveAfterAPurchase(t *testing.T) {
@@ -46,7 +41,7 @@ func TestMetricsMoveAfterAPurchase(t *testing.T) {
 		`cartflow_charges_total{outcome="succeeded",provider="stripe"}`,
 		`cartflow_checkouts_total{outcome="completed"}`,
 	} {
-		if v := metricValue(worker, series); v < 1 {
+		if v := e2ekit.MetricValue(worker, series); v < 1 {
 			t.Errorf("worker %s = %v, want at least 1", series, v)
 		}
 	}
@@ -55,17 +50,4 @@ func TestMetricsMoveAfterAPurchase(t *testing.T) {
 		return strings.Contains(scrape(t, dev.WorkerMetricsURL), `temporal_workflow_completed_total{`) &&
 			strings.Contains(scrape(t, dev.WorkerMetricsURL), `workflow_type="Purchase"`)
 	})
-}
-
-// metricValue is the value of one series in a scrape, or -1 when it is absent.
-func metricValue(page, series string) float64 {
-	for _, line := range strings.Split(page, "\n") {
-		if rest, ok := strings.CutPrefix(line, series+" "); ok {
-			v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
-			if err == nil {
-				return v
-			}
-		}
-	}
-	return -1
 }

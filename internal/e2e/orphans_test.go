@@ -6,18 +6,15 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/stripe/stripe-go/v76"
-	"github.com/stripe/stripe-go/v76/webhook"
 	"go.temporal.io/sdk/client"
 
+	"github.com/cartflow/cartflow/internal/dev/e2ekit"
 	stripefake "github.com/cartflow/cartflow/internal/dev/fake/stripe"
 	"github.com/cartflow/cartflow/internal/dev/stack"
 	"github.com/cartflow/cartflow/workflows"
@@ -27,28 +24,11 @@ import (
 // layer and so behind cartflow's back, and returns its JSON as Stripe serves it.
 func createPaymentIntent(t *testing.T, amount int64, metadata map[string]string) (string, json.RawMessage) {
 	t.Helper()
-	form := url.Values{"amount": {fmt.Sprint(amount)}, "currency": {"usd"}, "payment_method": {"pm_card_visa"}, "confirm": {"true"},
-		"payment_method_types[]": {"card"}}
-	for k, v := range metadata {
-		form.Set("metadata["+k+"]", v)
-	}
-	req, _ := http.NewRequest(http.MethodPost, dev.StripeURL+"/v1/payment_intents", strings.NewReader(form.Encode()))
-	req.Header.Set("Authorization", "Bearer "+stack.LocalStripeKey)
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := http.DefaultClient.Do(req)
+	id, body, err := e2ekit.StrayPayment(t.Context(), dev.StripeURL, stack.LocalStripeKey, amount, metadata)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	var pi struct {
-		ID     string `json:"id"`
-		Status string `json:"status"`
-	}
-	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &pi) != nil || pi.Status != "succeeded" {
-		t.Fatalf("create PaymentIntent: %d %s", resp.StatusCode, body)
-	}
-	return pi.ID, body
+	return id, body
 }
 
 // paymentIntent returns what the Stripe layer holds for a PaymentIntent.
@@ -67,14 +47,13 @@ func paymentIntent(t *testing.T, id string) stripefake.PaymentIntent {
 // would, and expects it accepted.
 func sendStripeEvent(t *testing.T, eventType string, object json.RawMessage) {
 	t.Helper()
-	payload, _ := json.Marshal(map[string]any{
-		"id": "evt_e2e_" + strings.ToLower(rand.Text()), "object": "event", "api_version": stripe.APIVersion, "type": eventType,
-		"created": time.Now().Unix(), "livemode": false, "data": map[string]any{"object": object},
-	})
-	signed := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: payload, Secret: stack.LocalStripeWebhookSecret, Timestamp: time.Now()})
+	payload, err := stripefake.EventPayload("evt_e2e_"+strings.ToLower(rand.Text()), eventType, object)
+	if err != nil {
+		t.Fatal(err)
+	}
 	req, _ := http.NewRequest(http.MethodPost, dev.APIURL+"/webhooks/stripe", strings.NewReader(string(payload)))
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Stripe-Signature", signed.Header)
+	req.Header.Set("Stripe-Signature", stripefake.SignatureHeader(payload, stack.LocalStripeWebhookSecret, time.Now()))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -114,7 +93,7 @@ func TestOrphanPaymentWebhookRefundsIt(t *testing.T) {
 	}
 	worker := scrape(t, dev.WorkerMetricsURL)
 	series := `cartflow_orphan_payments_total{found_by="webhook",provider="stripe"}`
-	before := metricValue(worker, series)
+	before := e2ekit.MetricValue(worker, series)
 	if before < 0 {
 		t.Fatalf("worker /metrics lacks %s", series)
 	}
@@ -137,7 +116,7 @@ func TestOrphanPaymentWebhookRefundsIt(t *testing.T) {
 	if n := queryInt(t, `SELECT count(*) FROM orders WHERE id = $1 AND status = 'failed' AND refunded_amount = 0`, res.OrderID); n != 1 {
 		t.Fatal("the failed order changed")
 	}
-	if after := metricValue(scrape(t, dev.WorkerMetricsURL), series); after != before+1 {
+	if after := e2ekit.MetricValue(scrape(t, dev.WorkerMetricsURL), series); after != before+1 {
 		t.Fatalf("%s went from %v to %v, want one more", series, before, after)
 	}
 	waitFor(t, "the Sentry alert", 10*time.Second, func() bool { return reported.SentryEventsMentioning(ref) >= 1 })
@@ -196,7 +175,7 @@ func TestReconciliationRefundsAPaymentTheLedgerDoesNotKnow(t *testing.T) {
 	if pis := chargesFor(key); len(pis) != 1 || pis[0].AmountRefunded != 0 {
 		t.Fatalf("the completed checkout's payment %+v was touched", pis)
 	}
-	if v := metricValue(scrape(t, dev.WorkerMetricsURL), `cartflow_orphan_payments_total{found_by="reconciliation",provider="stripe"}`); v < 1 {
+	if v := e2ekit.MetricValue(scrape(t, dev.WorkerMetricsURL), `cartflow_orphan_payments_total{found_by="reconciliation",provider="stripe"}`); v < 1 {
 		t.Fatalf("reconciliation orphans counted %v", v)
 	}
 

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cartflow/cartflow/internal/dev/e2ekit"
 	stripefake "github.com/cartflow/cartflow/internal/dev/fake/stripe"
 )
 
@@ -149,13 +150,5 @@ func readyz(t *testing.T) (int, http.Header, readyReport) {
 // serverErrors is how many requests the BFF has answered with 500, by its own metrics.
 func serverErrors(t *testing.T) float64 {
 	t.Helper()
-	var n float64
-	for _, line := range strings.Split(scrape(t, dev.APIInternalURL+"/metrics"), "\n") {
-		if strings.HasPrefix(line, "cartflow_http_requests_total{") && strings.Contains(line, `status="500"`) {
-			if v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64); err == nil {
-				n += v
-			}
-		}
-	}
-	return n
+	return e2ekit.AnswersWithStatus(scrape(t, dev.APIInternalURL+"/metrics"), func(status int) bool { return status == http.StatusInternalServerError })
 }

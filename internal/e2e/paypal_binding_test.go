@@ -50,7 +50,7 @@ func createPayPalOrder(t *testing.T, key string, items []item) (int, paypalOrder
 }
 
 // usualCart is the cart of validBody: 62.00 USD.
-var usualCart = []item{{"tshirt-classic", 2}, {"mug-enamel", 1}}
+var usualCart = []item{{SKU: "tshirt-classic", Quantity: 2}, {SKU: "mug-enamel", Quantity: 1}}
 
 // paypalApprovedOrder has the BFF create a PayPal order for items, checks that PayPal holds it
 // bound to its cart reference for the cart's price, and has the buyer approve it.
@@ -191,10 +191,10 @@ func TestPayPalOrderCreationIsIdempotent(t *testing.T) {
 		t.Errorf("%d orders created at PayPal under the key, want 1", creates)
 	}
 	// The same key for another cart is refused; a cart the catalog refuses names the item.
-	if code, other := createPayPalOrder(t, key, []item{{"mug-enamel", 1}}); code != http.StatusUnprocessableEntity || other.Error == nil || other.Error.Code != "idempotency_key_reused" {
+	if code, other := createPayPalOrder(t, key, []item{{SKU: "mug-enamel", Quantity: 1}}); code != http.StatusUnprocessableEntity || other.Error == nil || other.Error.Code != "idempotency_key_reused" {
 		t.Errorf("the key with another cart = %d %+v", code, other.Error)
 	}
-	if code, bad := createPayPalOrder(t, newKey(t), []item{{"no-such-thing", 1}}); code != http.StatusUnprocessableEntity || bad.Error == nil ||
+	if code, bad := createPayPalOrder(t, newKey(t), []item{{SKU: "no-such-thing", Quantity: 1}}); code != http.StatusUnprocessableEntity || bad.Error == nil ||
 		bad.Error.Code != "unknown_sku" || bad.Error.Field != "items[0].sku" {
 		t.Errorf("an unknown sku = %d %+v", code, bad.Error)
 	}

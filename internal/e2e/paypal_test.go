@@ -110,7 +110,7 @@ func TestPayPalAmountMismatchIsRefused(t *testing.T) {
 	key := newKey(t)
 	email := strings.ToLower(key) + "@example.com"
 	// The order was created for a cart of 50.00; the checkout's cart costs 62.00.
-	paypalID := paypalApprovedOrder(t, item{"tshirt-classic", 2})
+	paypalID := paypalApprovedOrder(t, item{SKU: "tshirt-classic", Quantity: 2})
 
 	code, res := postJSON(t, key, paypalBody(email, paypalID))
 

@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/cartflow/cartflow/internal/billing"
+	"github.com/cartflow/cartflow/internal/dev/e2ekit"
 	"github.com/cartflow/cartflow/internal/dev/loadgen"
 	"github.com/cartflow/cartflow/internal/dev/stack"
 	"github.com/cartflow/cartflow/workflows"
@@ -69,11 +70,7 @@ func BenchmarkRenewalSweep(b *testing.B) {
 				email).Scan(&userID); err != nil {
 				b.Fatal(err)
 			}
-			if _, err := db.Exec(ctx, `INSERT INTO subscriptions (user_id, sku, status, provider, provider_customer_ref,
-					provider_payment_method_ref, current_period_start, current_period_end, price_amount, currency, billing_interval)
-				SELECT $1, 'plan-monthly', 'active', 'stripe', $2, $3, now() - interval '1 month',
-					date_trunc('second', now()) - interval '1 minute' - g * interval '1 second', 900, 'usd', 'month'
-				FROM generate_series(1, $4) g`, userID, saved.CustomerRef, saved.PaymentMethodRef, n); err != nil {
+			if _, err := e2ekit.SeedDueSubscriptions(ctx, db, userID, saved.CustomerRef, saved.PaymentMethodRef, n); err != nil {
 				b.Fatal(err)
 			}
 			asOf := time.Now()

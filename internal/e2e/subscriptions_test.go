@@ -108,7 +108,7 @@ func waitFor(t testing.TB, what string, within time.Duration, cond func() bool) 
 func subscribe(t *testing.T, email, token string) (subID, key string) {
 	t.Helper()
 	body := validBody(email, token)
-	body.Items = []item{{"plan-monthly", 1}}
+	body.Items = []item{{SKU: "plan-monthly", Quantity: 1}}
 	key = newKey(t)
 	code, resp := postJSON(t, key, body)
 	if code != http.StatusCreated || resp.Status != "completed" || resp.Amount != 0 {
@@ -404,7 +404,7 @@ func TestDailySummaryIsStoredAndEmailedToOps(t *testing.T) {
 func TestPaidPlanChargesTheFirstPeriodWithTheSavedCard(t *testing.T) {
 	email := "yearly-" + strings.ToLower(newKey(t)[4:14]) + "@example.com"
 	body := validBody(email, "tok_visa")
-	body.Items = []item{{"plan-yearly", 1}}
+	body.Items = []item{{SKU: "plan-yearly", Quantity: 1}}
 	code, resp := postJSON(t, newKey(t), body)
 	if code != http.StatusCreated || resp.Status != "completed" || resp.Amount != 9000 {
 		t.Fatalf("yearly checkout: %d %+v", code, resp)

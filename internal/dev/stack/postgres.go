@@ -110,17 +110,25 @@ func (p *Postgres) start(ctx context.Context) error {
 	return err
 }
 
-// Restart starts the cluster again after Stop, on the same port and data, so that a test can
+// Restart starts the cluster again after Stop or Kill, on the same port and data, so that a test can
 // take the database away from running clients and give it back: their pools reconnect to the
 // same URL.
 func (p *Postgres) Restart(ctx context.Context) error {
 	select {
 	case <-p.proc.Done():
 	default:
-		return errors.New("stack: postgres is still running; Stop it first")
+		return errors.New("stack: postgres is still running; Stop or Kill it first")
+	}
+	// A killed server leaves its lock file behind, whose pid may belong to another process by now.
+	if err := removeStaleLock(p.dataDir); err != nil {
+		return err
 	}
 	return p.start(ctx)
 }
+
+// Kill kills the postmaster and its backends with SIGKILL, as a crash or a power cut would: the
+// next start replays the write-ahead log.
+func (p *Postgres) Kill() error { return p.proc.Kill() }
 
 // URL returns the connection URL of the "cartflow" database.
 func (p *Postgres) URL() string { return p.dbURL(AppDatabase) }

@@ -105,16 +105,17 @@ type Stack struct {
 	StorefrontURL string
 
 	binDir        string
-	proxyStop     func()
 	braintreeStop func()
 	// workerMetricsAddr is where the worker serves /metrics, a free port so that stacks run side by side.
 	workerMetricsAddr string
 	paypalStop        func()
 
-	mu     sync.Mutex
-	worker *Process
-	api    *Process
-	web    *Process
+	mu sync.Mutex
+	// proxyStop closes the Stripe layer's listener; nil while it is closed.
+	proxyStop func()
+	worker    *Process
+	api       *Process
+	web       *Process
 }
 
 // Start builds the worker and the BFF and starts the whole stack. On error, whatever was
@@ -242,15 +243,46 @@ func (s *Stack) startStripeProxy() error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", addr(port))
+	s.StripeProxy, s.StripeURL = proxy, "http://"+addr(port)
+	return s.serveStripeProxy()
+}
+
+// serveStripeProxy listens for the Stripe layer at StripeURL's address.
+func (s *Stack) serveStripeProxy() error {
+	ln, err := net.Listen("tcp", strings.TrimPrefix(s.StripeURL, "http://"))
 	if err != nil {
 		return fmt.Errorf("stack: stripe test-mode layer: %w", err)
 	}
-	srv := &http.Server{Handler: proxy, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: s.StripeProxy, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
-	s.StripeProxy, s.StripeURL = proxy, "http://"+ln.Addr().String()
+	s.mu.Lock()
 	s.proxyStop = func() { _ = srv.Close() }
+	s.mu.Unlock()
 	return nil
+}
+
+// StopStripeProxy closes the Stripe layer's listener and its open connections, so that every
+// call to Stripe is refused, as in an outage of the provider's network. The layer keeps its
+// state: what was charged stays charged, and a call cut off mid-way still completes there.
+func (s *Stack) StopStripeProxy() {
+	s.mu.Lock()
+	stop := s.proxyStop
+	s.proxyStop = nil
+	s.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+}
+
+// StartStripeProxy listens for the Stripe layer again, at the same address, after StopStripeProxy.
+func (s *Stack) StartStripeProxy() error {
+	s.mu.Lock()
+	running := s.proxyStop != nil
+	s.mu.Unlock()
+	if running {
+		return errors.New("stack: the Stripe layer is already listening")
+	}
+	return s.serveStripeProxy()
 }
 
 // LimitsOff turns the rate limits and the decline velocity limits off (0), for Options.Env. The
@@ -360,9 +392,7 @@ func (s *Stack) Stop() {
 	if s.Mailpit != nil {
 		_ = s.Mailpit.Stop()
 	}
-	if s.proxyStop != nil {
-		s.proxyStop()
-	}
+	s.StopStripeProxy()
 	if s.braintreeStop != nil {
 		s.braintreeStop()
 	}

@@ -119,6 +119,15 @@ func TestPostgres(t *testing.T) {
 		t.Errorf("URL after Restart = %s, want %s", pg.URL(), url)
 	}
 	run(url, "SELECT id FROM kept")
+	// And after a crash: Kill, then Restart replays the log on the same port.
+	run(url, "INSERT INTO kept VALUES (43)")
+	if err := pg.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if err := pg.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	run(url, "DELETE FROM kept WHERE id = 43") // committed before the crash, so there to delete
 
 	if err := pg.Stop(); err != nil {
 		t.Fatal(err)
@@ -234,6 +243,56 @@ func TestTemporalWithUIAndDBFile(t *testing.T) {
 	}
 	if got := sa.GetCustomAttributes()["CartID"]; got != enums.INDEXED_VALUE_TYPE_KEYWORD {
 		t.Fatalf("search attribute CartID has type %v", got)
+	}
+}
+
+// A server on a database file comes back from a stop or a crash on the same address with the
+// workflows it had; one in memory refuses to restart, since it would come back empty.
+func TestTemporalRestartKeepsItsWorkflows(t *testing.T) {
+	t.Parallel()
+	ctx := startCtx(t)
+	tp, err := StartTemporal(ctx, TemporalOptions{DBFile: filepath.Join(t.TempDir(), "temporal.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tp.Stop() })
+	if err := tp.Restart(ctx); err == nil {
+		t.Fatal("Restart of a running server succeeded")
+	}
+	c, err := client.Dial(client.Options{HostPort: tp.HostPort()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// No worker polls this queue: the workflow stays running, as the server recorded it.
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "kept", TaskQueue: "nobody-polls"}, "Kept")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stop := range []func() error{tp.Stop, tp.Kill} {
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		if err := tp.Restart(ctx); err != nil {
+			t.Fatal(err)
+		}
+		// The client dialled before the restart reconnects by itself.
+		desc, err := c.DescribeWorkflowExecution(ctx, "kept", "")
+		if err != nil || desc.GetWorkflowExecutionInfo().GetExecution().GetRunId() != run.GetRunID() {
+			t.Fatalf("after a restart the workflow is %v (%v), want run %s", desc.GetWorkflowExecutionInfo(), err, run.GetRunID())
+		}
+	}
+
+	mem, err := StartTemporal(ctx, TemporalOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = mem.Stop() })
+	if err := mem.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := mem.Restart(ctx); err == nil {
+		t.Fatal("an in-memory server restarted")
 	}
 }
 

@@ -2,6 +2,7 @@ package stack
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -32,6 +33,10 @@ type Temporal struct {
 	proc     *Process
 	hostPort string
 	uiURL    string
+	// command makes the server's command line again, for Restart; dbFile is its database, if any.
+	command func() *exec.Cmd
+	dbFile  string
+	log     io.Writer
 }
 
 // StartTemporal starts the Temporal dev server on 127.0.0.1 and waits until
@@ -78,11 +83,33 @@ func StartTemporal(ctx context.Context, opts TemporalOptions) (*Temporal, error)
 	for _, name := range names {
 		args = append(args, "--search-attribute", name+"="+opts.SearchAttributes[name])
 	}
-	t.proc, err = startAndWait(ctx, "temporal", exec.Command(bin, args...), opts.Log, t.probe)
-	if err != nil {
+	t.command = func() *exec.Cmd { return exec.Command(bin, args...) }
+	t.dbFile, t.log = opts.DBFile, opts.Log
+	if err := t.start(ctx); err != nil {
 		return nil, err
 	}
 	return t, nil
+}
+
+func (t *Temporal) start(ctx context.Context) (err error) {
+	t.proc, err = startAndWait(ctx, "temporal", t.command(), t.log, t.probe)
+	return err
+}
+
+// Restart starts the server again after Stop or Kill, on the same ports and database file, so
+// that a test can take Temporal away from running clients and give it back: the SDK's clients
+// reconnect to the same address by themselves. A server without a database file would come
+// back empty, with every workflow forgotten, so Restart refuses it.
+func (t *Temporal) Restart(ctx context.Context) error {
+	select {
+	case <-t.proc.Done():
+	default:
+		return errors.New("stack: temporal is still running; Stop or Kill it first")
+	}
+	if t.dbFile == "" {
+		return errors.New("stack: temporal keeps its state in memory (no DBFile): a restart would lose every workflow")
+	}
+	return t.start(ctx)
 }
 
 // probe dials the frontend and checks that it is healthy and knows the
@@ -117,3 +144,6 @@ func (t *Temporal) Process() *Process { return t.proc }
 
 // Stop shuts the server down with SIGTERM, killing it if it lingers.
 func (t *Temporal) Stop() error { return t.proc.Stop(stopTimeout) }
+
+// Kill kills the server with SIGKILL, as a crash would.
+func (t *Temporal) Kill() error { return t.proc.Kill() }

@@ -159,6 +159,21 @@ func (p *Proxy) PaymentIntents() []PaymentIntent {
 	return kit.Map(p.piOrder, func(id string) PaymentIntent { return p.pis[id].snapshot() })
 }
 
+// PaymentIntentsWithMetadata returns snapshots of the stored PaymentIntents whose metadata maps
+// key to value, oldest first: cartflow's charges carry their idempotency key there.
+func (p *Proxy) PaymentIntentsWithMetadata(key, value string) []PaymentIntent {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []PaymentIntent
+	for _, id := range p.piOrder {
+		pi := p.pis[id]
+		if v, ok := pi.Metadata[key]; ok && v == value {
+			out = append(out, pi.snapshot())
+		}
+	}
+	return out
+}
+
 func (p *Proxy) createPaymentMethod(up *response, form url.Values) *response {
 	tok := form.Get("card[token]")
 	o, ok := testTokens[tok]

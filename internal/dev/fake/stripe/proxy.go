@@ -44,16 +44,20 @@ type Request struct {
 	Params         map[string][]string `json:"params,omitempty"` // query and form, without card[...] fields
 }
 
-// Fault makes the next Count requests matching Method and PathPrefix misbehave.
+// Fault makes the next Count requests matching Method, PathPrefix and IdempotencyKey misbehave.
 type Fault struct {
-	Method       string `json:"method"`      // empty matches any method
-	PathPrefix   string `json:"path_prefix"` // e.g. "/v1/payment_intents"
-	Count        int    `json:"count"`       // 0 applies until faults are cleared
-	Status       int    `json:"status"`      // answer this status without executing
-	ErrorCode    string `json:"error_code"`  // with Status: an invalid_request_error with this code, e.g. parameter_unknown
-	DelayMS      int    `json:"delay_ms"`    // wait before executing
-	DelayAfterMS int    `json:"delay_after_ms"`
-	DropAfter    bool   `json:"drop_after"` // execute, then close the connection unanswered
+	Method     string `json:"method"`      // empty matches any method
+	PathPrefix string `json:"path_prefix"` // e.g. "/v1/payment_intents"
+	// IdempotencyKey, when set, matches only requests under that key, so that one call and its
+	// retries fail while the others pass: with DropAfter and Count 2, a call runs, and its answer
+	// and that of the transparent retry net/http makes on a reused connection are both lost.
+	IdempotencyKey string `json:"idempotency_key,omitempty"`
+	Count          int    `json:"count"`      // 0 applies until faults are cleared
+	Status         int    `json:"status"`     // answer this status without executing
+	ErrorCode      string `json:"error_code"` // with Status: an invalid_request_error with this code, e.g. parameter_unknown
+	DelayMS        int    `json:"delay_ms"`   // wait before executing
+	DelayAfterMS   int    `json:"delay_after_ms"`
+	DropAfter      bool   `json:"drop_after"` // execute, then close the connection unanswered
 }
 
 // Option configures a Proxy.
@@ -208,7 +212,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := Request{Time: time.Now(), Method: r.Method, Path: r.URL.Path, IdempotencyKey: key, Params: redact(params)}
 	defer func() { p.record(rec) }()
 
-	f, faulted := p.takeFault(r.Method, r.URL.Path)
+	f, faulted := p.takeFault(r.Method, r.URL.Path, key)
 	if faulted && f.Status != 0 {
 		res := faultResponse(f.Status, f.ErrorCode)
 		rec.Status = res.status
@@ -380,9 +384,10 @@ func (p *Proxy) forward(ctx context.Context, r *http.Request, body []byte) *resp
 	return &response{status: res.StatusCode, header: h, body: b}
 }
 
-func (p *Proxy) takeFault(method, path string) (Fault, bool) {
+func (p *Proxy) takeFault(method, path, key string) (Fault, bool) {
 	return p.faults.Take(func(f Fault) bool {
-		return (f.Method == "" || strings.EqualFold(f.Method, method)) && strings.HasPrefix(path, f.PathPrefix)
+		return (f.Method == "" || strings.EqualFold(f.Method, method)) && strings.HasPrefix(path, f.PathPrefix) &&
+			(f.IdempotencyKey == "" || f.IdempotencyKey == key)
 	}, func(f *Fault) *int { return &f.Count })
 }
 

@@ -413,6 +413,27 @@ func TestUnknownOutcomes(t *testing.T) {
 	}
 }
 
+// A fault for one idempotency key leaves every other request alone, however many come first.
+func TestFaultForOneIdempotencyKey(t *testing.T) {
+	e := newEnv(t)
+	body := `{"method":"POST","path_prefix":"/v1/payment_intents","idempotency_key":"only-this","count":1,"status":500}`
+	if res, err := http.Post(e.url+"/__cartflow/faults", "application/json", strings.NewReader(body)); err != nil || res.StatusCode != http.StatusCreated {
+		t.Fatalf("POST fault: %v %v", res, err)
+	}
+	for _, key := range []string{"", "another"} {
+		if _, err := e.charge("pm_card_visa", key, 1000, nil); err != nil {
+			t.Fatalf("a charge under key %q met the fault of another key: %v", key, err)
+		}
+	}
+	_, err := e.charge("pm_card_visa", "only-this", 1000, nil)
+	if se := stripeErr(t, err); se.HTTPStatusCode != 500 {
+		t.Fatalf("the key's fault: %+v", se)
+	}
+	if _, err := e.charge("pm_card_visa", "only-this", 1000, nil); err != nil || len(e.proxy.Faults()) != 0 {
+		t.Fatalf("after its one fault the key's retry: %v; faults left %+v", err, e.proxy.Faults())
+	}
+}
+
 func TestSearchByMetadata(t *testing.T) {
 	e := newEnv(t)
 	var want string
@@ -438,6 +459,13 @@ func TestSearchByMetadata(t *testing.T) {
 	it := e.sc.PaymentIntents.Search(&stripe.PaymentIntentSearchParams{SearchParams: stripe.SearchParams{Query: `metadata['order_id']:'nope'`}})
 	if it.Next() || it.Err() != nil {
 		t.Fatalf("search for a missing order must be empty: %v", it.Err())
+	}
+	// What tests read directly: the same match, with no lag and no API call.
+	if got := e.proxy.PaymentIntentsWithMetadata("order_id", "o-2"); len(got) != 1 || got[0].ID != want {
+		t.Fatalf("PaymentIntentsWithMetadata(order_id, o-2) = %+v, want only %s", got, want)
+	}
+	if got := e.proxy.PaymentIntentsWithMetadata("no_such_key", ""); len(got) != 0 {
+		t.Fatalf("an absent metadata key matched %d PaymentIntents", len(got))
 	}
 }
 

@@ -50,9 +50,8 @@ func newOutbox(log *slog.Logger) *kit.Outbox[WebhookDelivery, string] {
 		Name: "stripefake", Client: &http.Client{Timeout: 10 * time.Second}, Logger: log,
 		Build: func(d WebhookDelivery, to kit.Target[string]) kit.Post {
 			at := time.Now()
-			signed := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: d.Payload, Secret: to.Key, Timestamp: at})
 			h := http.Header{}
-			h.Set("Stripe-Signature", signed.Header)
+			h.Set("Stripe-Signature", SignatureHeader(d.Payload, to.Key, at))
 			h.Set("User-Agent", "Stripe/1.0 (+https://stripe.com/docs/webhooks)")
 			return kit.Post{At: at, URL: to.URL, ContentType: "application/json; charset=utf-8", Body: d.Payload, Header: h}
 		},
@@ -102,17 +101,31 @@ func (p *Proxy) queueWebhook(eventType, piID string, object []byte) {
 		return
 	}
 	id := newID("evt_")
-	payload, err := json.Marshal(map[string]any{
-		"id": id, "object": "event", "api_version": stripe.APIVersion, "created": time.Now().Unix(),
-		"data": map[string]any{"object": json.RawMessage(object)}, "livemode": false, "pending_webhooks": 1,
-		"request": map[string]any{"id": nil, "idempotency_key": nil}, "type": eventType,
-	})
+	payload, err := EventPayload(id, eventType, object)
 	if err != nil {
 		p.log.Error("stripe webhook event not built", "type", eventType, "payment_intent", piID, "err", err)
 		return
 	}
 	p.webhooks.Add(id, WebhookDelivery{EventID: id, Type: eventType, PaymentIntent: piID, Payload: payload})
 	p.webhooks.Queue(id)
+}
+
+// EventPayload is the Stripe event with this id and type about object (a PaymentIntent's JSON, say), as
+// Stripe posts it to a webhook endpoint; the layer's own events and tests that play Stripe's
+// part build them alike.
+func EventPayload(id, eventType string, object json.RawMessage) ([]byte, error) {
+	return json.Marshal(map[string]any{
+		"id": id, "object": "event", "api_version": stripe.APIVersion, "created": time.Now().Unix(),
+		"data": map[string]any{"object": object}, "livemode": false, "pending_webhooks": 1,
+		"request": map[string]any{"id": nil, "idempotency_key": nil}, "type": eventType,
+	})
+}
+
+// SignatureHeader is the Stripe-Signature header of a post of payload made at at, signed with the
+// endpoint's secret (whsec_…) as Stripe signs it. The signature covers the time, which receivers
+// check, so each post is signed anew.
+func SignatureHeader(payload []byte, secret string, at time.Time) string {
+	return webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: payload, Secret: secret, Timestamp: at}).Header
 }
 
 // serveSetWebhook is POST /__cartflow/webhook with {"url":"…","secret":"whsec_…"}; an empty url
