@@ -98,9 +98,10 @@ lint: $(TOOLS)/staticcheck $(TOOLS)/workflowcheck $(TOOLS)/sqlc
 bench: tools
 	go test -tags integration -run '^$$' -bench CheckoutVsBareEngine -benchtime 200x -count 1 -timeout 30m ./internal/e2e/
 
-## bench-renewals: sweep plus renewal throughput for N due subscriptions (CARTFLOW_BENCH_SUBS, default 1000,10000).
+## bench-renewals: sweep and renewal cost per renewal for N due subscriptions (CARTFLOW_BENCH_SUBS, default
+## 1000,10000,100000; a size above CARTFLOW_BENCH_WINDOW, default 10000, is measured over that many renewals).
 bench-renewals: tools
-	go test -tags integration -run '^$$' -bench RenewalSweep -benchtime 1x -count 1 -timeout 60m ./internal/e2e/
+	go test -tags integration -run '^$$' -bench RenewalSweep -benchtime 1x -count 1 -timeout 90m ./internal/e2e/
 
 tools: $(TOOL_BINS)
 
