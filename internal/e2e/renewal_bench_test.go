@@ -172,7 +172,8 @@ func measureRenewals(ctx context.Context, b *testing.B, tag string, n, window in
 	b.ResetTimer()
 	start := time.Now()
 	run, err := temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID: tag + "-sweep", TaskQueue: workflows.TaskQueue,
+		// Where the schedule runs it, apart from the renewals it starts.
+		ID: tag + "-sweep", TaskQueue: workflows.JobsTaskQueue,
 	}, workflows.RenewalSweepWorkflowType, workflows.RenewalSweepInput{
 		AsOf: asOf, BatchSize: benchSweepBatch, Dunning: workflows.DunningPolicy{RetryAfter: []time.Duration{24 * time.Hour}},
 	})
