@@ -134,13 +134,22 @@ func run(ctx context.Context, stdout io.Writer, newAuthorizer func(*app.Deps) (c
 		Declines: activities.DeclineLimits{Window: cfg.Declines.Window, PerIP: cfg.Declines.PerIP, PerEmail: cfg.Declines.PerEmail,
 			PerFingerprint: cfg.Declines.PerFingerprint},
 	}
-	w := worker.New(deps.Temporal, workflows.TaskQueue, worker.Options{
-		Interceptors:                       []interceptor.WorkerInterceptor{reporter.WorkerInterceptor()},
-		MaxConcurrentActivityExecutionSize: cfg.MaxConcurrentActivities,
-		WorkerStopTimeout:                  10 * time.Second,
-	})
-	workflows.Register(w)
-	w.RegisterActivity(acts)
+	// Two workers in one process, sharing its Temporal client and sticky cache: one for the
+	// customers' work and one for the scheduled jobs, each on its own task queue, so that a job
+	// never queues behind the renewals or checkouts it starts or competes with
+	// (workflows.JobsTaskQueue). Both register everything: a job started by hand on TaskQueue,
+	// or a run from before the split, still finds a worker.
+	newWorker := func(taskQueue string) worker.Worker {
+		w := worker.New(deps.Temporal, taskQueue, worker.Options{
+			Interceptors:                       []interceptor.WorkerInterceptor{reporter.WorkerInterceptor()},
+			MaxConcurrentActivityExecutionSize: cfg.MaxConcurrentActivities,
+			WorkerStopTimeout:                  10 * time.Second,
+		})
+		workflows.Register(w)
+		w.RegisterActivity(acts)
+		return w
+	}
+	w, jobs := newWorker(workflows.TaskQueue), newWorker(workflows.JobsTaskQueue)
 
 	if err := ensureSearchAttributes(ctx, deps.Temporal, cfg.Temporal.Namespace); err != nil {
 		return err
@@ -164,7 +173,12 @@ func run(ctx context.Context, stdout io.Writer, newAuthorizer func(*app.Deps) (c
 		<-relayDone
 	}()
 
-	log.Info("worker polling", "task_queue", workflows.TaskQueue, "temporal", cfg.Temporal.Address)
+	if err := jobs.Start(); err != nil {
+		return fmt.Errorf("jobs worker: %w", err)
+	}
+	defer jobs.Stop()
+	log.Info("worker polling", "task_queue", workflows.TaskQueue, "jobs_task_queue", workflows.JobsTaskQueue,
+		"temporal", cfg.Temporal.Address)
 	if err := w.Run(stopOn(ctx)); err != nil {
 		return fmt.Errorf("worker: %w", err)
 	}
@@ -206,7 +220,7 @@ func ensureSearchAttributes(ctx context.Context, c client.Client, namespace stri
 func scheduleSettings(cfg config.Worker) schedules.Settings {
 	sc := cfg.Schedules
 	return schedules.Settings{
-		TaskQueue: workflows.TaskQueue, RenewalSweepInterval: sc.RenewalSweepInterval, SummaryCron: sc.SummaryCron,
+		TaskQueue: workflows.JobsTaskQueue, RenewalSweepInterval: sc.RenewalSweepInterval, SummaryCron: sc.SummaryCron,
 		CleanupCron: sc.CleanupCron, CatchupWindow: sc.CatchupWindow, Paused: sc.Paused,
 		SweepInput: workflows.RenewalSweepInput{
 			BatchSize: sc.RenewalBatchSize, Dunning: workflows.DunningPolicy{RetryAfter: sc.DunningRetryAfter},

@@ -13,8 +13,16 @@ import (
 	"github.com/cartflow/cartflow/internal/domain"
 )
 
-// TaskQueue is the task queue the worker polls for every cartflow workflow and activity.
+// TaskQueue is the task queue the worker polls for every cartflow workflow and activity but the
+// scheduled jobs': checkouts, renewals, refunds, subscription changes and their activities.
 const TaskQueue = "cartflow-checkout"
+
+// JobsTaskQueue is the task queue of the scheduled jobs (the renewal sweep, the daily summary,
+// the cleanup, the reconciliation of payments) and their activities, which the worker polls
+// apart from TaskQueue. A job's workflow tasks then never wait behind the backlog of what it
+// started: a sweep that continues as new after starting 50,000 renewals on TaskQueue would
+// otherwise wait for all of them to be picked up before its next page.
+const JobsTaskQueue = "cartflow-jobs"
 
 // CheckoutWorkflowType is the registered name of the Checkout workflow. It stays "Purchase", its
 // name since the first release, so that checkouts already running are not stranded.

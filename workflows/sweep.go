@@ -17,7 +17,8 @@ const (
 
 // RenewalSweep is the job the renewal Schedule starts. It pages through the subscriptions whose
 // period ended by AsOf, in the order of their index, and starts one Renewal workflow per
-// subscription and period. A Renewal's ID names the subscription and the period, and Temporal
+// subscription and period, on TaskQueue whatever queue the sweep runs on (the schedule runs it on
+// JobsTaskQueue). A Renewal's ID names the subscription and the period, and Temporal
 // refuses an ID used before, so sweeps that overlap or run again start nothing twice. Then it
 // sends the trial-ending reminders that are due. After MaxPagesPerRun pages it continues as new
 // with its cursor, so that any number of due subscriptions fits in bounded histories.
@@ -58,7 +59,7 @@ func RenewalSweep(ctx workflow.Context, in RenewalSweepInput) (SweepProgress, er
 			}
 			var res activities.StartWorkflowsResult
 			if err := workflow.ExecuteActivity(ctx, a.StartWorkflows, activities.StartWorkflowsInput{
-				WorkflowType: RenewalWorkflowType, TaskQueue: workflow.GetInfo(ctx).TaskQueueName, Starts: starts,
+				WorkflowType: RenewalWorkflowType, TaskQueue: TaskQueue, Starts: starts,
 			}).Get(ctx, &res); err != nil {
 				return in.Progress, err
 			}

@@ -208,7 +208,7 @@ const (
 
 // Settings are the knobs of cartflow's schedules, from the worker's configuration.
 type Settings struct {
-	// TaskQueue is where the scheduled workflows run; empty means workflows.TaskQueue.
+	// TaskQueue is where the scheduled workflows run; empty means workflows.JobsTaskQueue.
 	TaskQueue string
 	// RenewalSweepInterval is how often the renewal sweep runs; zero means an hour.
 	RenewalSweepInterval time.Duration
@@ -241,7 +241,7 @@ type Settings struct {
 // buffered second run would just do it again.
 func Cartflow(s Settings) []Definition {
 	if s.TaskQueue == "" {
-		s.TaskQueue = workflows.TaskQueue
+		s.TaskQueue = workflows.JobsTaskQueue
 	}
 	if s.RenewalSweepInterval <= 0 {
 		s.RenewalSweepInterval = DefaultRenewalSweepInterval

@@ -46,6 +46,45 @@ func (db *testDB) trialSubscription(t *testing.T, start time.Time) store.Subscri
 	return sub
 }
 
+// TestUserSubscriptionStatusIsTheBestStanding: a user with several subscriptions shows the best
+// standing among them (active, then trialing, then past_due, then canceled), after every change
+// of any of them.
+func TestUserSubscriptionStatusIsTheBestStanding(t *testing.T) {
+	t.Parallel()
+	db := newTestDB(t)
+	ctx := context.Background()
+	start := time.Date(2026, 1, 31, 10, 0, 0, 0, time.UTC)
+	first, second := db.trialSubscription(t, start), db.trialSubscription(t, start)
+	if first.UserID != second.UserID {
+		t.Fatalf("the two trials belong to %s and %s, want one user", first.UserID, second.UserID)
+	}
+	want := func(step string, status domain.SubscriptionStatus) {
+		t.Helper()
+		if got := db.count(t, `SELECT count(*) FROM users WHERE id = $1 AND subscription_status = $2`, first.UserID, string(status)); got != 1 {
+			var have string
+			_ = db.pool.QueryRow(ctx, `SELECT subscription_status FROM users WHERE id = $1`, first.UserID).Scan(&have)
+			t.Fatalf("after %s the user's subscription status is %q, want %q", step, have, status)
+		}
+	}
+	want("two trials", domain.SubscriptionTrialing)
+	if _, err := db.store.CancelSubscription(ctx, first.ID, "test"); err != nil {
+		t.Fatal(err)
+	}
+	want("one trial canceled", domain.SubscriptionTrialing)
+	if _, err := db.store.MarkPastDue(ctx, second.ID, second.CurrentPeriodEnd, 1, "test"); err != nil {
+		t.Fatal(err)
+	}
+	want("the other past due", domain.SubscriptionPastDue)
+	if _, err := db.store.RenewSubscription(ctx, second.ID, second.CurrentPeriodEnd, "test"); err != nil {
+		t.Fatal(err)
+	}
+	want("the other renewed", domain.SubscriptionActive)
+	if _, err := db.store.CancelSubscription(ctx, second.ID, "test"); err != nil {
+		t.Fatal(err)
+	}
+	want("both canceled", domain.SubscriptionCanceled)
+}
+
 func TestSubscriptionLifecycle(t *testing.T) {
 	t.Parallel()
 	db := newTestDB(t)

@@ -33,15 +33,20 @@ func (q *Queries) ConfirmUser(ctx context.Context, id string) (User, error) {
 }
 
 const refreshUserSubscriptionStatus = `-- name: RefreshUserSubscriptionStatus :exec
-UPDATE users u SET subscription_status = coalesce((
-        SELECT s.status FROM subscriptions s WHERE s.user_id = u.id
-        ORDER BY array_position(ARRAY['active', 'trialing', 'past_due', 'canceled'], s.status) LIMIT 1), 'none'),
+UPDATE users u SET subscription_status = CASE
+        WHEN EXISTS (SELECT FROM subscriptions s WHERE s.user_id = u.id AND s.status = 'active') THEN 'active'
+        WHEN EXISTS (SELECT FROM subscriptions s WHERE s.user_id = u.id AND s.status = 'trialing') THEN 'trialing'
+        WHEN EXISTS (SELECT FROM subscriptions s WHERE s.user_id = u.id AND s.status = 'past_due') THEN 'past_due'
+        WHEN EXISTS (SELECT FROM subscriptions s WHERE s.user_id = u.id AND s.status = 'canceled') THEN 'canceled'
+        ELSE 'none' END,
     updated_at = now()
 WHERE u.id = (SELECT changed.user_id FROM subscriptions changed WHERE changed.id = $1)
 `
 
 // RefreshUserSubscriptionStatus brings the user's subscription status up to date after one of
-// their subscriptions changed. A user with several subscriptions shows the best standing among them.
+// their subscriptions changed. A user with several subscriptions shows the best standing among
+// them. Each status is one probe of subscriptions_user_id_status_idx, so that the cost does not
+// grow with the number of subscriptions the user holds.
 func (q *Queries) RefreshUserSubscriptionStatus(ctx context.Context, subscriptionID string) error {
 	_, err := q.db.Exec(ctx, refreshUserSubscriptionStatus, subscriptionID)
 	return err
