@@ -88,7 +88,7 @@ func (e *envFlag) Set(v string) error {
 func parse(args []string, getenv func(string) string) (settings, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	var s settings
-	checkouts := 300
+	checkouts := 200
 	if v := getenv("CARTFLOW_BENCH_CHECKOUTS"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n <= 0 {
