@@ -47,12 +47,12 @@ func (b *bench) runBench(ctx context.Context) error {
 	var ids []string
 	for i, conc := range b.set.concurrencies {
 		fmt.Fprintf(b.stdout, "Checkouts against the bare engine, concurrency %d, %d of each...\n", conc, b.set.checkouts)
-		// The profile covers the last, most concurrent phase.
-		var wait func()
-		if i == len(b.set.concurrencies)-1 {
-			wait = b.profile(ctx, "checkouts", 30)
+		// The profile covers the checkouts of the last, most concurrent phase.
+		var profile func() (wait func())
+		if i == len(b.set.concurrencies)-1 && b.set.profile {
+			profile = func() func() { return b.profile(ctx, "checkouts", 30) }
 		}
-		row, got, err := b.checkoutsVsBare(ctx, conc, wait)
+		row, got, err := b.checkoutsVsBare(ctx, conc, profile)
 		ids = append(ids, got...)
 		if err != nil {
 			return err
@@ -121,10 +121,12 @@ func (b *bench) warmUp(ctx context.Context, bare bool) error {
 }
 
 // checkoutsVsBare runs the set's checkouts and as many bare workflows at conc, in alternating
-// rounds, and returns the row and the completed checkouts' ids. While profiling (wait not nil)
-// it goes on with checkouts after the measured ones until the profile is complete, so that the
-// profile sees checkouts all along; those extra ones are not counted.
-func (b *bench) checkoutsVsBare(ctx context.Context, conc int, wait func()) (checkoutRow, []string, error) {
+// rounds, and returns the row and the completed checkouts' ids. With profile, it starts the
+// profile with the first round of checkouts and, after the measured ones, goes on with
+// checkouts until the profile is complete, so that the profile sees checkouts all along; those
+// extra ones are not counted.
+func (b *bench) checkoutsVsBare(ctx context.Context, conc int, profile func() (wait func())) (checkoutRow, []string, error) {
+	var wait func()
 	var mu sync.Mutex
 	var ids []string
 	var firstNotCompleted string
@@ -159,6 +161,9 @@ func (b *bench) checkoutsVsBare(ctx context.Context, conc int, wait func()) (che
 		}
 		bareWall += r.Wall
 		bareLat.Merge(r.Latencies)
+		if profile != nil && wait == nil {
+			wait = profile()
+		}
 		if r, err = loadgen.Closed(n, conc, checkout); err != nil {
 			return row, ids, err
 		}
