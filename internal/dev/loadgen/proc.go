@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // RSS returns a process's resident memory in bytes, from VmRSS in /proc/<pid>/status.
@@ -99,4 +100,49 @@ func ThisMachine() Machine {
 		m.LoadAverage = strings.TrimSpace(string(b))
 	}
 	return m
+}
+
+// clockTicks is the unit of /proc/<pid>/stat's times: USER_HZ, 100 on every Linux the stack
+// runs on (sysconf(_SC_CLK_TCK) would need cgo).
+const clockTicks = 100
+
+// GroupCPU returns the CPU time used so far by the processes of process group pgid: each live
+// one's user and system time, and what its exited children it waited for used (a Postgres
+// server's finished backends). The stack starts each component in a group of its own.
+func GroupCPU(pgid int) (time.Duration, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, err
+	}
+	var ticks int64
+	found := false
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue // exited meanwhile
+		}
+		// The command name, in parentheses, may hold spaces: the fields follow its last ')'.
+		i := strings.LastIndexByte(string(b), ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		// f[0] is field 3 (state): pgrp is field 5, utime 14, stime 15, cutime 16, cstime 17.
+		if len(f) < 15 || f[2] != strconv.Itoa(pgid) {
+			continue
+		}
+		found = true
+		for _, v := range f[11:15] {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			ticks += n
+		}
+	}
+	if !found {
+		return 0, fmt.Errorf("no process in group %d", pgid)
+	}
+	return time.Duration(ticks) * time.Second / clockTicks, nil
 }

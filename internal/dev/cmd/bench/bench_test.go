@@ -85,7 +85,7 @@ func TestAReadPassesOnlyWithinItsTarget(t *testing.T) {
 	behind.Achieved = 90
 	var r report
 	for _, res := range []loadgen.OpenResult{ok, slow, failing, behind} {
-		r.addRead("GET /x", res, 10)
+		r.addRead("GET /x", res, 10, nil)
 	}
 	if r.Missed != 3 || !*r.Reads[0].Pass || *r.Reads[1].Pass || *r.Reads[2].Pass || *r.Reads[3].Pass {
 		t.Fatalf("missed %d: %+v", r.Missed, r.Reads)
