@@ -88,9 +88,8 @@ func TestOpenLoopCountsErrorsAndBadStatuses(t *testing.T) {
 	}
 }
 
-func TestGroupCPUCountsTheGroupsTime(t *testing.T) {
-	pgid := syscall.Getpgrp()
-	before, err := GroupCPU(pgid)
+func TestTreeCPUCountsTheProcesssTime(t *testing.T) {
+	before, err := TreeCPU(os.Getpid())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,12 +103,12 @@ func TestGroupCPUCountsTheGroupsTime(t *testing.T) {
 	start := own()
 	for deadline := time.Now().Add(20 * time.Second); own()-start < 200*time.Millisecond && time.Now().Before(deadline); {
 	}
-	after, err := GroupCPU(pgid)
+	after, err := TreeCPU(os.Getpid())
 	if err != nil || after-before < 150*time.Millisecond {
-		t.Fatalf("200 ms of this process's CPU moved the group's from %s to %s (%v)", before, after, err)
+		t.Fatalf("200 ms of this process's CPU moved its tree's from %s to %s (%v)", before, after, err)
 	}
-	if _, err := GroupCPU(-5); err == nil {
-		t.Fatal("a group with no process has a CPU time")
+	if _, err := TreeCPU(-5); err == nil {
+		t.Fatal("no process has a CPU time")
 	}
 }
 

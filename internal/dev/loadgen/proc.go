@@ -106,22 +106,26 @@ func ThisMachine() Machine {
 // runs on (sysconf(_SC_CLK_TCK) would need cgo).
 const clockTicks = 100
 
-// GroupCPU returns the CPU time used so far by the processes of process group pgid: each live
-// one's user and system time, and what its exited children it waited for used (a Postgres
-// server's finished backends). The stack starts each component in a group of its own.
-func GroupCPU(pgid int) (time.Duration, error) {
+// TreeCPU returns the CPU time used so far by process pid and its descendants: each live one's
+// user and system time, and what its exited children it waited for used (a Postgres server's
+// finished backends). Postgres's backends each start a session of their own, so a process
+// group would miss them; the parent links do not.
+func TreeCPU(pid int) (time.Duration, error) {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return 0, err
 	}
-	var ticks int64
-	found := false
+	type proc struct {
+		parent int
+		ticks  int64
+	}
+	procs := map[int]proc{}
 	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
+		id, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", id))
 		if err != nil {
 			continue // exited meanwhile
 		}
@@ -131,18 +135,33 @@ func GroupCPU(pgid int) (time.Duration, error) {
 			continue
 		}
 		f := strings.Fields(string(b[i+1:]))
-		// f[0] is field 3 (state): pgrp is field 5, utime 14, stime 15, cutime 16, cstime 17.
-		if len(f) < 15 || f[2] != strconv.Itoa(pgid) {
+		// f[0] is field 3 (state): ppid is field 4, utime 14, stime 15, cutime 16, cstime 17.
+		if len(f) < 15 {
 			continue
 		}
-		found = true
+		p := proc{}
+		p.parent, _ = strconv.Atoi(f[1])
 		for _, v := range f[11:15] {
 			n, _ := strconv.ParseInt(v, 10, 64)
-			ticks += n
+			p.ticks += n
 		}
+		procs[id] = p
 	}
-	if !found {
-		return 0, fmt.Errorf("no process in group %d", pgid)
+	if _, ok := procs[pid]; !ok {
+		return 0, fmt.Errorf("no process %d", pid)
+	}
+	var ticks int64
+	for id, p := range procs {
+		// Walk up from each process: it counts when pid is among its ancestors (or it is pid).
+		for at, hops := id, 0; at > 0 && hops < 64; at, hops = procs[at].parent, hops+1 {
+			if at == pid {
+				ticks += p.ticks
+				break
+			}
+			if _, ok := procs[at]; !ok {
+				break
+			}
+		}
 	}
 	return time.Duration(ticks) * time.Second / clockTicks, nil
 }

@@ -289,13 +289,13 @@ type watched struct {
 // cpuTimes reads the CPU time used so far by each component of the stack and by this process,
 // so that a phase can say which of them its load kept busy.
 func (b *bench) cpuTimes() map[string]time.Duration {
-	groups := map[string]int{"bff": b.stack.API().Pid(), "worker": b.stack.Worker().Pid(), "temporal": b.stack.Temporal.Process().Pid()}
+	roots := map[string]int{"bff": b.stack.API().Pid(), "worker": b.stack.Worker().Pid(), "temporal": b.stack.Temporal.Process().Pid()}
 	if b.stack.Postgres != nil {
-		groups["postgres"] = b.stack.Postgres.Process().Pid()
+		roots["postgres"] = b.stack.Postgres.Process().Pid()
 	}
 	out := map[string]time.Duration{}
-	for name, pgid := range groups {
-		if d, err := loadgen.GroupCPU(pgid); err == nil {
+	for name, pid := range roots {
+		if d, err := loadgen.TreeCPU(pid); err == nil {
 			out[name] = d
 		}
 	}
