@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -84,6 +85,30 @@ func TestOpenLoopCountsErrorsAndBadStatuses(t *testing.T) {
 	}
 	if res.Achieved <= 0 || res.Achieved > 100 {
 		t.Fatalf("achieved %.1f/s of 100 offered with 2 errors", res.Achieved)
+	}
+}
+
+func TestTreeCPUCountsTheProcesssTime(t *testing.T) {
+	before, err := TreeCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Spin until this process has used 200 ms more CPU by its own account (however long a loaded
+	// machine takes to give it that), then the group must show it too.
+	own := func() time.Duration {
+		var ru syscall.Rusage
+		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	start := own()
+	for deadline := time.Now().Add(20 * time.Second); own()-start < 200*time.Millisecond && time.Now().Before(deadline); {
+	}
+	after, err := TreeCPU(os.Getpid())
+	if err != nil || after-before < 150*time.Millisecond {
+		t.Fatalf("200 ms of this process's CPU moved its tree's from %s to %s (%v)", before, after, err)
+	}
+	if _, err := TreeCPU(-5); err == nil {
+		t.Fatal("no process has a CPU time")
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // RSS returns a process's resident memory in bytes, from VmRSS in /proc/<pid>/status.
@@ -99,4 +100,68 @@ func ThisMachine() Machine {
 		m.LoadAverage = strings.TrimSpace(string(b))
 	}
 	return m
+}
+
+// clockTicks is the unit of /proc/<pid>/stat's times: USER_HZ, 100 on every Linux the stack
+// runs on (sysconf(_SC_CLK_TCK) would need cgo).
+const clockTicks = 100
+
+// TreeCPU returns the CPU time used so far by process pid and its descendants: each live one's
+// user and system time, and what its exited children it waited for used (a Postgres server's
+// finished backends). Postgres's backends each start a session of their own, so a process
+// group would miss them; the parent links do not.
+func TreeCPU(pid int) (time.Duration, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, err
+	}
+	type proc struct {
+		parent int
+		ticks  int64
+	}
+	procs := map[int]proc{}
+	for _, e := range entries {
+		id, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", id))
+		if err != nil {
+			continue // exited meanwhile
+		}
+		// The command name, in parentheses, may hold spaces: the fields follow its last ')'.
+		i := strings.LastIndexByte(string(b), ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		// f[0] is field 3 (state): ppid is field 4, utime 14, stime 15, cutime 16, cstime 17.
+		if len(f) < 15 {
+			continue
+		}
+		p := proc{}
+		p.parent, _ = strconv.Atoi(f[1])
+		for _, v := range f[11:15] {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			p.ticks += n
+		}
+		procs[id] = p
+	}
+	if _, ok := procs[pid]; !ok {
+		return 0, fmt.Errorf("no process %d", pid)
+	}
+	var ticks int64
+	for id, p := range procs {
+		// Walk up from each process: it counts when pid is among its ancestors (or it is pid).
+		for at, hops := id, 0; at > 0 && hops < 64; at, hops = procs[at].parent, hops+1 {
+			if at == pid {
+				ticks += p.ticks
+				break
+			}
+			if _, ok := procs[at]; !ok {
+				break
+			}
+		}
+	}
+	return time.Duration(ticks) * time.Second / clockTicks, nil
 }

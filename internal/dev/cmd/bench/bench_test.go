@@ -13,7 +13,7 @@ func TestParseDefaultsAndOverrides(t *testing.T) {
 	env := map[string]string{}
 	getenv := func(k string) string { return env[k] }
 	s, err := parse(nil, getenv)
-	if err != nil || s.checkouts != 300 || len(s.concurrencies) != 2 || s.concurrencies[0] != 8 || s.concurrencies[1] != 32 ||
+	if err != nil || s.checkouts != 200 || len(s.concurrencies) != 2 || s.concurrencies[0] != 8 || s.concurrencies[1] != 32 ||
 		s.readRate != 2500 || s.ordersRate != 300 || s.readFor != time.Minute || s.soak != 0 || s.strict {
 		t.Fatalf("defaults = %+v, %v", s, err)
 	}
@@ -85,7 +85,7 @@ func TestAReadPassesOnlyWithinItsTarget(t *testing.T) {
 	behind.Achieved = 90
 	var r report
 	for _, res := range []loadgen.OpenResult{ok, slow, failing, behind} {
-		r.addRead("GET /x", res, 10)
+		r.addRead("GET /x", res, 10, nil)
 	}
 	if r.Missed != 3 || !*r.Reads[0].Pass || *r.Reads[1].Pass || *r.Reads[2].Pass || *r.Reads[3].Pass {
 		t.Fatalf("missed %d: %+v", r.Missed, r.Reads)

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"os"
 	"os/exec"
@@ -88,7 +89,7 @@ func (e *envFlag) Set(v string) error {
 func parse(args []string, getenv func(string) string) (settings, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	var s settings
-	checkouts := 300
+	checkouts := 200
 	if v := getenv("CARTFLOW_BENCH_CHECKOUTS"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n <= 0 {
@@ -283,6 +284,37 @@ type watched struct {
 	name    string
 	pid     int
 	metrics string
+}
+
+// cpuTimes reads the CPU time used so far by each component of the stack and by this process,
+// so that a phase can say which of them its load kept busy.
+func (b *bench) cpuTimes() map[string]time.Duration {
+	roots := map[string]int{"bff": b.stack.API().Pid(), "worker": b.stack.Worker().Pid(), "temporal": b.stack.Temporal.Process().Pid()}
+	if b.stack.Postgres != nil {
+		roots["postgres"] = b.stack.Postgres.Process().Pid()
+	}
+	out := map[string]time.Duration{}
+	for name, pid := range roots {
+		if d, err := loadgen.TreeCPU(pid); err == nil {
+			out[name] = d
+		}
+	}
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		out["bench"] = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	return out
+}
+
+// cores turns the CPU time used between two cpuTimes readings into cores busy over wall.
+func cores(from, to map[string]time.Duration, wall time.Duration) map[string]float64 {
+	out := map[string]float64{}
+	for name, t := range to {
+		if wall > 0 {
+			out[name] = math.Round((t-from[name]).Seconds()/wall.Seconds()*100) / 100
+		}
+	}
+	return out
 }
 
 // sample reads each watched process's resident memory and goroutines.

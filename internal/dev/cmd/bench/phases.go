@@ -47,12 +47,12 @@ func (b *bench) runBench(ctx context.Context) error {
 	var ids []string
 	for i, conc := range b.set.concurrencies {
 		fmt.Fprintf(b.stdout, "Checkouts against the bare engine, concurrency %d, %d of each...\n", conc, b.set.checkouts)
-		// The profile covers the last, most concurrent phase.
-		var wait func()
-		if i == len(b.set.concurrencies)-1 {
-			wait = b.profile(ctx, "checkouts", 30)
+		// The profile covers the checkouts of the last, most concurrent phase.
+		var profile func() (wait func())
+		if i == len(b.set.concurrencies)-1 && b.set.profile {
+			profile = func() func() { return b.profile(ctx, "checkouts", 30) }
 		}
-		row, got, err := b.checkoutsVsBare(ctx, conc, wait)
+		row, got, err := b.checkoutsVsBare(ctx, conc, profile)
 		ids = append(ids, got...)
 		if err != nil {
 			return err
@@ -74,13 +74,15 @@ func (b *bench) runBench(ctx context.Context) error {
 	}
 	fmt.Fprintf(b.stdout, "GET /api/v1/checkouts/{id}: %.0f requests/s for %s over %d completed checkouts...\n", b.set.readRate, b.set.readFor, len(ids))
 	wait := b.profile(ctx, "reads", int(min(30*time.Second, b.set.readFor).Seconds()))
+	cpu0, start := b.cpuTimes(), time.Now()
 	reads := b.checkoutReads(ids, b.set.readRate, b.set.readFor).Run(ctx)
+	b.report.addRead("GET /api/v1/checkouts/{id}", reads, checkoutReadP99Target, cores(cpu0, b.cpuTimes(), time.Since(start)))
 	wait()
-	b.report.addRead("GET /api/v1/checkouts/{id}", reads, checkoutReadP99Target)
 
 	fmt.Fprintf(b.stdout, "GET /api/v1/me/orders: %.0f requests/s for %s...\n", b.set.ordersRate, b.set.ordersFor)
+	cpu0, start = b.cpuTimes(), time.Now()
 	orders := b.myOrders(cookie, b.set.ordersRate, b.set.ordersFor).Run(ctx)
-	b.report.addRead("GET /api/v1/me/orders", orders, myOrdersP99Target)
+	b.report.addRead("GET /api/v1/me/orders", orders, myOrdersP99Target, cores(cpu0, b.cpuTimes(), time.Since(start)))
 
 	// The generator's idle keep-alive connections each hold a goroutine in the BFF; closed, what
 	// is left is what the BFF itself keeps.
@@ -121,10 +123,12 @@ func (b *bench) warmUp(ctx context.Context, bare bool) error {
 }
 
 // checkoutsVsBare runs the set's checkouts and as many bare workflows at conc, in alternating
-// rounds, and returns the row and the completed checkouts' ids. While profiling (wait not nil)
-// it goes on with checkouts after the measured ones until the profile is complete, so that the
-// profile sees checkouts all along; those extra ones are not counted.
-func (b *bench) checkoutsVsBare(ctx context.Context, conc int, wait func()) (checkoutRow, []string, error) {
+// rounds, and returns the row and the completed checkouts' ids. With profile, it starts the
+// profile with the first round of checkouts and, after the measured ones, goes on with
+// checkouts until the profile is complete, so that the profile sees checkouts all along; those
+// extra ones are not counted.
+func (b *bench) checkoutsVsBare(ctx context.Context, conc int, profile func() (wait func())) (checkoutRow, []string, error) {
+	var wait func()
 	var mu sync.Mutex
 	var ids []string
 	var firstNotCompleted string
@@ -151,6 +155,7 @@ func (b *bench) checkoutsVsBare(ctx context.Context, conc int, wait func()) (che
 	row := checkoutRow{Concurrency: conc, N: b.set.checkouts}
 	bareLat, coLat := &loadgen.Latencies{}, &loadgen.Latencies{}
 	var bareWall, coWall time.Duration
+	coCPU := map[string]time.Duration{}
 	for done := 0; done < b.set.checkouts; done += round {
 		n := min(round, b.set.checkouts-done)
 		r, err := loadgen.Closed(n, conc, bareRun)
@@ -159,8 +164,15 @@ func (b *bench) checkoutsVsBare(ctx context.Context, conc int, wait func()) (che
 		}
 		bareWall += r.Wall
 		bareLat.Merge(r.Latencies)
+		if profile != nil && wait == nil {
+			wait = profile()
+		}
+		cpu0 := b.cpuTimes()
 		if r, err = loadgen.Closed(n, conc, checkout); err != nil {
 			return row, ids, err
+		}
+		for name, t := range b.cpuTimes() {
+			coCPU[name] += t - cpu0[name]
 		}
 		coWall += r.Wall
 		coLat.Merge(r.Latencies)
@@ -184,6 +196,7 @@ func (b *bench) checkoutsVsBare(ctx context.Context, conc int, wait func()) (che
 	row.BarePerS = float64(b.set.checkouts) / bareWall.Seconds()
 	row.Ratio = row.CheckoutsPerS / row.BarePerS
 	row.Checkout, row.Bare = coLat.Summary(), bareLat.Summary()
+	row.CPU = cores(map[string]time.Duration{}, coCPU, coWall)
 	row.NotCompleted, row.FirstNotCompleted = int(notCompleted.Load()), firstNotCompleted
 	return row, ids, nil
 }

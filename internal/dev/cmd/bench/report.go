@@ -46,6 +46,8 @@ type checkoutRow struct {
 	// NotCompleted counts the checkouts answered other than 201 "completed" (target: none).
 	NotCompleted      int    `json:"not_completed"`
 	FirstNotCompleted string `json:"first_not_completed,omitempty"`
+	// CPU is the cores each component kept busy during the checkout rounds.
+	CPU map[string]float64 `json:"cpu_cores"`
 }
 
 type readRow struct {
@@ -53,6 +55,8 @@ type readRow struct {
 	loadgen.OpenResult
 	TargetP99 float64 `json:"target_p99_ms,omitempty"`
 	Pass      *bool   `json:"pass,omitempty"`
+	// CPU is the cores each component kept busy meanwhile.
+	CPU map[string]float64 `json:"cpu_cores,omitempty"`
 }
 
 type procSample struct {
@@ -115,13 +119,13 @@ func (s settings) describe() map[string]string {
 }
 
 // addRead records an open loop's result against its p99 target.
-func (r *report) addRead(endpoint string, res loadgen.OpenResult, targetP99 float64) {
+func (r *report) addRead(endpoint string, res loadgen.OpenResult, targetP99 float64, cpu map[string]float64) {
 	pass := res.Latency.Count > 0 && res.Latency.P99 <= targetP99 && res.Errors == 0 && res.Non2xx == 0 &&
 		res.Achieved >= 0.95*res.Offered
 	if !pass {
 		r.Missed++
 	}
-	r.Reads = append(r.Reads, readRow{Endpoint: endpoint, OpenResult: res, TargetP99: targetP99, Pass: &pass})
+	r.Reads = append(r.Reads, readRow{Endpoint: endpoint, OpenResult: res, TargetP99: targetP99, Pass: &pass, CPU: cpu})
 }
 
 func (r *report) write(path string) error {
@@ -158,6 +162,7 @@ func (r *report) print(out io.Writer) {
 		}
 		w.Flush()
 		for _, c := range r.Checkouts {
+			fmt.Fprintf(out, "  concurrency %d, cores busy during the checkouts: %s\n", c.Concurrency, formatCores(c.CPU))
 			if c.FirstNotCompleted != "" {
 				fmt.Fprintf(out, "  concurrency %d, first not completed: %s\n", c.Concurrency, c.FirstNotCompleted)
 			}
@@ -224,8 +229,22 @@ func (r *report) printLoads(out io.Writer, w *tabwriter.Writer, rows []readRow) 
 			answers = append(answers, fmt.Sprintf("%d: %d", code, l.Statuses[code]))
 		}
 		fmt.Fprintf(out, "  %s answers: %s\n", l.Endpoint, strings.Join(answers, ", "))
+		if l.CPU != nil {
+			fmt.Fprintf(out, "  %s cores busy: %s\n", l.Endpoint, formatCores(l.CPU))
+		}
 		if l.FirstError != "" {
 			fmt.Fprintf(out, "  %s first error: %s\n", l.Endpoint, l.FirstError)
 		}
 	}
+}
+
+// formatCores lists the cores each component kept busy, in a fixed order.
+func formatCores(cpu map[string]float64) string {
+	var parts []string
+	for _, name := range []string{"bff", "worker", "temporal", "postgres", "bench"} {
+		if v, ok := cpu[name]; ok {
+			parts = append(parts, fmt.Sprintf("%s %.2f", name, v))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
