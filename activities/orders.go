@@ -127,9 +127,10 @@ func (a *Activities) CompleteOrder(ctx context.Context, in CompleteOrderInput) e
 	if in.Receipt != nil {
 		// Checked now rather than by the relay: a receipt that can never be sent must not be
 		// queued to fail there. Completing the order does not wait on it.
-		if _, err := in.Receipt.payload(a.Links); err != nil {
+		m, err := emailMessage(*in.Receipt, a.Links)
+		if err != nil {
 			a.logger(ctx).ErrorContext(ctx, "receipt not queued", "order_id", in.OrderID, "error", err)
-		} else if m, err := emailMessage(*in.Receipt); err == nil {
+		} else {
 			then = append(then, m)
 		}
 	}

@@ -144,8 +144,11 @@ func outboxBackoff(attempts int) time.Duration {
 	return min(d, 5*time.Minute)
 }
 
-// emailMessage makes the outbox message for an email.
-func emailMessage(in EmailInput) (store.OutboxMessage, error) {
+// emailMessage makes the outbox message for an email, once it is sure the email can be made.
+func emailMessage(in EmailInput, links Links) (store.OutboxMessage, error) {
+	if _, err := in.payload(links); err != nil {
+		return store.OutboxMessage{}, err
+	}
 	payload, err := json.Marshal(in)
 	if err != nil {
 		return store.OutboxMessage{}, err
