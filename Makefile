@@ -75,7 +75,7 @@ integration: tools
 ## worker SIGKILLed during checkouts, Temporal and PostgreSQL restarted, Stripe down, dropping and
 ## slowing its answers, storms of duplicate requests and replayed webhooks, renewals losing their
 ## worker mid-sweep. It prints one row per scenario (lost, double-charged, orphans, 5xx other than
-## 503: all must be 0) and writes it to .data/chaos/. Not part of make test; about 20 minutes.
+## 503: all must be 0) and writes it to .data/chaos/. Not part of make test; 7 to 11 minutes here.
 ## CHAOS_FLAGS shortens it, e.g. CHAOS_FLAGS='-chaos.outage=10s -chaos.checkouts=30 -chaos.kills=3'.
 CHAOS_FLAGS ?=
 chaos: $(TOOLS)/temporal $(TOOLS)/stripe-mock $(TOOLS)/mailpit
