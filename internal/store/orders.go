@@ -207,11 +207,12 @@ func (s *Store) CheckoutByIdempotencyKey(ctx context.Context, key string) (Order
 
 // OrderByID returns an order, with its lines. An id that is not a UUID cannot exist.
 func (s *Store) OrderByID(ctx context.Context, id string) (Order, error) {
-	if !uuidPattern.MatchString(id) {
-		return Order{}, ErrNotFound
+	o, err := s.OrderHeader(ctx, id)
+	if err != nil {
+		return Order{}, err
 	}
-	row, err := s.q.OrderByID(ctx, id)
-	return s.withLines(ctx, row, err)
+	o.Lines, err = s.orderLines(ctx, o.ID)
+	return o, err
 }
 
 // OrderHeader reads an order without its lines (Lines is nil): one query instead of two, for
