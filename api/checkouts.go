@@ -240,9 +240,16 @@ func (s *server) startAndAwait(ctx context.Context, in workflows.CheckoutInput, 
 }
 
 // deadlineAware reports the wait running out as context.DeadlineExceeded, whichever way the
-// client library wrapped it.
+// client library wrapped it. The Temporal server ends a long poll a little before the caller's
+// deadline, so the call can fail with the server's timeout while ctx still has milliseconds
+// left: that is the same wait running out, not a failed start.
 func deadlineAware(ctx context.Context, err error) error {
-	if err != nil && ctx.Err() != nil {
+	if err == nil {
+		return nil
+	}
+	var pollTimedOut *client.WorkflowUpdateServiceTimeoutOrCanceledError
+	var serverTimedOut *serviceerror.DeadlineExceeded
+	if ctx.Err() != nil || errors.As(err, &pollTimedOut) || errors.As(err, &serverTimedOut) {
 		return context.DeadlineExceeded
 	}
 	return err
@@ -290,6 +297,11 @@ func (s *server) answerFromReadModel(c *gin.Context, key, hash string, cause err
 		s.writeOrder(c, http.StatusAccepted, o, http.Header{"Location": {"/api/v1/checkouts/" + o.CheckoutID}})
 	case err == nil:
 		s.writeOrder(c, http.StatusCreated, o, replayed)
+	case !errors.Is(err, store.ErrNotFound):
+		// The read model is down too: Temporal alone may still know the checkout, and a 202
+		// lets the storefront poll instead of sending the customer to pay again.
+		s.log.WarnContext(c.Request.Context(), "start checkout", "error", cause, "read_model_error", err)
+		s.answerPending(c, key)
 	default:
 		s.log.ErrorContext(c.Request.Context(), "start checkout", "error", cause)
 		writeError(c, errUnavailable)

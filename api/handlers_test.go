@@ -14,13 +14,11 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/mock"
-	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/cartflow/cartflow/internal/domain"
@@ -454,18 +452,25 @@ func TestCreateCheckoutUpdateRejected(t *testing.T) {
 
 func TestCreateCheckoutWaitRunsOut(t *testing.T) {
 	t.Parallel()
-	memoPayload, err := converter.GetDefaultDataConverter().ToPayload(checkout2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	described := &workflowservice.DescribeWorkflowExecutionResponse{
-		WorkflowExecutionInfo: &workflowpb.WorkflowExecutionInfo{
-			Memo: &commonpb.Memo{Fields: map[string]*commonpb.Payload{workflows.MemoCheckoutID: memoPayload}},
-		},
-	}
+	described := memoCheckout(t)
 	noMemo := &workflowservice.DescribeWorkflowExecutionResponse{WorkflowExecutionInfo: &workflowpb.WorkflowExecutionInfo{}}
 	startTimesOut := workflowBehavior{startErr: func(ctx context.Context) error {
 		<-ctx.Done()
+		return serviceerror.NewDeadlineExceeded("context deadline exceeded")
+	}}
+
+	// The server ends its long poll shortly before the BFF's deadline, with its own timeout.
+	const serverMargin = 40 * time.Millisecond
+	serverEndsPoll := func(ctx context.Context) {
+		dl, _ := ctx.Deadline()
+		time.Sleep(time.Until(dl) - serverMargin)
+	}
+	pollEndedByServer := workflowBehavior{get: func(ctx context.Context, _ workflows.CheckoutInput, _ *workflows.CheckoutState) error {
+		serverEndsPoll(ctx)
+		return client.NewWorkflowUpdateServiceTimeoutOrCanceledError(serviceerror.NewDeadlineExceeded("context deadline exceeded"))
+	}}
+	startEndedByServer := workflowBehavior{startErr: func(ctx context.Context) error {
+		serverEndsPoll(ctx)
 		return serviceerror.NewDeadlineExceeded("context deadline exceeded")
 	}}
 
@@ -474,6 +479,7 @@ func TestCreateCheckoutWaitRunsOut(t *testing.T) {
 		behavior    workflowBehavior
 		describe    *workflowservice.DescribeWorkflowExecutionResponse
 		describeErr error
+		early       time.Duration // how long before CheckoutWait the answer may come
 		wantStatus  int
 		wantCode    string
 	}{
@@ -481,6 +487,10 @@ func TestCreateCheckoutWaitRunsOut(t *testing.T) {
 			wantStatus: http.StatusAccepted},
 		{name: "start late, workflow known", behavior: startTimesOut, describe: described,
 			wantStatus: http.StatusAccepted},
+		{name: "outcome poll ended by the server, workflow known", behavior: pollEndedByServer, describe: described,
+			early: serverMargin, wantStatus: http.StatusAccepted},
+		{name: "start ended by the server, workflow known", behavior: startEndedByServer, describe: described,
+			early: serverMargin, wantStatus: http.StatusAccepted},
 		{name: "workflow not found", behavior: workflowBehavior{get: waitForever}, describeErr: serviceerror.NewNotFound("workflow not found"),
 			wantStatus: http.StatusServiceUnavailable, wantCode: "service_unavailable"},
 		{name: "temporal unavailable", behavior: workflowBehavior{get: waitForever}, describeErr: serviceerror.NewUnavailable("connection refused"),
@@ -498,7 +508,7 @@ func TestCreateCheckoutWaitRunsOut(t *testing.T) {
 
 			start := time.Now()
 			rec := postCheckout(env.handler, testKey, checkoutJSON(nil))
-			if elapsed := time.Since(start); elapsed < 200*time.Millisecond || elapsed > 5*time.Second {
+			if elapsed := time.Since(start); elapsed < 200*time.Millisecond-tc.early || elapsed > 5*time.Second {
 				t.Errorf("answered after %v, want after CheckoutWait (200ms) and promptly", elapsed)
 			}
 
@@ -518,6 +528,49 @@ func TestCreateCheckoutWaitRunsOut(t *testing.T) {
 			}
 			if _, ok := keys["redirect_url"]; ok {
 				t.Errorf("a pending checkout has a redirect_url: %s", rec.Body)
+			}
+		})
+	}
+}
+
+// When the start fails and the read model cannot be read either (PostgreSQL going down while a
+// checkout is in flight), the BFF asks Temporal: a checkout it knows is a 202 to poll, not a 503
+// that would send the customer to pay again.
+func TestCreateCheckoutStartFailsWhileReadModelIsDown(t *testing.T) {
+	t.Parallel()
+	dbDown := errors.New("connect: connection refused")
+	cases := []struct {
+		name        string
+		describe    *workflowservice.DescribeWorkflowExecutionResponse
+		describeErr error
+		wantStatus  int
+	}{
+		{name: "temporal knows the checkout", describe: memoCheckout(t), wantStatus: http.StatusAccepted},
+		{name: "temporal does not", describeErr: serviceerror.NewNotFound("workflow not found"), wantStatus: http.StatusServiceUnavailable},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			env := newTestEnv(t)
+			env.expectUpdateWithStart(t, workflowBehavior{startErr: func(context.Context) error {
+				env.store.byKeyErr = dbDown // the database goes away while the start is in flight
+				return serviceerror.NewUnavailable("history service busy")
+			}})
+			env.temporal.On("DescribeWorkflowExecution", mock.Anything, workflows.CheckoutWorkflowID(testKey), "").
+				Return(tc.describe, tc.describeErr).Once()
+
+			rec := postCheckout(env.handler, testKey, checkoutJSON(nil))
+
+			env.store.assertCalls(t, "CheckoutByIdempotencyKey", 2)
+			if tc.wantStatus != http.StatusAccepted {
+				if got := decodeError(t, rec, tc.wantStatus); got.Code != "service_unavailable" {
+					t.Errorf("error code = %q, want service_unavailable", got.Code)
+				}
+				return
+			}
+			got, _ := decodeCheckoutBody(t, rec, http.StatusAccepted)
+			if got.CheckoutID != checkout2 || got.Status != "pending" || rec.Header().Get("Location") != "/api/v1/checkouts/"+checkout2 {
+				t.Errorf("checkout = %+v (Location %q), want %s pending", got, rec.Header().Get("Location"), checkout2)
 			}
 		})
 	}
