@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	enumspb "go.temporal.io/api/enums/v1"
@@ -281,8 +282,26 @@ func (s *server) answerPending(c *gin.Context, key string) {
 		writeError(c, errUnavailable)
 		return
 	}
+	// The workflow may not have written the order yet, and until it does the status URL would
+	// answer 404: note the checkout, so that the status read answers pending meanwhile. The 202
+	// goes out even when the note cannot be written: the order follows, and the status URL
+	// answers with it then.
+	noteCtx, cancelNote := context.WithTimeout(context.WithoutCancel(ctx), acceptedNoteTimeout)
+	defer cancelNote()
+	if err := s.store.RecordAcceptedCheckout(noteCtx, checkoutID, key); err != nil {
+		s.log.WarnContext(ctx, "accepted checkout not noted", "error", err)
+	}
 	c.Header("Location", "/api/v1/checkouts/"+checkoutID)
-	c.JSON(http.StatusAccepted, s.response(checkoutID, domain.OrderPending, "", 0, "", domain.Failure{}))
+	c.JSON(http.StatusAccepted, s.pendingResponse(checkoutID))
+}
+
+// acceptedNoteTimeout bounds the write behind a 202, which must not hold the answer up for long
+// when PostgreSQL is down (that is one way the 202 comes about).
+const acceptedNoteTimeout = time.Second
+
+// pendingResponse is a checkout known to be running whose order is not written yet.
+func (s *server) pendingResponse(checkoutID string) checkoutResponse {
+	return s.response(checkoutID, domain.OrderPending, "", 0, "", domain.Failure{})
 }
 
 // answerFromReadModel answers a request whose workflow could not take the update, most often
@@ -308,28 +327,49 @@ func (s *server) answerFromReadModel(c *gin.Context, key, hash string, cause err
 	}
 }
 
-// getCheckout serves a checkout's status from the PostgreSQL read model, never from Temporal.
+// getCheckout serves a checkout's status from the PostgreSQL read model, never from Temporal. A
+// checkout answered 202 before its workflow wrote the order is pending, as the 202 said, until
+// the order exists.
 func (s *server) getCheckout(c *gin.Context) {
-	if o, ok := s.checkoutParam(c); ok {
-		s.writeOrder(c, http.StatusOK, o, nil)
+	ctx, id := c.Request.Context(), c.Param("id")
+	o, err := s.checkoutByID(ctx, id)
+	if errors.Is(err, errCheckoutNotFound) && checkoutIDPattern.MatchString(id) {
+		accepted, aerr := s.store.IsAcceptedCheckout(ctx, id)
+		if aerr == nil && accepted {
+			c.JSON(http.StatusOK, s.pendingResponse(id))
+			return
+		}
+		if aerr != nil {
+			err = aerr
+		}
 	}
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	s.writeOrder(c, http.StatusOK, o, nil)
 }
 
 // checkoutParam reads the checkout named by the :id parameter from the read model; it answers
 // the error itself (404 for an id that cannot exist or does not) and reports false.
 func (s *server) checkoutParam(c *gin.Context) (store.Order, bool) {
-	id := c.Param("id")
-	if !checkoutIDPattern.MatchString(id) {
-		writeError(c, errCheckoutNotFound)
-		return store.Order{}, false
-	}
-	o, err := s.store.CheckoutByID(c.Request.Context(), id)
-	if errors.Is(err, store.ErrNotFound) {
-		err = errCheckoutNotFound
-	}
+	o, err := s.checkoutByID(c.Request.Context(), c.Param("id"))
 	if err != nil {
 		writeError(c, err)
 		return store.Order{}, false
 	}
 	return o, true
+}
+
+// checkoutByID reads a checkout's order from the read model: errCheckoutNotFound for an id that
+// cannot exist (without asking the database) or that does not.
+func (s *server) checkoutByID(ctx context.Context, id string) (store.Order, error) {
+	if !checkoutIDPattern.MatchString(id) {
+		return store.Order{}, errCheckoutNotFound
+	}
+	o, err := s.store.CheckoutByID(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		err = errCheckoutNotFound
+	}
+	return o, err
 }

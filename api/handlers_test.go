@@ -529,8 +529,40 @@ func TestCreateCheckoutWaitRunsOut(t *testing.T) {
 			if _, ok := keys["redirect_url"]; ok {
 				t.Errorf("a pending checkout has a redirect_url: %s", rec.Body)
 			}
+
+			// Until the workflow writes the order, the status URL answers pending, not 404.
+			if key := env.store.accepted[checkout2]; key != testKey {
+				t.Fatalf("accepted checkout noted under %q, want %q", key, testKey)
+			}
+			polled, _ := decodeCheckoutBody(t, get(env.handler, wantURL), http.StatusOK)
+			if polled.CheckoutID != checkout2 || polled.Status != "pending" {
+				t.Errorf("status before the order = %+v, want %s pending", polled, checkout2)
+			}
+			env.store.addOrder(store.Order{ID: "ord_2", CheckoutID: checkout2, IdempotencyKey: testKey,
+				Status: domain.OrderCompleted, TotalAmount: 6200, Currency: "EUR"})
+			polled, _ = decodeCheckoutBody(t, get(env.handler, wantURL), http.StatusOK)
+			if polled.Status != "completed" || polled.OrderID != "ord_2" {
+				t.Errorf("status once the order is written = %+v, want ord_2 completed", polled)
+			}
 		})
 	}
+}
+
+// A 202 goes out even when the note behind it cannot be written.
+func TestCreateCheckoutWaitRunsOutNoteFails(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	env.store.acceptedErr = errors.New("connect: connection refused")
+	env.expectUpdateWithStart(t, workflowBehavior{get: waitForever})
+	env.temporal.On("DescribeWorkflowExecution", mock.Anything, workflows.CheckoutWorkflowID(testKey), "").
+		Return(memoCheckout(t), nil).Once()
+
+	rec := postCheckout(env.handler, testKey, checkoutJSON(nil))
+
+	if got, _ := decodeCheckoutBody(t, rec, http.StatusAccepted); got.CheckoutID != checkout2 {
+		t.Errorf("checkout = %+v, want %s", got, checkout2)
+	}
+	env.store.assertCalls(t, "RecordAcceptedCheckout", 1)
 }
 
 // When the start fails and the read model cannot be read either (PostgreSQL going down while a
@@ -663,6 +695,7 @@ func TestGetCheckout(t *testing.T) {
 					t.Errorf("GET %s: error code = %q, want checkout_not_found", tc.id, got.Code)
 				}
 				env.store.assertCalls(t, "CheckoutByID", onceIf(tc.readsOrders))
+				env.store.assertCalls(t, "IsAcceptedCheckout", onceIf(tc.readsOrders))
 				env.assertTemporalUntouched(t)
 			})
 		}

@@ -27,6 +27,8 @@ type checkoutStore interface {
 	ProductsBySKU(ctx context.Context, skus []string) (map[string]store.Product, error)
 	CheckoutByID(ctx context.Context, checkoutID string) (store.Order, error)
 	CheckoutByIdempotencyKey(ctx context.Context, key string) (store.Order, error)
+	RecordAcceptedCheckout(ctx context.Context, checkoutID, idempotencyKey string) error
+	IsAcceptedCheckout(ctx context.Context, checkoutID string) (bool, error)
 	OrderByID(ctx context.Context, id string) (store.Order, error)
 	ProviderHealth(ctx context.Context, provider string, since time.Time) (successes, failures int, err error)
 	SubscriptionByID(ctx context.Context, id string) (store.Subscription, error)

@@ -53,6 +53,9 @@ type fakeStore struct {
 	productsErr error
 	byKeyErr    error
 	byIDErr     error
+	// accepted maps the checkouts noted as answered 202 to their Idempotency-Keys.
+	accepted    map[string]string
+	acceptedErr error
 	// subscriptions by id, their histories, and the order each was bought by.
 	subscriptions map[string]store.Subscription
 	history       map[string][]store.SubscriptionEvent
@@ -82,7 +85,32 @@ func newFakeStore() *fakeStore {
 	f.sessions = map[string]store.Session{ownerSession: {ID: "owner", UserID: subOwner}}
 	f.users = map[string]store.User{subOwner: {ID: subOwner, Email: subEmail, Name: "Ann Lee", Status: store.UserConfirmed}}
 	f.signIns = map[string]string{}
+	f.accepted = map[string]string{}
 	return f
+}
+
+func (f *fakeStore) RecordAcceptedCheckout(_ context.Context, checkoutID, key string) error {
+	f.record("RecordAcceptedCheckout")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.acceptedErr != nil {
+		return f.acceptedErr
+	}
+	if _, ok := f.accepted[checkoutID]; !ok {
+		f.accepted[checkoutID] = key
+	}
+	return nil
+}
+
+func (f *fakeStore) IsAcceptedCheckout(_ context.Context, checkoutID string) (bool, error) {
+	f.record("IsAcceptedCheckout")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.acceptedErr != nil {
+		return false, f.acceptedErr
+	}
+	_, ok := f.accepted[checkoutID]
+	return ok, nil
 }
 
 func (f *fakeStore) record(method string) {

@@ -43,8 +43,9 @@ type harness struct {
 
 // TestChaos starts one stack like make dev's (Temporal on a file database, so that it survives a
 // restart) and runs every scenario against it in turn, printing one row per scenario. It fails
-// when any row counts a lost order, a double charge, an orphan payment or a 5xx other than 503,
-// or when a scenario found anything else wrong; the table is printed and written either way.
+// when any row counts a lost order, a double charge, an orphan payment, a 5xx other than 503 or
+// a status URL answering 404 after a 202, or when a scenario found anything else wrong; the
+// table is printed and written either way.
 func TestChaos(t *testing.T) {
 	root, err := stack.RepoRoot()
 	if err != nil {
@@ -71,8 +72,8 @@ func TestChaos(t *testing.T) {
 				t.Error(f)
 			}
 			if r.failed() {
-				t.Errorf("%s: lost %d, double-charged %d, orphans %d, mismatched %d, 5xx other than 503: %d",
-					sc.name, r.Lost, r.DoubleCharged, r.Orphans, r.Mismatched, r.ServerErrors)
+				t.Errorf("%s: lost %d, double-charged %d, orphans %d, mismatched %d, 5xx other than 503: %d, 404 after 202: %d",
+					sc.name, r.Lost, r.DoubleCharged, r.Orphans, r.Mismatched, r.ServerErrors, r.NotFoundAfterAccept)
 			}
 		})
 		if !ok && !h.sup.healthy(t.Context()) {

@@ -37,8 +37,7 @@ type row struct {
 	// Mismatched counts other disagreements between the order, the ledger and the provider.
 	Mismatched int `json:"mismatched"`
 	// NotFoundAfterAccept counts checkouts the BFF answered 202 whose status URL then answered
-	// 404 for a while, until the workflow wrote the order: the storefront's confirmation page
-	// shows "not found" then. Reported, not failed on: no order or money is lost.
+	// 404: the storefront's confirmation page would show "not found" for a checkout that runs.
 	NotFoundAfterAccept int `json:"not_found_after_202"`
 	// ServerErrors counts 5xx answers other than 503, the most of the client's count and the
 	// BFF's own metrics.
@@ -77,7 +76,7 @@ func (r *row) mismatch(key, why string) {
 
 // failed says the row breaks the suite's goal.
 func (r row) failed() bool {
-	return r.Lost+r.DoubleCharged+r.Orphans+r.Mismatched+r.ServerErrors > 0 || len(r.Findings) > 0
+	return r.Lost+r.DoubleCharged+r.Orphans+r.Mismatched+r.ServerErrors+r.NotFoundAfterAccept > 0 || len(r.Findings) > 0
 }
 
 // report is the whole run, as written to JSON.

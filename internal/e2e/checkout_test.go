@@ -300,6 +300,47 @@ func TestWorkerKilledAfterChargeRequest(t *testing.T) {
 	}
 }
 
+// TestCheckoutAcceptedBeforeItsOrderReadsPending posts a checkout while no worker runs, so that
+// its workflow exists but has not written the order when the BFF's wait runs out: the 202's
+// status URL answers pending, not 404, until the worker is back and the order completes.
+func TestCheckoutAcceptedBeforeItsOrderReadsPending(t *testing.T) {
+	// Not parallel: it stops the worker every other test relies on.
+	if err := dev.KillWorker(); err != nil {
+		t.Fatal(err)
+	}
+	restarted := false
+	restart := func() {
+		if !restarted {
+			restarted = true
+			if err := dev.StartWorker(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	defer restart()
+	key := newKey(t)
+	code, res := postJSON(t, key, validBody(strings.ToLower(key)+"@example.com", "pm_card_visa"))
+	if code != http.StatusAccepted || res.Status != "pending" || !checkoutIDShape.MatchString(res.CheckoutID) {
+		t.Fatalf("POST while no worker runs = %d %+v, want 202 pending", code, res)
+	}
+	if n := queryInt(t, `SELECT count(*) FROM orders WHERE idempotency_key = $1`, key); n != 0 {
+		t.Fatalf("%d orders before any worker ran the checkout, want 0", n)
+	}
+	if n := queryInt(t, `SELECT count(*) FROM accepted_checkouts WHERE checkout_id = $1 AND idempotency_key = $2`, res.CheckoutID, key); n != 1 {
+		t.Errorf("%d accepted_checkouts rows for the 202, want 1", n)
+	}
+	polled, status := get(t, res.StatusURL)
+	if polled != http.StatusOK || status.CheckoutID != res.CheckoutID || status.Status != "pending" {
+		t.Errorf("GET %s before the order exists = %d %+v, want 200 pending", res.StatusURL, polled, status)
+	}
+
+	restart()
+	done := waitStatus(t, res.CheckoutID, "completed", 60*time.Second)
+	if pis := chargesFor(key); len(pis) != 1 || pis[0].Status != "succeeded" || pis[0].AmountReceived != done.Amount {
+		t.Errorf("provider holds %+v for a checkout of %d, want one succeeded PaymentIntent", pis, done.Amount)
+	}
+}
+
 func TestDeclineFailsCleanly(t *testing.T) {
 	t.Parallel()
 	key := newKey(t)

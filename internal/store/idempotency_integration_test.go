@@ -218,3 +218,39 @@ func TestIdempotencyKeysPrunedAfterRetention(t *testing.T) {
 		t.Fatal("a batch of no rows is accepted")
 	}
 }
+
+// A checkout answered 202 before its order existed is noted under the key that started it, once
+// however often the 202 repeats, and goes when the cleanup prunes that key.
+func TestAcceptedCheckoutLivesWithItsKey(t *testing.T) {
+	t.Parallel()
+	db := newTestDB(t)
+	ctx := context.Background()
+	const checkoutID = "chk_acceptedcheckoutlivesaaa"
+	req := store.IdempotencyRequest{Key: "idem-accepted-1", Scope: "POST /api/v1/checkouts", Fingerprint: "fp"}
+	claimKey(t, db, req, idemLease)
+
+	if ok, err := db.store.IsAcceptedCheckout(ctx, checkoutID); err != nil || ok {
+		t.Fatalf("before the note: accepted %v, %v; want false", ok, err)
+	}
+	for range 2 {
+		if err := db.store.RecordAcceptedCheckout(ctx, checkoutID, req.Key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ok, err := db.store.IsAcceptedCheckout(ctx, checkoutID); err != nil || !ok {
+		t.Fatalf("after the note: accepted %v, %v; want true", ok, err)
+	}
+	if err := db.store.RecordAcceptedCheckout(ctx, "chk_acceptedwithoutakeyaaaaa", "idem-never-claimed"); err == nil {
+		t.Error("a checkout was noted under a key no request holds")
+	}
+
+	if _, err := db.pool.Exec(ctx, `UPDATE idempotency_keys SET created_at = now() - interval '31 days' WHERE key = $1`, req.Key); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := db.store.PruneIdempotencyKeys(ctx, time.Now(), 10); err != nil || n != 1 {
+		t.Fatalf("prune: %d, %v; want the key", n, err)
+	}
+	if ok, err := db.store.IsAcceptedCheckout(ctx, checkoutID); err != nil || ok {
+		t.Fatalf("after its key was pruned: accepted %v, %v; want false", ok, err)
+	}
+}

@@ -199,6 +199,21 @@ func (s *Store) CheckoutByID(ctx context.Context, checkoutID string) (Order, err
 	return o, nil
 }
 
+// RecordAcceptedCheckout notes that a checkout was answered 202 before its order was written,
+// under the Idempotency-Key of the request that started it, so that its status read answers
+// pending until the order exists (migrations/010_accepted_checkouts.sql).
+func (s *Store) RecordAcceptedCheckout(ctx context.Context, checkoutID, idempotencyKey string) error {
+	if err := s.q.RecordAcceptedCheckout(ctx, db.RecordAcceptedCheckoutParams{CheckoutID: checkoutID, IdempotencyKey: idempotencyKey}); err != nil {
+		return fmt.Errorf("record accepted checkout: %w", err)
+	}
+	return nil
+}
+
+// IsAcceptedCheckout reports whether RecordAcceptedCheckout noted the checkout.
+func (s *Store) IsAcceptedCheckout(ctx context.Context, checkoutID string) (bool, error) {
+	return s.q.IsAcceptedCheckout(ctx, checkoutID)
+}
+
 // CheckoutByIdempotencyKey returns the order written for a client's Idempotency-Key, with its lines.
 func (s *Store) CheckoutByIdempotencyKey(ctx context.Context, key string) (Order, error) {
 	row, err := s.q.OrderByIdempotencyKey(ctx, key)

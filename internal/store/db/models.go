@@ -10,6 +10,12 @@ import (
 	"github.com/cartflow/cartflow/internal/domain"
 )
 
+type AcceptedCheckout struct {
+	CheckoutID     string
+	IdempotencyKey string
+	AcceptedAt     time.Time
+}
+
 type CheckoutSource struct {
 	WorkflowID string
 	IpHash     string
