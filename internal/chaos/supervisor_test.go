@@ -6,7 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
+	"io"
 	"sync"
 	"time"
 
@@ -189,7 +189,7 @@ func (s *supervisor) waitHealthy(ctx context.Context) error {
 	for {
 		if w := s.dev.Worker(); w == nil {
 			last = errors.New("no worker running")
-		} else if last = ready(ctx, s.dev.APIInternalURL+"/readyz"); last == nil {
+		} else if last = stack.GetOK(ctx, s.dev.APIInternalURL+"/readyz", io.Discard); last == nil {
 			return nil
 		}
 		select {
@@ -198,22 +198,6 @@ func (s *supervisor) waitHealthy(ctx context.Context) error {
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
-}
-
-func ready(ctx context.Context, url string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("/readyz answers %d", resp.StatusCode)
-	}
-	return nil
 }
 
 // watch restarts a worker, Temporal server or PostgreSQL that exited by itself, and notes it.

@@ -51,7 +51,7 @@ func StartMailpit(ctx context.Context, opts MailpitOptions) (*Mailpit, error) {
 		args = append(args, "--database", opts.DBFile)
 	}
 	m.proc, err = startAndWait(ctx, "mailpit", exec.Command(bin, args...), opts.Log, func(ctx context.Context) error {
-		if err := httpGet(ctx, m.uiURL+"/api/v1/info", true); err != nil {
+		if err := GetOK(ctx, m.uiURL+"/api/v1/info", io.Discard); err != nil {
 			return err
 		}
 		var d net.Dialer

@@ -369,7 +369,7 @@ func (s *Stack) startAPI(ctx context.Context, port int) error {
 	cmd.Env = s.env("HTTP_ADDR="+addr(port), "INTERNAL_HTTP_ADDR="+strings.TrimPrefix(s.APIInternalURL, "http://"))
 	// Readiness is on the internal listener; the public one is up by the time it answers.
 	p, err := startAndWait(ctx, "api", cmd, s.log("api"), func(ctx context.Context) error {
-		return httpGet(ctx, s.APIInternalURL+"/readyz", true)
+		return GetOK(ctx, s.APIInternalURL+"/readyz", io.Discard)
 	})
 	s.api = p
 	return err

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
 	"net/smtp"
@@ -218,7 +219,7 @@ func TestTemporalWithUIAndDBFile(t *testing.T) {
 	t.Logf("temporal (SQLite file, UI): ready in %s", time.Since(start))
 	t.Cleanup(func() { _ = tp.Stop() })
 
-	if err := httpGet(ctx, tp.UIURL(), true); err != nil {
+	if err := GetOK(ctx, tp.UIURL(), io.Discard); err != nil {
 		t.Fatalf("UI: %v", err)
 	}
 	// The UI tells the browser where the codec endpoint is in its settings.

@@ -29,7 +29,7 @@ func StartStripeMock(ctx context.Context, port int, log io.Writer) (*StripeMock,
 	s := &StripeMock{url: "http://" + addr(port)}
 	cmd := exec.Command(bin, "-http-addr", addr(port), "-https-addr", addr(0))
 	s.proc, err = startAndWait(ctx, "stripe-mock", cmd, log, func(ctx context.Context) error {
-		return httpGet(ctx, s.url+"/v1/customers", false) // any answer, even 401, means it serves
+		return httpGet(ctx, s.url+"/v1/customers", false, io.Discard) // any answer, even 401, means it serves
 	})
 	if err != nil {
 		return nil, err

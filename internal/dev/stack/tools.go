@@ -164,8 +164,15 @@ func ensureDir(dir string) error {
 	return nil
 }
 
-// httpGet issues a GET to url; with want200 any other status is an error.
-func httpGet(ctx context.Context, url string, want200 bool) error {
+// GetOK sends a GET to url and copies the answer's body to w (io.Discard drains it); an answer
+// other than 200 OK is an error. The stack's readiness checks, the bench's profiles and the
+// chaos supervisor all ask this way.
+func GetOK(ctx context.Context, url string, w io.Writer) error {
+	return httpGet(ctx, url, true, w)
+}
+
+// httpGet is GetOK, or, with want200 false, any answer at all.
+func httpGet(ctx context.Context, url string, want200 bool, w io.Writer) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
@@ -174,10 +181,11 @@ func httpGet(ctx context.Context, url string, want200 bool) error {
 	if err != nil {
 		return err
 	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
+	defer resp.Body.Close()
 	if want200 && resp.StatusCode != http.StatusOK {
+		_, _ = io.Copy(io.Discard, resp.Body)
 		return fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
-	return nil
+	_, err = io.Copy(w, resp.Body)
+	return err
 }

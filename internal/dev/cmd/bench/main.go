@@ -389,24 +389,13 @@ func profileSelf(ctx context.Context, path string, d time.Duration) error {
 	return f.Close()
 }
 
+// fetchProfile saves the pprof profile that url serves to path.
 func fetchProfile(ctx context.Context, url, path string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: %s", url, resp.Status)
-	}
 	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
-	if _, err := io.Copy(f, resp.Body); err != nil {
+	if err := stack.GetOK(ctx, url, f); err != nil {
 		f.Close()
 		return err
 	}
