@@ -210,12 +210,22 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		key = r.Header.Get("Idempotency-Key")
 	}
 	rec := Request{Time: time.Now(), Method: r.Method, Path: r.URL.Path, IdempotencyKey: key, Params: redact(params)}
-	defer func() { p.record(rec) }()
+	// A request is recorded before its answer is written, so that a client that got the answer
+	// finds the request among Requests; one that got none (it left) is recorded on the way out.
+	recorded := false
+	record := func() {
+		if !recorded {
+			recorded = true
+			p.record(rec)
+		}
+	}
+	defer record()
 
 	f, faulted := p.takeFault(r.Method, r.URL.Path, key)
 	if faulted && f.Status != 0 {
 		res := faultResponse(f.Status, f.ErrorCode)
 		rec.Status = res.status
+		record()
 		writeResponse(w, res, key, false)
 		return
 	}
@@ -230,8 +240,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case faulted && f.DropAfter:
 		rec.Dropped = true
-		p.record(rec)
-		rec = Request{} // already recorded: the client must find it once it sees the drop
+		record() // the client must find it once it sees the drop
 		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
 			_ = conn.Close()
 			return
@@ -240,6 +249,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case faulted && !kit.Sleep(r.Context(), f.DelayAfterMS):
 		return // state is committed; only the answer is lost
 	}
+	record()
 	writeResponse(w, res, key, replayed)
 }
 
