@@ -341,8 +341,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 		s.log.Info("paypal request", log...)
 	}()
+	// A refusal is recorded before it is written, so that a client that got it finds it.
 	send := func(a answer) {
+		s.mu.Lock()
 		rec.Status, rec.Issue = a.status, a.issue
+		if !recorded {
+			s.requests.Add(rec)
+			recorded = true
+		}
+		s.mu.Unlock()
 		write(w, a, rec.Prefer)
 	}
 
