@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/cartflow/cartflow/internal/dev/loadgen"
@@ -122,6 +121,45 @@ func (b *bench) warmUp(ctx context.Context, bare bool) error {
 	return err
 }
 
+// purchases collects what a closed loop of checkouts bought: the completed checkouts' ids, and
+// how many answered otherwise (a 202 after CHECKOUT_WAIT, a decline), with the first such answer.
+type purchases struct {
+	mu                sync.Mutex
+	ids               []string
+	notCompleted      int
+	firstNotCompleted string
+}
+
+// buy buys one checkout under a fresh key of kind, for an email of its own.
+func (b *bench) buy(ctx context.Context, kind string) (loadgen.Checkout, error) {
+	key := fmt.Sprintf("bench-%s-%s-%d", b.tag, kind, b.seq.Add(1))
+	return b.shop.Buy(ctx, key, key+"@example.com")
+}
+
+// buyer is a closed loop's step that buys one checkout of kind into p. A checkout that did not
+// complete is counted rather than failed, so that an overloaded machine still gets figures.
+func (b *bench) buyer(ctx context.Context, kind string, p *purchases) func(int) error {
+	return func(int) error {
+		res, err := b.buy(ctx, kind)
+		if nc := (*loadgen.NotCompletedError)(nil); errors.As(err, &nc) {
+			p.mu.Lock()
+			if p.notCompleted == 0 {
+				p.firstNotCompleted = nc.Error()
+			}
+			p.notCompleted++
+			p.mu.Unlock()
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		p.mu.Lock()
+		p.ids = append(p.ids, res.CheckoutID)
+		p.mu.Unlock()
+		return nil
+	}
+}
+
 // checkoutsVsBare runs the set's checkouts and as many bare workflows at conc, in alternating
 // rounds, and returns the row and the completed checkouts' ids. With profile, it starts the
 // profile with the first round of checkouts and, after the measured ones, goes on with
@@ -129,29 +167,9 @@ func (b *bench) warmUp(ctx context.Context, bare bool) error {
 // extra ones are not counted.
 func (b *bench) checkoutsVsBare(ctx context.Context, conc int, profile func() (wait func())) (checkoutRow, []string, error) {
 	var wait func()
-	var mu sync.Mutex
-	var ids []string
-	var firstNotCompleted string
+	var bought purchases
 	bareRun := func(int) error { return b.runBare(ctx, "bare") }
-	var notCompleted atomic.Int64
-	checkout := func(int) error {
-		key := fmt.Sprintf("bench-%s-co-%d", b.tag, b.seq.Add(1))
-		res, err := b.shop.Buy(ctx, key, key+"@example.com")
-		if nc := (*loadgen.NotCompletedError)(nil); errors.As(err, &nc) {
-			// Counted and reported; the run goes on, so that an overloaded machine still gets figures.
-			if notCompleted.Add(1) == 1 {
-				firstNotCompleted = nc.Error()
-			}
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		mu.Lock()
-		ids = append(ids, res.CheckoutID)
-		mu.Unlock()
-		return nil
-	}
+	checkout := b.buyer(ctx, "co", &bought)
 	row := checkoutRow{Concurrency: conc, N: b.set.checkouts}
 	bareLat, coLat := &loadgen.Latencies{}, &loadgen.Latencies{}
 	var bareWall, coWall time.Duration
@@ -160,7 +178,7 @@ func (b *bench) checkoutsVsBare(ctx context.Context, conc int, profile func() (w
 		n := min(round, b.set.checkouts-done)
 		r, err := loadgen.Closed(n, conc, bareRun)
 		if err != nil {
-			return row, ids, fmt.Errorf("bare workflow: %w", err)
+			return row, bought.ids, fmt.Errorf("bare workflow: %w", err)
 		}
 		bareWall += r.Wall
 		bareLat.Merge(r.Latencies)
@@ -169,7 +187,7 @@ func (b *bench) checkoutsVsBare(ctx context.Context, conc int, profile func() (w
 		}
 		cpu0 := b.cpuTimes()
 		if r, err = loadgen.Closed(n, conc, checkout); err != nil {
-			return row, ids, err
+			return row, bought.ids, err
 		}
 		for name, t := range b.cpuTimes() {
 			coCPU[name] += t - cpu0[name]
@@ -188,7 +206,7 @@ func (b *bench) checkoutsVsBare(ctx context.Context, conc int, profile func() (w
 			default:
 			}
 			if _, err := loadgen.Closed(conc, conc, checkout); err != nil {
-				return row, ids, err
+				return row, bought.ids, err
 			}
 		}
 	}
@@ -197,8 +215,8 @@ func (b *bench) checkoutsVsBare(ctx context.Context, conc int, profile func() (w
 	row.Ratio = row.CheckoutsPerS / row.BarePerS
 	row.Checkout, row.Bare = coLat.Summary(), bareLat.Summary()
 	row.CPU = cores(map[string]time.Duration{}, coCPU, coWall)
-	row.NotCompleted, row.FirstNotCompleted = int(notCompleted.Load()), firstNotCompleted
-	return row, ids, nil
+	row.NotCompleted, row.FirstNotCompleted = bought.notCompleted, bought.firstNotCompleted
+	return row, bought.ids, nil
 }
 
 // customer buys customerOrders checkouts for one email, signs that customer in through the
@@ -245,28 +263,12 @@ func (b *bench) runSoak(ctx context.Context) error {
 	}
 	calibrate := min(b.set.checkouts, 100)
 	fmt.Fprintf(b.stdout, "Measuring the maximum checkout rate (%d checkouts at concurrency 32)...\n", calibrate)
-	var mu sync.Mutex
-	var ids []string
-	buy := func(context.Context) (loadgen.Checkout, error) {
-		key := fmt.Sprintf("bench-%s-soak-%d", b.tag, b.seq.Add(1))
-		return b.shop.Buy(ctx, key, key+"@example.com")
-	}
-	calib, err := loadgen.Closed(calibrate, 32, func(int) error {
-		res, err := buy(ctx)
-		if nc := (*loadgen.NotCompletedError)(nil); errors.As(err, &nc) {
-			return nil // slow, but it counts towards the rate; only completed ones are read
-		}
-		if err != nil {
-			return err
-		}
-		mu.Lock()
-		ids = append(ids, res.CheckoutID)
-		mu.Unlock()
-		return nil
-	})
+	var bought purchases
+	calib, err := loadgen.Closed(calibrate, 32, b.buyer(ctx, "soak", &bought))
 	if err != nil {
 		return err
 	}
+	ids := bought.ids
 	if len(ids) == 0 {
 		return errors.New("no checkout completed: nothing to read")
 	}
@@ -283,7 +285,7 @@ func (b *bench) runSoak(ctx context.Context) error {
 	loops := map[string]loadgen.OpenLoop{
 		"POST /api/v1/checkouts": {Rate: soak.CheckoutRate, Duration: b.set.soak, Workers: 64,
 			Do: func(ctx context.Context, _ int) loadgen.Outcome {
-				_, err := buy(ctx)
+				_, err := b.buy(ctx, "soak")
 				if nc := (*loadgen.NotCompletedError)(nil); errors.As(err, &nc) {
 					return loadgen.Outcome{Status: nc.Code} // a 202 is served, only later than it should be
 				}
@@ -298,6 +300,7 @@ func (b *bench) runSoak(ctx context.Context) error {
 	if soak.IdleBefore, err = b.idle(ctx, nil); err != nil {
 		return err
 	}
+	var mu sync.Mutex
 	results := map[string]loadgen.OpenResult{}
 	var wg sync.WaitGroup
 	for name, loop := range loops {
