@@ -204,7 +204,8 @@ func (s *Server) Faults() []Fault { return s.faults.List() }
 // ClearFaults removes every registered fault.
 func (s *Server) ClearFaults() { s.faults.Clear() }
 
-// Requests returns copies of the recorded requests, oldest first.
+// Requests returns copies of the recorded requests, oldest first: a faulted request is recorded
+// when its fault applies, one that executed then, others as they are answered.
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -255,10 +256,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.log.Info("braintree request", "operation", rec.Operation, "field", rec.Field, "status", status,
 			"executed", rec.Executed, "fault", rec.Fault, "errors", strings.Join(rec.Errors, ","))
 	}()
+	// A request is recorded before its answer is written, so that a client that got the answer
+	// finds the request among Requests.
 	reply := func(status int, data any, errs ...gqlError) {
+		s.mu.Lock()
 		rec.Status = status
 		for _, e := range errs {
 			rec.Errors = append(rec.Errors, e.tag())
+		}
+		s.mu.Unlock()
+		if !recorded {
+			s.record(rec)
+			recorded = true
 		}
 		writeGraphQL(w, status, data, errs)
 	}
@@ -306,11 +315,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	f, faulted := s.takeFault(op.field, op.name)
 	if faulted {
+		// Recorded as the fault applies, so that a test finds a hang even before the server
+		// notices that its client gave up.
 		rec.Fault = f.describe()
+		s.record(rec)
+		recorded = true
 	}
 	switch {
 	case faulted && f.Status != 0:
+		s.mu.Lock()
 		rec.Status = f.Status
+		s.mu.Unlock()
 		http.Error(w, "upstream trouble (injected fault)", f.Status)
 		return
 	case faulted && f.ErrorClass != "":
@@ -324,14 +339,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return // the client gave up during the hang; nothing happened
 	}
 	data, errs := s.execute(op, faulted && f.StaleSearch)
+	s.mu.Lock()
 	rec.Executed = true
 	for _, e := range errs {
 		rec.Errors = append(rec.Errors, e.tag())
 	}
+	s.mu.Unlock()
 	// Recorded as soon as the state changed, so that a test sees the operation even while its
 	// answer is held back.
-	s.record(rec)
-	recorded = true
+	if !recorded {
+		s.record(rec)
+		recorded = true
+	}
 	if faulted && !kit.Sleep(r.Context(), f.DelayAfterMS) {
 		return // the operation happened; only its answer is lost
 	}

@@ -500,8 +500,8 @@ func TestFaults(t *testing.T) {
 		t.Fatalf("transactions = %+v, want the late one only besides the first", txs)
 	}
 	reqs := s.Requests()
-	// By nonce, not position: the hung request is recorded only once the double notices that
-	// its client left, which can be after the late one ran.
+	// By nonce, though the hung request is recorded as its fault applies, before the late one:
+	// the order of requests is not what this checks.
 	byNonce := map[string]braintreefake.Request{}
 	for _, r := range reqs[4:] {
 		input, _ := r.Variables["input"].(map[string]any)

@@ -256,8 +256,8 @@ func (s *Server) Faults() []Fault { return s.faults.List() }
 // ClearFaults removes every registered fault.
 func (s *Server) ClearFaults() { s.faults.Clear() }
 
-// Requests returns copies of the recorded requests, in the order they were recorded: a request
-// that executed is recorded then, others when they are answered.
+// Requests returns copies of the recorded requests, in the order they were recorded: a faulted
+// request when its fault applies, one that executed then, others when they are answered.
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -393,7 +393,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	f, faulted := s.takeFault(op, resource)
 	if faulted {
+		// A faulted request is recorded as the fault applies, so that a test finds a hang even
+		// before the server notices that its client gave up.
+		s.mu.Lock()
 		rec.Fault = f.describe()
+		s.requests.Add(rec)
+		recorded = true
+		s.mu.Unlock()
 	}
 	switch {
 	case faulted && f.Status != 0:
@@ -426,8 +432,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Recorded as soon as the state changed, so that a test sees the operation even while its
 	// answer is held back.
 	rec.Status, rec.Issue = a.status, a.issue
-	s.requests.Add(rec)
-	recorded = true
+	if !recorded {
+		s.requests.Add(rec)
+		recorded = true
+	}
 	s.mu.Unlock()
 
 	if faulted && f.StatusAfter != 0 {
