@@ -112,6 +112,21 @@ func TestTreeCPUCountsTheProcesssTime(t *testing.T) {
 	}
 }
 
+func TestStealIsTheEighthTimeOfTheCPUsTotal(t *testing.T) {
+	got, err := parseSteal("cpu  275582 0 55700 1192890 5142 0 6113 92924 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\n")
+	if err != nil || got != 929240*time.Millisecond {
+		t.Fatalf("steal = %s, %v; want 929.24 s", got, err)
+	}
+	for _, bad := range []string{"", "cpu0 1 2 3 4 5 6 7 8", "cpu 1 2 3 4 5 6 7", "cpu 1 2 3 4 5 6 7 x"} {
+		if _, err := parseSteal(bad); err == nil {
+			t.Errorf("parseSteal(%q) found a steal time", bad)
+		}
+	}
+	if _, err := StolenCPU(); err != nil {
+		t.Fatalf("this machine's /proc/stat: %v", err)
+	}
+}
+
 func TestRSSAndGoroutines(t *testing.T) {
 	rss, err := RSS(os.Getpid())
 	if err != nil || rss < 1<<20 {

@@ -108,7 +108,7 @@ func parse(args []string, getenv func(string) string) (settings, error) {
 	fs.DurationVar(&s.soakEvery, "soak-sample", 30*time.Second, "how often the soak samples memory and goroutines")
 	fs.StringVar(&s.out, "out", "", "the JSON report's path (default .data/bench/<mode>-<time>.json); profiles go beside it")
 	fs.BoolVar(&s.strict, "strict", false, "exit non-zero when a figure misses its target")
-	fs.BoolVar(&s.profile, "profile", false, "capture 30 s CPU profiles of the BFF and the worker in the checkout and read phases")
+	fs.BoolVar(&s.profile, "profile", false, "capture 30 s CPU profiles of the BFF, the worker and the load generator in the checkout and read phases, and as the soak starts")
 	fs.BoolVar(&s.keep, "keep", false, "keep the stack's folder (logs, databases) instead of deleting it")
 	var env envFlag
 	fs.Var(&env, "env", "KEY=VALUE added to the worker's and the BFF's environment, to measure another setting (repeatable)")
@@ -236,7 +236,7 @@ func (b *bench) start(ctx context.Context) (err error) {
 		DataConverter: conv, FailureConverter: codec.FailureConverter(conv)}); err != nil {
 		return err
 	}
-	b.shop = &loadgen.Shop{APIURL: b.stack.APIURL, MailpitURL: b.stack.Mailpit.UIURL(), HTTP: loadgen.Client(maxInFlight)}
+	b.shop = &loadgen.Shop{APIURL: b.stack.APIURL, MailpitURL: b.stack.Mailpit.UIURL(), HTTP: loadgen.Client(3 * maxInFlight)} // the soak runs three open loops at once
 	return nil
 }
 
@@ -287,7 +287,8 @@ type watched struct {
 }
 
 // cpuTimes reads the CPU time used so far by each component of the stack and by this process,
-// so that a phase can say which of them its load kept busy.
+// and the time the hypervisor stole from the machine, so that a phase can say which of them its
+// load kept busy and how much of the two cores it had at all.
 func (b *bench) cpuTimes() map[string]time.Duration {
 	roots := map[string]int{"bff": b.stack.API().Pid(), "worker": b.stack.Worker().Pid(), "temporal": b.stack.Temporal.Process().Pid()}
 	if b.stack.Postgres != nil {
@@ -302,6 +303,10 @@ func (b *bench) cpuTimes() map[string]time.Duration {
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
 		out["bench"] = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	// Not a process: the time other guests of the host took from this machine's CPUs.
+	if d, err := loadgen.StolenCPU(); err == nil {
+		out["stolen"] = d
 	}
 	return out
 }

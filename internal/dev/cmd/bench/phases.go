@@ -323,9 +323,12 @@ func (b *bench) runSoak(ctx context.Context) error {
 			mu.Unlock()
 		}()
 	}
-	start := time.Now()
+	start, cpu0 := time.Now(), b.cpuTimes()
+	waitProfile := b.profile(ctx, "soak", 30)
 	sampleErr := b.sampleSoak(ctx, start, soak)
 	wg.Wait()
+	soak.CPU = cores(cpu0, b.cpuTimes(), time.Since(start))
+	waitProfile()
 	for _, name := range []string{"POST /api/v1/checkouts", "GET /api/v1/checkouts/{id}", "GET /api/v1/me/orders"} {
 		soak.Loads = append(soak.Loads, readRow{Endpoint: name, OpenResult: results[name]})
 	}

@@ -77,6 +77,8 @@ type soakReport struct {
 	OrdersRate       float64 `json:"order_list_rate"`
 
 	Loads []readRow `json:"loads"`
+	// CPU is the cores each component kept busy during the load.
+	CPU map[string]float64 `json:"cpu_cores"`
 	// IdleBefore and IdleAfter are the stack at rest before and after the load, whose
 	// goroutines are compared.
 	IdleBefore  map[string]procSample `json:"idle_before"`
@@ -184,6 +186,7 @@ func (r *report) print(out io.Writer) {
 	if s := r.Soak; s != nil {
 		fmt.Fprintf(out, "\nSoak for %s at half the maximum rate (maximum %.1f checkouts/s)\n", s.Duration, s.MaxCheckoutsPerS)
 		r.printLoads(out, w, s.Loads)
+		fmt.Fprintf(out, "  cores busy during the soak: %s\n", formatCores(s.CPU))
 		if len(s.Judgements) > 0 {
 			fmt.Fprintf(out, "\nRSS from the first sample after the warm-up (%.0f s) to the end: growth < %.0f%%; goroutines at rest, before and after the load: not growing\n",
 				s.FromSeconds, soakRSSGrowthLimit*100)
@@ -241,7 +244,7 @@ func (r *report) printLoads(out io.Writer, w *tabwriter.Writer, rows []readRow) 
 // formatCores lists the cores each component kept busy, in a fixed order.
 func formatCores(cpu map[string]float64) string {
 	var parts []string
-	for _, name := range []string{"bff", "worker", "temporal", "postgres", "bench"} {
+	for _, name := range []string{"bff", "worker", "temporal", "postgres", "bench", "stolen"} {
 		if v, ok := cpu[name]; ok {
 			parts = append(parts, fmt.Sprintf("%s %.2f", name, v))
 		}
