@@ -115,9 +115,10 @@ bench: tools
 	go build -o $(TOOLS)/cartflow-bench ./internal/dev/cmd/bench
 	$(TOOLS)/cartflow-bench $(BENCH_FLAGS)
 
-## soak: a mixed load (checkouts and both reads) at half the maximum rate for SOAK (default 10m),
-## sampling the BFF's and worker's memory and goroutines every 30 s; passes when RSS grows less
-## than 10% after the warm-up and the goroutines at rest after the load are no more than before.
+## soak: a mixed load (checkouts and both reads) for SOAK (default 10m) at half the maximum
+## checkout rate, measured under those reads, sampling the BFF's and worker's memory and
+## goroutines every 30 s; passes when RSS grows less than 10% after the warm-up and the
+## goroutines at rest after the load are no more than before.
 SOAK ?= 10m
 soak: tools
 	go build -o $(TOOLS)/cartflow-bench ./internal/dev/cmd/bench
