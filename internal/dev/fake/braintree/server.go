@@ -245,11 +245,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rec := &Request{Time: time.Now(), Method: r.Method, Path: r.URL.Path,
 		Version: r.Header.Get("Braintree-Version"), ContentType: r.Header.Get("Content-Type")}
+	// recordOnce records rec the first time it is called: as a fault applies, as the operation
+	// executes, as an answer is written, or on the way out, whichever comes first.
 	recorded := false
-	defer func() {
+	recordOnce := func() {
 		if !recorded {
+			recorded = true
 			s.record(rec)
 		}
+	}
+	defer func() {
+		recordOnce()
 		s.mu.Lock()
 		status := rec.Status
 		s.mu.Unlock()
@@ -265,10 +271,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			rec.Errors = append(rec.Errors, e.tag())
 		}
 		s.mu.Unlock()
-		if !recorded {
-			s.record(rec)
-			recorded = true
-		}
+		recordOnce()
 		writeGraphQL(w, status, data, errs)
 	}
 
@@ -318,8 +321,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// Recorded as the fault applies, so that a test finds a hang even before the server
 		// notices that its client gave up.
 		rec.Fault = f.describe()
-		s.record(rec)
-		recorded = true
+		recordOnce()
 	}
 	switch {
 	case faulted && f.Status != 0:
@@ -347,10 +349,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	// Recorded as soon as the state changed, so that a test sees the operation even while its
 	// answer is held back.
-	if !recorded {
-		s.record(rec)
-		recorded = true
-	}
+	recordOnce()
 	if faulted && !kit.Sleep(r.Context(), f.DelayAfterMS) {
 		return // the operation happened; only its answer is lost
 	}
